@@ -1,0 +1,571 @@
+//! Scope levels, granular scopes, and the policy table that ties them to request methods
+//! (K4, K5, K6). This file is the one place the policy is written down; docs/api.md quotes it.
+
+/// The broad access level of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ScopeLevel {
+    ReadOnly,
+    ReadWrite,
+    Admin,
+}
+
+impl ScopeLevel {
+    pub const ALL: [ScopeLevel; 3] = [
+        ScopeLevel::ReadOnly,
+        ScopeLevel::ReadWrite,
+        ScopeLevel::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScopeLevel::ReadOnly => "read_only",
+            ScopeLevel::ReadWrite => "read_write",
+            ScopeLevel::Admin => "admin",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|level| level.as_str() == raw)
+    }
+
+    /// Which request methods a key of this level may send at all (K4).
+    pub fn allows_method(self, method: RequestMethod) -> bool {
+        match self {
+            ScopeLevel::ReadOnly => method.is_read(),
+            ScopeLevel::ReadWrite | ScopeLevel::Admin => true,
+        }
+    }
+
+    /// Which resource classes a key of this level may reach (K4): admin resources (settings,
+    /// user management, billing, integrations) need the Admin level.
+    pub fn allows_class(self, class: ResourceClass) -> bool {
+        match class {
+            ResourceClass::Standard => true,
+            ResourceClass::Admin => self == ScopeLevel::Admin,
+        }
+    }
+
+    /// Whether a key of this level may hold `scope` (K4: "granular scopes must fit the level").
+    pub fn allows_scope(self, scope: Scope) -> bool {
+        let info = scope.info();
+        self.allows_class(info.class)
+            && match info.access {
+                Access::Read => true,
+                Access::Write => self != ScopeLevel::ReadOnly,
+            }
+    }
+}
+
+/// A request's method, as far as the policy cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestMethod {
+    Get,
+    Head,
+    Options,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Other,
+}
+
+impl RequestMethod {
+    pub fn parse(raw: &str) -> Self {
+        match raw {
+            "GET" => Self::Get,
+            "HEAD" => Self::Head,
+            "OPTIONS" => Self::Options,
+            "POST" => Self::Post,
+            "PUT" => Self::Put,
+            "PATCH" => Self::Patch,
+            "DELETE" => Self::Delete,
+            _ => Self::Other,
+        }
+    }
+
+    pub fn is_read(self) -> bool {
+        matches!(self, Self::Get | Self::Head | Self::Options)
+    }
+
+    pub fn access(self) -> Access {
+        if self.is_read() {
+            Access::Read
+        } else {
+            Access::Write
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// Standard resources are reachable by Read-Write keys; admin ones only by Admin keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceClass {
+    Standard,
+    Admin,
+}
+
+/// A resource family guarded by scopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resource {
+    Customers,
+    Invoices,
+    Payments,
+    Jobs,
+    Bookings,
+    Products,
+    Services,
+    Employees,
+    Settings,
+    Reports,
+    Webhooks,
+    Integrations,
+}
+
+impl Resource {
+    /// The scope a request needs to touch this resource with this kind of access, or `None`
+    /// when the resource cannot be accessed that way at all (e.g. writing reports).
+    pub fn required_scope(self, access: Access) -> Option<Scope> {
+        use Scope::*;
+        let (read, write) = match self {
+            Resource::Customers => (CustomersRead, Some(CustomersWrite)),
+            Resource::Invoices => (InvoicesRead, Some(InvoicesWrite)),
+            Resource::Payments => (PaymentsRead, Some(PaymentsWrite)),
+            Resource::Jobs => (JobsRead, Some(JobsWrite)),
+            Resource::Bookings => (BookingsRead, Some(BookingsWrite)),
+            Resource::Products => (ProductsRead, Some(ProductsWrite)),
+            Resource::Services => (ServicesRead, Some(ServicesWrite)),
+            Resource::Employees => (EmployeesRead, Some(EmployeesWrite)),
+            Resource::Settings => (SettingsRead, Some(SettingsWrite)),
+            Resource::Reports => (ReportsRead, None),
+            Resource::Webhooks => (WebhooksManage, Some(WebhooksManage)),
+            Resource::Integrations => (IntegrationsManage, Some(IntegrationsManage)),
+        };
+        match access {
+            Access::Read => Some(read),
+            Access::Write => write,
+        }
+    }
+}
+
+/// A granular scope (K5). One string mapping each, `resource.action`; the `resource:action`
+/// spelling of the older documentation is accepted as input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    CustomersRead,
+    CustomersWrite,
+    InvoicesRead,
+    InvoicesWrite,
+    PaymentsRead,
+    PaymentsWrite,
+    JobsRead,
+    JobsWrite,
+    BookingsRead,
+    BookingsWrite,
+    ProductsRead,
+    ProductsWrite,
+    ServicesRead,
+    ServicesWrite,
+    EmployeesRead,
+    EmployeesWrite,
+    SettingsRead,
+    SettingsWrite,
+    ReportsRead,
+    WebhooksManage,
+    IntegrationsManage,
+}
+
+/// What the catalog says of a scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScopeInfo {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub access: Access,
+    pub class: ResourceClass,
+    /// Only a user with the admin role may grant it (K6).
+    pub sensitive: bool,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 21] = [
+        Scope::CustomersRead,
+        Scope::CustomersWrite,
+        Scope::InvoicesRead,
+        Scope::InvoicesWrite,
+        Scope::PaymentsRead,
+        Scope::PaymentsWrite,
+        Scope::JobsRead,
+        Scope::JobsWrite,
+        Scope::BookingsRead,
+        Scope::BookingsWrite,
+        Scope::ProductsRead,
+        Scope::ProductsWrite,
+        Scope::ServicesRead,
+        Scope::ServicesWrite,
+        Scope::EmployeesRead,
+        Scope::EmployeesWrite,
+        Scope::SettingsRead,
+        Scope::SettingsWrite,
+        Scope::ReportsRead,
+        Scope::WebhooksManage,
+        Scope::IntegrationsManage,
+    ];
+
+    /// The scope catalog: one row per scope. Sensitive scopes are those that change who can do
+    /// what, move money, or reach third-party credentials.
+    pub fn info(self) -> ScopeInfo {
+        use Access::{Read, Write};
+        use ResourceClass::{Admin, Standard};
+        let (name, description, access, class, sensitive) = match self {
+            Scope::CustomersRead => (
+                "customers.read",
+                "List and view customers",
+                Read,
+                Standard,
+                false,
+            ),
+            Scope::CustomersWrite => (
+                "customers.write",
+                "Create, update and delete customers",
+                Write,
+                Standard,
+                false,
+            ),
+            Scope::InvoicesRead => (
+                "invoices.read",
+                "List and view invoices",
+                Read,
+                Standard,
+                false,
+            ),
+            Scope::InvoicesWrite => (
+                "invoices.write",
+                "Create and update invoices",
+                Write,
+                Standard,
+                false,
+            ),
+            Scope::PaymentsRead => ("payments.read", "View payments", Read, Standard, false),
+            Scope::PaymentsWrite => (
+                "payments.write",
+                "Process payments and refunds",
+                Write,
+                Standard,
+                true,
+            ),
+            Scope::JobsRead => (
+                "jobs.read",
+                "List and view jobs and work orders",
+                Read,
+                Standard,
+                false,
+            ),
+            Scope::JobsWrite => (
+                "jobs.write",
+                "Create and update jobs and work orders",
+                Write,
+                Standard,
+                false,
+            ),
+            Scope::BookingsRead => (
+                "bookings.read",
+                "List and view bookings",
+                Read,
+                Standard,
+                false,
+            ),
+            Scope::BookingsWrite => (
+                "bookings.write",
+                "Create and update bookings",
+                Write,
+                Standard,
+                false,
+            ),
+            Scope::ProductsRead => (
+                "products.read",
+                "List and view products",
+                Read,
+                Standard,
+                false,
+            ),
+            Scope::ProductsWrite => (
+                "products.write",
+                "Create and update products",
+                Write,
+                Standard,
+                false,
+            ),
+            Scope::ServicesRead => (
+                "services.read",
+                "View service configurations",
+                Read,
+                Standard,
+                false,
+            ),
+            Scope::ServicesWrite => (
+                "services.write",
+                "Change service configurations",
+                Write,
+                Standard,
+                false,
+            ),
+            Scope::EmployeesRead => (
+                "employees.read",
+                "View employee records",
+                Read,
+                Standard,
+                false,
+            ),
+            Scope::EmployeesWrite => (
+                "employees.write",
+                "Manage employee records",
+                Write,
+                Standard,
+                true,
+            ),
+            Scope::SettingsRead => (
+                "settings.read",
+                "View organization settings",
+                Read,
+                Admin,
+                false,
+            ),
+            Scope::SettingsWrite => (
+                "settings.write",
+                "Modify organization settings",
+                Write,
+                Admin,
+                true,
+            ),
+            Scope::ReportsRead => (
+                "reports.read",
+                "Generate and view reports",
+                Read,
+                Standard,
+                false,
+            ),
+            Scope::WebhooksManage => (
+                "webhooks.manage",
+                "Create, update and delete webhook endpoints",
+                Write,
+                Standard,
+                false,
+            ),
+            Scope::IntegrationsManage => (
+                "integrations.manage",
+                "Connect, configure and disconnect integrations",
+                Write,
+                Admin,
+                true,
+            ),
+        };
+        ScopeInfo {
+            name,
+            description,
+            access,
+            class,
+            sensitive,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.info().name
+    }
+
+    /// Accepts `customers.read` and the older `customers:read` spelling.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let normalised = raw.trim().replacen(':', ".", 1);
+        Self::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == normalised)
+    }
+}
+
+/// Why a key may not make a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AccessDenied {
+    #[error("This API key is read-only and cannot send {0:?} requests.")]
+    MethodNotAllowed(RequestMethod),
+    #[error("This API key's scope level does not reach this resource; an admin key is required.")]
+    LevelTooLow,
+    #[error("This API key is missing the {} scope.", .0.as_str())]
+    MissingScope(Scope),
+    #[error("This resource does not support this method.")]
+    NotSupported,
+}
+
+/// The whole K4 check for one request: level against method, level against the resource class,
+/// and the granular scope the route needs. `resource` is `None` for routes any valid key may
+/// call (such as whoami).
+pub fn authorize(
+    level: ScopeLevel,
+    scopes: &[Scope],
+    method: RequestMethod,
+    resource: Option<Resource>,
+) -> Result<(), AccessDenied> {
+    if !level.allows_method(method) {
+        return Err(AccessDenied::MethodNotAllowed(method));
+    }
+    let Some(resource) = resource else {
+        return Ok(());
+    };
+    let required = resource
+        .required_scope(method.access())
+        .ok_or(AccessDenied::NotSupported)?;
+    if !level.allows_class(required.info().class) {
+        return Err(AccessDenied::LevelTooLow);
+    }
+    if !scopes.contains(&required) {
+        return Err(AccessDenied::MissingScope(required));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scope_round_trips_and_accepts_the_colon_spelling() {
+        for scope in Scope::ALL {
+            assert_eq!(Scope::parse(scope.as_str()), Some(scope));
+            assert_eq!(Scope::parse(&scope.as_str().replace('.', ":")), Some(scope));
+        }
+        assert_eq!(Scope::parse("customers.delete"), None);
+        assert_eq!(Scope::parse(""), None);
+    }
+
+    #[test]
+    fn scope_names_are_unique_and_the_catalog_is_complete() {
+        let mut names: Vec<_> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), Scope::ALL.len());
+        for required in [
+            "reports.read",
+            "webhooks.manage",
+            "integrations.manage",
+            "settings.write",
+        ] {
+            assert!(names.contains(&required), "{required} missing");
+        }
+    }
+
+    #[test]
+    fn the_product_names_settings_write_and_employees_write_sensitive() {
+        assert!(Scope::SettingsWrite.info().sensitive);
+        assert!(Scope::EmployeesWrite.info().sensitive);
+        assert!(!Scope::CustomersRead.info().sensitive);
+    }
+
+    #[test]
+    fn read_only_keys_hold_only_standard_read_scopes() {
+        assert!(ScopeLevel::ReadOnly.allows_scope(Scope::CustomersRead));
+        assert!(!ScopeLevel::ReadOnly.allows_scope(Scope::CustomersWrite));
+        assert!(!ScopeLevel::ReadOnly.allows_scope(Scope::WebhooksManage));
+        assert!(!ScopeLevel::ReadOnly.allows_scope(Scope::SettingsRead));
+        assert!(ScopeLevel::ReadWrite.allows_scope(Scope::CustomersWrite));
+        assert!(!ScopeLevel::ReadWrite.allows_scope(Scope::SettingsWrite));
+        assert!(!ScopeLevel::ReadWrite.allows_scope(Scope::IntegrationsManage));
+        for scope in Scope::ALL {
+            assert!(ScopeLevel::Admin.allows_scope(scope));
+        }
+    }
+
+    #[test]
+    fn read_only_keys_may_only_get() {
+        let scopes = [Scope::CustomersRead, Scope::CustomersWrite];
+        assert_eq!(
+            authorize(
+                ScopeLevel::ReadOnly,
+                &scopes,
+                RequestMethod::Get,
+                Some(Resource::Customers)
+            ),
+            Ok(())
+        );
+        for method in [
+            RequestMethod::Post,
+            RequestMethod::Put,
+            RequestMethod::Patch,
+            RequestMethod::Delete,
+        ] {
+            assert_eq!(
+                authorize(
+                    ScopeLevel::ReadOnly,
+                    &scopes,
+                    method,
+                    Some(Resource::Customers)
+                ),
+                Err(AccessDenied::MethodNotAllowed(method))
+            );
+        }
+    }
+
+    #[test]
+    fn the_route_scope_must_be_held() {
+        let scopes = [Scope::CustomersRead];
+        assert_eq!(
+            authorize(
+                ScopeLevel::ReadWrite,
+                &scopes,
+                RequestMethod::Post,
+                Some(Resource::Customers)
+            ),
+            Err(AccessDenied::MissingScope(Scope::CustomersWrite))
+        );
+        assert_eq!(
+            authorize(
+                ScopeLevel::ReadWrite,
+                &scopes,
+                RequestMethod::Get,
+                Some(Resource::Invoices)
+            ),
+            Err(AccessDenied::MissingScope(Scope::InvoicesRead))
+        );
+        assert_eq!(
+            authorize(ScopeLevel::ReadOnly, &[], RequestMethod::Get, None),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn admin_resources_need_the_admin_level() {
+        let scopes = [Scope::SettingsRead];
+        assert_eq!(
+            authorize(
+                ScopeLevel::ReadWrite,
+                &scopes,
+                RequestMethod::Get,
+                Some(Resource::Settings)
+            ),
+            Err(AccessDenied::LevelTooLow)
+        );
+        assert_eq!(
+            authorize(
+                ScopeLevel::Admin,
+                &scopes,
+                RequestMethod::Get,
+                Some(Resource::Settings)
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn write_only_resources_refuse_unsupported_access() {
+        assert_eq!(
+            authorize(
+                ScopeLevel::Admin,
+                &[Scope::ReportsRead],
+                RequestMethod::Post,
+                Some(Resource::Reports)
+            ),
+            Err(AccessDenied::NotSupported)
+        );
+    }
+}

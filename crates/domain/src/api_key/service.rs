@@ -1,0 +1,1100 @@
+//! The API-key service: every key operation, with its rules, over the ports.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use secrecy::ExposeSecret;
+use uuid::Uuid;
+
+use super::{
+    ApiKey, ApiKeyDescription, ApiKeyId, ApiKeyName, ApiKeyStatus, DescriptionError, Environment,
+    ExpiresIn, InvalidIp, MAX_ACTIVE_KEYS, MAX_ALLOWED_IPS, NameError, PlaintextKey, PresentedKey,
+    SECRET_CHARS, Scope, ScopeLevel, parse_allowed_ip,
+};
+use crate::StorageError;
+use crate::audit::{AuditAction, AuditActor, AuditEntry};
+use crate::page::{Page, PageRequest};
+use crate::ports::{
+    ApiKeyRepository, Clock, InsertKeyError, KeyCache, KeyHasher, SecretGenerator, UsageLog,
+};
+use crate::usage::{UsageEntry, UsageSummary};
+use crate::user::{Actor, MissingPermission, Permission};
+
+/// The detail view holds this many recent requests (K9).
+pub const RECENT_REQUESTS: u32 = 50;
+
+/// What a client sends to create a key; every field is validated by [`ApiKeyService::create`].
+#[derive(Debug, Clone, Default)]
+pub struct CreateKeyInput {
+    pub name: String,
+    pub description: Option<String>,
+    pub scope_level: String,
+    pub scopes: Vec<String>,
+    pub expires_in: String,
+    pub environment: String,
+    pub allowed_ips: Vec<String>,
+}
+
+/// What a client sends to rotate a key.
+#[derive(Debug, Clone, Default)]
+pub struct RotateKeyInput {
+    /// The new key's name; by default the old name with " (rotated)" appended.
+    pub name: Option<String>,
+    /// When the old key stops working; by default it keeps working until revoked by hand.
+    /// A time in the past means now.
+    pub revoke_old_at: Option<DateTime<Utc>>,
+}
+
+/// A key just created: the record and, once, its plaintext.
+#[derive(Debug)]
+pub struct CreatedKey {
+    pub key: ApiKey,
+    pub plaintext: PlaintextKey,
+}
+
+/// A key with what the list view derives from the clock (K8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyListing {
+    pub key: ApiKey,
+    pub status: ApiKeyStatus,
+    pub expires_soon: bool,
+}
+
+/// The detail view (K9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyDetail {
+    pub listing: KeyListing,
+    pub usage: UsageSummary,
+    pub recent_requests: Vec<UsageEntry>,
+    pub used_in_last_24h: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateKeyError {
+    #[error(transparent)]
+    Forbidden(#[from] MissingPermission),
+    #[error(transparent)]
+    Name(#[from] NameError),
+    #[error(transparent)]
+    Description(#[from] DescriptionError),
+    #[error("scope_level must be one of read_only, read_write, admin")]
+    InvalidScopeLevel,
+    #[error("unknown scope {0:?}; GET /v1/scopes lists them")]
+    UnknownScope(String),
+    #[error("the {} scope does not fit the {} scope level", .scope.as_str(), .level.as_str())]
+    ScopeNotAllowed { scope: Scope, level: ScopeLevel },
+    #[error("the {} scope is sensitive and can only be granted by an admin", .0.as_str())]
+    SensitiveScope(Scope),
+    #[error("expires_in must be one of 30d, 90d, 1y, never")]
+    InvalidExpiration,
+    #[error("environment must be live or test")]
+    InvalidEnvironment,
+    #[error(transparent)]
+    InvalidIp(#[from] InvalidIp),
+    #[error("allowed_ips may hold at most {MAX_ALLOWED_IPS} entries")]
+    TooManyIps,
+    #[error("An active API key with this name already exists.")]
+    NameTaken,
+    #[error("This organization already has {MAX_ACTIVE_KEYS} active API keys; revoke one first.")]
+    LimitReached,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<InsertKeyError> for CreateKeyError {
+    fn from(err: InsertKeyError) -> Self {
+        match err {
+            InsertKeyError::NameTaken => CreateKeyError::NameTaken,
+            InsertKeyError::LimitReached => CreateKeyError::LimitReached,
+            InsertKeyError::Storage(err) => CreateKeyError::Storage(err),
+        }
+    }
+}
+
+/// Errors of the read operations and of revocation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyAccessError {
+    #[error(transparent)]
+    Forbidden(#[from] MissingPermission),
+    #[error("No such API key.")]
+    NotFound,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+pub type RevokeKeyError = KeyAccessError;
+pub type UsageQueryError = KeyAccessError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RotateKeyError {
+    #[error(transparent)]
+    Access(#[from] KeyAccessError),
+    #[error("Only an active key can be rotated; this one is {}.", .0.as_str())]
+    NotActive(ApiKeyStatus),
+    #[error("revoke_old_at must not be later than the key's own expiry")]
+    RevokeAfterExpiry,
+    #[error(transparent)]
+    Create(#[from] CreateKeyError),
+}
+
+/// Why a presented key was refused (K10, K11). The messages are the product's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error(
+        "Malformed API key. Keys start with erp_live_ or erp_test_ followed by 40 letters and digits."
+    )]
+    Malformed,
+    #[error("Invalid API key provided.")]
+    Unknown,
+    #[error("This API key has been revoked.")]
+    Revoked,
+    #[error("This API key has expired.")]
+    Expired,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// The ports the API-key service needs.
+#[derive(Clone)]
+pub struct ApiKeyPorts {
+    pub keys: Arc<dyn ApiKeyRepository>,
+    pub usage: Arc<dyn UsageLog>,
+    pub cache: Arc<dyn KeyCache>,
+    pub hasher: Arc<dyn KeyHasher>,
+    pub secrets: Arc<dyn SecretGenerator>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Clone)]
+pub struct ApiKeyService {
+    ports: ApiKeyPorts,
+}
+
+impl std::fmt::Debug for ApiKeyService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKeyService")
+    }
+}
+
+/// A validated key configuration, before it has a secret.
+struct KeySpec {
+    name: ApiKeyName,
+    description: ApiKeyDescription,
+    scope_level: ScopeLevel,
+    scopes: Vec<Scope>,
+    expires_in: ExpiresIn,
+    environment: Environment,
+    allowed_ips: Vec<ipnet::IpNet>,
+}
+
+impl ApiKeyService {
+    pub fn new(ports: ApiKeyPorts) -> Self {
+        Self { ports }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.ports.clock.now()
+    }
+
+    fn validate(actor: &Actor, input: &CreateKeyInput) -> Result<KeySpec, CreateKeyError> {
+        let name = ApiKeyName::parse(&input.name)?;
+        let description = ApiKeyDescription::parse(input.description.as_deref().unwrap_or(""))?;
+        let scope_level =
+            ScopeLevel::parse(&input.scope_level).ok_or(CreateKeyError::InvalidScopeLevel)?;
+        let mut scopes = BTreeSet::new();
+        for raw in &input.scopes {
+            let scope =
+                Scope::parse(raw).ok_or_else(|| CreateKeyError::UnknownScope(raw.clone()))?;
+            scopes.insert(scope);
+        }
+        let scopes: Vec<Scope> = scopes.into_iter().collect();
+        Self::check_scopes(actor, scope_level, &scopes)?;
+        let expires_in =
+            ExpiresIn::parse(&input.expires_in).ok_or(CreateKeyError::InvalidExpiration)?;
+        let environment =
+            Environment::parse(&input.environment).ok_or(CreateKeyError::InvalidEnvironment)?;
+        if input.allowed_ips.len() > MAX_ALLOWED_IPS {
+            return Err(CreateKeyError::TooManyIps);
+        }
+        let mut allowed_ips = Vec::with_capacity(input.allowed_ips.len());
+        for raw in &input.allowed_ips {
+            let net = parse_allowed_ip(raw)?;
+            if !allowed_ips.contains(&net) {
+                allowed_ips.push(net);
+            }
+        }
+        Ok(KeySpec {
+            name,
+            description,
+            scope_level,
+            scopes,
+            expires_in,
+            environment,
+            allowed_ips,
+        })
+    }
+
+    /// K4 (scopes fit the level) and K6 (sensitive scopes need an admin).
+    fn check_scopes(
+        actor: &Actor,
+        level: ScopeLevel,
+        scopes: &[Scope],
+    ) -> Result<(), CreateKeyError> {
+        for &scope in scopes {
+            if !level.allows_scope(scope) {
+                return Err(CreateKeyError::ScopeNotAllowed { scope, level });
+            }
+            if scope.info().sensitive && !actor.can(Permission::GrantSensitiveScopes) {
+                return Err(CreateKeyError::SensitiveScope(scope));
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the record and plaintext for a new key. The plaintext leaves this function only
+    /// inside [`CreatedKey`]; the record holds its SHA-256 and last four characters.
+    fn mint(
+        &self,
+        actor: &Actor,
+        spec: KeySpec,
+        rotated_from: Option<ApiKeyId>,
+        now: DateTime<Utc>,
+    ) -> CreatedKey {
+        let secret = self.ports.secrets.base62(SECRET_CHARS);
+        let plaintext = PlaintextKey::new(spec.environment, &secret);
+        let key = ApiKey {
+            id: ApiKeyId(Uuid::now_v7()),
+            organization_id: actor.organization_id,
+            name: spec.name,
+            description: spec.description,
+            environment: spec.environment,
+            scope_level: spec.scope_level,
+            scopes: spec.scopes,
+            expires_in: spec.expires_in,
+            allowed_ips: spec.allowed_ips,
+            key_hash: self.ports.hasher.hash(plaintext.secret().expose_secret()),
+            last4: plaintext.last4(),
+            created_by: actor.user_id,
+            created_at: now,
+            expires_at: spec.expires_in.expires_at(now),
+            revoked_at: None,
+            rotated_from,
+            last_used_at: None,
+        };
+        CreatedKey { key, plaintext }
+    }
+
+    fn audit(actor: &Actor, action: AuditAction, key: &ApiKey, now: DateTime<Utc>) -> AuditEntry {
+        AuditEntry::new(
+            key.organization_id,
+            AuditActor::User(actor.user_id),
+            action,
+            "api_key",
+            key.id.to_string(),
+            now,
+        )
+        .with("name", key.name.as_str())
+        .with("environment", key.environment.as_str())
+        .with("scope_level", key.scope_level.as_str())
+    }
+
+    /// Creates a key (K1, K3-K7, K16).
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        input: CreateKeyInput,
+    ) -> Result<CreatedKey, CreateKeyError> {
+        actor.require(Permission::SettingsEdit)?;
+        let spec = Self::validate(actor, &input)?;
+        let now = self.now();
+        let created = self.mint(actor, spec, None, now);
+        let audit = Self::audit(actor, AuditAction::ApiKeyCreated, &created.key, now);
+        self.ports
+            .keys
+            .insert(&created.key, &audit, MAX_ACTIVE_KEYS, now)
+            .await?;
+        Ok(created)
+    }
+
+    fn listing(&self, key: ApiKey, now: DateTime<Utc>) -> KeyListing {
+        KeyListing {
+            status: key.status(now),
+            expires_soon: key.expires_soon(now),
+            key,
+        }
+    }
+
+    /// Every key of the organization, newest first, revoked ones included (K8, K11).
+    pub async fn list(&self, actor: &Actor) -> Result<Vec<KeyListing>, KeyAccessError> {
+        actor.require(Permission::SettingsView)?;
+        let now = self.now();
+        let keys = self.ports.keys.list(actor.organization_id).await?;
+        Ok(keys.into_iter().map(|key| self.listing(key, now)).collect())
+    }
+
+    async fn find(&self, actor: &Actor, id: ApiKeyId) -> Result<ApiKey, KeyAccessError> {
+        self.ports
+            .keys
+            .find(actor.organization_id, id)
+            .await?
+            .ok_or(KeyAccessError::NotFound)
+    }
+
+    /// One key with its usage (K9).
+    pub async fn detail(
+        &self,
+        actor: &Actor,
+        id: ApiKeyId,
+    ) -> Result<ApiKeyDetail, KeyAccessError> {
+        actor.require(Permission::SettingsView)?;
+        let key = self.find(actor, id).await?;
+        let usage = self.ports.usage.summary(key.id).await?;
+        let page = PageRequest::new(Some(RECENT_REQUESTS), None)
+            .map_err(|_| StorageError::new("page size"))?;
+        let recent = self.ports.usage.recent(key.id, &page).await?;
+        let now = self.now();
+        let last_used = usage.last_used_at.or(key.last_used_at);
+        let used_in_last_24h = last_used.is_some_and(|at| now - at < Duration::hours(24));
+        Ok(ApiKeyDetail {
+            listing: self.listing(key, now),
+            usage,
+            recent_requests: recent.items,
+            used_in_last_24h,
+        })
+    }
+
+    /// A page of the key's usage log, newest first.
+    pub async fn usage(
+        &self,
+        actor: &Actor,
+        id: ApiKeyId,
+        page: &PageRequest<i64>,
+    ) -> Result<Page<UsageEntry, i64>, KeyAccessError> {
+        actor.require(Permission::SettingsView)?;
+        let key = self.find(actor, id).await?;
+        Ok(self.ports.usage.recent(key.id, page).await?)
+    }
+
+    /// Revokes a key at once and for good (K11, K16). Revoking a revoked key changes nothing.
+    pub async fn revoke(&self, actor: &Actor, id: ApiKeyId) -> Result<KeyListing, RevokeKeyError> {
+        actor.require(Permission::SettingsEdit)?;
+        let key = self.find(actor, id).await?;
+        let now = self.now();
+        if key.status(now) == ApiKeyStatus::Revoked {
+            return Ok(self.listing(key, now));
+        }
+        let audit = Self::audit(actor, AuditAction::ApiKeyRevoked, &key, now);
+        let revoked = self
+            .ports
+            .keys
+            .revoke(actor.organization_id, id, now, &audit)
+            .await?
+            .ok_or(KeyAccessError::NotFound)?;
+        self.ports.cache.invalidate(&revoked.key_hash);
+        Ok(self.listing(revoked, now))
+    }
+
+    /// Creates a new key with the old one's scopes and settings (K12). The old key keeps working
+    /// until it is revoked, optionally at `revoke_old_at` (never later than its own expiry).
+    pub async fn rotate(
+        &self,
+        actor: &Actor,
+        id: ApiKeyId,
+        input: RotateKeyInput,
+    ) -> Result<CreatedKey, RotateKeyError> {
+        actor
+            .require(Permission::SettingsEdit)
+            .map_err(KeyAccessError::from)?;
+        let old = self.find(actor, id).await?;
+        let now = self.now();
+        let status = old.status(now);
+        if status != ApiKeyStatus::Active {
+            return Err(RotateKeyError::NotActive(status));
+        }
+        let revoke_old_at = input.revoke_old_at.map(|at| at.max(now));
+        if let (Some(at), Some(expiry)) = (revoke_old_at, old.expires_at)
+            && at > expiry
+        {
+            return Err(RotateKeyError::RevokeAfterExpiry);
+        }
+        let name = match &input.name {
+            Some(name) => ApiKeyName::parse(name).map_err(CreateKeyError::from)?,
+            None => rotated_name(&old.name),
+        };
+        Self::check_scopes(actor, old.scope_level, &old.scopes)?;
+        let spec = KeySpec {
+            name,
+            description: old.description.clone(),
+            scope_level: old.scope_level,
+            scopes: old.scopes.clone(),
+            expires_in: old.expires_in,
+            environment: old.environment,
+            allowed_ips: old.allowed_ips.clone(),
+        };
+        let created = self.mint(actor, spec, Some(old.id), now);
+        let audit = Self::audit(actor, AuditAction::ApiKeyRotated, &created.key, now)
+            .with("rotated_from", old.id.to_string())
+            .with(
+                "old_key_revoked_at",
+                revoke_old_at.map(|at| at.to_rfc3339()).unwrap_or_default(),
+            );
+        self.ports
+            .keys
+            .rotate(
+                &created.key,
+                old.id,
+                revoke_old_at,
+                &audit,
+                MAX_ACTIVE_KEYS,
+                now,
+            )
+            .await
+            .map_err(CreateKeyError::from)?;
+        if revoke_old_at.is_some() {
+            self.ports.cache.invalidate(&old.key_hash);
+        }
+        Ok(created)
+    }
+
+    /// Checks a presented key (hot path, F1): shape, then the cache, then storage on a miss.
+    /// Unknown keys are cached too, so garbage does not reach the database twice.
+    pub async fn verify(&self, presented: &str) -> Result<Arc<ApiKey>, VerifyError> {
+        let presented = PresentedKey::parse(presented).map_err(|_| VerifyError::Malformed)?;
+        let hash = self.ports.hasher.hash(presented.as_str());
+        let cached = match self.ports.cache.get(&hash) {
+            Some(entry) => entry,
+            None => {
+                let entry = self.ports.keys.find_by_hash(&hash).await?.map(Arc::new);
+                self.ports.cache.insert(hash, entry.clone());
+                entry
+            }
+        };
+        let key = cached.ok_or(VerifyError::Unknown)?;
+        // The lookup was by hash; confirm in constant time before trusting it.
+        if !self.ports.hasher.matches(presented.as_str(), &key.key_hash) {
+            return Err(VerifyError::Unknown);
+        }
+        match key.status(self.now()) {
+            ApiKeyStatus::Active => Ok(key),
+            ApiKeyStatus::Revoked => Err(VerifyError::Revoked),
+            ApiKeyStatus::Expired => Err(VerifyError::Expired),
+        }
+    }
+}
+
+/// `"<name> (rotated)"`, shortened to fit the name limit.
+fn rotated_name(name: &ApiKeyName) -> ApiKeyName {
+    const SUFFIX: &str = " (rotated)";
+    let room = ApiKeyName::MAX_CHARS - SUFFIX.chars().count();
+    let base: String = name.as_str().chars().take(room).collect();
+    ApiKeyName::parse(&format!("{}{SUFFIX}", base.trim_end())).unwrap_or_else(|_| name.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chrono::TimeZone;
+    use mockall::predicate::eq;
+
+    use super::super::{KeyHash, fixtures};
+    use super::*;
+    use crate::organization::OrganizationId;
+    use crate::ports::{
+        MockApiKeyRepository, MockClock, MockKeyCache, MockKeyHasher, MockSecretGenerator,
+        MockUsageLog,
+    };
+    use crate::user::{Role, UserId};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+    }
+
+    fn actor(role: Role) -> Actor {
+        Actor {
+            user_id: UserId(Uuid::from_u128(2)),
+            organization_id: OrganizationId(Uuid::from_u128(1)),
+            role,
+        }
+    }
+
+    /// A readable stand-in for SHA-256: the first 32 bytes of the plaintext, zero-padded.
+    fn fake_hash(s: &str) -> KeyHash {
+        let mut out = [0u8; 32];
+        for (slot, byte) in out.iter_mut().zip(s.bytes().rev()) {
+            *slot = byte;
+        }
+        KeyHash(out)
+    }
+
+    struct Mocks {
+        keys: MockApiKeyRepository,
+        usage: MockUsageLog,
+        cache: MockKeyCache,
+        clock_now: DateTime<Utc>,
+    }
+
+    impl Mocks {
+        fn new() -> Self {
+            Self {
+                keys: MockApiKeyRepository::new(),
+                usage: MockUsageLog::new(),
+                cache: MockKeyCache::new(),
+                clock_now: now(),
+            }
+        }
+
+        fn service(self) -> ApiKeyService {
+            let mut hasher = MockKeyHasher::new();
+            hasher.expect_hash().returning(fake_hash);
+            hasher.expect_matches().returning(|s, h| fake_hash(s) == *h);
+            let mut secrets = MockSecretGenerator::new();
+            secrets
+                .expect_base62()
+                .returning(|len| "a1B2".repeat(len / 4 + 1)[..len].to_owned().into());
+            let mut clock = MockClock::new();
+            let at = self.clock_now;
+            clock.expect_now().returning(move || at);
+            ApiKeyService::new(ApiKeyPorts {
+                keys: Arc::new(self.keys),
+                usage: Arc::new(self.usage),
+                cache: Arc::new(self.cache),
+                hasher: Arc::new(hasher),
+                secrets: Arc::new(secrets),
+                clock: Arc::new(clock),
+            })
+        }
+    }
+
+    fn input() -> CreateKeyInput {
+        CreateKeyInput {
+            name: "Zapier".into(),
+            description: Some("sync".into()),
+            scope_level: "read_write".into(),
+            scopes: vec!["customers.read".into(), "customers:write".into()],
+            expires_in: "90d".into(),
+            environment: "live".into(),
+            allowed_ips: vec!["10.0.0.0/8".into()],
+        }
+    }
+
+    #[tokio::test]
+    async fn create_stores_a_hash_and_returns_the_plaintext_once() {
+        let mut mocks = Mocks::new();
+        let stored = Arc::new(Mutex::new(None));
+        let sink = stored.clone();
+        mocks
+            .keys
+            .expect_insert()
+            .with(
+                mockall::predicate::always(),
+                mockall::predicate::always(),
+                eq(25),
+                eq(now()),
+            )
+            .times(1)
+            .returning(move |key, audit, _, _| {
+                assert_eq!(audit.action, AuditAction::ApiKeyCreated);
+                assert_eq!(audit.target_id, key.id.to_string());
+                *sink.lock().unwrap() = Some(key.clone());
+                Ok(())
+            });
+        let created = mocks
+            .service()
+            .create(&actor(Role::Manager), input())
+            .await
+            .unwrap();
+        let plaintext = created.plaintext.secret().expose_secret().to_owned();
+        assert!(plaintext.starts_with("erp_live_"));
+        assert_eq!(plaintext.len(), "erp_live_".len() + 40);
+        assert!(PresentedKey::parse(&plaintext).is_ok());
+        let stored = stored.lock().unwrap().clone().unwrap();
+        assert_eq!(stored.key_hash, fake_hash(&plaintext));
+        assert_eq!(
+            stored.masked_key(),
+            format!("erp_live_...{}", &plaintext[plaintext.len() - 4..])
+        );
+        assert_eq!(
+            stored.scopes,
+            vec![Scope::CustomersRead, Scope::CustomersWrite]
+        );
+        assert_eq!(stored.expires_at, Some(now() + Duration::days(90)));
+        assert_eq!(stored.allowed_ips.len(), 1);
+        assert_eq!(stored.created_by, UserId(Uuid::from_u128(2)));
+    }
+
+    #[tokio::test]
+    async fn every_invalid_field_is_refused_before_storage() {
+        let cases: Vec<(CreateKeyInput, fn(&CreateKeyError) -> bool)> = vec![
+            (
+                CreateKeyInput {
+                    name: "".into(),
+                    ..input()
+                },
+                |e| matches!(e, CreateKeyError::Name(NameError::Empty)),
+            ),
+            (
+                CreateKeyInput {
+                    name: "  ".into(),
+                    ..input()
+                },
+                |e| matches!(e, CreateKeyError::Name(NameError::Empty)),
+            ),
+            (
+                CreateKeyInput {
+                    name: "n".repeat(101),
+                    ..input()
+                },
+                |e| matches!(e, CreateKeyError::Name(NameError::TooLong)),
+            ),
+            (
+                CreateKeyInput {
+                    description: Some("d".repeat(501)),
+                    ..input()
+                },
+                |e| matches!(e, CreateKeyError::Description(_)),
+            ),
+            (
+                CreateKeyInput {
+                    scopes: vec!["customers.destroy".into()],
+                    ..input()
+                },
+                |e| matches!(e, CreateKeyError::UnknownScope(s) if s == "customers.destroy"),
+            ),
+            (
+                CreateKeyInput {
+                    scope_level: "read_only".into(),
+                    ..input()
+                },
+                |e| {
+                    matches!(
+                        e,
+                        CreateKeyError::ScopeNotAllowed {
+                            scope: Scope::CustomersWrite,
+                            level: ScopeLevel::ReadOnly
+                        }
+                    )
+                },
+            ),
+            (
+                CreateKeyInput {
+                    scope_level: "superuser".into(),
+                    ..input()
+                },
+                |e| matches!(e, CreateKeyError::InvalidScopeLevel),
+            ),
+            (
+                CreateKeyInput {
+                    expires_in: "7d".into(),
+                    ..input()
+                },
+                |e| matches!(e, CreateKeyError::InvalidExpiration),
+            ),
+            (
+                CreateKeyInput {
+                    environment: "prod".into(),
+                    ..input()
+                },
+                |e| matches!(e, CreateKeyError::InvalidEnvironment),
+            ),
+            (
+                CreateKeyInput {
+                    allowed_ips: vec!["10.0.0.300".into()],
+                    ..input()
+                },
+                |e| matches!(e, CreateKeyError::InvalidIp(_)),
+            ),
+            (
+                CreateKeyInput {
+                    allowed_ips: vec!["10.0.0.1".into(); 101],
+                    ..input()
+                },
+                |e| matches!(e, CreateKeyError::TooManyIps),
+            ),
+        ];
+        for (input, expected) in cases {
+            let mut mocks = Mocks::new();
+            mocks.keys.expect_insert().never();
+            let err = mocks
+                .service()
+                .create(&actor(Role::Admin), input.clone())
+                .await
+                .unwrap_err();
+            assert!(expected(&err), "{input:?} gave {err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn sensitive_scopes_need_an_admin() {
+        let sensitive = CreateKeyInput {
+            scope_level: "read_write".into(),
+            scopes: vec!["employees.write".into()],
+            ..input()
+        };
+        let mut mocks = Mocks::new();
+        mocks.keys.expect_insert().never();
+        let err = mocks
+            .service()
+            .create(&actor(Role::Manager), sensitive.clone())
+            .await
+            .unwrap_err();
+        assert_eq!(err, CreateKeyError::SensitiveScope(Scope::EmployeesWrite));
+
+        let mut mocks = Mocks::new();
+        mocks
+            .keys
+            .expect_insert()
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+        assert!(
+            mocks
+                .service()
+                .create(&actor(Role::Admin), sensitive)
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn viewers_cannot_create_keys() {
+        let mut mocks = Mocks::new();
+        mocks.keys.expect_insert().never();
+        let err = mocks
+            .service()
+            .create(&actor(Role::Viewer), input())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            CreateKeyError::Forbidden(MissingPermission(Permission::SettingsEdit))
+        );
+    }
+
+    #[tokio::test]
+    async fn limit_and_name_conflicts_come_from_the_atomic_insert() {
+        for (store_err, expected) in [
+            (InsertKeyError::LimitReached, CreateKeyError::LimitReached),
+            (InsertKeyError::NameTaken, CreateKeyError::NameTaken),
+        ] {
+            let mut mocks = Mocks::new();
+            mocks
+                .keys
+                .expect_insert()
+                .returning(move |_, _, _, _| Err(store_err.clone()));
+            assert_eq!(
+                mocks
+                    .service()
+                    .create(&actor(Role::Admin), input())
+                    .await
+                    .unwrap_err(),
+                expected
+            );
+        }
+    }
+
+    fn presented() -> String {
+        format!("erp_live_{}", "x".repeat(40))
+    }
+
+    fn stored_for(plaintext: &str) -> ApiKey {
+        ApiKey {
+            key_hash: fake_hash(plaintext),
+            ..fixtures::key(now() - Duration::days(1))
+        }
+    }
+
+    #[tokio::test]
+    async fn verify_serves_known_keys_from_the_cache_without_storage() {
+        let mut mocks = Mocks::new();
+        let key = Arc::new(stored_for(&presented()));
+        mocks
+            .cache
+            .expect_get()
+            .returning(move |_| Some(Some(key.clone())));
+        mocks.keys.expect_find_by_hash().never();
+        let verified = mocks.service().verify(&presented()).await.unwrap();
+        assert_eq!(verified.name.as_str(), "Backend");
+    }
+
+    #[tokio::test]
+    async fn verify_caches_misses_including_unknown_keys() {
+        let mut mocks = Mocks::new();
+        mocks.cache.expect_get().returning(|_| None);
+        mocks
+            .keys
+            .expect_find_by_hash()
+            .times(1)
+            .returning(|_| Ok(None));
+        mocks
+            .cache
+            .expect_insert()
+            .withf(|_, entry| entry.is_none())
+            .times(1)
+            .return_const(());
+        assert_eq!(
+            mocks.service().verify(&presented()).await.unwrap_err(),
+            VerifyError::Unknown
+        );
+    }
+
+    #[tokio::test]
+    async fn verify_refuses_malformed_keys_without_any_lookup() {
+        let mut mocks = Mocks::new();
+        mocks.cache.expect_get().never();
+        mocks.keys.expect_find_by_hash().never();
+        let svc = mocks.service();
+        for bad in [
+            "",
+            "erp_live_short",
+            "Bearer erp_live_x",
+            &format!("erp_prod_{}", "x".repeat(40)),
+        ] {
+            assert_eq!(svc.verify(bad).await.unwrap_err(), VerifyError::Malformed);
+        }
+    }
+
+    #[tokio::test]
+    async fn verify_says_revoked_and_expired_with_the_product_messages() {
+        let mut revoked = stored_for(&presented());
+        revoked.revoked_at = Some(now() - Duration::minutes(1));
+        let mut expired = stored_for(&presented());
+        expired.expires_at = Some(now() - Duration::seconds(1));
+        for (key, expected, message) in [
+            (
+                revoked,
+                VerifyError::Revoked,
+                "This API key has been revoked.",
+            ),
+            (expired, VerifyError::Expired, "This API key has expired."),
+        ] {
+            let mut mocks = Mocks::new();
+            let key = Arc::new(key);
+            mocks
+                .cache
+                .expect_get()
+                .returning(move |_| Some(Some(key.clone())));
+            let err = mocks.service().verify(&presented()).await.unwrap_err();
+            assert_eq!(err, expected);
+            assert_eq!(err.to_string(), message);
+        }
+    }
+
+    #[tokio::test]
+    async fn revoke_is_immediate_and_invalidates_the_cache() {
+        let key = stored_for(&presented());
+        let mut mocks = Mocks::new();
+        let found = key.clone();
+        mocks
+            .keys
+            .expect_find()
+            .returning(move |_, _| Ok(Some(found.clone())));
+        let revoked = ApiKey {
+            revoked_at: Some(now()),
+            ..key.clone()
+        };
+        mocks
+            .keys
+            .expect_revoke()
+            .withf(|_, _, at, audit| *at == now() && audit.action == AuditAction::ApiKeyRevoked)
+            .times(1)
+            .returning(move |_, _, _, _| Ok(Some(revoked.clone())));
+        mocks
+            .cache
+            .expect_invalidate()
+            .with(eq(fake_hash(&presented())))
+            .times(1)
+            .return_const(());
+        let listing = mocks
+            .service()
+            .revoke(&actor(Role::Manager), key.id)
+            .await
+            .unwrap();
+        assert_eq!(listing.status, ApiKeyStatus::Revoked);
+    }
+
+    #[tokio::test]
+    async fn revoking_a_revoked_key_changes_nothing() {
+        let key = ApiKey {
+            revoked_at: Some(now() - Duration::days(1)),
+            ..stored_for(&presented())
+        };
+        let mut mocks = Mocks::new();
+        mocks
+            .keys
+            .expect_find()
+            .returning(move |_, _| Ok(Some(key.clone())));
+        mocks.keys.expect_revoke().never();
+        let listing = mocks
+            .service()
+            .revoke(&actor(Role::Admin), ApiKeyId(Uuid::nil()))
+            .await
+            .unwrap();
+        assert_eq!(listing.status, ApiKeyStatus::Revoked);
+    }
+
+    #[tokio::test]
+    async fn another_organizations_key_is_not_found() {
+        let mut mocks = Mocks::new();
+        mocks.keys.expect_find().returning(|_, _| Ok(None));
+        mocks.keys.expect_revoke().never();
+        let svc = mocks.service();
+        let id = ApiKeyId(Uuid::now_v7());
+        assert_eq!(
+            svc.revoke(&actor(Role::Admin), id).await.unwrap_err(),
+            KeyAccessError::NotFound
+        );
+        assert_eq!(
+            svc.detail(&actor(Role::Admin), id).await.unwrap_err(),
+            KeyAccessError::NotFound
+        );
+    }
+
+    #[tokio::test]
+    async fn rotate_copies_the_configuration_and_schedules_the_old_keys_end() {
+        let old = ApiKey {
+            allowed_ips: vec![parse_allowed_ip("10.0.0.0/8").unwrap()],
+            ..stored_for(&presented())
+        };
+        let old_id = old.id;
+        let old_hash = old.key_hash;
+        let found = old.clone();
+        let mut mocks = Mocks::new();
+        mocks
+            .keys
+            .expect_find()
+            .returning(move |_, _| Ok(Some(found.clone())));
+        let revoke_at = now() + Duration::days(3);
+        let expected = old.clone();
+        mocks
+            .keys
+            .expect_rotate()
+            .times(1)
+            .returning(move |new, from, at, audit, limit, _| {
+                assert_eq!(from, old_id);
+                assert_eq!(at, Some(revoke_at));
+                assert_eq!(limit, MAX_ACTIVE_KEYS);
+                assert_eq!(new.scopes, expected.scopes);
+                assert_eq!(new.scope_level, expected.scope_level);
+                assert_eq!(new.allowed_ips, expected.allowed_ips);
+                assert_eq!(new.environment, expected.environment);
+                assert_eq!(new.rotated_from, Some(old_id));
+                assert_eq!(new.name.as_str(), "Backend (rotated)");
+                assert_ne!(new.key_hash, expected.key_hash);
+                assert_eq!(audit.action, AuditAction::ApiKeyRotated);
+                Ok(())
+            });
+        mocks
+            .cache
+            .expect_invalidate()
+            .with(eq(old_hash))
+            .times(1)
+            .return_const(());
+        let input = RotateKeyInput {
+            name: None,
+            revoke_old_at: Some(revoke_at),
+        };
+        let created = mocks
+            .service()
+            .rotate(&actor(Role::Admin), old_id, input)
+            .await
+            .unwrap();
+        assert!(
+            created
+                .plaintext
+                .secret()
+                .expose_secret()
+                .starts_with("erp_live_")
+        );
+    }
+
+    #[tokio::test]
+    async fn rotate_never_extends_the_old_keys_life() {
+        let old = stored_for(&presented());
+        let too_late = old.expires_at.unwrap() + Duration::seconds(1);
+        let mut mocks = Mocks::new();
+        mocks
+            .keys
+            .expect_find()
+            .returning(move |_, _| Ok(Some(old.clone())));
+        mocks.keys.expect_rotate().never();
+        let input = RotateKeyInput {
+            name: None,
+            revoke_old_at: Some(too_late),
+        };
+        let err = mocks
+            .service()
+            .rotate(&actor(Role::Admin), ApiKeyId(Uuid::nil()), input)
+            .await
+            .unwrap_err();
+        assert_eq!(err, RotateKeyError::RevokeAfterExpiry);
+    }
+
+    #[tokio::test]
+    async fn revoked_keys_cannot_be_rotated() {
+        let old = ApiKey {
+            revoked_at: Some(now()),
+            ..stored_for(&presented())
+        };
+        let mut mocks = Mocks::new();
+        mocks
+            .keys
+            .expect_find()
+            .returning(move |_, _| Ok(Some(old.clone())));
+        mocks.keys.expect_rotate().never();
+        let err = mocks
+            .service()
+            .rotate(
+                &actor(Role::Admin),
+                ApiKeyId(Uuid::nil()),
+                RotateKeyInput::default(),
+            )
+            .await;
+        assert_eq!(
+            err.unwrap_err(),
+            RotateKeyError::NotActive(ApiKeyStatus::Revoked)
+        );
+    }
+
+    #[tokio::test]
+    async fn detail_reports_usage_and_recent_activity() {
+        let key = stored_for(&presented());
+        let mut mocks = Mocks::new();
+        mocks
+            .keys
+            .expect_find()
+            .returning(move |_, _| Ok(Some(key.clone())));
+        mocks.usage.expect_summary().returning(|_| {
+            Ok(UsageSummary {
+                total_requests: 7,
+                unique_ips: 2,
+                last_used_at: Some(now() - Duration::hours(2)),
+            })
+        });
+        mocks
+            .usage
+            .expect_recent()
+            .withf(|_, page| page.limit() == RECENT_REQUESTS)
+            .returning(|_, _| {
+                Ok(Page {
+                    items: vec![],
+                    next: None,
+                })
+            });
+        let detail = mocks
+            .service()
+            .detail(&actor(Role::Viewer), ApiKeyId(Uuid::nil()))
+            .await
+            .unwrap();
+        assert_eq!(detail.usage.total_requests, 7);
+        assert!(detail.used_in_last_24h);
+    }
+
+    #[test]
+    fn rotated_names_fit_the_limit() {
+        let long = ApiKeyName::parse(&"n".repeat(100)).unwrap();
+        let rotated = rotated_name(&long);
+        assert_eq!(rotated.as_str().chars().count(), 100);
+        assert!(rotated.as_str().ends_with(" (rotated)"));
+    }
+}

@@ -1,0 +1,634 @@
+//! First-run setup, sign-in, sessions and user management (P1, P2, P3).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use crate::StorageError;
+use crate::api_key::KeyHash;
+use crate::organization::{Organization, OrganizationId, OrganizationName, OrganizationNameError};
+use crate::ports::{
+    Clock, InsertUserError, KeyHasher, PasswordHasher, SecretGenerator, SessionRepository,
+    SetupStoreError, SignInThrottle, UserRepository,
+};
+use crate::user::{
+    Actor, Email, EmailError, MissingPermission, Password, PasswordError, Permission, Role, User,
+    UserId,
+};
+
+/// Session tokens look like `ses_` followed by this many base62 characters.
+pub const SESSION_TOKEN_PREFIX: &str = "ses_";
+pub const SESSION_SECRET_CHARS: usize = 43;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId(pub Uuid);
+
+/// A stored session: only the hash of its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: SessionId,
+    pub user_id: UserId,
+    pub token_hash: KeyHash,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A session just created: the plaintext token is returned to the client once.
+#[derive(Debug)]
+pub struct NewSession {
+    pub token: SecretString,
+    pub session: Session,
+    pub user: User,
+}
+
+/// The signed-in user of a request, with the session it came through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    pub session_id: SessionId,
+    pub user: User,
+}
+
+impl SignedIn {
+    pub fn actor(&self) -> Actor {
+        Actor::of(&self.user)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupError {
+    #[error("The setup token is not valid.")]
+    InvalidToken,
+    #[error("Setup has already been completed.")]
+    AlreadyDone,
+    #[error(transparent)]
+    OrganizationName(#[from] OrganizationNameError),
+    #[error(transparent)]
+    Email(#[from] EmailError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignInError {
+    /// Same answer for an unknown email and a wrong password.
+    #[error("Invalid email or password.")]
+    InvalidCredentials,
+    #[error("Too many failed sign-in attempts. Try again in {0} seconds.")]
+    Throttled(u64),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("Invalid or expired session.")]
+    Invalid,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddUserError {
+    #[error(transparent)]
+    Forbidden(#[from] MissingPermission),
+    #[error(transparent)]
+    Email(#[from] EmailError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error("role must be one of admin, manager, viewer")]
+    InvalidRole,
+    #[error("A user with this email already exists.")]
+    EmailTaken,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<InsertUserError> for AddUserError {
+    fn from(err: InsertUserError) -> Self {
+        match err {
+            InsertUserError::EmailTaken => AddUserError::EmailTaken,
+            InsertUserError::Storage(err) => AddUserError::Storage(err),
+        }
+    }
+}
+
+/// What a first-run setup request carries.
+#[derive(Debug)]
+pub struct SetupInput {
+    pub setup_token: SecretString,
+    pub organization_name: String,
+    pub email: String,
+    pub password: SecretString,
+}
+
+/// The ports the auth service needs.
+#[derive(Clone)]
+pub struct AuthPorts {
+    pub users: Arc<dyn UserRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub passwords: Arc<dyn PasswordHasher>,
+    pub hasher: Arc<dyn KeyHasher>,
+    pub secrets: Arc<dyn SecretGenerator>,
+    pub throttle: Arc<dyn SignInThrottle>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Clone)]
+pub struct AuthService {
+    ports: AuthPorts,
+    session_ttl: Duration,
+}
+
+impl std::fmt::Debug for AuthService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService")
+            .field("session_ttl", &self.session_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthService {
+    pub fn new(ports: AuthPorts, session_ttl: Duration) -> Self {
+        Self { ports, session_ttl }
+    }
+
+    pub async fn is_setup_done(&self) -> Result<bool, StorageError> {
+        self.ports.users.is_setup_done().await
+    }
+
+    /// Creates the first organization and its admin (P3). `expected_token` is the deployment's
+    /// one-time token; the comparison is constant-time.
+    pub async fn setup(
+        &self,
+        expected_token: &SecretString,
+        input: SetupInput,
+    ) -> Result<User, SetupError> {
+        let hasher = &self.ports.hasher;
+        let presented = input.setup_token.expose_secret();
+        if !hasher.matches(presented, &hasher.hash(expected_token.expose_secret())) {
+            return Err(SetupError::InvalidToken);
+        }
+        if self.ports.users.is_setup_done().await? {
+            return Err(SetupError::AlreadyDone);
+        }
+        let name = OrganizationName::parse(&input.organization_name)?;
+        let email = Email::parse(&input.email)?;
+        let password = Password::parse(input.password)?;
+        let now = self.ports.clock.now();
+        let organization = Organization {
+            id: OrganizationId(Uuid::now_v7()),
+            name,
+            created_at: now,
+        };
+        let admin = User {
+            id: UserId(Uuid::now_v7()),
+            organization_id: organization.id,
+            email,
+            role: Role::Admin,
+            created_at: now,
+        };
+        let hash = self.ports.passwords.hash(password.secret()).await;
+        match self
+            .ports
+            .users
+            .complete_setup(&organization, &admin, &hash)
+            .await
+        {
+            Ok(()) => Ok(admin),
+            Err(SetupStoreError::AlreadyDone) => Err(SetupError::AlreadyDone),
+            Err(SetupStoreError::Storage(err)) => Err(err.into()),
+        }
+    }
+
+    /// Signs a user in (P2). Failures are counted per email and per client address; past the
+    /// throttle's limit attempts are refused before any password work is done.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &SecretString,
+        client_ip: Option<IpAddr>,
+    ) -> Result<NewSession, SignInError> {
+        let email_subject = format!("email:{}", email.trim().to_lowercase());
+        let ip_subject = client_ip.map(|ip| format!("ip:{ip}"));
+        let throttle = &self.ports.throttle;
+        throttle
+            .check(&email_subject)
+            .map_err(SignInError::Throttled)?;
+        if let Some(subject) = &ip_subject {
+            throttle.check(subject).map_err(SignInError::Throttled)?;
+        }
+
+        let found = match Email::parse(email) {
+            Ok(email) => self.ports.users.find_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let verified = self
+            .ports
+            .passwords
+            .verify(password, found.as_ref().map(|(_, hash)| hash.clone()))
+            .await;
+        let user = match (found, verified) {
+            (Some((user, _)), true) => user,
+            _ => {
+                throttle.record_failure(&email_subject);
+                if let Some(subject) = &ip_subject {
+                    throttle.record_failure(subject);
+                }
+                return Err(SignInError::InvalidCredentials);
+            }
+        };
+        throttle.reset(&email_subject);
+
+        let token: SecretString = format!(
+            "{SESSION_TOKEN_PREFIX}{}",
+            self.ports
+                .secrets
+                .base62(SESSION_SECRET_CHARS)
+                .expose_secret()
+        )
+        .into();
+        let now = self.ports.clock.now();
+        let session = Session {
+            id: SessionId(Uuid::now_v7()),
+            user_id: user.id,
+            token_hash: self.ports.hasher.hash(token.expose_secret()),
+            created_at: now,
+            expires_at: now + self.session_ttl,
+        };
+        self.ports.sessions.insert(&session).await?;
+        Ok(NewSession {
+            token,
+            session,
+            user,
+        })
+    }
+
+    /// Resolves a presented session token to its signed-in user.
+    pub async fn authenticate(&self, token: &str) -> Result<SignedIn, SessionError> {
+        if !Self::looks_like_session_token(token) {
+            return Err(SessionError::Invalid);
+        }
+        let hash = self.ports.hasher.hash(token);
+        let now = self.ports.clock.now();
+        let (session, user) = self
+            .ports
+            .sessions
+            .find_active(&hash, now)
+            .await?
+            .ok_or(SessionError::Invalid)?;
+        Ok(SignedIn {
+            session_id: session.id,
+            user,
+        })
+    }
+
+    pub fn looks_like_session_token(token: &str) -> bool {
+        token
+            .strip_prefix(SESSION_TOKEN_PREFIX)
+            .is_some_and(|secret| {
+                secret.len() == SESSION_SECRET_CHARS
+                    && secret.bytes().all(|b| b.is_ascii_alphanumeric())
+            })
+    }
+
+    pub async fn sign_out(&self, session: SessionId) -> Result<(), StorageError> {
+        self.ports
+            .sessions
+            .revoke(session, self.ports.clock.now())
+            .await
+    }
+
+    /// Adds a user to the actor's organization (admins only).
+    pub async fn add_user(
+        &self,
+        actor: &Actor,
+        email: &str,
+        password: SecretString,
+        role: &str,
+    ) -> Result<User, AddUserError> {
+        actor.require(Permission::UsersManage)?;
+        let email = Email::parse(email)?;
+        let password = Password::parse(password)?;
+        let role = Role::parse(role).ok_or(AddUserError::InvalidRole)?;
+        let user = User {
+            id: UserId(Uuid::now_v7()),
+            organization_id: actor.organization_id,
+            email,
+            role,
+            created_at: self.ports.clock.now(),
+        };
+        let hash = self.ports.passwords.hash(password.secret()).await;
+        self.ports.users.insert(&user, &hash).await?;
+        Ok(user)
+    }
+
+    pub async fn list_users(&self, actor: &Actor) -> Result<Vec<User>, AddUserError> {
+        actor.require(Permission::UsersManage)?;
+        Ok(self.ports.users.list(actor.organization_id).await?)
+    }
+
+    pub async fn organization(
+        &self,
+        id: OrganizationId,
+    ) -> Result<Option<Organization>, StorageError> {
+        self.ports.users.organization(id).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{
+        MockClock, MockKeyHasher, MockPasswordHasher, MockSecretGenerator, MockSessionRepository,
+        MockSignInThrottle, MockUserRepository,
+    };
+    use crate::user::PasswordHash;
+
+    struct Mocks {
+        users: MockUserRepository,
+        sessions: MockSessionRepository,
+        passwords: MockPasswordHasher,
+        throttle: MockSignInThrottle,
+    }
+
+    impl Mocks {
+        fn new() -> Self {
+            Self {
+                users: MockUserRepository::new(),
+                sessions: MockSessionRepository::new(),
+                passwords: MockPasswordHasher::new(),
+                throttle: MockSignInThrottle::new(),
+            }
+        }
+
+        fn service(self) -> AuthService {
+            let mut clock = MockClock::new();
+            clock.expect_now().returning(Utc::now);
+            let mut hasher = MockKeyHasher::new();
+            // A transparent "hash" so tests can see what is compared.
+            hasher.expect_hash().returning(|s| {
+                let mut out = [0u8; 32];
+                for (i, b) in s.bytes().enumerate() {
+                    out[i % 32] ^= b.wrapping_add(i as u8);
+                }
+                KeyHash(out)
+            });
+            hasher.expect_matches().returning(|s, expected| {
+                let mut out = [0u8; 32];
+                for (i, b) in s.bytes().enumerate() {
+                    out[i % 32] ^= b.wrapping_add(i as u8);
+                }
+                &out == &expected.0
+            });
+            let mut secrets = MockSecretGenerator::new();
+            secrets
+                .expect_base62()
+                .returning(|len| "S".repeat(len).into());
+            AuthService::new(
+                AuthPorts {
+                    users: Arc::new(self.users),
+                    sessions: Arc::new(self.sessions),
+                    passwords: Arc::new(self.passwords),
+                    hasher: Arc::new(hasher),
+                    secrets: Arc::new(secrets),
+                    throttle: Arc::new(self.throttle),
+                    clock: Arc::new(clock),
+                },
+                Duration::hours(12),
+            )
+        }
+    }
+
+    fn setup_input(token: &str) -> SetupInput {
+        SetupInput {
+            setup_token: token.to_owned().into(),
+            organization_name: "Acme Cleaning".into(),
+            email: "owner@acme.test".into(),
+            password: "a long enough password".to_owned().into(),
+        }
+    }
+
+    fn user(role: Role) -> User {
+        User {
+            id: UserId(Uuid::now_v7()),
+            organization_id: OrganizationId(Uuid::from_u128(9)),
+            email: Email::parse("ada@acme.test").unwrap(),
+            role,
+            created_at: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn setup_with_the_right_token_creates_an_admin() {
+        let mut mocks = Mocks::new();
+        mocks.users.expect_is_setup_done().returning(|| Ok(false));
+        mocks
+            .users
+            .expect_complete_setup()
+            .withf(|_, admin, _| admin.role == Role::Admin)
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        mocks
+            .passwords
+            .expect_hash()
+            .returning(|_| PasswordHash("$argon2id$...".into()));
+        let admin = mocks
+            .service()
+            .setup(&"tok-123".to_owned().into(), setup_input("tok-123"))
+            .await
+            .unwrap();
+        assert_eq!(admin.email.as_str(), "owner@acme.test");
+    }
+
+    #[tokio::test]
+    async fn setup_with_a_wrong_token_changes_nothing() {
+        let mut mocks = Mocks::new();
+        mocks.users.expect_complete_setup().never();
+        let err = mocks
+            .service()
+            .setup(&"tok-123".to_owned().into(), setup_input("tok-124"))
+            .await
+            .unwrap_err();
+        assert_eq!(err, SetupError::InvalidToken);
+    }
+
+    #[tokio::test]
+    async fn setup_twice_is_refused() {
+        let mut mocks = Mocks::new();
+        mocks.users.expect_is_setup_done().returning(|| Ok(true));
+        mocks.users.expect_complete_setup().never();
+        let err = mocks
+            .service()
+            .setup(&"t".to_owned().into(), setup_input("t"))
+            .await
+            .unwrap_err();
+        assert_eq!(err, SetupError::AlreadyDone);
+    }
+
+    #[tokio::test]
+    async fn setup_losing_a_race_reports_already_done() {
+        let mut mocks = Mocks::new();
+        mocks.users.expect_is_setup_done().returning(|| Ok(false));
+        mocks
+            .users
+            .expect_complete_setup()
+            .returning(|_, _, _| Err(SetupStoreError::AlreadyDone));
+        mocks
+            .passwords
+            .expect_hash()
+            .returning(|_| PasswordHash("h".into()));
+        let err = mocks
+            .service()
+            .setup(&"t".to_owned().into(), setup_input("t"))
+            .await
+            .unwrap_err();
+        assert_eq!(err, SetupError::AlreadyDone);
+    }
+
+    #[tokio::test]
+    async fn unknown_email_and_wrong_password_get_the_same_answer_and_both_do_the_password_work() {
+        for known in [false, true] {
+            let mut mocks = Mocks::new();
+            mocks.throttle.expect_check().returning(|_| Ok(()));
+            mocks
+                .throttle
+                .expect_record_failure()
+                .times(2)
+                .return_const(());
+            mocks.users.expect_find_by_email().returning(move |_| {
+                Ok(known.then(|| (user(Role::Viewer), PasswordHash("h".into()))))
+            });
+            mocks
+                .passwords
+                .expect_verify()
+                .withf(move |_, hash| hash.is_some() == known)
+                .times(1)
+                .returning(|_, _| false);
+            mocks.sessions.expect_insert().never();
+            let err = mocks
+                .service()
+                .sign_in(
+                    "ada@acme.test",
+                    &"wrong password!".to_owned().into(),
+                    Some("10.0.0.1".parse().unwrap()),
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(err, SignInError::InvalidCredentials);
+        }
+    }
+
+    #[tokio::test]
+    async fn throttled_sign_ins_do_no_password_work() {
+        let mut mocks = Mocks::new();
+        mocks.throttle.expect_check().returning(|_| Err(42));
+        mocks.passwords.expect_verify().never();
+        let err = mocks
+            .service()
+            .sign_in("ada@acme.test", &"pw".to_owned().into(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err, SignInError::Throttled(42));
+    }
+
+    #[tokio::test]
+    async fn sign_in_stores_only_the_token_hash() {
+        let mut mocks = Mocks::new();
+        mocks.throttle.expect_check().returning(|_| Ok(()));
+        mocks.throttle.expect_reset().times(1).return_const(());
+        mocks
+            .users
+            .expect_find_by_email()
+            .returning(|_| Ok(Some((user(Role::Admin), PasswordHash("h".into())))));
+        mocks.passwords.expect_verify().returning(|_, _| true);
+        mocks
+            .sessions
+            .expect_insert()
+            .times(1)
+            .returning(|_| Ok(()));
+        let new = mocks
+            .service()
+            .sign_in("ADA@acme.test", &"right password".to_owned().into(), None)
+            .await
+            .unwrap();
+        let token = new.token.expose_secret().to_owned();
+        assert!(AuthService::looks_like_session_token(&token));
+        assert_ne!(new.session.token_hash.0, [0; 32]);
+        assert!(new.session.expires_at > new.session.created_at);
+    }
+
+    #[tokio::test]
+    async fn malformed_session_tokens_never_reach_storage() {
+        let mut mocks = Mocks::new();
+        mocks.sessions.expect_find_active().never();
+        let svc = mocks.service();
+        for token in ["", "ses_short", &format!("erp_live_{}", "a".repeat(40))] {
+            assert_eq!(
+                svc.authenticate(token).await.unwrap_err(),
+                SessionError::Invalid
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn only_admins_add_users() {
+        let mut mocks = Mocks::new();
+        mocks.users.expect_insert().never();
+        let svc = mocks.service();
+        let manager = Actor::of(&user(Role::Manager));
+        let err = svc
+            .add_user(
+                &manager,
+                "bo@acme.test",
+                "long password 1".to_owned().into(),
+                "viewer",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            AddUserError::Forbidden(MissingPermission(Permission::UsersManage))
+        );
+    }
+
+    #[tokio::test]
+    async fn add_user_validates_role_and_reports_duplicates() {
+        let mut mocks = Mocks::new();
+        mocks
+            .passwords
+            .expect_hash()
+            .returning(|_| PasswordHash("h".into()));
+        mocks
+            .users
+            .expect_insert()
+            .times(1)
+            .returning(|_, _| Err(InsertUserError::EmailTaken));
+        let svc = mocks.service();
+        let admin = Actor::of(&user(Role::Admin));
+        let err = svc
+            .add_user(
+                &admin,
+                "bo@acme.test",
+                "long password 1".to_owned().into(),
+                "owner",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err, AddUserError::InvalidRole);
+        let err = svc
+            .add_user(
+                &admin,
+                "bo@acme.test",
+                "long password 1".to_owned().into(),
+                "viewer",
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err, AddUserError::EmailTaken);
+    }
+}

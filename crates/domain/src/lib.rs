@@ -1,0 +1,19 @@
+//! The Otesse domain: organizations, users, API keys, customers, usage and audit, with the
+//! rules that govern them, the services that apply those rules, and the ports (traits) the
+//! services need from the outside world.
+//!
+//! Invariant: this crate does no I/O and depends on no adapter (no sea-orm, actix-web, reqwest
+//! or tokio runtime). Every rule is unit-tested here through mocked ports.
+
+pub mod api_key;
+pub mod audit;
+pub mod auth;
+pub mod customer;
+pub mod error;
+pub mod organization;
+pub mod page;
+pub mod ports;
+pub mod usage;
+pub mod user;
+
+pub use error::StorageError;

@@ -1,0 +1,253 @@
+//! Ports: what the services need from the outside world, named by role. Adapters implement
+//! them (storage, crypto, the server's cache and queues); tests use the mockall mocks
+//! (`MockApiKeyRepository`, ...), also exported under the `mocks` feature.
+//!
+//! Every method documents what it must do and which errors it may return. `StorageError` always
+//! means "not the caller's fault" and becomes a 500 at the edge.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+
+use crate::StorageError;
+use crate::api_key::{ApiKey, ApiKeyId, KeyHash};
+use crate::audit::{AuditEntry, AuditFilter};
+use crate::auth::{Session, SessionId};
+use crate::customer::{Customer, CustomerId, CustomerPatch, Tenant};
+use crate::organization::{Organization, OrganizationId};
+use crate::page::{Page, PageRequest};
+use crate::usage::{UsageEntry, UsageRecord, UsageSummary};
+use crate::user::{Email, PasswordHash, User, UserId};
+
+#[cfg(any(test, feature = "mocks"))]
+use mockall::automock;
+
+/// The time. Services never read the system clock themselves.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// Cryptographically secure random material.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait SecretGenerator: Send + Sync {
+    /// `len` characters drawn uniformly from `[0-9A-Za-z]` by a CSPRNG.
+    fn base62(&self, len: usize) -> SecretString;
+}
+
+/// Hashes API keys and session tokens for storage and lookup.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait KeyHasher: Send + Sync {
+    /// SHA-256 of the whole plaintext.
+    fn hash(&self, plaintext: &str) -> KeyHash;
+    /// Whether `plaintext` hashes to `expected`, compared in constant time.
+    fn matches(&self, plaintext: &str, expected: &KeyHash) -> bool;
+}
+
+/// Argon2id password hashing. Implementations run the work off the async runtime.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    async fn hash(&self, password: &SecretString) -> PasswordHash;
+    /// Whether `password` matches `hash`. With `hash = None` it does the same work against a
+    /// dummy hash and answers false, so an unknown email takes as long as a wrong password.
+    async fn verify(&self, password: &SecretString, hash: Option<PasswordHash>) -> bool;
+}
+
+/// Outcome of an atomic key insert.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InsertKeyError {
+    #[error("an active key already has this name")]
+    NameTaken,
+    #[error("the organization already has the maximum number of active keys")]
+    LimitReached,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait ApiKeyRepository: Send + Sync {
+    /// Inserts `key` and `audit` in one transaction, but only if, at `now`, the organization has
+    /// fewer than `limit` active keys and none of them is named like `key`. The check and the
+    /// insert are atomic: concurrent inserts never exceed the limit nor duplicate a name.
+    async fn insert(
+        &self,
+        key: &ApiKey,
+        audit: &AuditEntry,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(), InsertKeyError>;
+
+    /// The key with this id in this organization, or `None` (also for another organization's key).
+    async fn find(
+        &self,
+        organization: OrganizationId,
+        id: ApiKeyId,
+    ) -> Result<Option<ApiKey>, StorageError>;
+
+    /// The key whose hash is `hash`, whatever its status.
+    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKey>, StorageError>;
+
+    /// Every key of the organization (at most a few hundred: 25 active plus history), newest first.
+    async fn list(&self, organization: OrganizationId) -> Result<Vec<ApiKey>, StorageError>;
+
+    /// Sets `revoked_at` to `at` unless the key is already revoked at or before `at` (revocation
+    /// only ever moves earlier), writing `audit` in the same transaction. Returns the key as
+    /// stored afterwards, or `None` if it does not exist in this organization.
+    async fn revoke(
+        &self,
+        organization: OrganizationId,
+        id: ApiKeyId,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<Option<ApiKey>, StorageError>;
+
+    /// Inserts `new_key` as [`ApiKeyRepository::insert`] does and, in the same transaction,
+    /// schedules the old key's revocation at `revoke_old_at` (if given) and writes `audit`.
+    async fn rotate(
+        &self,
+        new_key: &ApiKey,
+        old_key: ApiKeyId,
+        revoke_old_at: Option<DateTime<Utc>>,
+        audit: &AuditEntry,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(), InsertKeyError>;
+}
+
+/// A cached verification result: the key, or `None` for "no such key" (negative caching).
+pub type CachedKey = Option<Arc<ApiKey>>;
+
+/// The hot-path cache of keys by hash (F1). Bounded; entries expire on their own.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait KeyCache: Send + Sync {
+    /// `None` when nothing is cached for this hash.
+    fn get(&self, hash: &KeyHash) -> Option<CachedKey>;
+    fn insert(&self, hash: KeyHash, entry: CachedKey);
+    /// Drops the entry at once, so the next request reads the database.
+    fn invalidate(&self, hash: &KeyHash);
+}
+
+/// Accepts usage rows on the hot path. Must never block and never fail the request: when its
+/// queue is full it drops the row and counts the drop.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait UsageSink: Send + Sync {
+    fn record(&self, record: UsageRecord);
+}
+
+/// Reads the usage log.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait UsageLog: Send + Sync {
+    /// Writes a batch of rows in one transaction, and coalesces each key's `last_used_at` and
+    /// counters from it. Used by the background writer.
+    async fn append(&self, batch: &[UsageRecord]) -> Result<(), StorageError>;
+    async fn summary(&self, key: ApiKeyId) -> Result<UsageSummary, StorageError>;
+    /// Newest first; the cursor is the id of the last entry of the previous page.
+    async fn recent(
+        &self,
+        key: ApiKeyId,
+        page: &PageRequest<i64>,
+    ) -> Result<Page<UsageEntry, i64>, StorageError>;
+}
+
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn record(&self, entry: &AuditEntry) -> Result<(), StorageError>;
+    /// Newest first; the cursor is the id of the last entry of the previous page.
+    async fn list(
+        &self,
+        organization: OrganizationId,
+        filter: &AuditFilter,
+        page: &PageRequest<uuid::Uuid>,
+    ) -> Result<Page<AuditEntry, uuid::Uuid>, StorageError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupStoreError {
+    #[error("setup has already been completed")]
+    AlreadyDone,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InsertUserError {
+    #[error("a user with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Creates the first organization and its admin, atomically, only if setup was never done.
+    async fn complete_setup(
+        &self,
+        organization: &Organization,
+        admin: &User,
+        hash: &PasswordHash,
+    ) -> Result<(), SetupStoreError>;
+    /// Whether setup has been completed (an admin exists).
+    async fn is_setup_done(&self) -> Result<bool, StorageError>;
+    async fn insert(&self, user: &User, hash: &PasswordHash) -> Result<(), InsertUserError>;
+    async fn find_by_email(
+        &self,
+        email: &Email,
+    ) -> Result<Option<(User, PasswordHash)>, StorageError>;
+    async fn find(&self, id: UserId) -> Result<Option<User>, StorageError>;
+    async fn list(&self, organization: OrganizationId) -> Result<Vec<User>, StorageError>;
+    async fn organization(&self, id: OrganizationId) -> Result<Option<Organization>, StorageError>;
+}
+
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    async fn insert(&self, session: &Session) -> Result<(), StorageError>;
+    /// The unexpired, unrevoked session with this token hash, with its user.
+    async fn find_active(
+        &self,
+        hash: &KeyHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Session, User)>, StorageError>;
+    /// Ends the session; ending an ended session is not an error.
+    async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), StorageError>;
+}
+
+/// Failed sign-in bookkeeping (P2). In-process by default.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait SignInThrottle: Send + Sync {
+    /// `Err(seconds)` when attempts for this subject are refused for that long.
+    fn check(&self, subject: &str) -> Result<(), u64>;
+    fn record_failure(&self, subject: &str);
+    fn reset(&self, subject: &str);
+}
+
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait CustomerRepository: Send + Sync {
+    async fn insert(&self, customer: &Customer) -> Result<(), StorageError>;
+    /// The customer with this id in this tenant (organization and environment), or `None`.
+    async fn find(&self, tenant: Tenant, id: CustomerId) -> Result<Option<Customer>, StorageError>;
+    /// Newest first; the cursor is the id of the last customer of the previous page.
+    async fn list(
+        &self,
+        tenant: Tenant,
+        page: &PageRequest<CustomerId>,
+    ) -> Result<Page<Customer, CustomerId>, StorageError>;
+    /// Applies the patch and returns the customer as stored, or `None` if absent.
+    async fn update(
+        &self,
+        tenant: Tenant,
+        id: CustomerId,
+        patch: &CustomerPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Customer>, StorageError>;
+    /// Whether a customer was deleted.
+    async fn delete(&self, tenant: Tenant, id: CustomerId) -> Result<bool, StorageError>;
+}

@@ -1,0 +1,253 @@
+//! Users, their roles, and the one table that maps roles to permissions (P1).
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use crate::organization::OrganizationId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub Uuid);
+
+impl std::fmt::Display for UserId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A syntactically plausible email address, lower-cased so that one mailbox is one user.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("email is not a valid email address")]
+pub struct EmailError;
+
+impl Email {
+    pub const MAX_CHARS: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, EmailError> {
+        let email = raw.trim().to_lowercase();
+        if email.is_empty() || email.chars().count() > Self::MAX_CHARS {
+            return Err(EmailError);
+        }
+        if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(EmailError);
+        }
+        let Some((local, domain)) = email.split_once('@') else {
+            return Err(EmailError);
+        };
+        let domain_ok = !domain.contains('@')
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains("..");
+        if local.is_empty() || !domain_ok {
+            return Err(EmailError);
+        }
+        Ok(Self(email))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a user may do. Closed set: a permission is never a loose string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// Browse settings: API keys, integrations, audit log.
+    SettingsView,
+    /// Change settings: create, rotate and revoke API keys; connect integrations.
+    SettingsEdit,
+    /// Add and list users.
+    UsersManage,
+    /// Grant the scopes the catalog marks sensitive.
+    GrantSensitiveScopes,
+}
+
+/// A user's role. The permission table below is the only place that says what a role may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Admin,
+    Manager,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Manager, Role::Viewer];
+
+    /// The role/permission table (documented in docs/api.md).
+    pub fn permissions(self) -> &'static [Permission] {
+        use Permission::*;
+        match self {
+            Role::Admin => &[
+                SettingsView,
+                SettingsEdit,
+                UsersManage,
+                GrantSensitiveScopes,
+            ],
+            Role::Manager => &[SettingsView, SettingsEdit],
+            Role::Viewer => &[SettingsView],
+        }
+    }
+
+    pub fn has(self, permission: Permission) -> bool {
+        self.permissions().contains(&permission)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|role| role.as_str() == raw)
+    }
+}
+
+/// A password as typed. Never printed; only its Argon2id hash is stored.
+#[derive(Debug)]
+pub struct Password(SecretString);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordError {
+    #[error("password must be at least {min} characters", min = Password::MIN_CHARS)]
+    TooShort,
+    #[error("password must be at most {max} characters", max = Password::MAX_CHARS)]
+    TooLong,
+}
+
+impl Password {
+    /// OWASP ASVS asks for at least 8; we ask for 10 since these accounts hold API keys.
+    pub const MIN_CHARS: usize = 10;
+    pub const MAX_CHARS: usize = 128;
+
+    pub fn parse(raw: SecretString) -> Result<Self, PasswordError> {
+        let chars = raw.expose_secret().chars().count();
+        if chars < Self::MIN_CHARS {
+            return Err(PasswordError::TooShort);
+        }
+        if chars > Self::MAX_CHARS {
+            return Err(PasswordError::TooLong);
+        }
+        Ok(Self(raw))
+    }
+
+    pub fn secret(&self) -> &SecretString {
+        &self.0
+    }
+}
+
+/// An encoded password hash (PHC string). Not secret in itself, but never shown to clients.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(pub String);
+
+impl std::fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordHash(..)")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub organization_id: OrganizationId,
+    pub email: Email,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The signed-in user on whose behalf a service acts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: UserId,
+    pub organization_id: OrganizationId,
+    pub role: Role,
+}
+
+impl Actor {
+    pub fn of(user: &User) -> Self {
+        Self {
+            user_id: user.id,
+            organization_id: user.organization_id,
+            role: user.role,
+        }
+    }
+
+    pub fn can(&self, permission: Permission) -> bool {
+        self.role.has(permission)
+    }
+
+    pub fn require(&self, permission: Permission) -> Result<(), MissingPermission> {
+        if self.can(permission) {
+            Ok(())
+        } else {
+            Err(MissingPermission(permission))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("your role does not have the {0:?} permission")]
+pub struct MissingPermission(pub Permission);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_table_matches_the_product() {
+        assert!(Role::Admin.has(Permission::GrantSensitiveScopes));
+        assert!(Role::Admin.has(Permission::UsersManage));
+        assert!(Role::Manager.has(Permission::SettingsEdit));
+        assert!(!Role::Manager.has(Permission::UsersManage));
+        assert!(!Role::Manager.has(Permission::GrantSensitiveScopes));
+        assert!(Role::Viewer.has(Permission::SettingsView));
+        assert!(!Role::Viewer.has(Permission::SettingsEdit));
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("owner"), None);
+    }
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            Email::parse(" Ada@Example.COM ").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "ada@.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn passwords_have_bounds() {
+        assert_eq!(
+            Password::parse("short".into()).unwrap_err(),
+            PasswordError::TooShort
+        );
+        assert_eq!(
+            Password::parse("x".repeat(129).into()).unwrap_err(),
+            PasswordError::TooLong
+        );
+        assert!(Password::parse("correct horse battery".into()).is_ok());
+    }
+}
