@@ -1,1 +1,22 @@
+//! The Otesse database schema, as sea-orm migrations portable across SQLite and PostgreSQL.
+//!
+//! The storage adapter runs [`Migrator`] when it connects; the `otesse-migration` binary runs
+//! it on demand. Migrations are append-only: once released, a migration is never edited, a new
+//! one is added instead.
 
+use sea_orm_migration::prelude::*;
+
+/// Re-exported so that callers can run [`Migrator::up`] without depending on sea-orm-migration.
+pub use sea_orm_migration::MigratorTrait;
+
+mod m20261124_000001_initial;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_initial::Migration)]
+    }
+}

@@ -1,1 +1,34 @@
-fn main() {}
+use otesse_server::config::Settings;
+use otesse_server::startup::{Application, announce_setup_token};
+use otesse_server::telemetry;
+
+#[actix_web::main]
+async fn main() -> std::process::ExitCode {
+    let settings = match Settings::load() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("otesse: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    telemetry::init(settings.log_format, &settings.log_filter);
+    let listen = settings.listen.clone();
+    let mut app = match Application::build(settings).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!(error = %err, "could not start");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(listen = %listen, port = app.port(), "listening");
+    if let Some(token) = app.take_setup_token() {
+        announce_setup_token(&token, app.port());
+    }
+    match app.run_until_stopped().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "server error");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -43,10 +43,7 @@ mod tests {
     fn sha256_matches_the_standard_vector() {
         let hash = Sha256KeyHasher.hash("abc");
         let hex: String = hash.0.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(
-            hex,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use argon2::password_hash::{
-    PasswordHash as PhcHash, PasswordHasher as _, PasswordVerifier, SaltString,
-};
+use argon2::password_hash::{PasswordHash as PhcHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use otesse_domain::ports::PasswordHasher;
@@ -35,9 +33,7 @@ impl std::fmt::Debug for Argon2PasswordHasher {
 fn salt() -> SaltString {
     let mut bytes = [0u8; 16];
     #[allow(clippy::expect_used)]
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the operating system's random generator failed");
+    SystemRandom::new().fill(&mut bytes).expect("the operating system's random generator failed");
     #[allow(clippy::expect_used)]
     SaltString::encode_b64(&bytes).expect("16 bytes is a valid salt length")
 }
@@ -46,23 +42,17 @@ fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> PasswordHash {
     #[allow(clippy::expect_used)]
     let salt = salt();
     #[allow(clippy::expect_used)]
-    let phc = argon2
-        .hash_password(password, &salt)
-        .expect("argon2 accepts any password with valid params");
+    let phc = argon2.hash_password(password, &salt).expect("argon2 accepts any password with valid params");
     PasswordHash(phc.to_string())
 }
 
 impl Argon2PasswordHasher {
     pub fn new() -> Self {
         #[allow(clippy::expect_used)]
-        let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
-            .expect("OWASP parameters are valid");
+        let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("OWASP parameters are valid");
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let dummy = hash_with(&argon2, b"no user has this password: it only costs time");
-        Self {
-            argon2: Arc::new(argon2),
-            dummy,
-        }
+        Self { argon2: Arc::new(argon2), dummy }
     }
 }
 
@@ -89,11 +79,7 @@ impl PasswordHasher for Argon2PasswordHasher {
         let password = password.clone();
         let matched = tokio::task::spawn_blocking(move || {
             PhcHash::new(&encoded.0)
-                .map(|parsed| {
-                    argon2
-                        .verify_password(password.expose_secret().as_bytes(), &parsed)
-                        .is_ok()
-                })
+                .map(|parsed| argon2.verify_password(password.expose_secret().as_bytes(), &parsed).is_ok())
                 .unwrap_or(false)
         })
         .await
@@ -111,18 +97,10 @@ mod tests {
         let hasher = Argon2PasswordHasher::new();
         let password: SecretString = "correct horse battery staple".into();
         let hash = hasher.hash(&password).await;
-        assert!(
-            hash.0.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
-            "{}",
-            hash.0
-        );
+        assert!(hash.0.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", hash.0);
         assert!(!hash.0.contains("correct horse"));
         assert!(hasher.verify(&password, Some(hash.clone())).await);
-        assert!(
-            !hasher
-                .verify(&"correct horse battery stapler".into(), Some(hash))
-                .await
-        );
+        assert!(!hasher.verify(&"correct horse battery stapler".into(), Some(hash)).await);
     }
 
     #[tokio::test]
@@ -136,14 +114,7 @@ mod tests {
     async fn unknown_users_and_garbage_hashes_never_verify() {
         let hasher = Argon2PasswordHasher::new();
         let password: SecretString = "no user has this password: it only costs time".into();
-        assert!(
-            !hasher.verify(&password, None).await,
-            "the dummy hash must never let anyone in"
-        );
-        assert!(
-            !hasher
-                .verify(&password, Some(PasswordHash("not a phc string".into())))
-                .await
-        );
+        assert!(!hasher.verify(&password, None).await, "the dummy hash must never let anyone in");
+        assert!(!hasher.verify(&password, Some(PasswordHash("not a phc string".into()))).await);
     }
 }

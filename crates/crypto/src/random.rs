@@ -16,17 +16,13 @@ pub struct RandomSecretGenerator {
 
 impl RandomSecretGenerator {
     pub fn new() -> Self {
-        Self {
-            rng: SystemRandom::new(),
-        }
+        Self { rng: SystemRandom::new() }
     }
 
     fn fill(&self, buf: &mut [u8]) {
         // The OS generator failing leaves nothing safe to do: refuse to make a weak key.
         #[allow(clippy::expect_used)]
-        self.rng
-            .fill(buf)
-            .expect("the operating system's random generator failed");
+        self.rng.fill(buf).expect("the operating system's random generator failed");
     }
 }
 
@@ -64,12 +60,7 @@ mod tests {
         for len in [0, 1, 40, 43, 200] {
             let secret = generator.base62(len);
             assert_eq!(secret.expose_secret().len(), len);
-            assert!(
-                secret
-                    .expose_secret()
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric())
-            );
+            assert!(secret.expose_secret().bytes().all(|b| b.is_ascii_alphanumeric()));
         }
     }
 

@@ -11,12 +11,11 @@ use crate::StorageError;
 use crate::api_key::KeyHash;
 use crate::organization::{Organization, OrganizationId, OrganizationName, OrganizationNameError};
 use crate::ports::{
-    Clock, InsertUserError, KeyHasher, PasswordHasher, SecretGenerator, SessionRepository,
-    SetupStoreError, SignInThrottle, UserRepository,
+    Clock, InsertUserError, KeyHasher, PasswordHasher, SecretGenerator, SessionRepository, SetupStoreError,
+    SignInThrottle, UserRepository,
 };
 use crate::user::{
-    Actor, Email, EmailError, MissingPermission, Password, PasswordError, Permission, Role, User,
-    UserId,
+    Actor, Email, EmailError, MissingPermission, Password, PasswordError, Permission, Role, User, UserId,
 };
 
 /// Session tokens look like `ses_` followed by this many base62 characters.
@@ -146,9 +145,7 @@ pub struct AuthService {
 
 impl std::fmt::Debug for AuthService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthService")
-            .field("session_ttl", &self.session_ttl)
-            .finish_non_exhaustive()
+        f.debug_struct("AuthService").field("session_ttl", &self.session_ttl).finish_non_exhaustive()
     }
 }
 
@@ -163,11 +160,7 @@ impl AuthService {
 
     /// Creates the first organization and its admin (P3). `expected_token` is the deployment's
     /// one-time token; the comparison is constant-time.
-    pub async fn setup(
-        &self,
-        expected_token: &SecretString,
-        input: SetupInput,
-    ) -> Result<User, SetupError> {
+    pub async fn setup(&self, expected_token: &SecretString, input: SetupInput) -> Result<User, SetupError> {
         let hasher = &self.ports.hasher;
         let presented = input.setup_token.expose_secret();
         if !hasher.matches(presented, &hasher.hash(expected_token.expose_secret())) {
@@ -180,11 +173,7 @@ impl AuthService {
         let email = Email::parse(&input.email)?;
         let password = Password::parse(input.password)?;
         let now = self.ports.clock.now();
-        let organization = Organization {
-            id: OrganizationId(Uuid::now_v7()),
-            name,
-            created_at: now,
-        };
+        let organization = Organization { id: OrganizationId(Uuid::now_v7()), name, created_at: now };
         let admin = User {
             id: UserId(Uuid::now_v7()),
             organization_id: organization.id,
@@ -193,12 +182,7 @@ impl AuthService {
             created_at: now,
         };
         let hash = self.ports.passwords.hash(password.secret()).await;
-        match self
-            .ports
-            .users
-            .complete_setup(&organization, &admin, &hash)
-            .await
-        {
+        match self.ports.users.complete_setup(&organization, &admin, &hash).await {
             Ok(()) => Ok(admin),
             Err(SetupStoreError::AlreadyDone) => Err(SetupError::AlreadyDone),
             Err(SetupStoreError::Storage(err)) => Err(err.into()),
@@ -216,9 +200,7 @@ impl AuthService {
         let email_subject = format!("email:{}", email.trim().to_lowercase());
         let ip_subject = client_ip.map(|ip| format!("ip:{ip}"));
         let throttle = &self.ports.throttle;
-        throttle
-            .check(&email_subject)
-            .map_err(SignInError::Throttled)?;
+        throttle.check(&email_subject).map_err(SignInError::Throttled)?;
         if let Some(subject) = &ip_subject {
             throttle.check(subject).map_err(SignInError::Throttled)?;
         }
@@ -227,11 +209,7 @@ impl AuthService {
             Ok(email) => self.ports.users.find_by_email(&email).await?,
             Err(_) => None,
         };
-        let verified = self
-            .ports
-            .passwords
-            .verify(password, found.as_ref().map(|(_, hash)| hash.clone()))
-            .await;
+        let verified = self.ports.passwords.verify(password, found.as_ref().map(|(_, hash)| hash.clone())).await;
         let user = match (found, verified) {
             (Some((user, _)), true) => user,
             _ => {
@@ -244,14 +222,8 @@ impl AuthService {
         };
         throttle.reset(&email_subject);
 
-        let token: SecretString = format!(
-            "{SESSION_TOKEN_PREFIX}{}",
-            self.ports
-                .secrets
-                .base62(SESSION_SECRET_CHARS)
-                .expose_secret()
-        )
-        .into();
+        let token: SecretString =
+            format!("{SESSION_TOKEN_PREFIX}{}", self.ports.secrets.base62(SESSION_SECRET_CHARS).expose_secret()).into();
         let now = self.ports.clock.now();
         let session = Session {
             id: SessionId(Uuid::now_v7()),
@@ -261,11 +233,7 @@ impl AuthService {
             expires_at: now + self.session_ttl,
         };
         self.ports.sessions.insert(&session).await?;
-        Ok(NewSession {
-            token,
-            session,
-            user,
-        })
+        Ok(NewSession { token, session, user })
     }
 
     /// Resolves a presented session token to its signed-in user.
@@ -275,32 +243,18 @@ impl AuthService {
         }
         let hash = self.ports.hasher.hash(token);
         let now = self.ports.clock.now();
-        let (session, user) = self
-            .ports
-            .sessions
-            .find_active(&hash, now)
-            .await?
-            .ok_or(SessionError::Invalid)?;
-        Ok(SignedIn {
-            session_id: session.id,
-            user,
-        })
+        let (session, user) = self.ports.sessions.find_active(&hash, now).await?.ok_or(SessionError::Invalid)?;
+        Ok(SignedIn { session_id: session.id, user })
     }
 
     pub fn looks_like_session_token(token: &str) -> bool {
-        token
-            .strip_prefix(SESSION_TOKEN_PREFIX)
-            .is_some_and(|secret| {
-                secret.len() == SESSION_SECRET_CHARS
-                    && secret.bytes().all(|b| b.is_ascii_alphanumeric())
-            })
+        token.strip_prefix(SESSION_TOKEN_PREFIX).is_some_and(|secret| {
+            secret.len() == SESSION_SECRET_CHARS && secret.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
     }
 
     pub async fn sign_out(&self, session: SessionId) -> Result<(), StorageError> {
-        self.ports
-            .sessions
-            .revoke(session, self.ports.clock.now())
-            .await
+        self.ports.sessions.revoke(session, self.ports.clock.now()).await
     }
 
     /// Adds a user to the actor's organization (admins only).
@@ -332,10 +286,7 @@ impl AuthService {
         Ok(self.ports.users.list(actor.organization_id).await?)
     }
 
-    pub async fn organization(
-        &self,
-        id: OrganizationId,
-    ) -> Result<Option<Organization>, StorageError> {
+    pub async fn organization(&self, id: OrganizationId) -> Result<Option<Organization>, StorageError> {
         self.ports.users.organization(id).await
     }
 }
@@ -344,8 +295,8 @@ impl AuthService {
 mod tests {
     use super::*;
     use crate::ports::{
-        MockClock, MockKeyHasher, MockPasswordHasher, MockSecretGenerator, MockSessionRepository,
-        MockSignInThrottle, MockUserRepository,
+        MockClock, MockKeyHasher, MockPasswordHasher, MockSecretGenerator, MockSessionRepository, MockSignInThrottle,
+        MockUserRepository,
     };
     use crate::user::PasswordHash;
 
@@ -383,12 +334,10 @@ mod tests {
                 for (i, b) in s.bytes().enumerate() {
                     out[i % 32] ^= b.wrapping_add(i as u8);
                 }
-                &out == &expected.0
+                out == expected.0
             });
             let mut secrets = MockSecretGenerator::new();
-            secrets
-                .expect_base62()
-                .returning(|len| "S".repeat(len).into());
+            secrets.expect_base62().returning(|len| "S".repeat(len).into());
             AuthService::new(
                 AuthPorts {
                     users: Arc::new(self.users),
@@ -433,15 +382,8 @@ mod tests {
             .withf(|_, admin, _| admin.role == Role::Admin)
             .times(1)
             .returning(|_, _, _| Ok(()));
-        mocks
-            .passwords
-            .expect_hash()
-            .returning(|_| PasswordHash("$argon2id$...".into()));
-        let admin = mocks
-            .service()
-            .setup(&"tok-123".to_owned().into(), setup_input("tok-123"))
-            .await
-            .unwrap();
+        mocks.passwords.expect_hash().returning(|_| PasswordHash("$argon2id$...".into()));
+        let admin = mocks.service().setup(&"tok-123".to_owned().into(), setup_input("tok-123")).await.unwrap();
         assert_eq!(admin.email.as_str(), "owner@acme.test");
     }
 
@@ -449,11 +391,7 @@ mod tests {
     async fn setup_with_a_wrong_token_changes_nothing() {
         let mut mocks = Mocks::new();
         mocks.users.expect_complete_setup().never();
-        let err = mocks
-            .service()
-            .setup(&"tok-123".to_owned().into(), setup_input("tok-124"))
-            .await
-            .unwrap_err();
+        let err = mocks.service().setup(&"tok-123".to_owned().into(), setup_input("tok-124")).await.unwrap_err();
         assert_eq!(err, SetupError::InvalidToken);
     }
 
@@ -462,11 +400,7 @@ mod tests {
         let mut mocks = Mocks::new();
         mocks.users.expect_is_setup_done().returning(|| Ok(true));
         mocks.users.expect_complete_setup().never();
-        let err = mocks
-            .service()
-            .setup(&"t".to_owned().into(), setup_input("t"))
-            .await
-            .unwrap_err();
+        let err = mocks.service().setup(&"t".to_owned().into(), setup_input("t")).await.unwrap_err();
         assert_eq!(err, SetupError::AlreadyDone);
     }
 
@@ -474,19 +408,9 @@ mod tests {
     async fn setup_losing_a_race_reports_already_done() {
         let mut mocks = Mocks::new();
         mocks.users.expect_is_setup_done().returning(|| Ok(false));
-        mocks
-            .users
-            .expect_complete_setup()
-            .returning(|_, _, _| Err(SetupStoreError::AlreadyDone));
-        mocks
-            .passwords
-            .expect_hash()
-            .returning(|_| PasswordHash("h".into()));
-        let err = mocks
-            .service()
-            .setup(&"t".to_owned().into(), setup_input("t"))
-            .await
-            .unwrap_err();
+        mocks.users.expect_complete_setup().returning(|_, _, _| Err(SetupStoreError::AlreadyDone));
+        mocks.passwords.expect_hash().returning(|_| PasswordHash("h".into()));
+        let err = mocks.service().setup(&"t".to_owned().into(), setup_input("t")).await.unwrap_err();
         assert_eq!(err, SetupError::AlreadyDone);
     }
 
@@ -495,14 +419,11 @@ mod tests {
         for known in [false, true] {
             let mut mocks = Mocks::new();
             mocks.throttle.expect_check().returning(|_| Ok(()));
+            mocks.throttle.expect_record_failure().times(2).return_const(());
             mocks
-                .throttle
-                .expect_record_failure()
-                .times(2)
-                .return_const(());
-            mocks.users.expect_find_by_email().returning(move |_| {
-                Ok(known.then(|| (user(Role::Viewer), PasswordHash("h".into()))))
-            });
+                .users
+                .expect_find_by_email()
+                .returning(move |_| Ok(known.then(|| (user(Role::Viewer), PasswordHash("h".into())))));
             mocks
                 .passwords
                 .expect_verify()
@@ -512,11 +433,7 @@ mod tests {
             mocks.sessions.expect_insert().never();
             let err = mocks
                 .service()
-                .sign_in(
-                    "ada@acme.test",
-                    &"wrong password!".to_owned().into(),
-                    Some("10.0.0.1".parse().unwrap()),
-                )
+                .sign_in("ada@acme.test", &"wrong password!".to_owned().into(), Some("10.0.0.1".parse().unwrap()))
                 .await
                 .unwrap_err();
             assert_eq!(err, SignInError::InvalidCredentials);
@@ -528,11 +445,7 @@ mod tests {
         let mut mocks = Mocks::new();
         mocks.throttle.expect_check().returning(|_| Err(42));
         mocks.passwords.expect_verify().never();
-        let err = mocks
-            .service()
-            .sign_in("ada@acme.test", &"pw".to_owned().into(), None)
-            .await
-            .unwrap_err();
+        let err = mocks.service().sign_in("ada@acme.test", &"pw".to_owned().into(), None).await.unwrap_err();
         assert_eq!(err, SignInError::Throttled(42));
     }
 
@@ -541,21 +454,10 @@ mod tests {
         let mut mocks = Mocks::new();
         mocks.throttle.expect_check().returning(|_| Ok(()));
         mocks.throttle.expect_reset().times(1).return_const(());
-        mocks
-            .users
-            .expect_find_by_email()
-            .returning(|_| Ok(Some((user(Role::Admin), PasswordHash("h".into())))));
+        mocks.users.expect_find_by_email().returning(|_| Ok(Some((user(Role::Admin), PasswordHash("h".into())))));
         mocks.passwords.expect_verify().returning(|_, _| true);
-        mocks
-            .sessions
-            .expect_insert()
-            .times(1)
-            .returning(|_| Ok(()));
-        let new = mocks
-            .service()
-            .sign_in("ADA@acme.test", &"right password".to_owned().into(), None)
-            .await
-            .unwrap();
+        mocks.sessions.expect_insert().times(1).returning(|_| Ok(()));
+        let new = mocks.service().sign_in("ADA@acme.test", &"right password".to_owned().into(), None).await.unwrap();
         let token = new.token.expose_secret().to_owned();
         assert!(AuthService::looks_like_session_token(&token));
         assert_ne!(new.session.token_hash.0, [0; 32]);
@@ -568,10 +470,7 @@ mod tests {
         mocks.sessions.expect_find_active().never();
         let svc = mocks.service();
         for token in ["", "ses_short", &format!("erp_live_{}", "a".repeat(40))] {
-            assert_eq!(
-                svc.authenticate(token).await.unwrap_err(),
-                SessionError::Invalid
-            );
+            assert_eq!(svc.authenticate(token).await.unwrap_err(), SessionError::Invalid);
         }
     }
 
@@ -581,54 +480,22 @@ mod tests {
         mocks.users.expect_insert().never();
         let svc = mocks.service();
         let manager = Actor::of(&user(Role::Manager));
-        let err = svc
-            .add_user(
-                &manager,
-                "bo@acme.test",
-                "long password 1".to_owned().into(),
-                "viewer",
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err,
-            AddUserError::Forbidden(MissingPermission(Permission::UsersManage))
-        );
+        let err =
+            svc.add_user(&manager, "bo@acme.test", "long password 1".to_owned().into(), "viewer").await.unwrap_err();
+        assert_eq!(err, AddUserError::Forbidden(MissingPermission(Permission::UsersManage)));
     }
 
     #[tokio::test]
     async fn add_user_validates_role_and_reports_duplicates() {
         let mut mocks = Mocks::new();
-        mocks
-            .passwords
-            .expect_hash()
-            .returning(|_| PasswordHash("h".into()));
-        mocks
-            .users
-            .expect_insert()
-            .times(1)
-            .returning(|_, _| Err(InsertUserError::EmailTaken));
+        mocks.passwords.expect_hash().returning(|_| PasswordHash("h".into()));
+        mocks.users.expect_insert().times(1).returning(|_, _| Err(InsertUserError::EmailTaken));
         let svc = mocks.service();
         let admin = Actor::of(&user(Role::Admin));
-        let err = svc
-            .add_user(
-                &admin,
-                "bo@acme.test",
-                "long password 1".to_owned().into(),
-                "owner",
-            )
-            .await
-            .unwrap_err();
+        let err = svc.add_user(&admin, "bo@acme.test", "long password 1".to_owned().into(), "owner").await.unwrap_err();
         assert_eq!(err, AddUserError::InvalidRole);
-        let err = svc
-            .add_user(
-                &admin,
-                "bo@acme.test",
-                "long password 1".to_owned().into(),
-                "viewer",
-            )
-            .await
-            .unwrap_err();
+        let err =
+            svc.add_user(&admin, "bo@acme.test", "long password 1".to_owned().into(), "viewer").await.unwrap_err();
         assert_eq!(err, AddUserError::EmailTaken);
     }
 }

@@ -87,14 +87,8 @@ fn parse_phone(raw: &str) -> Result<String, CustomerError> {
     let ok = !phone.is_empty()
         && phone.len() <= 40
         && phone.chars().any(|c| c.is_ascii_digit())
-        && phone
-            .chars()
-            .all(|c| c.is_ascii_digit() || " +()-.".contains(c));
-    if ok {
-        Ok(phone.to_owned())
-    } else {
-        Err(CustomerError::InvalidPhone)
-    }
+        && phone.chars().all(|c| c.is_ascii_digit() || " +()-.".contains(c));
+    if ok { Ok(phone.to_owned()) } else { Err(CustomerError::InvalidPhone) }
 }
 
 fn parse_email(raw: &str) -> Result<Email, CustomerError> {
@@ -119,11 +113,7 @@ impl CustomerService {
         Self { customers, clock }
     }
 
-    pub async fn create(
-        &self,
-        tenant: Tenant,
-        input: CustomerInput,
-    ) -> Result<Customer, CustomerError> {
+    pub async fn create(&self, tenant: Tenant, input: CustomerInput) -> Result<Customer, CustomerError> {
         let now = self.clock.now();
         let customer = Customer {
             id: CustomerId(Uuid::now_v7()),
@@ -140,10 +130,7 @@ impl CustomerService {
     }
 
     pub async fn get(&self, tenant: Tenant, id: CustomerId) -> Result<Customer, CustomerError> {
-        self.customers
-            .find(tenant, id)
-            .await?
-            .ok_or(CustomerError::NotFound)
+        self.customers.find(tenant, id).await?.ok_or(CustomerError::NotFound)
     }
 
     pub async fn list(
@@ -162,27 +149,14 @@ impl CustomerService {
     ) -> Result<Customer, CustomerError> {
         let patch = CustomerPatch {
             name: input.name.as_deref().map(parse_name).transpose()?,
-            email: input
-                .email
-                .map(|email| email.as_deref().map(parse_email).transpose())
-                .transpose()?,
-            phone: input
-                .phone
-                .map(|phone| phone.as_deref().map(parse_phone).transpose())
-                .transpose()?,
+            email: input.email.map(|email| email.as_deref().map(parse_email).transpose()).transpose()?,
+            phone: input.phone.map(|phone| phone.as_deref().map(parse_phone).transpose()).transpose()?,
         };
-        self.customers
-            .update(tenant, id, &patch, self.clock.now())
-            .await?
-            .ok_or(CustomerError::NotFound)
+        self.customers.update(tenant, id, &patch, self.clock.now()).await?.ok_or(CustomerError::NotFound)
     }
 
     pub async fn delete(&self, tenant: Tenant, id: CustomerId) -> Result<(), CustomerError> {
-        if self.customers.delete(tenant, id).await? {
-            Ok(())
-        } else {
-            Err(CustomerError::NotFound)
-        }
+        if self.customers.delete(tenant, id).await? { Ok(()) } else { Err(CustomerError::NotFound) }
     }
 }
 
@@ -192,10 +166,7 @@ mod tests {
     use crate::ports::{MockClock, MockCustomerRepository};
 
     fn tenant() -> Tenant {
-        Tenant {
-            organization_id: OrganizationId(Uuid::from_u128(1)),
-            environment: Environment::Test,
-        }
+        Tenant { organization_id: OrganizationId(Uuid::from_u128(1)), environment: Environment::Test }
     }
 
     fn service(repo: MockCustomerRepository) -> CustomerService {
@@ -212,14 +183,7 @@ mod tests {
             .times(1)
             .returning(|_| Ok(()));
         let created = service(repo)
-            .create(
-                tenant(),
-                CustomerInput {
-                    name: " Ada ".into(),
-                    email: Some("ADA@x.io".into()),
-                    phone: None,
-                },
-            )
+            .create(tenant(), CustomerInput { name: " Ada ".into(), email: Some("ADA@x.io".into()), phone: None })
             .await
             .unwrap();
         assert_eq!(created.email.unwrap().as_str(), "ada@x.io");
@@ -231,20 +195,9 @@ mod tests {
         repo.expect_insert().never();
         let svc = service(repo);
         for input in [
-            CustomerInput {
-                name: "  ".into(),
-                ..Default::default()
-            },
-            CustomerInput {
-                name: "Ada".into(),
-                email: Some("nope".into()),
-                phone: None,
-            },
-            CustomerInput {
-                name: "Ada".into(),
-                email: None,
-                phone: Some("call me".into()),
-            },
+            CustomerInput { name: "  ".into(), ..Default::default() },
+            CustomerInput { name: "Ada".into(), email: Some("nope".into()), phone: None },
+            CustomerInput { name: "Ada".into(), email: None, phone: Some("call me".into()) },
         ] {
             assert!(svc.create(tenant(), input).await.is_err());
         }
@@ -258,22 +211,10 @@ mod tests {
         repo.expect_update().returning(|_, _, _, _| Ok(None));
         let svc = service(repo);
         let id = CustomerId(Uuid::now_v7());
-        assert_eq!(
-            svc.get(tenant(), id).await.unwrap_err(),
-            CustomerError::NotFound
-        );
-        assert_eq!(
-            svc.delete(tenant(), id).await.unwrap_err(),
-            CustomerError::NotFound
-        );
-        let patch = CustomerPatchInput {
-            name: Some("Bo".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            svc.update(tenant(), id, patch).await.unwrap_err(),
-            CustomerError::NotFound
-        );
+        assert_eq!(svc.get(tenant(), id).await.unwrap_err(), CustomerError::NotFound);
+        assert_eq!(svc.delete(tenant(), id).await.unwrap_err(), CustomerError::NotFound);
+        let patch = CustomerPatchInput { name: Some("Bo".into()), ..Default::default() };
+        assert_eq!(svc.update(tenant(), id, patch).await.unwrap_err(), CustomerError::NotFound);
     }
 
     #[tokio::test]
@@ -283,16 +224,8 @@ mod tests {
             .withf(|_, _, patch, _| patch.email == Some(None) && patch.name.is_none())
             .returning(|_, _, _, _| Ok(None));
         let svc = service(repo);
-        let patch = CustomerPatchInput {
-            email: Some(None),
-            ..Default::default()
-        };
+        let patch = CustomerPatchInput { email: Some(None), ..Default::default() };
         // The mock answers "absent", which proves the patch reached it in the expected shape.
-        assert_eq!(
-            svc.update(tenant(), CustomerId(Uuid::now_v7()), patch)
-                .await
-                .unwrap_err(),
-            CustomerError::NotFound
-        );
+        assert_eq!(svc.update(tenant(), CustomerId(Uuid::now_v7()), patch).await.unwrap_err(), CustomerError::NotFound);
     }
 }

@@ -50,10 +50,7 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_bounded() {
-        assert_eq!(
-            OrganizationName::parse("  Acme  ").unwrap().as_str(),
-            "Acme"
-        );
+        assert_eq!(OrganizationName::parse("  Acme  ").unwrap().as_str(), "Acme");
         assert!(OrganizationName::parse("   ").is_err());
         assert!(OrganizationName::parse(&"a".repeat(201)).is_err());
         assert!(OrganizationName::parse("a\u{0}b").is_err());

@@ -62,18 +62,10 @@ mod tests {
 
     #[test]
     fn page_size_is_bounded() {
-        assert_eq!(
-            PageRequest::<u8>::new(None, None).unwrap().limit(),
-            DEFAULT_PAGE_SIZE
-        );
+        assert_eq!(PageRequest::<u8>::new(None, None).unwrap().limit(), DEFAULT_PAGE_SIZE);
         assert!(PageRequest::<u8>::new(Some(0), None).is_err());
         assert!(PageRequest::<u8>::new(Some(MAX_PAGE_SIZE + 1), None).is_err());
-        assert_eq!(
-            PageRequest::<u8>::new(Some(MAX_PAGE_SIZE), None)
-                .unwrap()
-                .limit(),
-            100
-        );
+        assert_eq!(PageRequest::<u8>::new(Some(MAX_PAGE_SIZE), None).unwrap().limit(), 100);
     }
 
     #[test]

@@ -71,8 +71,9 @@ pub enum InsertKeyError {
 #[async_trait]
 pub trait ApiKeyRepository: Send + Sync {
     /// Inserts `key` and `audit` in one transaction, but only if, at `now`, the organization has
-    /// fewer than `limit` active keys and none of them is named like `key`. The check and the
-    /// insert are atomic: concurrent inserts never exceed the limit nor duplicate a name.
+    /// fewer than `limit` active keys and none of them has `key`'s name (compared exactly, case
+    /// included). The check and the insert are atomic: concurrent inserts never exceed the
+    /// limit nor duplicate a name.
     async fn insert(
         &self,
         key: &ApiKey,
@@ -82,11 +83,7 @@ pub trait ApiKeyRepository: Send + Sync {
     ) -> Result<(), InsertKeyError>;
 
     /// The key with this id in this organization, or `None` (also for another organization's key).
-    async fn find(
-        &self,
-        organization: OrganizationId,
-        id: ApiKeyId,
-    ) -> Result<Option<ApiKey>, StorageError>;
+    async fn find(&self, organization: OrganizationId, id: ApiKeyId) -> Result<Option<ApiKey>, StorageError>;
 
     /// The key whose hash is `hash`, whatever its status.
     async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKey>, StorageError>;
@@ -138,7 +135,7 @@ pub trait UsageSink: Send + Sync {
     fn record(&self, record: UsageRecord);
 }
 
-/// Reads the usage log.
+/// The usage log: batch writes from the background writer, and reads for the views.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait UsageLog: Send + Sync {
@@ -147,11 +144,7 @@ pub trait UsageLog: Send + Sync {
     async fn append(&self, batch: &[UsageRecord]) -> Result<(), StorageError>;
     async fn summary(&self, key: ApiKeyId) -> Result<UsageSummary, StorageError>;
     /// Newest first; the cursor is the id of the last entry of the previous page.
-    async fn recent(
-        &self,
-        key: ApiKeyId,
-        page: &PageRequest<i64>,
-    ) -> Result<Page<UsageEntry, i64>, StorageError>;
+    async fn recent(&self, key: ApiKeyId, page: &PageRequest<i64>) -> Result<Page<UsageEntry, i64>, StorageError>;
 }
 
 #[cfg_attr(any(test, feature = "mocks"), automock)]
@@ -193,13 +186,10 @@ pub trait UserRepository: Send + Sync {
         admin: &User,
         hash: &PasswordHash,
     ) -> Result<(), SetupStoreError>;
-    /// Whether setup has been completed (an admin exists).
+    /// Whether first-run setup has been completed (its one-time record exists).
     async fn is_setup_done(&self) -> Result<bool, StorageError>;
     async fn insert(&self, user: &User, hash: &PasswordHash) -> Result<(), InsertUserError>;
-    async fn find_by_email(
-        &self,
-        email: &Email,
-    ) -> Result<Option<(User, PasswordHash)>, StorageError>;
+    async fn find_by_email(&self, email: &Email) -> Result<Option<(User, PasswordHash)>, StorageError>;
     async fn find(&self, id: UserId) -> Result<Option<User>, StorageError>;
     async fn list(&self, organization: OrganizationId) -> Result<Vec<User>, StorageError>;
     async fn organization(&self, id: OrganizationId) -> Result<Option<Organization>, StorageError>;
@@ -210,11 +200,7 @@ pub trait UserRepository: Send + Sync {
 pub trait SessionRepository: Send + Sync {
     async fn insert(&self, session: &Session) -> Result<(), StorageError>;
     /// The unexpired, unrevoked session with this token hash, with its user.
-    async fn find_active(
-        &self,
-        hash: &KeyHash,
-        now: DateTime<Utc>,
-    ) -> Result<Option<(Session, User)>, StorageError>;
+    async fn find_active(&self, hash: &KeyHash, now: DateTime<Utc>) -> Result<Option<(Session, User)>, StorageError>;
     /// Ends the session; ending an ended session is not an error.
     async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), StorageError>;
 }

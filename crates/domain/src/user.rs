@@ -81,12 +81,7 @@ impl Role {
     pub fn permissions(self) -> &'static [Permission] {
         use Permission::*;
         match self {
-            Role::Admin => &[
-                SettingsView,
-                SettingsEdit,
-                UsersManage,
-                GrantSensitiveScopes,
-            ],
+            Role::Admin => &[SettingsView, SettingsEdit, UsersManage, GrantSensitiveScopes],
             Role::Manager => &[SettingsView, SettingsEdit],
             Role::Viewer => &[SettingsView],
         }
@@ -171,11 +166,7 @@ pub struct Actor {
 
 impl Actor {
     pub fn of(user: &User) -> Self {
-        Self {
-            user_id: user.id,
-            organization_id: user.organization_id,
-            role: user.role,
-        }
+        Self { user_id: user.id, organization_id: user.organization_id, role: user.role }
     }
 
     pub fn can(&self, permission: Permission) -> bool {
@@ -183,11 +174,7 @@ impl Actor {
     }
 
     pub fn require(&self, permission: Permission) -> Result<(), MissingPermission> {
-        if self.can(permission) {
-            Ok(())
-        } else {
-            Err(MissingPermission(permission))
-        }
+        if self.can(permission) { Ok(()) } else { Err(MissingPermission(permission)) }
     }
 }
 
@@ -220,34 +207,16 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(
-            Email::parse(" Ada@Example.COM ").unwrap().as_str(),
-            "ada@example.com"
-        );
-        for bad in [
-            "",
-            "ada",
-            "ada@",
-            "@example.com",
-            "ada@example",
-            "a b@example.com",
-            "a@b@c.com",
-            "ada@.com",
-        ] {
+        assert_eq!(Email::parse(" Ada@Example.COM ").unwrap().as_str(), "ada@example.com");
+        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com", "ada@.com"] {
             assert!(Email::parse(bad).is_err(), "{bad} accepted");
         }
     }
 
     #[test]
     fn passwords_have_bounds() {
-        assert_eq!(
-            Password::parse("short".into()).unwrap_err(),
-            PasswordError::TooShort
-        );
-        assert_eq!(
-            Password::parse("x".repeat(129).into()).unwrap_err(),
-            PasswordError::TooLong
-        );
+        assert_eq!(Password::parse("short".into()).unwrap_err(), PasswordError::TooShort);
+        assert_eq!(Password::parse("x".repeat(129).into()).unwrap_err(), PasswordError::TooLong);
         assert!(Password::parse("correct horse battery".into()).is_ok());
     }
 }

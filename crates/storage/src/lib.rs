@@ -1,1 +1,34 @@
+//! The storage adapter: the domain's repository ports implemented with sea-orm, on SQLite or
+//! PostgreSQL.
+//!
+//! [`Database::connect`] opens a pool and runs the migrations; each port then has its own small
+//! store built from the [`Database`] ([`Database::api_keys`], [`Database::usage`], ...).
+//!
+//! Invariants:
+//! - sea-orm entities and `DbErr` never leave this crate: rows are mapped to domain types here,
+//!   and database errors become the domain's errors (`StorageError`, or the precise variant
+//!   the port names, such as `InsertKeyError::NameTaken`).
+//! - A row that does not map back (an unknown enum string, a malformed JSON list) is a
+//!   `StorageError`, never a panic.
+//! - Every transaction that writes starts with a write, so that SQLite takes its write lock
+//!   before reading anything (no `SQLITE_BUSY_SNAPSHOT`) and PostgreSQL locks the row that
+//!   serializes the transaction.
+//! - Timestamps are stored to the microsecond, PostgreSQL's precision, on both databases.
 
+mod api_keys;
+mod audit;
+mod customers;
+mod database;
+mod entity;
+mod sessions;
+mod support;
+mod usage;
+mod users;
+
+pub use api_keys::ApiKeyStore;
+pub use audit::AuditStore;
+pub use customers::CustomerStore;
+pub use database::Database;
+pub use sessions::SessionStore;
+pub use usage::UsageStore;
+pub use users::UserStore;

@@ -15,12 +15,11 @@ use crate::organization::OrganizationId;
 use crate::user::UserId;
 
 pub use scope::{
-    Access, AccessDenied, RequestMethod, Resource, ResourceClass, Scope, ScopeInfo, ScopeLevel,
-    authorize,
+    Access, AccessDenied, RequestMethod, Resource, ResourceClass, Scope, ScopeInfo, ScopeLevel, authorize,
 };
 pub use service::{
-    ApiKeyDetail, ApiKeyService, CreateKeyError, CreateKeyInput, CreatedKey, KeyAccessError,
-    RevokeKeyError, RotateKeyError, RotateKeyInput, UsageQueryError, VerifyError,
+    ApiKeyDetail, ApiKeyPorts, ApiKeyService, CreateKeyError, CreateKeyInput, CreatedKey, KeyAccessError, KeyListing,
+    RECENT_REQUESTS, RevokeKeyError, RotateKeyError, RotateKeyInput, VerifyError,
 };
 
 /// At most this many active keys per organization (K7).
@@ -143,12 +142,7 @@ pub enum ExpiresIn {
 }
 
 impl ExpiresIn {
-    pub const ALL: [ExpiresIn; 4] = [
-        ExpiresIn::Days30,
-        ExpiresIn::Days90,
-        ExpiresIn::Year1,
-        ExpiresIn::Never,
-    ];
+    pub const ALL: [ExpiresIn; 4] = [ExpiresIn::Days30, ExpiresIn::Days90, ExpiresIn::Year1, ExpiresIn::Never];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -189,10 +183,7 @@ pub fn parse_allowed_ip(raw: &str) -> Result<IpNet, InvalidIp> {
         }
         return Ok(net);
     }
-    trimmed
-        .parse::<IpAddr>()
-        .map(IpNet::from)
-        .map_err(|_| InvalidIp(raw.to_owned()))
+    trimmed.parse::<IpAddr>().map(IpNet::from).map_err(|_| InvalidIp(raw.to_owned()))
 }
 
 /// SHA-256 of a key's full plaintext. The only form in which a key is stored.
@@ -248,10 +239,7 @@ impl<'a> PresentedKey<'a> {
         if secret.len() != SECRET_CHARS || !secret.bytes().all(|b| b.is_ascii_alphanumeric()) {
             return Err(MalformedKey);
         }
-        Ok(Self {
-            full: raw,
-            environment,
-        })
+        Ok(Self { full: raw, environment })
     }
 
     /// Whether a string looks like a key at all (used to refuse keys in query strings).
@@ -335,10 +323,7 @@ impl ApiKey {
 
     /// True while active and expiring within seven days (K8's red flag).
     pub fn expires_soon(&self, now: DateTime<Utc>) -> bool {
-        self.is_active(now)
-            && self
-                .expires_at
-                .is_some_and(|at| at - now <= Duration::days(EXPIRES_SOON_DAYS))
+        self.is_active(now) && self.expires_at.is_some_and(|at| at - now <= Duration::days(EXPIRES_SOON_DAYS))
     }
 
     /// Whether a request from `ip` passes the allow-list; an empty list allows every address.
@@ -352,11 +337,7 @@ impl ApiKey {
     }
 
     /// The K4 check of a request made with this key.
-    pub fn authorize(
-        &self,
-        method: RequestMethod,
-        resource: Option<Resource>,
-    ) -> Result<(), AccessDenied> {
+    pub fn authorize(&self, method: RequestMethod, resource: Option<Resource>) -> Result<(), AccessDenied> {
         authorize(self.scope_level, &self.scopes, method, resource)
     }
 }
@@ -401,27 +382,16 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().with_timezone(&Utc)
     }
 
     #[test]
     fn names_follow_k3() {
         assert_eq!(ApiKeyName::parse("").unwrap_err(), NameError::Empty);
         assert_eq!(ApiKeyName::parse("   \t").unwrap_err(), NameError::Empty);
-        assert_eq!(
-            ApiKeyName::parse(&"n".repeat(101)).unwrap_err(),
-            NameError::TooLong
-        );
-        assert_eq!(
-            ApiKeyName::parse(&"n".repeat(100)).unwrap().as_str().len(),
-            100
-        );
-        assert_eq!(
-            ApiKeyName::parse("a\nb").unwrap_err(),
-            NameError::ControlCharacter
-        );
+        assert_eq!(ApiKeyName::parse(&"n".repeat(101)).unwrap_err(), NameError::TooLong);
+        assert_eq!(ApiKeyName::parse(&"n".repeat(100)).unwrap().as_str().len(), 100);
+        assert_eq!(ApiKeyName::parse("a\nb").unwrap_err(), NameError::ControlCharacter);
         assert_eq!(ApiKeyName::parse(" Zapier ").unwrap().as_str(), "Zapier");
         // Characters, not bytes.
         assert!(ApiKeyName::parse(&"é".repeat(100)).is_ok());
@@ -436,18 +406,9 @@ mod tests {
 
     #[test]
     fn expiration_has_exactly_four_choices() {
-        assert_eq!(
-            ExpiresIn::parse("30d").unwrap().expires_at(now()),
-            Some(now() + Duration::days(30))
-        );
-        assert_eq!(
-            ExpiresIn::parse("90d").unwrap().expires_at(now()),
-            Some(now() + Duration::days(90))
-        );
-        assert_eq!(
-            ExpiresIn::parse("1y").unwrap().expires_at(now()),
-            Some(now() + Duration::days(365))
-        );
+        assert_eq!(ExpiresIn::parse("30d").unwrap().expires_at(now()), Some(now() + Duration::days(30)));
+        assert_eq!(ExpiresIn::parse("90d").unwrap().expires_at(now()), Some(now() + Duration::days(90)));
+        assert_eq!(ExpiresIn::parse("1y").unwrap().expires_at(now()), Some(now() + Duration::days(365)));
         assert_eq!(ExpiresIn::parse("never").unwrap().expires_at(now()), None);
         for bad in ["7d", "", "1Y", "forever"] {
             assert_eq!(ExpiresIn::parse(bad), None);
@@ -457,15 +418,9 @@ mod tests {
     #[test]
     fn presented_keys_are_checked_for_shape() {
         let good = format!("erp_live_{}", "a".repeat(40));
-        assert_eq!(
-            PresentedKey::parse(&good).unwrap().environment(),
-            Environment::Live
-        );
+        assert_eq!(PresentedKey::parse(&good).unwrap().environment(), Environment::Live);
         let test = format!("erp_test_{}", "Z9".repeat(20));
-        assert_eq!(
-            PresentedKey::parse(&test).unwrap().environment(),
-            Environment::Test
-        );
+        assert_eq!(PresentedKey::parse(&test).unwrap().environment(), Environment::Test);
         for bad in [
             format!("erp_live_{}", "a".repeat(39)),
             format!("erp_live_{}", "a".repeat(41)),
@@ -480,18 +435,9 @@ mod tests {
 
     #[test]
     fn allowed_ips_accept_addresses_and_ranges() {
-        assert_eq!(
-            parse_allowed_ip("203.0.113.7").unwrap().to_string(),
-            "203.0.113.7/32"
-        );
-        assert_eq!(
-            parse_allowed_ip("10.0.0.0/8").unwrap().to_string(),
-            "10.0.0.0/8"
-        );
-        assert_eq!(
-            parse_allowed_ip("2001:db8::/32").unwrap().to_string(),
-            "2001:db8::/32"
-        );
+        assert_eq!(parse_allowed_ip("203.0.113.7").unwrap().to_string(), "203.0.113.7/32");
+        assert_eq!(parse_allowed_ip("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(parse_allowed_ip("2001:db8::/32").unwrap().to_string(), "2001:db8::/32");
         for bad in ["10.0.0.256", "10.0.0.0/33", "banana", "", "10.0.0.1/8"] {
             assert!(parse_allowed_ip(bad).is_err(), "{bad} accepted");
         }
@@ -501,25 +447,12 @@ mod tests {
     fn status_is_derived_from_the_clock() {
         let mut key = fixtures::key(now());
         assert_eq!(key.status(now()), ApiKeyStatus::Active);
-        assert_eq!(
-            key.status(now() + Duration::days(90)),
-            ApiKeyStatus::Expired
-        );
+        assert_eq!(key.status(now() + Duration::days(90)), ApiKeyStatus::Expired);
         key.revoked_at = Some(now() + Duration::hours(1));
-        assert_eq!(
-            key.status(now()),
-            ApiKeyStatus::Active,
-            "a scheduled revocation is not yet in force"
-        );
-        assert_eq!(
-            key.status(now() + Duration::hours(1)),
-            ApiKeyStatus::Revoked
-        );
+        assert_eq!(key.status(now()), ApiKeyStatus::Active, "a scheduled revocation is not yet in force");
+        assert_eq!(key.status(now() + Duration::hours(1)), ApiKeyStatus::Revoked);
         // Revoked wins over expired: a revoked key says so even after its expiry.
-        assert_eq!(
-            key.status(now() + Duration::days(400)),
-            ApiKeyStatus::Revoked
-        );
+        assert_eq!(key.status(now() + Duration::days(400)), ApiKeyStatus::Revoked);
     }
 
     #[test]
@@ -528,27 +461,18 @@ mod tests {
         assert_eq!(key.masked_key(), "erp_live_...s9t0");
         assert!(!key.expires_soon(now()));
         assert!(key.expires_soon(now() + Duration::days(84)));
-        assert!(
-            !key.expires_soon(now() + Duration::days(91)),
-            "expired keys are not 'expiring soon'"
-        );
+        assert!(!key.expires_soon(now() + Duration::days(91)), "expired keys are not 'expiring soon'");
     }
 
     #[test]
     fn allow_list_checks_addresses_and_ranges() {
         let mut key = fixtures::key(now());
         assert!(key.allows_ip(None), "empty list allows everyone");
-        key.allowed_ips = vec![
-            parse_allowed_ip("10.1.0.0/16").unwrap(),
-            parse_allowed_ip("203.0.113.7").unwrap(),
-        ];
+        key.allowed_ips = vec![parse_allowed_ip("10.1.0.0/16").unwrap(), parse_allowed_ip("203.0.113.7").unwrap()];
         assert!(key.allows_ip(Some("10.1.2.3".parse().unwrap())));
         assert!(key.allows_ip(Some("203.0.113.7".parse().unwrap())));
         assert!(key.allows_ip(Some("::ffff:10.1.9.9".parse().unwrap())));
         assert!(!key.allows_ip(Some("203.0.113.8".parse().unwrap())));
-        assert!(
-            !key.allows_ip(None),
-            "an unknown address cannot pass a list"
-        );
+        assert!(!key.allows_ip(None), "an unknown address cannot pass a list");
     }
 }

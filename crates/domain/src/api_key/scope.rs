@@ -10,11 +10,7 @@ pub enum ScopeLevel {
 }
 
 impl ScopeLevel {
-    pub const ALL: [ScopeLevel; 3] = [
-        ScopeLevel::ReadOnly,
-        ScopeLevel::ReadWrite,
-        ScopeLevel::Admin,
-    ];
+    pub const ALL: [ScopeLevel; 3] = [ScopeLevel::ReadOnly, ScopeLevel::ReadWrite, ScopeLevel::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -88,11 +84,7 @@ impl RequestMethod {
     }
 
     pub fn access(self) -> Access {
-        if self.is_read() {
-            Access::Read
-        } else {
-            Access::Write
-        }
+        if self.is_read() { Access::Read } else { Access::Write }
     }
 }
 
@@ -221,155 +213,33 @@ impl Scope {
         use Access::{Read, Write};
         use ResourceClass::{Admin, Standard};
         let (name, description, access, class, sensitive) = match self {
-            Scope::CustomersRead => (
-                "customers.read",
-                "List and view customers",
-                Read,
-                Standard,
-                false,
-            ),
-            Scope::CustomersWrite => (
-                "customers.write",
-                "Create, update and delete customers",
-                Write,
-                Standard,
-                false,
-            ),
-            Scope::InvoicesRead => (
-                "invoices.read",
-                "List and view invoices",
-                Read,
-                Standard,
-                false,
-            ),
-            Scope::InvoicesWrite => (
-                "invoices.write",
-                "Create and update invoices",
-                Write,
-                Standard,
-                false,
-            ),
+            Scope::CustomersRead => ("customers.read", "List and view customers", Read, Standard, false),
+            Scope::CustomersWrite => ("customers.write", "Create, update and delete customers", Write, Standard, false),
+            Scope::InvoicesRead => ("invoices.read", "List and view invoices", Read, Standard, false),
+            Scope::InvoicesWrite => ("invoices.write", "Create and update invoices", Write, Standard, false),
             Scope::PaymentsRead => ("payments.read", "View payments", Read, Standard, false),
-            Scope::PaymentsWrite => (
-                "payments.write",
-                "Process payments and refunds",
-                Write,
-                Standard,
-                true,
-            ),
-            Scope::JobsRead => (
-                "jobs.read",
-                "List and view jobs and work orders",
-                Read,
-                Standard,
-                false,
-            ),
-            Scope::JobsWrite => (
-                "jobs.write",
-                "Create and update jobs and work orders",
-                Write,
-                Standard,
-                false,
-            ),
-            Scope::BookingsRead => (
-                "bookings.read",
-                "List and view bookings",
-                Read,
-                Standard,
-                false,
-            ),
-            Scope::BookingsWrite => (
-                "bookings.write",
-                "Create and update bookings",
-                Write,
-                Standard,
-                false,
-            ),
-            Scope::ProductsRead => (
-                "products.read",
-                "List and view products",
-                Read,
-                Standard,
-                false,
-            ),
-            Scope::ProductsWrite => (
-                "products.write",
-                "Create and update products",
-                Write,
-                Standard,
-                false,
-            ),
-            Scope::ServicesRead => (
-                "services.read",
-                "View service configurations",
-                Read,
-                Standard,
-                false,
-            ),
-            Scope::ServicesWrite => (
-                "services.write",
-                "Change service configurations",
-                Write,
-                Standard,
-                false,
-            ),
-            Scope::EmployeesRead => (
-                "employees.read",
-                "View employee records",
-                Read,
-                Standard,
-                false,
-            ),
-            Scope::EmployeesWrite => (
-                "employees.write",
-                "Manage employee records",
-                Write,
-                Standard,
-                true,
-            ),
-            Scope::SettingsRead => (
-                "settings.read",
-                "View organization settings",
-                Read,
-                Admin,
-                false,
-            ),
-            Scope::SettingsWrite => (
-                "settings.write",
-                "Modify organization settings",
-                Write,
-                Admin,
-                true,
-            ),
-            Scope::ReportsRead => (
-                "reports.read",
-                "Generate and view reports",
-                Read,
-                Standard,
-                false,
-            ),
-            Scope::WebhooksManage => (
-                "webhooks.manage",
-                "Create, update and delete webhook endpoints",
-                Write,
-                Standard,
-                false,
-            ),
-            Scope::IntegrationsManage => (
-                "integrations.manage",
-                "Connect, configure and disconnect integrations",
-                Write,
-                Admin,
-                true,
-            ),
+            Scope::PaymentsWrite => ("payments.write", "Process payments and refunds", Write, Standard, true),
+            Scope::JobsRead => ("jobs.read", "List and view jobs and work orders", Read, Standard, false),
+            Scope::JobsWrite => ("jobs.write", "Create and update jobs and work orders", Write, Standard, false),
+            Scope::BookingsRead => ("bookings.read", "List and view bookings", Read, Standard, false),
+            Scope::BookingsWrite => ("bookings.write", "Create and update bookings", Write, Standard, false),
+            Scope::ProductsRead => ("products.read", "List and view products", Read, Standard, false),
+            Scope::ProductsWrite => ("products.write", "Create and update products", Write, Standard, false),
+            Scope::ServicesRead => ("services.read", "View service configurations", Read, Standard, false),
+            Scope::ServicesWrite => ("services.write", "Change service configurations", Write, Standard, false),
+            Scope::EmployeesRead => ("employees.read", "View employee records", Read, Standard, false),
+            Scope::EmployeesWrite => ("employees.write", "Manage employee records", Write, Standard, true),
+            Scope::SettingsRead => ("settings.read", "View organization settings", Read, Admin, false),
+            Scope::SettingsWrite => ("settings.write", "Modify organization settings", Write, Admin, true),
+            Scope::ReportsRead => ("reports.read", "Generate and view reports", Read, Standard, false),
+            Scope::WebhooksManage => {
+                ("webhooks.manage", "Create, update and delete webhook endpoints", Write, Standard, false)
+            }
+            Scope::IntegrationsManage => {
+                ("integrations.manage", "Connect, configure and disconnect integrations", Write, Admin, true)
+            }
         };
-        ScopeInfo {
-            name,
-            description,
-            access,
-            class,
-            sensitive,
-        }
+        ScopeInfo { name, description, access, class, sensitive }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -379,9 +249,7 @@ impl Scope {
     /// Accepts `customers.read` and the older `customers:read` spelling.
     pub fn parse(raw: &str) -> Option<Self> {
         let normalised = raw.trim().replacen(':', ".", 1);
-        Self::ALL
-            .into_iter()
-            .find(|scope| scope.as_str() == normalised)
+        Self::ALL.into_iter().find(|scope| scope.as_str() == normalised)
     }
 }
 
@@ -413,9 +281,7 @@ pub fn authorize(
     let Some(resource) = resource else {
         return Ok(());
     };
-    let required = resource
-        .required_scope(method.access())
-        .ok_or(AccessDenied::NotSupported)?;
+    let required = resource.required_scope(method.access()).ok_or(AccessDenied::NotSupported)?;
     if !level.allows_class(required.info().class) {
         return Err(AccessDenied::LevelTooLow);
     }
@@ -445,12 +311,7 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), Scope::ALL.len());
-        for required in [
-            "reports.read",
-            "webhooks.manage",
-            "integrations.manage",
-            "settings.write",
-        ] {
+        for required in ["reports.read", "webhooks.manage", "integrations.manage", "settings.write"] {
             assert!(names.contains(&required), "{required} missing");
         }
     }
@@ -479,28 +340,10 @@ mod tests {
     #[test]
     fn read_only_keys_may_only_get() {
         let scopes = [Scope::CustomersRead, Scope::CustomersWrite];
-        assert_eq!(
-            authorize(
-                ScopeLevel::ReadOnly,
-                &scopes,
-                RequestMethod::Get,
-                Some(Resource::Customers)
-            ),
-            Ok(())
-        );
-        for method in [
-            RequestMethod::Post,
-            RequestMethod::Put,
-            RequestMethod::Patch,
-            RequestMethod::Delete,
-        ] {
+        assert_eq!(authorize(ScopeLevel::ReadOnly, &scopes, RequestMethod::Get, Some(Resource::Customers)), Ok(()));
+        for method in [RequestMethod::Post, RequestMethod::Put, RequestMethod::Patch, RequestMethod::Delete] {
             assert_eq!(
-                authorize(
-                    ScopeLevel::ReadOnly,
-                    &scopes,
-                    method,
-                    Some(Resource::Customers)
-                ),
+                authorize(ScopeLevel::ReadOnly, &scopes, method, Some(Resource::Customers)),
                 Err(AccessDenied::MethodNotAllowed(method))
             );
         }
@@ -510,61 +353,30 @@ mod tests {
     fn the_route_scope_must_be_held() {
         let scopes = [Scope::CustomersRead];
         assert_eq!(
-            authorize(
-                ScopeLevel::ReadWrite,
-                &scopes,
-                RequestMethod::Post,
-                Some(Resource::Customers)
-            ),
+            authorize(ScopeLevel::ReadWrite, &scopes, RequestMethod::Post, Some(Resource::Customers)),
             Err(AccessDenied::MissingScope(Scope::CustomersWrite))
         );
         assert_eq!(
-            authorize(
-                ScopeLevel::ReadWrite,
-                &scopes,
-                RequestMethod::Get,
-                Some(Resource::Invoices)
-            ),
+            authorize(ScopeLevel::ReadWrite, &scopes, RequestMethod::Get, Some(Resource::Invoices)),
             Err(AccessDenied::MissingScope(Scope::InvoicesRead))
         );
-        assert_eq!(
-            authorize(ScopeLevel::ReadOnly, &[], RequestMethod::Get, None),
-            Ok(())
-        );
+        assert_eq!(authorize(ScopeLevel::ReadOnly, &[], RequestMethod::Get, None), Ok(()));
     }
 
     #[test]
     fn admin_resources_need_the_admin_level() {
         let scopes = [Scope::SettingsRead];
         assert_eq!(
-            authorize(
-                ScopeLevel::ReadWrite,
-                &scopes,
-                RequestMethod::Get,
-                Some(Resource::Settings)
-            ),
+            authorize(ScopeLevel::ReadWrite, &scopes, RequestMethod::Get, Some(Resource::Settings)),
             Err(AccessDenied::LevelTooLow)
         );
-        assert_eq!(
-            authorize(
-                ScopeLevel::Admin,
-                &scopes,
-                RequestMethod::Get,
-                Some(Resource::Settings)
-            ),
-            Ok(())
-        );
+        assert_eq!(authorize(ScopeLevel::Admin, &scopes, RequestMethod::Get, Some(Resource::Settings)), Ok(()));
     }
 
     #[test]
     fn write_only_resources_refuse_unsupported_access() {
         assert_eq!(
-            authorize(
-                ScopeLevel::Admin,
-                &[Scope::ReportsRead],
-                RequestMethod::Post,
-                Some(Resource::Reports)
-            ),
+            authorize(ScopeLevel::Admin, &[Scope::ReportsRead], RequestMethod::Post, Some(Resource::Reports)),
             Err(AccessDenied::NotSupported)
         );
     }

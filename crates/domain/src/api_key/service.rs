@@ -8,16 +8,14 @@ use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use super::{
-    ApiKey, ApiKeyDescription, ApiKeyId, ApiKeyName, ApiKeyStatus, DescriptionError, Environment,
-    ExpiresIn, InvalidIp, MAX_ACTIVE_KEYS, MAX_ALLOWED_IPS, NameError, PlaintextKey, PresentedKey,
-    SECRET_CHARS, Scope, ScopeLevel, parse_allowed_ip,
+    ApiKey, ApiKeyDescription, ApiKeyId, ApiKeyName, ApiKeyStatus, DescriptionError, Environment, ExpiresIn, InvalidIp,
+    MAX_ACTIVE_KEYS, MAX_ALLOWED_IPS, NameError, PlaintextKey, PresentedKey, SECRET_CHARS, Scope, ScopeLevel,
+    parse_allowed_ip,
 };
 use crate::StorageError;
 use crate::audit::{AuditAction, AuditActor, AuditEntry};
 use crate::page::{Page, PageRequest};
-use crate::ports::{
-    ApiKeyRepository, Clock, InsertKeyError, KeyCache, KeyHasher, SecretGenerator, UsageLog,
-};
+use crate::ports::{ApiKeyRepository, Clock, InsertKeyError, KeyCache, KeyHasher, SecretGenerator, UsageLog};
 use crate::usage::{UsageEntry, UsageSummary};
 use crate::user::{Actor, MissingPermission, Permission};
 
@@ -124,7 +122,6 @@ pub enum KeyAccessError {
 }
 
 pub type RevokeKeyError = KeyAccessError;
-pub type UsageQueryError = KeyAccessError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RotateKeyError {
@@ -141,9 +138,7 @@ pub enum RotateKeyError {
 /// Why a presented key was refused (K10, K11). The messages are the product's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
-    #[error(
-        "Malformed API key. Keys start with erp_live_ or erp_test_ followed by 40 letters and digits."
-    )]
+    #[error("Malformed API key. Keys start with erp_live_ or erp_test_ followed by 40 letters and digits.")]
     Malformed,
     #[error("Invalid API key provided.")]
     Unknown,
@@ -200,20 +195,16 @@ impl ApiKeyService {
     fn validate(actor: &Actor, input: &CreateKeyInput) -> Result<KeySpec, CreateKeyError> {
         let name = ApiKeyName::parse(&input.name)?;
         let description = ApiKeyDescription::parse(input.description.as_deref().unwrap_or(""))?;
-        let scope_level =
-            ScopeLevel::parse(&input.scope_level).ok_or(CreateKeyError::InvalidScopeLevel)?;
+        let scope_level = ScopeLevel::parse(&input.scope_level).ok_or(CreateKeyError::InvalidScopeLevel)?;
         let mut scopes = BTreeSet::new();
         for raw in &input.scopes {
-            let scope =
-                Scope::parse(raw).ok_or_else(|| CreateKeyError::UnknownScope(raw.clone()))?;
+            let scope = Scope::parse(raw).ok_or_else(|| CreateKeyError::UnknownScope(raw.clone()))?;
             scopes.insert(scope);
         }
         let scopes: Vec<Scope> = scopes.into_iter().collect();
         Self::check_scopes(actor, scope_level, &scopes)?;
-        let expires_in =
-            ExpiresIn::parse(&input.expires_in).ok_or(CreateKeyError::InvalidExpiration)?;
-        let environment =
-            Environment::parse(&input.environment).ok_or(CreateKeyError::InvalidEnvironment)?;
+        let expires_in = ExpiresIn::parse(&input.expires_in).ok_or(CreateKeyError::InvalidExpiration)?;
+        let environment = Environment::parse(&input.environment).ok_or(CreateKeyError::InvalidEnvironment)?;
         if input.allowed_ips.len() > MAX_ALLOWED_IPS {
             return Err(CreateKeyError::TooManyIps);
         }
@@ -224,23 +215,11 @@ impl ApiKeyService {
                 allowed_ips.push(net);
             }
         }
-        Ok(KeySpec {
-            name,
-            description,
-            scope_level,
-            scopes,
-            expires_in,
-            environment,
-            allowed_ips,
-        })
+        Ok(KeySpec { name, description, scope_level, scopes, expires_in, environment, allowed_ips })
     }
 
     /// K4 (scopes fit the level) and K6 (sensitive scopes need an admin).
-    fn check_scopes(
-        actor: &Actor,
-        level: ScopeLevel,
-        scopes: &[Scope],
-    ) -> Result<(), CreateKeyError> {
+    fn check_scopes(actor: &Actor, level: ScopeLevel, scopes: &[Scope]) -> Result<(), CreateKeyError> {
         for &scope in scopes {
             if !level.allows_scope(scope) {
                 return Err(CreateKeyError::ScopeNotAllowed { scope, level });
@@ -254,13 +233,7 @@ impl ApiKeyService {
 
     /// Builds the record and plaintext for a new key. The plaintext leaves this function only
     /// inside [`CreatedKey`]; the record holds its SHA-256 and last four characters.
-    fn mint(
-        &self,
-        actor: &Actor,
-        spec: KeySpec,
-        rotated_from: Option<ApiKeyId>,
-        now: DateTime<Utc>,
-    ) -> CreatedKey {
+    fn mint(&self, actor: &Actor, spec: KeySpec, rotated_from: Option<ApiKeyId>, now: DateTime<Utc>) -> CreatedKey {
         let secret = self.ports.secrets.base62(SECRET_CHARS);
         let plaintext = PlaintextKey::new(spec.environment, &secret);
         let key = ApiKey {
@@ -300,29 +273,18 @@ impl ApiKeyService {
     }
 
     /// Creates a key (K1, K3-K7, K16).
-    pub async fn create(
-        &self,
-        actor: &Actor,
-        input: CreateKeyInput,
-    ) -> Result<CreatedKey, CreateKeyError> {
+    pub async fn create(&self, actor: &Actor, input: CreateKeyInput) -> Result<CreatedKey, CreateKeyError> {
         actor.require(Permission::SettingsEdit)?;
         let spec = Self::validate(actor, &input)?;
         let now = self.now();
         let created = self.mint(actor, spec, None, now);
         let audit = Self::audit(actor, AuditAction::ApiKeyCreated, &created.key, now);
-        self.ports
-            .keys
-            .insert(&created.key, &audit, MAX_ACTIVE_KEYS, now)
-            .await?;
+        self.ports.keys.insert(&created.key, &audit, MAX_ACTIVE_KEYS, now).await?;
         Ok(created)
     }
 
     fn listing(&self, key: ApiKey, now: DateTime<Utc>) -> KeyListing {
-        KeyListing {
-            status: key.status(now),
-            expires_soon: key.expires_soon(now),
-            key,
-        }
+        KeyListing { status: key.status(now), expires_soon: key.expires_soon(now), key }
     }
 
     /// Every key of the organization, newest first, revoked ones included (K8, K11).
@@ -334,34 +296,20 @@ impl ApiKeyService {
     }
 
     async fn find(&self, actor: &Actor, id: ApiKeyId) -> Result<ApiKey, KeyAccessError> {
-        self.ports
-            .keys
-            .find(actor.organization_id, id)
-            .await?
-            .ok_or(KeyAccessError::NotFound)
+        self.ports.keys.find(actor.organization_id, id).await?.ok_or(KeyAccessError::NotFound)
     }
 
     /// One key with its usage (K9).
-    pub async fn detail(
-        &self,
-        actor: &Actor,
-        id: ApiKeyId,
-    ) -> Result<ApiKeyDetail, KeyAccessError> {
+    pub async fn detail(&self, actor: &Actor, id: ApiKeyId) -> Result<ApiKeyDetail, KeyAccessError> {
         actor.require(Permission::SettingsView)?;
         let key = self.find(actor, id).await?;
         let usage = self.ports.usage.summary(key.id).await?;
-        let page = PageRequest::new(Some(RECENT_REQUESTS), None)
-            .map_err(|_| StorageError::new("page size"))?;
+        let page = PageRequest::new(Some(RECENT_REQUESTS), None).map_err(|_| StorageError::new("page size"))?;
         let recent = self.ports.usage.recent(key.id, &page).await?;
         let now = self.now();
         let last_used = usage.last_used_at.or(key.last_used_at);
         let used_in_last_24h = last_used.is_some_and(|at| now - at < Duration::hours(24));
-        Ok(ApiKeyDetail {
-            listing: self.listing(key, now),
-            usage,
-            recent_requests: recent.items,
-            used_in_last_24h,
-        })
+        Ok(ApiKeyDetail { listing: self.listing(key, now), usage, recent_requests: recent.items, used_in_last_24h })
     }
 
     /// A page of the key's usage log, newest first.
@@ -385,12 +333,8 @@ impl ApiKeyService {
             return Ok(self.listing(key, now));
         }
         let audit = Self::audit(actor, AuditAction::ApiKeyRevoked, &key, now);
-        let revoked = self
-            .ports
-            .keys
-            .revoke(actor.organization_id, id, now, &audit)
-            .await?
-            .ok_or(KeyAccessError::NotFound)?;
+        let revoked =
+            self.ports.keys.revoke(actor.organization_id, id, now, &audit).await?.ok_or(KeyAccessError::NotFound)?;
         self.ports.cache.invalidate(&revoked.key_hash);
         Ok(self.listing(revoked, now))
     }
@@ -403,9 +347,7 @@ impl ApiKeyService {
         id: ApiKeyId,
         input: RotateKeyInput,
     ) -> Result<CreatedKey, RotateKeyError> {
-        actor
-            .require(Permission::SettingsEdit)
-            .map_err(KeyAccessError::from)?;
+        actor.require(Permission::SettingsEdit).map_err(KeyAccessError::from)?;
         let old = self.find(actor, id).await?;
         let now = self.now();
         let status = old.status(now);
@@ -435,20 +377,10 @@ impl ApiKeyService {
         let created = self.mint(actor, spec, Some(old.id), now);
         let audit = Self::audit(actor, AuditAction::ApiKeyRotated, &created.key, now)
             .with("rotated_from", old.id.to_string())
-            .with(
-                "old_key_revoked_at",
-                revoke_old_at.map(|at| at.to_rfc3339()).unwrap_or_default(),
-            );
+            .with("old_key_revoked_at", revoke_old_at.map(|at| at.to_rfc3339()).unwrap_or_default());
         self.ports
             .keys
-            .rotate(
-                &created.key,
-                old.id,
-                revoke_old_at,
-                &audit,
-                MAX_ACTIVE_KEYS,
-                now,
-            )
+            .rotate(&created.key, old.id, revoke_old_at, &audit, MAX_ACTIVE_KEYS, now)
             .await
             .map_err(CreateKeyError::from)?;
         if revoke_old_at.is_some() {
@@ -502,8 +434,7 @@ mod tests {
     use super::*;
     use crate::organization::OrganizationId;
     use crate::ports::{
-        MockApiKeyRepository, MockClock, MockKeyCache, MockKeyHasher, MockSecretGenerator,
-        MockUsageLog,
+        MockApiKeyRepository, MockClock, MockKeyCache, MockKeyHasher, MockSecretGenerator, MockUsageLog,
     };
     use crate::user::{Role, UserId};
 
@@ -512,11 +443,7 @@ mod tests {
     }
 
     fn actor(role: Role) -> Actor {
-        Actor {
-            user_id: UserId(Uuid::from_u128(2)),
-            organization_id: OrganizationId(Uuid::from_u128(1)),
-            role,
-        }
+        Actor { user_id: UserId(Uuid::from_u128(2)), organization_id: OrganizationId(Uuid::from_u128(1)), role }
     }
 
     /// A readable stand-in for SHA-256: the first 32 bytes of the plaintext, zero-padded.
@@ -550,9 +477,7 @@ mod tests {
             hasher.expect_hash().returning(fake_hash);
             hasher.expect_matches().returning(|s, h| fake_hash(s) == *h);
             let mut secrets = MockSecretGenerator::new();
-            secrets
-                .expect_base62()
-                .returning(|len| "a1B2".repeat(len / 4 + 1)[..len].to_owned().into());
+            secrets.expect_base62().returning(|len| "a1B2".repeat(len / 4 + 1)[..len].to_owned().into());
             let mut clock = MockClock::new();
             let at = self.clock_now;
             clock.expect_now().returning(move || at);
@@ -587,12 +512,7 @@ mod tests {
         mocks
             .keys
             .expect_insert()
-            .with(
-                mockall::predicate::always(),
-                mockall::predicate::always(),
-                eq(25),
-                eq(now()),
-            )
+            .with(mockall::predicate::always(), mockall::predicate::always(), eq(25), eq(now()))
             .times(1)
             .returning(move |key, audit, _, _| {
                 assert_eq!(audit.action, AuditAction::ApiKeyCreated);
@@ -600,25 +520,15 @@ mod tests {
                 *sink.lock().unwrap() = Some(key.clone());
                 Ok(())
             });
-        let created = mocks
-            .service()
-            .create(&actor(Role::Manager), input())
-            .await
-            .unwrap();
+        let created = mocks.service().create(&actor(Role::Manager), input()).await.unwrap();
         let plaintext = created.plaintext.secret().expose_secret().to_owned();
         assert!(plaintext.starts_with("erp_live_"));
         assert_eq!(plaintext.len(), "erp_live_".len() + 40);
         assert!(PresentedKey::parse(&plaintext).is_ok());
         let stored = stored.lock().unwrap().clone().unwrap();
         assert_eq!(stored.key_hash, fake_hash(&plaintext));
-        assert_eq!(
-            stored.masked_key(),
-            format!("erp_live_...{}", &plaintext[plaintext.len() - 4..])
-        );
-        assert_eq!(
-            stored.scopes,
-            vec![Scope::CustomersRead, Scope::CustomersWrite]
-        );
+        assert_eq!(stored.masked_key(), format!("erp_live_...{}", &plaintext[plaintext.len() - 4..]));
+        assert_eq!(stored.scopes, vec![Scope::CustomersRead, Scope::CustomersWrite]);
         assert_eq!(stored.expires_at, Some(now() + Duration::days(90)));
         assert_eq!(stored.allowed_ips.len(), 1);
         assert_eq!(stored.created_by, UserId(Uuid::from_u128(2)));
@@ -626,149 +536,68 @@ mod tests {
 
     #[tokio::test]
     async fn every_invalid_field_is_refused_before_storage() {
-        let cases: Vec<(CreateKeyInput, fn(&CreateKeyError) -> bool)> = vec![
+        type Check = fn(&CreateKeyError) -> bool;
+        let cases: Vec<(CreateKeyInput, Check)> = vec![
+            (CreateKeyInput { name: "".into(), ..input() }, |e| matches!(e, CreateKeyError::Name(NameError::Empty))),
+            (CreateKeyInput { name: "  ".into(), ..input() }, |e| matches!(e, CreateKeyError::Name(NameError::Empty))),
+            (CreateKeyInput { name: "n".repeat(101), ..input() }, |e| {
+                matches!(e, CreateKeyError::Name(NameError::TooLong))
+            }),
+            (CreateKeyInput { description: Some("d".repeat(501)), ..input() }, |e| {
+                matches!(e, CreateKeyError::Description(_))
+            }),
             (
-                CreateKeyInput {
-                    name: "".into(),
-                    ..input()
-                },
-                |e| matches!(e, CreateKeyError::Name(NameError::Empty)),
-            ),
-            (
-                CreateKeyInput {
-                    name: "  ".into(),
-                    ..input()
-                },
-                |e| matches!(e, CreateKeyError::Name(NameError::Empty)),
-            ),
-            (
-                CreateKeyInput {
-                    name: "n".repeat(101),
-                    ..input()
-                },
-                |e| matches!(e, CreateKeyError::Name(NameError::TooLong)),
-            ),
-            (
-                CreateKeyInput {
-                    description: Some("d".repeat(501)),
-                    ..input()
-                },
-                |e| matches!(e, CreateKeyError::Description(_)),
-            ),
-            (
-                CreateKeyInput {
-                    scopes: vec!["customers.destroy".into()],
-                    ..input()
-                },
+                CreateKeyInput { scopes: vec!["customers.destroy".into()], ..input() },
                 |e| matches!(e, CreateKeyError::UnknownScope(s) if s == "customers.destroy"),
             ),
-            (
-                CreateKeyInput {
-                    scope_level: "read_only".into(),
-                    ..input()
-                },
-                |e| {
-                    matches!(
-                        e,
-                        CreateKeyError::ScopeNotAllowed {
-                            scope: Scope::CustomersWrite,
-                            level: ScopeLevel::ReadOnly
-                        }
-                    )
-                },
-            ),
-            (
-                CreateKeyInput {
-                    scope_level: "superuser".into(),
-                    ..input()
-                },
-                |e| matches!(e, CreateKeyError::InvalidScopeLevel),
-            ),
-            (
-                CreateKeyInput {
-                    expires_in: "7d".into(),
-                    ..input()
-                },
-                |e| matches!(e, CreateKeyError::InvalidExpiration),
-            ),
-            (
-                CreateKeyInput {
-                    environment: "prod".into(),
-                    ..input()
-                },
-                |e| matches!(e, CreateKeyError::InvalidEnvironment),
-            ),
-            (
-                CreateKeyInput {
-                    allowed_ips: vec!["10.0.0.300".into()],
-                    ..input()
-                },
-                |e| matches!(e, CreateKeyError::InvalidIp(_)),
-            ),
-            (
-                CreateKeyInput {
-                    allowed_ips: vec!["10.0.0.1".into(); 101],
-                    ..input()
-                },
-                |e| matches!(e, CreateKeyError::TooManyIps),
-            ),
+            (CreateKeyInput { scope_level: "read_only".into(), ..input() }, |e| {
+                matches!(
+                    e,
+                    CreateKeyError::ScopeNotAllowed { scope: Scope::CustomersWrite, level: ScopeLevel::ReadOnly }
+                )
+            }),
+            (CreateKeyInput { scope_level: "superuser".into(), ..input() }, |e| {
+                matches!(e, CreateKeyError::InvalidScopeLevel)
+            }),
+            (CreateKeyInput { expires_in: "7d".into(), ..input() }, |e| matches!(e, CreateKeyError::InvalidExpiration)),
+            (CreateKeyInput { environment: "prod".into(), ..input() }, |e| {
+                matches!(e, CreateKeyError::InvalidEnvironment)
+            }),
+            (CreateKeyInput { allowed_ips: vec!["10.0.0.300".into()], ..input() }, |e| {
+                matches!(e, CreateKeyError::InvalidIp(_))
+            }),
+            (CreateKeyInput { allowed_ips: vec!["10.0.0.1".into(); 101], ..input() }, |e| {
+                matches!(e, CreateKeyError::TooManyIps)
+            }),
         ];
         for (input, expected) in cases {
             let mut mocks = Mocks::new();
             mocks.keys.expect_insert().never();
-            let err = mocks
-                .service()
-                .create(&actor(Role::Admin), input.clone())
-                .await
-                .unwrap_err();
+            let err = mocks.service().create(&actor(Role::Admin), input.clone()).await.unwrap_err();
             assert!(expected(&err), "{input:?} gave {err:?}");
         }
     }
 
     #[tokio::test]
     async fn sensitive_scopes_need_an_admin() {
-        let sensitive = CreateKeyInput {
-            scope_level: "read_write".into(),
-            scopes: vec!["employees.write".into()],
-            ..input()
-        };
+        let sensitive =
+            CreateKeyInput { scope_level: "read_write".into(), scopes: vec!["employees.write".into()], ..input() };
         let mut mocks = Mocks::new();
         mocks.keys.expect_insert().never();
-        let err = mocks
-            .service()
-            .create(&actor(Role::Manager), sensitive.clone())
-            .await
-            .unwrap_err();
+        let err = mocks.service().create(&actor(Role::Manager), sensitive.clone()).await.unwrap_err();
         assert_eq!(err, CreateKeyError::SensitiveScope(Scope::EmployeesWrite));
 
         let mut mocks = Mocks::new();
-        mocks
-            .keys
-            .expect_insert()
-            .times(1)
-            .returning(|_, _, _, _| Ok(()));
-        assert!(
-            mocks
-                .service()
-                .create(&actor(Role::Admin), sensitive)
-                .await
-                .is_ok()
-        );
+        mocks.keys.expect_insert().times(1).returning(|_, _, _, _| Ok(()));
+        assert!(mocks.service().create(&actor(Role::Admin), sensitive).await.is_ok());
     }
 
     #[tokio::test]
     async fn viewers_cannot_create_keys() {
         let mut mocks = Mocks::new();
         mocks.keys.expect_insert().never();
-        let err = mocks
-            .service()
-            .create(&actor(Role::Viewer), input())
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err,
-            CreateKeyError::Forbidden(MissingPermission(Permission::SettingsEdit))
-        );
+        let err = mocks.service().create(&actor(Role::Viewer), input()).await.unwrap_err();
+        assert_eq!(err, CreateKeyError::Forbidden(MissingPermission(Permission::SettingsEdit)));
     }
 
     #[tokio::test]
@@ -778,18 +607,8 @@ mod tests {
             (InsertKeyError::NameTaken, CreateKeyError::NameTaken),
         ] {
             let mut mocks = Mocks::new();
-            mocks
-                .keys
-                .expect_insert()
-                .returning(move |_, _, _, _| Err(store_err.clone()));
-            assert_eq!(
-                mocks
-                    .service()
-                    .create(&actor(Role::Admin), input())
-                    .await
-                    .unwrap_err(),
-                expected
-            );
+            mocks.keys.expect_insert().returning(move |_, _, _, _| Err(store_err.clone()));
+            assert_eq!(mocks.service().create(&actor(Role::Admin), input()).await.unwrap_err(), expected);
         }
     }
 
@@ -798,20 +617,14 @@ mod tests {
     }
 
     fn stored_for(plaintext: &str) -> ApiKey {
-        ApiKey {
-            key_hash: fake_hash(plaintext),
-            ..fixtures::key(now() - Duration::days(1))
-        }
+        ApiKey { key_hash: fake_hash(plaintext), ..fixtures::key(now() - Duration::days(1)) }
     }
 
     #[tokio::test]
     async fn verify_serves_known_keys_from_the_cache_without_storage() {
         let mut mocks = Mocks::new();
         let key = Arc::new(stored_for(&presented()));
-        mocks
-            .cache
-            .expect_get()
-            .returning(move |_| Some(Some(key.clone())));
+        mocks.cache.expect_get().returning(move |_| Some(Some(key.clone())));
         mocks.keys.expect_find_by_hash().never();
         let verified = mocks.service().verify(&presented()).await.unwrap();
         assert_eq!(verified.name.as_str(), "Backend");
@@ -821,21 +634,9 @@ mod tests {
     async fn verify_caches_misses_including_unknown_keys() {
         let mut mocks = Mocks::new();
         mocks.cache.expect_get().returning(|_| None);
-        mocks
-            .keys
-            .expect_find_by_hash()
-            .times(1)
-            .returning(|_| Ok(None));
-        mocks
-            .cache
-            .expect_insert()
-            .withf(|_, entry| entry.is_none())
-            .times(1)
-            .return_const(());
-        assert_eq!(
-            mocks.service().verify(&presented()).await.unwrap_err(),
-            VerifyError::Unknown
-        );
+        mocks.keys.expect_find_by_hash().times(1).returning(|_| Ok(None));
+        mocks.cache.expect_insert().withf(|_, entry| entry.is_none()).times(1).return_const(());
+        assert_eq!(mocks.service().verify(&presented()).await.unwrap_err(), VerifyError::Unknown);
     }
 
     #[tokio::test]
@@ -844,12 +645,7 @@ mod tests {
         mocks.cache.expect_get().never();
         mocks.keys.expect_find_by_hash().never();
         let svc = mocks.service();
-        for bad in [
-            "",
-            "erp_live_short",
-            "Bearer erp_live_x",
-            &format!("erp_prod_{}", "x".repeat(40)),
-        ] {
+        for bad in ["", "erp_live_short", "Bearer erp_live_x", &format!("erp_prod_{}", "x".repeat(40))] {
             assert_eq!(svc.verify(bad).await.unwrap_err(), VerifyError::Malformed);
         }
     }
@@ -861,19 +657,12 @@ mod tests {
         let mut expired = stored_for(&presented());
         expired.expires_at = Some(now() - Duration::seconds(1));
         for (key, expected, message) in [
-            (
-                revoked,
-                VerifyError::Revoked,
-                "This API key has been revoked.",
-            ),
+            (revoked, VerifyError::Revoked, "This API key has been revoked."),
             (expired, VerifyError::Expired, "This API key has expired."),
         ] {
             let mut mocks = Mocks::new();
             let key = Arc::new(key);
-            mocks
-                .cache
-                .expect_get()
-                .returning(move |_| Some(Some(key.clone())));
+            mocks.cache.expect_get().returning(move |_| Some(Some(key.clone())));
             let err = mocks.service().verify(&presented()).await.unwrap_err();
             assert_eq!(err, expected);
             assert_eq!(err.to_string(), message);
@@ -885,51 +674,26 @@ mod tests {
         let key = stored_for(&presented());
         let mut mocks = Mocks::new();
         let found = key.clone();
-        mocks
-            .keys
-            .expect_find()
-            .returning(move |_, _| Ok(Some(found.clone())));
-        let revoked = ApiKey {
-            revoked_at: Some(now()),
-            ..key.clone()
-        };
+        mocks.keys.expect_find().returning(move |_, _| Ok(Some(found.clone())));
+        let revoked = ApiKey { revoked_at: Some(now()), ..key.clone() };
         mocks
             .keys
             .expect_revoke()
             .withf(|_, _, at, audit| *at == now() && audit.action == AuditAction::ApiKeyRevoked)
             .times(1)
             .returning(move |_, _, _, _| Ok(Some(revoked.clone())));
-        mocks
-            .cache
-            .expect_invalidate()
-            .with(eq(fake_hash(&presented())))
-            .times(1)
-            .return_const(());
-        let listing = mocks
-            .service()
-            .revoke(&actor(Role::Manager), key.id)
-            .await
-            .unwrap();
+        mocks.cache.expect_invalidate().with(eq(fake_hash(&presented()))).times(1).return_const(());
+        let listing = mocks.service().revoke(&actor(Role::Manager), key.id).await.unwrap();
         assert_eq!(listing.status, ApiKeyStatus::Revoked);
     }
 
     #[tokio::test]
     async fn revoking_a_revoked_key_changes_nothing() {
-        let key = ApiKey {
-            revoked_at: Some(now() - Duration::days(1)),
-            ..stored_for(&presented())
-        };
+        let key = ApiKey { revoked_at: Some(now() - Duration::days(1)), ..stored_for(&presented()) };
         let mut mocks = Mocks::new();
-        mocks
-            .keys
-            .expect_find()
-            .returning(move |_, _| Ok(Some(key.clone())));
+        mocks.keys.expect_find().returning(move |_, _| Ok(Some(key.clone())));
         mocks.keys.expect_revoke().never();
-        let listing = mocks
-            .service()
-            .revoke(&actor(Role::Admin), ApiKeyId(Uuid::nil()))
-            .await
-            .unwrap();
+        let listing = mocks.service().revoke(&actor(Role::Admin), ApiKeyId(Uuid::nil())).await.unwrap();
         assert_eq!(listing.status, ApiKeyStatus::Revoked);
     }
 
@@ -940,72 +704,38 @@ mod tests {
         mocks.keys.expect_revoke().never();
         let svc = mocks.service();
         let id = ApiKeyId(Uuid::now_v7());
-        assert_eq!(
-            svc.revoke(&actor(Role::Admin), id).await.unwrap_err(),
-            KeyAccessError::NotFound
-        );
-        assert_eq!(
-            svc.detail(&actor(Role::Admin), id).await.unwrap_err(),
-            KeyAccessError::NotFound
-        );
+        assert_eq!(svc.revoke(&actor(Role::Admin), id).await.unwrap_err(), KeyAccessError::NotFound);
+        assert_eq!(svc.detail(&actor(Role::Admin), id).await.unwrap_err(), KeyAccessError::NotFound);
     }
 
     #[tokio::test]
     async fn rotate_copies_the_configuration_and_schedules_the_old_keys_end() {
-        let old = ApiKey {
-            allowed_ips: vec![parse_allowed_ip("10.0.0.0/8").unwrap()],
-            ..stored_for(&presented())
-        };
+        let old = ApiKey { allowed_ips: vec![parse_allowed_ip("10.0.0.0/8").unwrap()], ..stored_for(&presented()) };
         let old_id = old.id;
         let old_hash = old.key_hash;
         let found = old.clone();
         let mut mocks = Mocks::new();
-        mocks
-            .keys
-            .expect_find()
-            .returning(move |_, _| Ok(Some(found.clone())));
+        mocks.keys.expect_find().returning(move |_, _| Ok(Some(found.clone())));
         let revoke_at = now() + Duration::days(3);
         let expected = old.clone();
-        mocks
-            .keys
-            .expect_rotate()
-            .times(1)
-            .returning(move |new, from, at, audit, limit, _| {
-                assert_eq!(from, old_id);
-                assert_eq!(at, Some(revoke_at));
-                assert_eq!(limit, MAX_ACTIVE_KEYS);
-                assert_eq!(new.scopes, expected.scopes);
-                assert_eq!(new.scope_level, expected.scope_level);
-                assert_eq!(new.allowed_ips, expected.allowed_ips);
-                assert_eq!(new.environment, expected.environment);
-                assert_eq!(new.rotated_from, Some(old_id));
-                assert_eq!(new.name.as_str(), "Backend (rotated)");
-                assert_ne!(new.key_hash, expected.key_hash);
-                assert_eq!(audit.action, AuditAction::ApiKeyRotated);
-                Ok(())
-            });
-        mocks
-            .cache
-            .expect_invalidate()
-            .with(eq(old_hash))
-            .times(1)
-            .return_const(());
-        let input = RotateKeyInput {
-            name: None,
-            revoke_old_at: Some(revoke_at),
-        };
-        let created = mocks
-            .service()
-            .rotate(&actor(Role::Admin), old_id, input)
-            .await
-            .unwrap();
-        assert!(
-            created
-                .plaintext
-                .secret()
-                .expose_secret()
-                .starts_with("erp_live_")
-        );
+        mocks.keys.expect_rotate().times(1).returning(move |new, from, at, audit, limit, _| {
+            assert_eq!(from, old_id);
+            assert_eq!(at, Some(revoke_at));
+            assert_eq!(limit, MAX_ACTIVE_KEYS);
+            assert_eq!(new.scopes, expected.scopes);
+            assert_eq!(new.scope_level, expected.scope_level);
+            assert_eq!(new.allowed_ips, expected.allowed_ips);
+            assert_eq!(new.environment, expected.environment);
+            assert_eq!(new.rotated_from, Some(old_id));
+            assert_eq!(new.name.as_str(), "Backend (rotated)");
+            assert_ne!(new.key_hash, expected.key_hash);
+            assert_eq!(audit.action, AuditAction::ApiKeyRotated);
+            Ok(())
+        });
+        mocks.cache.expect_invalidate().with(eq(old_hash)).times(1).return_const(());
+        let input = RotateKeyInput { name: None, revoke_old_at: Some(revoke_at) };
+        let created = mocks.service().rotate(&actor(Role::Admin), old_id, input).await.unwrap();
+        assert!(created.plaintext.secret().expose_secret().starts_with("erp_live_"));
     }
 
     #[tokio::test]
@@ -1013,79 +743,37 @@ mod tests {
         let old = stored_for(&presented());
         let too_late = old.expires_at.unwrap() + Duration::seconds(1);
         let mut mocks = Mocks::new();
-        mocks
-            .keys
-            .expect_find()
-            .returning(move |_, _| Ok(Some(old.clone())));
+        mocks.keys.expect_find().returning(move |_, _| Ok(Some(old.clone())));
         mocks.keys.expect_rotate().never();
-        let input = RotateKeyInput {
-            name: None,
-            revoke_old_at: Some(too_late),
-        };
-        let err = mocks
-            .service()
-            .rotate(&actor(Role::Admin), ApiKeyId(Uuid::nil()), input)
-            .await
-            .unwrap_err();
+        let input = RotateKeyInput { name: None, revoke_old_at: Some(too_late) };
+        let err = mocks.service().rotate(&actor(Role::Admin), ApiKeyId(Uuid::nil()), input).await.unwrap_err();
         assert_eq!(err, RotateKeyError::RevokeAfterExpiry);
     }
 
     #[tokio::test]
     async fn revoked_keys_cannot_be_rotated() {
-        let old = ApiKey {
-            revoked_at: Some(now()),
-            ..stored_for(&presented())
-        };
+        let old = ApiKey { revoked_at: Some(now()), ..stored_for(&presented()) };
         let mut mocks = Mocks::new();
-        mocks
-            .keys
-            .expect_find()
-            .returning(move |_, _| Ok(Some(old.clone())));
+        mocks.keys.expect_find().returning(move |_, _| Ok(Some(old.clone())));
         mocks.keys.expect_rotate().never();
-        let err = mocks
-            .service()
-            .rotate(
-                &actor(Role::Admin),
-                ApiKeyId(Uuid::nil()),
-                RotateKeyInput::default(),
-            )
-            .await;
-        assert_eq!(
-            err.unwrap_err(),
-            RotateKeyError::NotActive(ApiKeyStatus::Revoked)
-        );
+        let err = mocks.service().rotate(&actor(Role::Admin), ApiKeyId(Uuid::nil()), RotateKeyInput::default()).await;
+        assert_eq!(err.unwrap_err(), RotateKeyError::NotActive(ApiKeyStatus::Revoked));
     }
 
     #[tokio::test]
     async fn detail_reports_usage_and_recent_activity() {
         let key = stored_for(&presented());
         let mut mocks = Mocks::new();
-        mocks
-            .keys
-            .expect_find()
-            .returning(move |_, _| Ok(Some(key.clone())));
+        mocks.keys.expect_find().returning(move |_, _| Ok(Some(key.clone())));
         mocks.usage.expect_summary().returning(|_| {
-            Ok(UsageSummary {
-                total_requests: 7,
-                unique_ips: 2,
-                last_used_at: Some(now() - Duration::hours(2)),
-            })
+            Ok(UsageSummary { total_requests: 7, unique_ips: 2, last_used_at: Some(now() - Duration::hours(2)) })
         });
         mocks
             .usage
             .expect_recent()
             .withf(|_, page| page.limit() == RECENT_REQUESTS)
-            .returning(|_, _| {
-                Ok(Page {
-                    items: vec![],
-                    next: None,
-                })
-            });
-        let detail = mocks
-            .service()
-            .detail(&actor(Role::Viewer), ApiKeyId(Uuid::nil()))
-            .await
-            .unwrap();
+            .returning(|_, _| Ok(Page { items: vec![], next: None }));
+        let detail = mocks.service().detail(&actor(Role::Viewer), ApiKeyId(Uuid::nil())).await.unwrap();
         assert_eq!(detail.usage.total_requests, 7);
         assert!(detail.used_in_last_24h);
     }

@@ -1,0 +1,260 @@
+//! Typed, layered configuration (O3): built-in defaults < optional file < `OTESSE_*`
+//! environment variables, with a `.env` file loaded into the environment first.
+//!
+//! Nested keys use `__` in the environment: `OTESSE_KEY_CACHE__TTL_SECS=60` sets
+//! `key_cache.ttl_secs`. The file is `otesse.toml` in the working directory, or the path in
+//! `OTESSE_CONFIG`; it uses the same keys (`listen = "0.0.0.0:8080"`).
+
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Development generates what it needs; production refuses to start without it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Unknown top-level keys are ignored (other tools share the `OTESSE_` prefix, e.g. the test
+/// suite's `OTESSE_TEST_POSTGRES_URL`); nested sections refuse unknown keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address to listen on (`OTESSE_LISTEN`).
+    pub listen: String,
+    /// `sqlite://...` or `postgres://...`; default: `sqlite://<data_dir>/otesse.db`.
+    pub database_url: Option<String>,
+    /// PostgreSQL schema to use (created if absent); default: the connection's search path.
+    pub database_schema: Option<String>,
+    /// Where the default SQLite file (and, in development, generated secrets) live.
+    pub data_dir: PathBuf,
+    pub mode: Mode,
+    /// Presets the one-time first-run token; otherwise one is generated and printed once.
+    pub setup_token: Option<SecretString>,
+    /// Versioned AES-256 master keys for integration credentials (used by the integrations).
+    pub master_keys: Option<SecretString>,
+    /// Lets user-configured URLs point at loopback addresses (development and tests).
+    pub allow_loopback_urls: bool,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses or CIDR ranges).
+    pub trusted_proxies: Vec<IpNet>,
+    pub session_ttl_hours: i64,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    pub log_format: LogFormat,
+    /// tracing filter, e.g. `info,otesse_server=debug`.
+    pub log_filter: String,
+    pub shutdown_timeout_secs: u64,
+    pub workers: Option<usize>,
+    pub key_cache: KeyCacheSettings,
+    pub usage: UsageSettings,
+    pub sign_in: SignInSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyCacheSettings {
+    /// How long a known key is served from memory before the database is read again. Also the
+    /// bound on how long another process may still accept a key revoked elsewhere.
+    pub ttl_secs: u64,
+    /// How long an unknown key is remembered as unknown.
+    pub negative_ttl_secs: u64,
+    pub capacity: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsageSettings {
+    /// Rows waiting to be written; past this, rows are dropped and counted.
+    pub queue_capacity: usize,
+    /// Rows written per transaction at most.
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignInSettings {
+    /// Failed attempts per email within the window before sign-in is refused.
+    pub max_failures_per_email: u32,
+    /// Failed attempts per client address within the window.
+    pub max_failures_per_ip: u32,
+    pub window_secs: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: None,
+            database_schema: None,
+            data_dir: PathBuf::from("./data"),
+            mode: Mode::Development,
+            setup_token: None,
+            master_keys: None,
+            allow_loopback_urls: false,
+            trusted_proxies: Vec::new(),
+            session_ttl_hours: 12,
+            max_body_bytes: 64 * 1024,
+            log_format: LogFormat::Pretty,
+            log_filter: "info".into(),
+            shutdown_timeout_secs: 30,
+            workers: None,
+            key_cache: KeyCacheSettings::default(),
+            usage: UsageSettings::default(),
+            sign_in: SignInSettings::default(),
+        }
+    }
+}
+
+impl Default for KeyCacheSettings {
+    fn default() -> Self {
+        Self { ttl_secs: 30, negative_ttl_secs: 5, capacity: 100_000 }
+    }
+}
+
+impl Default for UsageSettings {
+    fn default() -> Self {
+        Self { queue_capacity: 100_000, batch_size: 1_000 }
+    }
+}
+
+impl Default for SignInSettings {
+    fn default() -> Self {
+        Self { max_failures_per_email: 5, max_failures_per_ip: 50, window_secs: 900 }
+    }
+}
+
+impl Settings {
+    /// Loads `.env`, then layers the optional file and the environment over the defaults
+    /// (`Default` below; a missing key keeps its default).
+    pub fn load() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one is not worth refusing to start over.
+        let _ = dotenvy::dotenv();
+        let file = std::env::var("OTESSE_CONFIG").unwrap_or_else(|_| "otesse.toml".into());
+        Self::load_from(Some(&file), std::env::vars())
+    }
+
+    /// The layering, with the environment passed in (testable without touching the process).
+    pub fn load_from(file: Option<&str>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let env: std::collections::HashMap<String, String> =
+            env.into_iter().filter(|(key, _)| key.starts_with("OTESSE_") && key != "OTESSE_CONFIG").collect();
+        let mut builder = config::Config::builder();
+        if let Some(file) = file {
+            builder =
+                builder.add_source(config::File::with_name(file).format(config::FileFormat::Toml).required(false));
+        }
+        let built = builder
+            .add_source(
+                config::Environment::with_prefix("OTESSE")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("trusted_proxies")
+                    .source(Some(env)),
+            )
+            .build()?;
+        let settings: Settings = built.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.session_ttl_hours <= 0 {
+            return Err(ConfigError::Invalid("session_ttl_hours must be positive".into()));
+        }
+        if self.usage.batch_size == 0 || self.usage.queue_capacity == 0 {
+            return Err(ConfigError::Invalid("usage.batch_size and usage.queue_capacity must be positive".into()));
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to an SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("otesse.db").display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_match_the_public_interface() {
+        let settings = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:8080");
+        assert_eq!(settings.mode, Mode::Development);
+        assert!(settings.database_url().starts_with("sqlite://"));
+        assert!(settings.database_url().ends_with("otesse.db"));
+        assert!(!settings.allow_loopback_urls);
+    }
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("otesse.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\nsession_ttl_hours = 2\n[key_cache]\nttl_secs = 5\n").unwrap();
+        let settings = Settings::load_from(
+            Some(file.to_str().unwrap()),
+            env(&[
+                ("OTESSE_LISTEN", "127.0.0.1:7000"),
+                ("OTESSE_DATABASE_URL", "postgres://db/otesse"),
+                ("OTESSE_SETUP_TOKEN", "preset-token"),
+                ("OTESSE_KEY_CACHE__NEGATIVE_TTL_SECS", "2"),
+                ("OTESSE_TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.1/32"),
+                ("OTESSE_ALLOW_LOOPBACK_URLS", "true"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.listen, "127.0.0.1:7000", "env beats file");
+        assert_eq!(settings.session_ttl_hours, 2, "file beats default");
+        assert_eq!(settings.key_cache.ttl_secs, 5);
+        assert_eq!(settings.key_cache.negative_ttl_secs, 2);
+        assert_eq!(settings.key_cache.capacity, 100_000, "untouched nested default survives");
+        assert_eq!(settings.database_url(), "postgres://db/otesse");
+        assert_eq!(settings.setup_token.unwrap().expose_secret(), "preset-token");
+        assert_eq!(settings.trusted_proxies.len(), 2);
+        assert!(settings.allow_loopback_urls);
+    }
+
+    #[test]
+    fn unknown_and_invalid_settings_are_refused() {
+        assert!(Settings::load_from(None, env(&[("OTESSE_SESSION_TTL_HOURS", "0")])).is_err());
+        assert!(Settings::load_from(None, env(&[("OTESSE_MODE", "staging")])).is_err());
+        assert!(Settings::load_from(None, env(&[("OTESSE_TRUSTED_PROXIES", "not-an-ip")])).is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let settings = Settings::load_from(None, env(&[("OTESSE_SETUP_TOKEN", "canary-setup-token-123")])).unwrap();
+        assert!(!format!("{settings:?}").contains("canary-setup-token-123"));
+    }
+}

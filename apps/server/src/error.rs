@@ -1,0 +1,418 @@
+//! The one error shape (P4): `{"error": {"type", "code", "message"}}`, decided in one place.
+//!
+//! Every failure a client can see is an [`ErrorCode`]; [`ErrorCode::spec`] is the exhaustive
+//! table of its HTTP status and error type. Domain errors become codes through the `From`
+//! impls below, so a new domain error that is not mapped does not compile.
+
+use std::borrow::Cow;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use otesse_domain::StorageError;
+use otesse_domain::api_key::{AccessDenied, CreateKeyError, KeyAccessError, RotateKeyError, VerifyError};
+use otesse_domain::auth::{AddUserError, SessionError, SetupError, SignInError};
+use otesse_domain::customer::CustomerError;
+use otesse_domain::page::InvalidPageSize;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    // 400: the request itself is wrong.
+    InvalidJson,
+    InvalidBody,
+    InvalidParameter,
+    ApiKeyInQuery,
+    // 401: who are you?
+    MissingCredentials,
+    ApiKeyMalformed,
+    ApiKeyInvalid,
+    ApiKeyRevoked,
+    ApiKeyExpired,
+    ApiKeyRequired,
+    SessionRequired,
+    SessionInvalid,
+    InvalidCredentials,
+    // 403: you may not.
+    PermissionDenied,
+    SetupTokenInvalid,
+    IpNotAllowed,
+    ReadOnlyKey,
+    ScopeLevelTooLow,
+    ScopeMissing,
+    // 404 / 405
+    ResourceMissing,
+    MethodNotAllowed,
+    // 409: conflicts with the current state.
+    NameTaken,
+    ApiKeyLimitReached,
+    EmailTaken,
+    SetupAlreadyCompleted,
+    KeyNotActive,
+    // 413, 415
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    // 429
+    RateLimited,
+    // 5xx
+    InternalError,
+    ServiceUnavailable,
+}
+
+/// The `type` field: the family of the error, as Stripe clients expect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    InvalidRequestError,
+    AuthenticationError,
+    PermissionError,
+    RateLimitError,
+    ApiError,
+}
+
+impl ErrorCode {
+    /// The table: status and type of every code.
+    pub fn spec(self) -> (StatusCode, ErrorType) {
+        use ErrorCode::*;
+        use ErrorType::*;
+        match self {
+            InvalidJson | InvalidBody | InvalidParameter | ApiKeyInQuery => {
+                (StatusCode::BAD_REQUEST, InvalidRequestError)
+            }
+            MissingCredentials | ApiKeyMalformed | ApiKeyInvalid | ApiKeyRevoked | ApiKeyExpired | ApiKeyRequired
+            | SessionRequired | SessionInvalid | InvalidCredentials => (StatusCode::UNAUTHORIZED, AuthenticationError),
+            PermissionDenied | SetupTokenInvalid | IpNotAllowed | ReadOnlyKey | ScopeLevelTooLow | ScopeMissing => {
+                (StatusCode::FORBIDDEN, PermissionError)
+            }
+            ResourceMissing => (StatusCode::NOT_FOUND, InvalidRequestError),
+            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, InvalidRequestError),
+            NameTaken | ApiKeyLimitReached | EmailTaken | SetupAlreadyCompleted | KeyNotActive => {
+                (StatusCode::CONFLICT, InvalidRequestError)
+            }
+            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, InvalidRequestError),
+            UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, InvalidRequestError),
+            RateLimited => (StatusCode::TOO_MANY_REQUESTS, RateLimitError),
+            InternalError => (StatusCode::INTERNAL_SERVER_ERROR, ApiError),
+            ServiceUnavailable => (StatusCode::SERVICE_UNAVAILABLE, ApiError),
+        }
+    }
+}
+
+/// An error answer. The message is shown to clients: it never holds a secret.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: Cow<'static, str>,
+    /// Seconds, for `Retry-After` on 429s.
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self { code, message: message.into(), retry_after: None }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::ResourceMissing, format!("No such {what}."))
+    }
+
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::InternalError, "Something went wrong on our side. Please try again.")
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}: {}", self.code, self.message)
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: Body<'a>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "type")]
+    kind: ErrorType,
+    code: ErrorCode,
+    message: &'a str,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.spec().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, kind) = self.code.spec();
+        let mut response = HttpResponse::build(status);
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        response.json(Envelope { error: Body { kind, code: self.code, message: &self.message } })
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(err: StorageError) -> Self {
+        // Logged here, once, with the detail the client must not see.
+        tracing::error!(error = %err, "storage failure");
+        ApiError::internal()
+    }
+}
+
+impl From<InvalidPageSize> for ApiError {
+    fn from(err: InvalidPageSize) -> Self {
+        ApiError::new(ErrorCode::InvalidParameter, err.to_string())
+    }
+}
+
+impl From<CreateKeyError> for ApiError {
+    fn from(err: CreateKeyError) -> Self {
+        use CreateKeyError::*;
+        let code = match &err {
+            Forbidden(_) => return permission_denied(),
+            Storage(err) => return err.clone().into(),
+            Name(_)
+            | Description(_)
+            | InvalidScopeLevel
+            | UnknownScope(_)
+            | ScopeNotAllowed { .. }
+            | InvalidExpiration
+            | InvalidEnvironment
+            | InvalidIp(_)
+            | TooManyIps => ErrorCode::InvalidParameter,
+            SensitiveScope(_) => ErrorCode::PermissionDenied,
+            NameTaken => ErrorCode::NameTaken,
+            LimitReached => ErrorCode::ApiKeyLimitReached,
+        };
+        ApiError::new(code, err.to_string())
+    }
+}
+
+fn permission_denied() -> ApiError {
+    ApiError::new(ErrorCode::PermissionDenied, "Your role does not allow this action.")
+}
+
+impl From<KeyAccessError> for ApiError {
+    fn from(err: KeyAccessError) -> Self {
+        match err {
+            KeyAccessError::Forbidden(_) => permission_denied(),
+            KeyAccessError::NotFound => ApiError::not_found("API key"),
+            KeyAccessError::Storage(err) => err.into(),
+        }
+    }
+}
+
+impl From<RotateKeyError> for ApiError {
+    fn from(err: RotateKeyError) -> Self {
+        match err {
+            RotateKeyError::Access(err) => err.into(),
+            RotateKeyError::Create(err) => err.into(),
+            RotateKeyError::NotActive(_) => ApiError::new(ErrorCode::KeyNotActive, err.to_string()),
+            RotateKeyError::RevokeAfterExpiry => ApiError::new(ErrorCode::InvalidParameter, err.to_string()),
+        }
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(err: VerifyError) -> Self {
+        let code = match &err {
+            VerifyError::Malformed => ErrorCode::ApiKeyMalformed,
+            VerifyError::Unknown => ErrorCode::ApiKeyInvalid,
+            VerifyError::Revoked => ErrorCode::ApiKeyRevoked,
+            VerifyError::Expired => ErrorCode::ApiKeyExpired,
+            VerifyError::Storage(err) => return err.clone().into(),
+        };
+        ApiError::new(code, err.to_string())
+    }
+}
+
+impl From<AccessDenied> for ApiError {
+    fn from(err: AccessDenied) -> Self {
+        let code = match err {
+            AccessDenied::MethodNotAllowed(_) => ErrorCode::ReadOnlyKey,
+            AccessDenied::LevelTooLow => ErrorCode::ScopeLevelTooLow,
+            AccessDenied::MissingScope(_) => ErrorCode::ScopeMissing,
+            AccessDenied::NotSupported => ErrorCode::MethodNotAllowed,
+        };
+        ApiError::new(code, err.to_string())
+    }
+}
+
+impl From<SetupError> for ApiError {
+    fn from(err: SetupError) -> Self {
+        let code = match &err {
+            SetupError::InvalidToken => ErrorCode::SetupTokenInvalid,
+            SetupError::AlreadyDone => ErrorCode::SetupAlreadyCompleted,
+            SetupError::OrganizationName(_) | SetupError::Email(_) | SetupError::Password(_) => {
+                ErrorCode::InvalidParameter
+            }
+            SetupError::Storage(err) => return err.clone().into(),
+        };
+        ApiError::new(code, err.to_string())
+    }
+}
+
+impl From<SignInError> for ApiError {
+    fn from(err: SignInError) -> Self {
+        match err {
+            SignInError::InvalidCredentials => ApiError::new(ErrorCode::InvalidCredentials, err.to_string()),
+            SignInError::Throttled(seconds) => {
+                ApiError { code: ErrorCode::RateLimited, message: err.to_string().into(), retry_after: Some(seconds) }
+            }
+            SignInError::Storage(err) => err.into(),
+        }
+    }
+}
+
+impl From<SessionError> for ApiError {
+    fn from(err: SessionError) -> Self {
+        match err {
+            SessionError::Invalid => ApiError::new(ErrorCode::SessionInvalid, err.to_string()),
+            SessionError::Storage(err) => err.into(),
+        }
+    }
+}
+
+impl From<AddUserError> for ApiError {
+    fn from(err: AddUserError) -> Self {
+        let code = match &err {
+            AddUserError::Forbidden(_) => return permission_denied(),
+            AddUserError::Email(_) | AddUserError::Password(_) | AddUserError::InvalidRole => {
+                ErrorCode::InvalidParameter
+            }
+            AddUserError::EmailTaken => ErrorCode::EmailTaken,
+            AddUserError::Storage(err) => return err.clone().into(),
+        };
+        ApiError::new(code, err.to_string())
+    }
+}
+
+impl From<CustomerError> for ApiError {
+    fn from(err: CustomerError) -> Self {
+        let code = match &err {
+            CustomerError::InvalidName | CustomerError::InvalidEmail(_) | CustomerError::InvalidPhone => {
+                ErrorCode::InvalidParameter
+            }
+            CustomerError::NotFound => return ApiError::not_found("customer"),
+            CustomerError::Storage(err) => return err.clone().into(),
+        };
+        ApiError::new(code, err.to_string())
+    }
+}
+
+/// Turns actix's JSON body errors into the error shape without echoing the body's values
+/// (a misplaced secret must not come back in an error message).
+pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match err {
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => {
+            ApiError::new(ErrorCode::PayloadTooLarge, "The request body is too large.")
+        }
+        E::ContentType => ApiError::new(ErrorCode::UnsupportedMediaType, "Send the body as application/json."),
+        E::Deserialize(err) => {
+            use serde_json::error::Category;
+            match err.classify() {
+                Category::Data => {
+                    let text = err.to_string();
+                    let safe = text.starts_with("unknown field") || text.starts_with("missing field");
+                    let message = if safe {
+                        format!("Invalid body: {text}")
+                    } else {
+                        format!(
+                            "Invalid body: a field has the wrong type (line {}, column {}).",
+                            err.line(),
+                            err.column()
+                        )
+                    };
+                    ApiError::new(ErrorCode::InvalidBody, message)
+                }
+                Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+                    ErrorCode::InvalidJson,
+                    format!("The body is not valid JSON (line {}, column {}).", err.line(), err.column()),
+                ),
+            }
+        }
+        _ => ApiError::new(ErrorCode::InvalidJson, "The body could not be read as JSON."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::body::MessageBody;
+
+    use super::*;
+
+    #[test]
+    fn every_code_has_a_client_or_server_status() {
+        use ErrorCode::*;
+        for code in [
+            InvalidJson,
+            InvalidBody,
+            InvalidParameter,
+            ApiKeyInQuery,
+            MissingCredentials,
+            ApiKeyMalformed,
+            ApiKeyInvalid,
+            ApiKeyRevoked,
+            ApiKeyExpired,
+            ApiKeyRequired,
+            SessionRequired,
+            SessionInvalid,
+            InvalidCredentials,
+            PermissionDenied,
+            SetupTokenInvalid,
+            IpNotAllowed,
+            ReadOnlyKey,
+            ScopeLevelTooLow,
+            ScopeMissing,
+            ResourceMissing,
+            MethodNotAllowed,
+            NameTaken,
+            ApiKeyLimitReached,
+            EmailTaken,
+            SetupAlreadyCompleted,
+            KeyNotActive,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            RateLimited,
+            InternalError,
+            ServiceUnavailable,
+        ] {
+            let (status, kind) = code.spec();
+            assert!(status.is_client_error() || status.is_server_error(), "{code:?}");
+            assert_eq!(status.is_server_error(), kind == ErrorType::ApiError, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn the_body_has_the_one_shape() {
+        let response = ApiError::from(VerifyError::Revoked).error_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let bytes = response.into_body().try_into_bytes().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["error"]["type"], "authentication_error");
+        assert_eq!(json["error"]["code"], "api_key_revoked");
+        assert_eq!(json["error"]["message"], "This API key has been revoked.");
+    }
+
+    #[test]
+    fn json_type_errors_do_not_echo_values() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Body {
+            password: String,
+        }
+        let err = serde_json::from_str::<Body>(r#"{"password": 1234567890123}"#).unwrap_err();
+        let api = json_error(actix_web::error::JsonPayloadError::Deserialize(err));
+        assert_eq!(api.code, ErrorCode::InvalidBody);
+        assert!(!api.message.contains("1234567890123"), "{}", api.message);
+    }
+}

@@ -1,0 +1,13 @@
+//! The Otesse API-key and integrations server: configuration, wiring, HTTP routes and
+//! middleware over the domain services. `main.rs` only loads settings and runs [`startup`].
+
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod support;
+pub mod telemetry;
+pub mod usage;

@@ -1,0 +1,60 @@
+//! Prometheus metrics, served at `/metrics` (O4).
+
+use prometheus::{Encoder, IntCounter, Registry, TextEncoder};
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Requests authenticated with an API key (each one queued for the usage log, or dropped).
+    pub key_requests: IntCounter,
+    pub usage_written: IntCounter,
+    pub usage_dropped: IntCounter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    #[allow(clippy::expect_used)]
+    let counter = IntCounter::new(name, help).expect("metric names are static and valid");
+    #[allow(clippy::expect_used)]
+    registry.register(Box::new(counter.clone())).expect("each metric is registered once");
+    counter
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        Self {
+            key_requests: counter(
+                &registry,
+                "otesse_api_key_requests_total",
+                "Requests authenticated with an API key and handed to the usage log",
+            ),
+            usage_written: counter(&registry, "otesse_usage_rows_written_total", "Usage rows written to the database"),
+            usage_dropped: counter(
+                &registry,
+                "otesse_usage_rows_dropped_total",
+                "Usage rows dropped because the queue was full or the database kept failing",
+            ),
+            registry,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        // Encoding counters into a Vec cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buffer);
+        String::from_utf8(buffer).unwrap_or_default()
+    }
+}

@@ -1,0 +1,78 @@
+//! The OpenAPI document (P6), served at `/v1/openapi.json` and browsable at `/docs`.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Otesse API keys and integrations",
+        description = "Scoped, expiring, revocable API keys for external programs, and the \
+            dashboard routes that manage them. Every error answers \
+            `{\"error\": {\"type\", \"code\", \"message\"}}`; every response carries `X-Request-Id`."
+    ),
+    paths(
+        routes::health::healthz,
+        routes::health::readyz,
+        routes::health::metrics,
+        routes::setup::setup,
+        routes::sessions::sign_in,
+        routes::sessions::sign_out,
+        routes::sessions::me,
+        routes::users::create,
+        routes::users::list,
+        routes::scopes::list,
+        routes::api_keys::create,
+        routes::api_keys::list,
+        routes::api_keys::detail,
+        routes::api_keys::usage,
+        routes::api_keys::rotate,
+        routes::api_keys::revoke,
+        routes::whoami::whoami,
+        routes::customers::list,
+        routes::customers::create,
+        routes::customers::get,
+        routes::customers::update,
+        routes::customers::delete,
+        routes::audit::list,
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "api", description = "Routes called with an API key"),
+        (name = "api-keys", description = "Key management for signed-in users"),
+        (name = "sessions", description = "Sign-in for dashboard users"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("erp_live_... or erp_test_..."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key_header",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("ses_... from POST /v1/sessions"))
+                    .build(),
+            ),
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! The audit log (K16, I9): key and integration operations, who did them and when.
+
+use std::collections::BTreeMap;
+
+use actix_web::web;
+use chrono::{DateTime, Utc};
+use otesse_domain::audit::{AuditAction, AuditActor, AuditEntry, AuditFilter, AuditQueryError, AuditService};
+use otesse_domain::page::PageRequest;
+use otesse_domain::user::UserId;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::ListResponse;
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::SignedInUser;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEntryView {
+    pub id: uuid::Uuid,
+    /// e.g. `api_key.created`
+    pub action: &'static str,
+    /// `user`, `api_key` or `system`.
+    pub actor_type: &'static str,
+    pub actor_id: Option<uuid::Uuid>,
+    pub target_type: String,
+    pub target_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub details: BTreeMap<String, String>,
+}
+
+impl From<&AuditEntry> for AuditEntryView {
+    fn from(entry: &AuditEntry) -> Self {
+        let (actor_type, actor_id) = match entry.actor {
+            AuditActor::User(id) => ("user", Some(id.0)),
+            AuditActor::ApiKey(id) => ("api_key", Some(id.0)),
+            AuditActor::System => ("system", None),
+        };
+        Self {
+            id: entry.id,
+            action: entry.action.as_str(),
+            actor_type,
+            actor_id,
+            target_type: entry.target_type.clone(),
+            target_id: entry.target_id.clone(),
+            occurred_at: entry.occurred_at,
+            details: entry.details.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// e.g. `api_key.revoked`
+    pub action: Option<String>,
+    /// A user id.
+    pub actor: Option<uuid::Uuid>,
+    /// e.g. `api_key`
+    pub target_type: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: Option<u32>,
+    pub cursor: Option<uuid::Uuid>,
+}
+
+/// Audit entries of your organization, newest first, filtered.
+#[utoipa::path(get, path = "/v1/integrations/audit-log", tag = "audit", params(AuditQuery), security(("session" = [])),
+    responses((status = 200, body = ListResponse<AuditEntryView>)))]
+pub async fn list(
+    audit: web::Data<AuditService>,
+    user: SignedInUser,
+    query: web::Query<AuditQuery>,
+) -> Result<web::Json<ListResponse<AuditEntryView>>, ApiError> {
+    let actor = user.0.actor();
+    let query = query.into_inner();
+    let action = query
+        .action
+        .as_deref()
+        .map(|raw| AuditAction::parse(raw).ok_or_else(|| ApiError::new(ErrorCode::InvalidParameter, "unknown action")))
+        .transpose()?;
+    let filter = AuditFilter {
+        action,
+        actor: query.actor.map(|id| AuditActor::User(UserId(id))),
+        target_type: query.target_type,
+        from: query.from,
+        to: query.to,
+    };
+    let page = PageRequest::new(query.limit, query.cursor)?;
+    let page = audit.list(&actor, &filter, &page).await.map_err(|err| match err {
+        AuditQueryError::Forbidden(_) => {
+            ApiError::new(ErrorCode::PermissionDenied, "Your role does not allow this action.")
+        }
+        AuditQueryError::Storage(err) => err.into(),
+    })?;
+    Ok(web::Json(ListResponse::new(page.items.iter().map(AuditEntryView::from).collect(), page.next)))
+}

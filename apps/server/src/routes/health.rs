@@ -1,0 +1,36 @@
+//! Liveness, readiness and metrics (O4).
+
+use actix_web::{HttpResponse, web};
+use otesse_storage::Database;
+use serde_json::json;
+
+use crate::metrics::Metrics;
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive")))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "Ready"),
+    (status = 503, description = "The database is unreachable"),
+))]
+pub async fn readyz(db: web::Data<Database>) -> HttpResponse {
+    match db.ping().await {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "database": db.backend_name()})),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            HttpResponse::ServiceUnavailable().json(json!({
+                "error": {"type": "api_error", "code": "service_unavailable", "message": "The database is unreachable."}
+            }))
+        }
+    }
+}
+
+/// Prometheus metrics.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
+pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(metrics.render())
+}

@@ -1,0 +1,121 @@
+//! HTTP routes: thin handlers that parse, call one domain service, and render a view.
+
+pub mod api_keys;
+pub mod audit;
+pub mod customers;
+pub mod health;
+pub mod scopes;
+pub mod sessions;
+pub mod setup;
+pub mod users;
+pub mod whoami;
+
+use actix_web::{HttpRequest, HttpResponse, Route, web};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::log_key_usage;
+
+/// A page of a list: `{data, has_more, next_cursor}`. Pass `next_cursor` back as `cursor`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListResponse<T> {
+    pub data: Vec<T>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> ListResponse<T> {
+    pub fn new<C: ToString>(data: Vec<T>, next: Option<C>) -> Self {
+        Self { has_more: next.is_some(), next_cursor: next.map(|c| c.to_string()), data }
+    }
+}
+
+/// `?limit=&cursor=` on every paginated list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// 1 to 100, default 20.
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn cursor<C: std::str::FromStr>(&self) -> Result<Option<C>, ApiError> {
+        self.cursor
+            .as_deref()
+            .map(|raw| raw.parse::<C>().map_err(|_| ApiError::new(ErrorCode::InvalidParameter, "cursor is not valid")))
+            .transpose()
+    }
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(ErrorCode::MethodNotAllowed, "This method is not allowed on this path."))
+}
+
+/// A resource whose other methods answer 405 in the error shape.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+fn get() -> Route {
+    web::get()
+}
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/healthz").route(get().to(health::healthz)))
+        .service(resource("/readyz").route(get().to(health::readyz)))
+        .service(resource("/metrics").route(get().to(health::metrics)))
+        .service(
+            web::scope("/v1")
+                // Every request made with a key is logged, whatever its outcome.
+                .wrap(actix_web::middleware::from_fn(log_key_usage))
+                .service(resource("/whoami").route(get().to(whoami::whoami)))
+                .service(
+                    resource("/customers").route(get().to(customers::list)).route(web::post().to(customers::create)),
+                )
+                .service(
+                    resource("/customers/{id}")
+                        .route(get().to(customers::get))
+                        .route(web::patch().to(customers::update))
+                        .route(web::delete().to(customers::delete)),
+                )
+                .configure(user_routes),
+        );
+}
+
+/// Routes for signed-in users (the dashboard's API).
+fn user_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/setup").route(web::post().to(setup::setup)))
+        .service(resource("/sessions").route(web::post().to(sessions::sign_in)))
+        .service(resource("/sessions/current").route(web::delete().to(sessions::sign_out)))
+        .service(resource("/me").route(get().to(sessions::me)))
+        .service(resource("/users").route(get().to(users::list)).route(web::post().to(users::create)))
+        .service(resource("/scopes").route(get().to(scopes::list)))
+        .service(resource("/api-keys").route(get().to(api_keys::list)).route(web::post().to(api_keys::create)))
+        .service(resource("/api-keys/{id}").route(get().to(api_keys::detail)))
+        .service(resource("/api-keys/{id}/usage").route(get().to(api_keys::usage)))
+        .service(resource("/api-keys/{id}/rotate").route(web::post().to(api_keys::rotate)))
+        .service(resource("/api-keys/{id}/revoke").route(web::post().to(api_keys::revoke)))
+        .service(resource("/integrations/audit-log").route(get().to(audit::list)));
+}
+
+/// The 404 answer for unknown paths.
+pub async fn default_service(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(
+        ErrorCode::ResourceMissing,
+        format!("Unrecognized request URL ({} {}).", req.method(), req.path()),
+    ))
+}
+
+/// 201 with a JSON body.
+pub fn created<T: Serialize>(body: &T) -> HttpResponse {
+    HttpResponse::Created().json(body)
+}
+
+/// Parses a path id, answering 404 (not 400) for garbage, like an unknown id.
+pub fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found(what))
+}

@@ -1,0 +1,79 @@
+//! Sign-in, sign-out and "who am I" for users (P2).
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use otesse_domain::auth::AuthService;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::created;
+use super::setup::OrganizationView;
+use super::users::UserView;
+use crate::error::ApiError;
+use crate::extract::{ClientIp, SignedInUser};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    pub email: String,
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionResponse {
+    /// Send as `Authorization: Bearer <token>`. Shown once.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: UserView,
+}
+
+/// Sign in. Wrong password and unknown email get the same answer; repeated failures are
+/// refused for a while (429 with `Retry-After`).
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignInRequest, responses(
+    (status = 201, body = SessionResponse),
+    (status = 401, description = "Invalid email or password"),
+    (status = 429, description = "Too many failed attempts"),
+))]
+pub async fn sign_in(
+    auth: web::Data<AuthService>,
+    ip: ClientIp,
+    body: web::Json<SignInRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let session = auth.sign_in(&body.email, &body.password, ip.0).await?;
+    Ok(created(&SessionResponse {
+        token: session.token.expose_secret().to_owned(),
+        expires_at: session.session.expires_at,
+        user: UserView::from(&session.user),
+    }))
+}
+
+/// Sign out: the session token stops working at once.
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", security(("session" = [])),
+    responses((status = 204, description = "Signed out")))]
+pub async fn sign_out(auth: web::Data<AuthService>, user: SignedInUser) -> Result<HttpResponse, ApiError> {
+    auth.sign_out(user.0.session_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeResponse {
+    pub user: UserView,
+    pub organization: OrganizationView,
+    /// What the user's role allows.
+    pub permissions: Vec<&'static str>,
+}
+
+/// The signed-in user, their organization and permissions.
+#[utoipa::path(get, path = "/v1/me", tag = "sessions", security(("session" = [])),
+    responses((status = 200, body = MeResponse)))]
+pub async fn me(auth: web::Data<AuthService>, user: SignedInUser) -> Result<web::Json<MeResponse>, ApiError> {
+    let user = user.0.user;
+    let organization = auth.organization(user.organization_id).await?.ok_or_else(ApiError::internal)?;
+    Ok(web::Json(MeResponse {
+        permissions: user.role.permissions().iter().map(|p| super::users::permission_name(*p)).collect(),
+        organization: OrganizationView { id: organization.id.0, name: organization.name.as_str().to_owned() },
+        user: UserView::from(&user),
+    }))
+}

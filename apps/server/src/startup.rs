@@ -1,0 +1,225 @@
+//! Wiring: builds every adapter and service once, registers each on its own, and runs the
+//! server until it is stopped (gracefully, flushing the usage queue).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{App, HttpServer, web};
+use otesse_crypto::{Argon2PasswordHasher, RandomSecretGenerator, Sha256KeyHasher};
+use otesse_domain::StorageError;
+use otesse_domain::api_key::{ApiKeyPorts, ApiKeyService};
+use otesse_domain::audit::AuditService;
+use otesse_domain::auth::{AuthPorts, AuthService};
+use otesse_domain::customer::CustomerService;
+use otesse_domain::ports::{Clock, KeyHasher, SecretGenerator, UsageSink};
+use otesse_storage::Database;
+use secrecy::{ExposeSecret, SecretString};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::{Mode, Settings};
+use crate::error::json_error;
+use crate::extract::TrustedProxies;
+use crate::metrics::Metrics;
+use crate::openapi::ApiDoc;
+use crate::routes::{self, setup::SetupToken};
+use crate::support::{MemorySignInThrottle, MokaKeyCache, SystemClock};
+use crate::telemetry;
+use crate::usage::UsageQueue;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, std::io::Error),
+    #[error("{0}")]
+    Config(String),
+}
+
+/// A built server, bound to its port, not yet running.
+pub struct Application {
+    port: u16,
+    server: Server,
+    usage: UsageQueue,
+    /// Printed once at start-up when the installation still needs its first admin.
+    setup_token: Option<SecretString>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let database = Database::connect(&settings.database_url(), settings.database_schema.as_deref()).await?;
+        Self::build_with(settings, database).await
+    }
+
+    pub async fn build_with(settings: Settings, database: Database) -> Result<Self, StartupError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let hasher: Arc<dyn KeyHasher> = Arc::new(Sha256KeyHasher);
+        let secrets: Arc<dyn SecretGenerator> = Arc::new(RandomSecretGenerator::new());
+        let metrics = Metrics::new();
+        let usage = UsageQueue::start(
+            Arc::new(database.usage()),
+            settings.usage.queue_capacity,
+            settings.usage.batch_size,
+            metrics.clone(),
+        );
+        let cache = MokaKeyCache::new(
+            settings.key_cache.capacity,
+            Duration::from_secs(settings.key_cache.ttl_secs),
+            Duration::from_secs(settings.key_cache.negative_ttl_secs),
+        );
+        let api_keys = ApiKeyService::new(ApiKeyPorts {
+            keys: Arc::new(database.api_keys()),
+            usage: Arc::new(database.usage()),
+            cache: Arc::new(cache),
+            hasher: hasher.clone(),
+            secrets: secrets.clone(),
+            clock: clock.clone(),
+        });
+        let auth = AuthService::new(
+            AuthPorts {
+                users: Arc::new(database.users()),
+                sessions: Arc::new(database.sessions()),
+                passwords: Arc::new(Argon2PasswordHasher::new()),
+                hasher,
+                secrets: secrets.clone(),
+                throttle: Arc::new(MemorySignInThrottle::new(
+                    settings.sign_in.max_failures_per_email,
+                    settings.sign_in.max_failures_per_ip,
+                    Duration::from_secs(settings.sign_in.window_secs),
+                )),
+                clock: clock.clone(),
+            },
+            chrono::Duration::hours(settings.session_ttl_hours),
+        );
+        let customers = CustomerService::new(Arc::new(database.customers()), clock);
+        let audit = AuditService::new(Arc::new(database.audit()));
+
+        let setup_done = auth.is_setup_done().await?;
+        let token = match &settings.setup_token {
+            Some(token) => token.clone(),
+            None if settings.mode == Mode::Production && !setup_done => {
+                return Err(StartupError::Config(
+                    "production mode needs OTESSE_SETUP_TOKEN until the first admin exists".into(),
+                ));
+            }
+            // Generated tokens are random and printed once, on this start only.
+            None => secrets.base62(32),
+        };
+        let setup_token = (!setup_done && settings.setup_token.is_none()).then(|| token.clone());
+
+        let listener =
+            TcpListener::bind(&settings.listen).map_err(|e| StartupError::Listen(settings.listen.clone(), e))?;
+        let port = listener.local_addr().map_err(|e| StartupError::Listen(settings.listen.clone(), e))?.port();
+
+        let max_body = settings.max_body_bytes;
+        let data = AppData {
+            database: web::Data::new(database),
+            api_keys: web::Data::new(api_keys),
+            auth: web::Data::new(auth),
+            customers: web::Data::new(customers),
+            audit: web::Data::new(audit),
+            usage: web::Data::from(Arc::new(usage.clone()) as Arc<dyn UsageSink>),
+            metrics: web::Data::new(metrics),
+            setup_token: web::Data::new(SetupToken(token)),
+            trusted_proxies: web::Data::new(TrustedProxies(Arc::new(settings.trusted_proxies.clone()))),
+        };
+        let openapi = ApiDoc::openapi();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(actix_web::middleware::from_fn(telemetry::request_id))
+                .app_data(web::JsonConfig::default().limit(max_body).error_handler(|err, _| json_error(err).into()))
+                .app_data(web::PayloadConfig::default().limit(max_body))
+                .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                    crate::error::ApiError::new(
+                        crate::error::ErrorCode::InvalidParameter,
+                        format!("Invalid query: {err}"),
+                    )
+                    .into()
+                }))
+                .configure(|cfg| data.register(cfg))
+                .service(web::redirect("/docs", "/docs/"))
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/v1/openapi.json", openapi.clone()))
+                .configure(routes::configure)
+                .default_service(web::to(routes::default_service))
+        })
+        .shutdown_timeout(settings.shutdown_timeout_secs);
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener).map_err(|e| StartupError::Listen(settings.listen.clone(), e))?.run();
+        Ok(Self { port, server, usage, setup_token })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully (what SIGTERM does).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// The usage queue, so tests can wait for rows to be written.
+    pub fn usage_queue(&self) -> UsageQueue {
+        self.usage.clone()
+    }
+
+    /// The generated first-run token, if one was generated on this start.
+    pub fn take_setup_token(&mut self) -> Option<SecretString> {
+        self.setup_token.take()
+    }
+
+    /// Serves until stopped (SIGINT/SIGTERM or the handle), then writes every queued usage row.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.usage.stop().await;
+        tracing::info!("stopped; usage log flushed");
+        result
+    }
+}
+
+/// Everything handlers take from `app_data`, each registered on its own.
+#[derive(Clone)]
+struct AppData {
+    database: web::Data<Database>,
+    api_keys: web::Data<ApiKeyService>,
+    auth: web::Data<AuthService>,
+    customers: web::Data<CustomerService>,
+    audit: web::Data<AuditService>,
+    usage: web::Data<dyn UsageSink>,
+    metrics: web::Data<Metrics>,
+    setup_token: web::Data<SetupToken>,
+    trusted_proxies: web::Data<TrustedProxies>,
+}
+
+impl AppData {
+    fn register(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(self.database.clone())
+            .app_data(self.api_keys.clone())
+            .app_data(self.auth.clone())
+            .app_data(self.customers.clone())
+            .app_data(self.audit.clone())
+            .app_data(self.usage.clone())
+            .app_data(self.metrics.clone())
+            .app_data(self.setup_token.clone())
+            .app_data(self.trusted_proxies.clone());
+    }
+}
+
+/// Prints the generated setup token, once, where the operator starting the server sees it.
+#[allow(clippy::print_stdout)]
+pub fn announce_setup_token(token: &SecretString, port: u16) {
+    println!(
+        "\nFirst run: no admin exists yet. Complete setup within this run with:\n\n  curl -X POST http://127.0.0.1:{port}/v1/setup \\\n    -H 'Content-Type: application/json' \\\n    -d '{{\"setup_token\": \"{}\", \"organization_name\": \"Acme\", \"email\": \"you@example.com\", \"password\": \"choose a long password\"}}'\n\nThis token is printed once and changes at every start until setup is done.\n",
+        token.expose_secret()
+    );
+}

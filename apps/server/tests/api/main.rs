@@ -1,0 +1,13 @@
+//! End-to-end tests of the server: each test spawns the real application on port 0 over a
+//! fresh database (SQLite, or PostgreSQL when `OTESSE_TEST_POSTGRES_URL` is set) and talks
+//! HTTP to it like a client would.
+
+mod helpers;
+
+mod api_keys;
+mod canary;
+mod customers;
+mod key_auth;
+mod platform;
+mod sessions;
+mod usage;

@@ -1,0 +1,12 @@
+//! sea-orm entities: the tables as the database sees them. Private to this crate; the stores
+//! map them to and from domain types.
+
+pub mod api_key;
+pub mod api_key_ip;
+pub mod api_key_usage;
+pub mod audit_log;
+pub mod customer;
+pub mod installation;
+pub mod organization;
+pub mod session;
+pub mod user;

@@ -1,0 +1,203 @@
+//! The per-request usage log ([`UsageLog`]).
+//!
+//! The log itself grows without bound, so nothing on a read path scans it: each batch also
+//! bumps the key's `request_count` and `last_used_at` and records the key's distinct client
+//! addresses in `api_key_ips`, which makes [`UsageLog::summary`] a couple of index lookups.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use otesse_domain::StorageError;
+use otesse_domain::api_key::ApiKeyId;
+use otesse_domain::organization::OrganizationId;
+use otesse_domain::page::{Page, PageRequest};
+use otesse_domain::ports::UsageLog;
+use otesse_domain::usage::{UsageEntry, UsageRecord, UsageSummary};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, ExprTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::Database;
+use crate::entity::{api_key, api_key_ip, api_key_usage};
+use crate::support::{begin, corrupt, db_err, finish, overfetch, stored};
+
+/// Rows per multi-row INSERT: 8 bound values each keeps a statement far below the bind
+/// parameter limits of SQLite (32766) and PostgreSQL (65535).
+const ROWS_PER_INSERT: usize = 500;
+
+/// The usage log on SQLite or PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct UsageStore {
+    conn: DatabaseConnection,
+}
+
+impl UsageStore {
+    pub fn new(db: &Database) -> Self {
+        Self { conn: db.connection().clone() }
+    }
+}
+
+/// What a batch changes on one key.
+struct KeyTally {
+    requests: i64,
+    last_used_at: DateTime<Utc>,
+}
+
+#[async_trait]
+impl UsageLog for UsageStore {
+    async fn append(&self, batch: &[UsageRecord]) -> Result<(), StorageError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // Sorted by key, so concurrent batches lock the keys' rows in the same order.
+        let mut tallies: BTreeMap<Uuid, KeyTally> = BTreeMap::new();
+        let mut addresses: BTreeSet<(Uuid, String)> = BTreeSet::new();
+        for record in batch {
+            let at = stored(record.occurred_at);
+            tallies
+                .entry(record.api_key_id.0)
+                .and_modify(|tally| {
+                    tally.requests += 1;
+                    tally.last_used_at = std::cmp::max(tally.last_used_at, at);
+                })
+                .or_insert(KeyTally { requests: 1, last_used_at: at });
+            if let Some(ip) = record.client_ip {
+                addresses.insert((record.api_key_id.0, canonical_ip(ip)));
+            }
+        }
+
+        let txn = begin(&self.conn).await?;
+        let outcome = async {
+            for rows in batch.chunks(ROWS_PER_INSERT) {
+                api_key_usage::Entity::insert_many(rows.iter().map(to_active))
+                    .exec_without_returning(&txn)
+                    .await
+                    .map_err(db_err)?;
+            }
+            for (key, tally) in &tallies {
+                let last_used = api_key::Column::LastUsedAt;
+                // last_used_at only moves forward: batches may arrive out of order.
+                let newer = Expr::case(
+                    Condition::any().add(last_used.is_null()).add(last_used.lt(tally.last_used_at)),
+                    Expr::value(Some(tally.last_used_at)),
+                )
+                .finally(Expr::col(last_used));
+                api_key::Entity::update_many()
+                    .col_expr(
+                        api_key::Column::RequestCount,
+                        Expr::col(api_key::Column::RequestCount).add(tally.requests),
+                    )
+                    .col_expr(last_used, newer.into())
+                    .filter(api_key::Column::Id.eq(*key))
+                    .exec(&txn)
+                    .await
+                    .map_err(db_err)?;
+            }
+            let addresses: Vec<_> = addresses.into_iter().collect();
+            for pairs in addresses.chunks(ROWS_PER_INSERT) {
+                let rows = pairs
+                    .iter()
+                    .map(|(key, ip)| api_key_ip::ActiveModel { api_key_id: Set(*key), ip: Set(ip.clone()) });
+                api_key_ip::Entity::insert_many(rows)
+                    .on_conflict_do_nothing_on([api_key_ip::Column::ApiKeyId, api_key_ip::Column::Ip])
+                    .exec_without_returning(&txn)
+                    .await
+                    .map_err(db_err)?;
+            }
+            Ok(())
+        }
+        .await;
+        finish(txn, outcome).await
+    }
+
+    async fn summary(&self, key: ApiKeyId) -> Result<UsageSummary, StorageError> {
+        let counters: Option<(i64, Option<DateTime<Utc>>)> = api_key::Entity::find_by_id(key.0)
+            .select_only()
+            .column(api_key::Column::RequestCount)
+            .column(api_key::Column::LastUsedAt)
+            .into_tuple()
+            .one(&self.conn)
+            .await
+            .map_err(db_err)?;
+        let Some((requests, last_used_at)) = counters else {
+            return Ok(UsageSummary::default());
+        };
+        let unique_ips = api_key_ip::Entity::find()
+            .filter(api_key_ip::Column::ApiKeyId.eq(key.0))
+            .count(&self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(UsageSummary {
+            total_requests: u64::try_from(requests).map_err(|_| corrupt("api_keys", "request_count", requests))?,
+            unique_ips,
+            last_used_at,
+        })
+    }
+
+    async fn recent(&self, key: ApiKeyId, page: &PageRequest<i64>) -> Result<Page<UsageEntry, i64>, StorageError> {
+        let mut query = api_key_usage::Entity::find().filter(api_key_usage::Column::ApiKeyId.eq(key.0));
+        if let Some(after) = page.after() {
+            query = query.filter(api_key_usage::Column::Id.lt(*after));
+        }
+        let rows = query
+            .order_by_desc(api_key_usage::Column::Id)
+            .limit(overfetch(page.limit()))
+            .all(&self.conn)
+            .await
+            .map_err(db_err)?;
+        let entries = rows.into_iter().map(to_domain).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetch(entries, page.limit(), |entry| entry.id))
+    }
+}
+
+/// The form an address takes in `api_key_ips`: an IPv4-mapped IPv6 address
+/// (`::ffff:10.0.0.1`) counts as the IPv4 address it carries, as the allow-list treats it.
+fn canonical_ip(ip: IpAddr) -> String {
+    ip.to_canonical().to_string()
+}
+
+fn to_active(record: &UsageRecord) -> api_key_usage::ActiveModel {
+    api_key_usage::ActiveModel {
+        id: NotSet,
+        api_key_id: Set(record.api_key_id.0),
+        organization_id: Set(record.organization_id.0),
+        occurred_at: Set(stored(record.occurred_at)),
+        method: Set(record.method.clone()),
+        path: Set(record.path.clone()),
+        status: Set(i32::from(record.status)),
+        // A request longer than 24 days is recorded as lasting 24 days.
+        response_time_ms: Set(i32::try_from(record.response_time_ms).unwrap_or(i32::MAX)),
+        client_ip: Set(record.client_ip.map(|ip| ip.to_string())),
+    }
+}
+
+const TABLE: &str = "api_key_usage";
+
+fn to_domain(row: api_key_usage::Model) -> Result<UsageEntry, StorageError> {
+    let status = u16::try_from(row.status).map_err(|_| corrupt(TABLE, "status", row.status))?;
+    let response_time_ms =
+        u32::try_from(row.response_time_ms).map_err(|_| corrupt(TABLE, "response_time_ms", row.response_time_ms))?;
+    let client_ip = row
+        .client_ip
+        .as_deref()
+        .map(|raw| raw.parse::<IpAddr>().map_err(|_| corrupt(TABLE, "client_ip", raw)))
+        .transpose()?;
+    Ok(UsageEntry {
+        id: row.id,
+        record: UsageRecord {
+            api_key_id: ApiKeyId(row.api_key_id),
+            organization_id: OrganizationId(row.organization_id),
+            occurred_at: row.occurred_at,
+            method: row.method,
+            path: row.path,
+            status,
+            response_time_ms,
+            client_ip,
+        },
+    })
+}
