@@ -1,0 +1,409 @@
+//! `cargo xtask bench auth`: what authenticating with an API key costs, and whether the usage
+//! log keeps every keyed request across a graceful shutdown.
+//!
+//! The server runs as a release build on a fresh SQLite data dir. wrk loads `GET /healthz`
+//! (no authentication, the baseline) and then `GET /v1/whoami` with a key, each after its own
+//! warm-up; healthz goes first so the usage writer's backlog from the keyed run does not slow
+//! the baseline down. The server is then stopped with SIGTERM while usage rows are still
+//! queued, restarted, and the key's `usage.total_requests` must equal the number of keyed
+//! requests the server counted (`otesse_api_key_requests_total`, which includes the warm-up).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::error::{Context, Error};
+use crate::http::{Client, metric};
+use crate::server::{Launch, ServerProcess, TempDir, free_port, random_hex};
+use crate::wrk::{self, Load};
+
+/// The authenticated rate must be at least this share of the unauthenticated one.
+const TARGET_RATIO: f64 = 0.80;
+const WARM_UP: &str = "2s";
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// The server's own shutdown timeout is 30 s, plus the time to flush the usage queue.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+const EMAIL: &str = "bench@example.com";
+const PASSWORD: &str = "bench password 123";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub load: Load,
+}
+
+impl Options {
+    /// `[--duration 10s] [--connections 32] [--threads 2]`, also as `--flag=value`.
+    pub fn parse(args: &[&str]) -> Result<Self, Error> {
+        let mut load = Load { threads: 2, connections: 32, duration: "10s".into() };
+        let mut args = args.iter().copied();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) => (flag, Some(value)),
+                None => (arg, None),
+            };
+            let mut value = || {
+                inline
+                    .or_else(|| args.next())
+                    .ok_or_else(|| Error::new(format!("{flag} needs a value; see `cargo xtask help`")))
+            };
+            match flag {
+                "--duration" => load.duration = parse_duration(value()?)?,
+                "--connections" => load.connections = parse_count(flag, value()?)?,
+                "--threads" => load.threads = parse_count(flag, value()?)?,
+                _ => return Err(Error::new(format!("unknown option `{arg}`; see `cargo xtask help`"))),
+            }
+        }
+        if load.threads > load.connections {
+            return Err(Error::new("--threads cannot exceed --connections (wrk needs a connection per thread)"));
+        }
+        Ok(Self { load })
+    }
+}
+
+/// wrk's duration syntax: a whole number with an optional unit `s`, `m` or `h`.
+fn parse_duration(raw: &str) -> Result<String, Error> {
+    let digits = raw.trim_end_matches(['s', 'm', 'h']);
+    let unit_ok = raw.len() - digits.len() <= 1;
+    match digits.parse::<u64>() {
+        Ok(n) if n > 0 && unit_ok => Ok(raw.to_owned()),
+        _ => Err(Error::new(format!("--duration `{raw}`: expected e.g. 10s, 2m"))),
+    }
+}
+
+fn parse_count(flag: &str, raw: &str) -> Result<u32, Error> {
+    match raw.parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(Error::new(format!("{flag} `{raw}`: expected a positive whole number"))),
+    }
+}
+
+/// Everything the bench measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub whoami: wrk::Report,
+    pub healthz: wrk::Report,
+    /// `otesse_api_key_requests_total` once the keyed run was over.
+    pub keyed_requests: u64,
+    /// `otesse_usage_rows_dropped_total` just before shutdown.
+    pub dropped: u64,
+    /// The key's `usage.total_requests` after the restart.
+    pub written: u64,
+}
+
+impl Report {
+    pub fn ratio(&self) -> f64 {
+        if self.healthz.requests_per_sec > 0.0 {
+            self.whoami.requests_per_sec / self.healthz.requests_per_sec
+        } else {
+            0.0
+        }
+    }
+
+    pub fn nothing_lost(&self) -> bool {
+        self.written == self.keyed_requests && self.dropped == 0
+    }
+
+    /// Why the bench fails, if it does.
+    pub fn failures(&self) -> Vec<String> {
+        let mut failures = Vec::new();
+        if self.ratio() < TARGET_RATIO {
+            failures.push(format!("ratio {:.3} is below {TARGET_RATIO:.2}", self.ratio()));
+        }
+        for (name, run) in [("GET /v1/whoami", &self.whoami), ("GET /healthz", &self.healthz)] {
+            if run.non_2xx > 0 {
+                failures.push(format!("{name} had {} non-2xx responses", run.non_2xx));
+            }
+        }
+        if !self.nothing_lost() {
+            failures.push("the usage log does not match the keyed requests".into());
+        }
+        failures
+    }
+
+    pub fn passed(&self) -> bool {
+        self.failures().is_empty()
+    }
+}
+
+fn run_line(label: &str, run: &wrk::Report) -> String {
+    format!(
+        "{label}: {:.1} req/s  p50 {:.2} ms  p99 {:.2} ms  ({} requests, {} non-2xx)",
+        run.requests_per_sec, run.p50_ms, run.p99_ms, run.requests, run.non_2xx
+    )
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", run_line("authenticated   GET /v1/whoami ", &self.whoami))?;
+        writeln!(f, "{}", run_line("unauthenticated GET /healthz   ", &self.healthz))?;
+        writeln!(f, "ratio: {:.3} (target >= {TARGET_RATIO:.2})", self.ratio())?;
+        let verdict = if self.nothing_lost() {
+            "nothing lost".to_owned()
+        } else if self.written > self.keyed_requests {
+            format!("MISMATCH: {} more rows than keyed requests", self.written - self.keyed_requests)
+        } else {
+            format!("LOST {}", self.keyed_requests - self.written)
+        };
+        writeln!(
+            f,
+            "usage log: {} of {} keyed requests written after shutdown, {} dropped: {verdict}",
+            self.written, self.keyed_requests, self.dropped
+        )?;
+        for (name, run) in [("GET /v1/whoami", &self.whoami), ("GET /healthz", &self.healthz)] {
+            if let Some(errors) = &run.socket_errors {
+                writeln!(f, "{name}: {errors}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the bench, prints the report to stdout (progress goes to stderr) and returns it.
+pub fn auth(options: &Options) -> Result<Report, Error> {
+    wrk::ensure_installed()?;
+    let binary = build_server()?;
+    let mut dir = TempDir::new("otesse-bench")?;
+    let result = measure(dir.path(), binary, &options.load);
+    match &result {
+        Ok(report) => {
+            print!("{report}");
+            for failure in report.failures() {
+                eprintln!("FAILED: {failure}");
+            }
+        }
+        Err(_) => {
+            dir.keep();
+            eprintln!("==> kept {} (server.log) for inspection", dir.path().display());
+        }
+    }
+    result
+}
+
+fn step(message: impl fmt::Display) {
+    eprintln!("==> {message}");
+}
+
+/// `cargo build --release -p otesse-server`; returns the binary's path.
+fn build_server() -> Result<PathBuf, Error> {
+    let root = workspace_root();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    step("cargo build --release -p otesse-server");
+    let status = Command::new(&cargo)
+        .args(["build", "--release", "-p", "otesse-server"])
+        .current_dir(&root)
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        return Err(Error::new(format!("cargo build --release -p otesse-server failed ({status})")));
+    }
+    let binary = target_dir(&cargo, &root)?.join("release").join("otesse-server");
+    if !binary.is_file() {
+        return Err(Error::new(format!("the build succeeded but {} does not exist", binary.display())));
+    }
+    Ok(binary)
+}
+
+fn workspace_root() -> PathBuf {
+    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().unwrap_or(xtask).to_owned()
+}
+
+/// Where cargo puts its output, honouring `CARGO_TARGET_DIR` and `build.target-dir`.
+fn target_dir(cargo: &std::ffi::OsStr, root: &Path) -> Result<PathBuf, Error> {
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .current_dir(root)
+        .output()
+        .context("running cargo metadata")?;
+    if !output.status.success() {
+        return Err(Error::new(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr))));
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).map_err(|e| Error::new(format!("cargo metadata: {e}")))?;
+    metadata
+        .get("target_directory")
+        .and_then(serde_json::Value::as_str)
+        .map(PathBuf::from)
+        .ok_or_else(|| Error::new("cargo metadata has no target_directory"))
+}
+
+fn measure(dir: &Path, binary: PathBuf, load: &Load) -> Result<Report, Error> {
+    let port = free_port()?;
+    let setup_token = random_hex(24)?;
+    let launch = Launch {
+        binary,
+        env: vec![
+            ("OTESSE_LISTEN".into(), format!("127.0.0.1:{port}")),
+            ("OTESSE_DATA_DIR".into(), dir.display().to_string()),
+            ("OTESSE_SETUP_TOKEN".into(), setup_token.clone()),
+            ("OTESSE_LOG_FILTER".into(), "warn".into()),
+            ("OTESSE_SIGN_IN__MAX_FAILURES_PER_IP".into(), "1000".into()),
+        ],
+        cwd: dir.to_owned(),
+        log: dir.join("server.log"),
+    };
+    let client = Client::new(format!("http://127.0.0.1:{port}"));
+
+    step(format!("starting the server on port {port} with data in {}", dir.display()));
+    let mut server = ServerProcess::start(&launch)?;
+    server.wait_ready(&client, READY_TIMEOUT)?;
+    client.setup(&setup_token, EMAIL, PASSWORD)?;
+    let session = client.sign_in(EMAIL, PASSWORD)?;
+    let (key, key_id) = client.create_key(&session, "bench")?;
+
+    let warm_up = Load { duration: WARM_UP.into(), ..load.clone() };
+    let keyed = [format!("Authorization: Bearer {key}")];
+    let healthz_url = client.url("/healthz");
+    let whoami_url = client.url("/v1/whoami");
+    let describe = |path: &str, load: &Load| {
+        format!("wrk -t{} -c{} -d{} GET {path}", load.threads, load.connections, load.duration)
+    };
+    step(format!("warm-up: {}", describe("/healthz", &warm_up)));
+    wrk::run(&healthz_url, &[], &warm_up)?;
+    step(describe("/healthz", load));
+    let healthz = wrk::run(&healthz_url, &[], load)?;
+    step(format!("warm-up: {} (with the key)", describe("/v1/whoami", &warm_up)));
+    wrk::run(&whoami_url, &keyed, &warm_up)?;
+    step(format!("{} (with the key)", describe("/v1/whoami", load)));
+    let whoami = wrk::run(&whoami_url, &keyed, load)?;
+
+    let counters = settled_counters(&client)?;
+    step(format!(
+        "stopping the server with SIGTERM ({} keyed requests counted, {} usage rows still queued)",
+        counters.keyed_requests,
+        counters.keyed_requests.saturating_sub(counters.written + counters.dropped)
+    ));
+    let started = Instant::now();
+    let status = server.stop(STOP_TIMEOUT)?;
+    if !status.success() {
+        return Err(Error::new(format!("the server exited with {status} after SIGTERM{}", server_log(&launch))));
+    }
+    step(format!("stopped after {:.1}s; restarting on the same data dir", started.elapsed().as_secs_f64()));
+
+    let mut server = ServerProcess::start(&launch)?;
+    server.wait_ready(&client, READY_TIMEOUT)?;
+    let session = client.sign_in(EMAIL, PASSWORD)?;
+    let written = client.key_total_requests(&session, &key_id)?;
+    let status = server.stop(STOP_TIMEOUT)?;
+    if !status.success() {
+        return Err(Error::new(format!(
+            "the restarted server exited with {status} after SIGTERM{}",
+            server_log(&launch)
+        )));
+    }
+
+    Ok(Report { whoami, healthz, keyed_requests: counters.keyed_requests, dropped: counters.dropped, written })
+}
+
+fn server_log(launch: &Launch) -> String {
+    std::fs::read_to_string(&launch.log)
+        .map(|log| format!("\n--- {} ---\n{log}", launch.log.display()))
+        .unwrap_or_default()
+}
+
+struct Counters {
+    keyed_requests: u64,
+    written: u64,
+    dropped: u64,
+}
+
+/// The usage counters once no keyed request is in flight any more: wrk stops at its deadline
+/// without waiting for the answers it has not read, so the server may still be finishing a few.
+fn settled_counters(client: &Client) -> Result<Counters, Error> {
+    let read = || -> Result<Counters, Error> {
+        let text = client.metrics()?;
+        let counter = |name: &str| {
+            metric(&text, name).map(|v| v as u64).ok_or_else(|| Error::new(format!("GET /metrics has no {name}")))
+        };
+        Ok(Counters {
+            keyed_requests: counter("otesse_api_key_requests_total")?,
+            written: counter("otesse_usage_rows_written_total")?,
+            dropped: counter("otesse_usage_rows_dropped_total")?,
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = read()?;
+    loop {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = read()?;
+        if now.keyed_requests == last.keyed_requests || Instant::now() >= deadline {
+            return Ok(now);
+        }
+        last = now;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(rps: f64, requests: u64, non_2xx: u64) -> wrk::Report {
+        wrk::Report { requests_per_sec: rps, requests, non_2xx, socket_errors: None, p50_ms: 0.714, p99_ms: 2.1 }
+    }
+
+    fn report() -> Report {
+        Report {
+            whoami: run(41_234.5, 412_345, 0),
+            healthz: run(45_678.9, 456_789, 0),
+            keyed_requests: 412_345,
+            dropped: 0,
+            written: 412_345,
+        }
+    }
+
+    #[test]
+    fn prints_the_report_lines() {
+        let text = report().to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "authenticated   GET /v1/whoami : 41234.5 req/s  p50 0.71 ms  p99 2.10 ms  (412345 requests, 0 non-2xx)",
+                "unauthenticated GET /healthz   : 45678.9 req/s  p50 0.71 ms  p99 2.10 ms  (456789 requests, 0 non-2xx)",
+                "ratio: 0.903 (target >= 0.80)",
+                "usage log: 412345 of 412345 keyed requests written after shutdown, 0 dropped: nothing lost",
+            ]
+        );
+        assert!(report().passed());
+    }
+
+    #[test]
+    fn lost_rows_low_ratio_and_errors_fail() {
+        let lost = Report { written: 412_300, ..report() };
+        assert!(
+            lost.to_string().contains("412300 of 412345 keyed requests written after shutdown, 0 dropped: LOST 45")
+        );
+        assert!(!lost.passed());
+
+        let dropped = Report { dropped: 3, ..report() };
+        assert!(!dropped.passed());
+
+        let slow = Report { whoami: run(30_000.0, 300_000, 0), keyed_requests: 300_000, written: 300_000, ..report() };
+        assert!(slow.to_string().contains("ratio: 0.657 (target >= 0.80)"));
+        assert_eq!(slow.failures(), ["ratio 0.657 is below 0.80"]);
+
+        let errors = Report { healthz: run(45_678.9, 456_789, 2), ..report() };
+        assert_eq!(errors.failures(), ["GET /healthz had 2 non-2xx responses"]);
+    }
+
+    #[test]
+    fn parses_options() {
+        let defaults = Options::parse(&[]).unwrap();
+        assert_eq!(defaults.load, Load { threads: 2, connections: 32, duration: "10s".into() });
+        let custom = Options::parse(&["--duration", "5s", "--connections=64", "--threads", "4"]).unwrap();
+        assert_eq!(custom.load, Load { threads: 4, connections: 64, duration: "5s".into() });
+        assert_eq!(Options::parse(&["--duration", "2m"]).unwrap().load.duration, "2m");
+        for bad in [
+            &["--duration"][..],
+            &["--duration", "fast"],
+            &["--duration", "5ss"],
+            &["--duration", "0s"],
+            &["--connections", "-1"],
+            &["--threads", "8", "--connections", "4"],
+            &["--verbose"],
+        ] {
+            assert!(Options::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}
