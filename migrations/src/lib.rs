@@ -10,6 +10,7 @@ use sea_orm_migration::prelude::*;
 pub use sea_orm_migration::MigratorTrait;
 
 mod m20261124_000001_initial;
+mod m20261124_000002_integrations;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -17,6 +18,6 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261124_000001_initial::Migration)]
+        vec![Box::new(m20261124_000001_initial::Migration), Box::new(m20261124_000002_integrations::Migration)]
     }
 }

@@ -59,6 +59,39 @@ pub struct Settings {
     pub key_cache: KeyCacheSettings,
     pub usage: UsageSettings,
     pub sign_in: SignInSettings,
+    /// Per provider slug: `OTESSE_PROVIDERS__<SLUG>__BASE_URL`, `__API_KEY`, `__ACTIVE`, ...
+    pub providers: std::collections::HashMap<String, ProviderSettings>,
+    /// A deployment's extra catalog file (same format as the built-in one).
+    pub catalog_file: Option<PathBuf>,
+    /// Connect timeout for provider calls.
+    pub provider_connect_timeout_ms: u64,
+    /// Total timeout for one provider call.
+    pub provider_timeout_ms: u64,
+}
+
+/// One provider's deployment settings.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// Points the provider's client elsewhere (a local fake in development and tests).
+    pub base_url: Option<String>,
+    /// Pre-configured credentials (I13): organizations may connect without typing a key.
+    pub api_key: Option<SecretString>,
+    pub api_secret: Option<SecretString>,
+    pub account_id: Option<String>,
+    /// `false` deactivates the provider in the catalog.
+    pub active: Option<bool>,
+}
+
+impl std::fmt::Debug for ProviderSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderSettings")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
+            .field("api_secret", &self.api_secret.as_ref().map(|_| "[REDACTED]"))
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +112,8 @@ pub struct UsageSettings {
     pub queue_capacity: usize,
     /// Rows written per transaction at most.
     pub batch_size: usize,
+    /// How often the writer takes what is queued. Bounds how stale the usage views may be.
+    pub flush_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +155,10 @@ impl Default for Settings {
             key_cache: KeyCacheSettings::default(),
             usage: UsageSettings::default(),
             sign_in: SignInSettings::default(),
+            providers: Default::default(),
+            catalog_file: None,
+            provider_connect_timeout_ms: 5_000,
+            provider_timeout_ms: 10_000,
         }
     }
 }
@@ -132,7 +171,7 @@ impl Default for KeyCacheSettings {
 
 impl Default for UsageSettings {
     fn default() -> Self {
-        Self { queue_capacity: 100_000, batch_size: 1_000 }
+        Self { queue_capacity: 100_000, batch_size: 5_000, flush_interval_ms: 100 }
     }
 }
 
@@ -230,6 +269,9 @@ mod tests {
                 ("OTESSE_KEY_CACHE__NEGATIVE_TTL_SECS", "2"),
                 ("OTESSE_TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.1/32"),
                 ("OTESSE_ALLOW_LOOPBACK_URLS", "true"),
+                ("OTESSE_PROVIDERS__GOOGLE_MAPS__BASE_URL", "http://127.0.0.1:9999"),
+                ("OTESSE_PROVIDERS__POSTMARK__API_KEY", "canary-postmark-token"),
+                ("OTESSE_PROVIDERS__STRIPE__ACTIVE", "false"),
                 ("HOME", "/root"),
             ]),
         )
@@ -243,6 +285,10 @@ mod tests {
         assert_eq!(settings.setup_token.unwrap().expose_secret(), "preset-token");
         assert_eq!(settings.trusted_proxies.len(), 2);
         assert!(settings.allow_loopback_urls);
+        assert_eq!(settings.providers["google_maps"].base_url.as_deref(), Some("http://127.0.0.1:9999"));
+        assert_eq!(settings.providers["postmark"].api_key.as_ref().unwrap().expose_secret(), "canary-postmark-token");
+        assert_eq!(settings.providers["stripe"].active, Some(false));
+        assert!(!format!("{:?}", settings.providers).contains("canary-postmark-token"));
     }
 
     #[test]

@@ -50,6 +50,11 @@ pub enum ErrorCode {
     EmailTaken,
     SetupAlreadyCompleted,
     KeyNotActive,
+    AlreadyConnected,
+    DependencyMissing,
+    ProviderInactive,
+    // 422: the provider refused the credentials.
+    ProviderCredentialsInvalid,
     // 413, 415
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -58,6 +63,10 @@ pub enum ErrorCode {
     // 5xx
     InternalError,
     ServiceUnavailable,
+    /// 502: the provider could not be reached.
+    ProviderUnreachable,
+    /// 503: the provider rate-limited the check.
+    ProviderRateLimited,
 }
 
 /// The `type` field: the family of the error, as Stripe clients expect.
@@ -87,14 +96,21 @@ impl ErrorCode {
             }
             ResourceMissing => (StatusCode::NOT_FOUND, InvalidRequestError),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, InvalidRequestError),
-            NameTaken | ApiKeyLimitReached | EmailTaken | SetupAlreadyCompleted | KeyNotActive => {
-                (StatusCode::CONFLICT, InvalidRequestError)
-            }
+            NameTaken
+            | ApiKeyLimitReached
+            | EmailTaken
+            | SetupAlreadyCompleted
+            | KeyNotActive
+            | AlreadyConnected
+            | DependencyMissing
+            | ProviderInactive => (StatusCode::CONFLICT, InvalidRequestError),
+            ProviderCredentialsInvalid => (StatusCode::UNPROCESSABLE_ENTITY, InvalidRequestError),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, InvalidRequestError),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, InvalidRequestError),
             RateLimited => (StatusCode::TOO_MANY_REQUESTS, RateLimitError),
             InternalError => (StatusCode::INTERNAL_SERVER_ERROR, ApiError),
-            ServiceUnavailable => (StatusCode::SERVICE_UNAVAILABLE, ApiError),
+            ServiceUnavailable | ProviderRateLimited => (StatusCode::SERVICE_UNAVAILABLE, ApiError),
+            ProviderUnreachable => (StatusCode::BAD_GATEWAY, ApiError),
         }
     }
 }
@@ -341,6 +357,58 @@ pub fn json_error(err: actix_web::error::JsonPayloadError) -> ApiError {
             }
         }
         _ => ApiError::new(ErrorCode::InvalidJson, "The body could not be read as JSON."),
+    }
+}
+
+impl From<otesse_domain::integration::IntegrationError> for ApiError {
+    fn from(err: otesse_domain::integration::IntegrationError) -> Self {
+        use otesse_domain::integration::IntegrationError as E;
+        match err {
+            E::Forbidden => permission_denied(),
+            E::UnknownProvider => ApiError::not_found("provider"),
+            E::ConnectionNotFound => ApiError::not_found("connection"),
+            E::NotSupported => ApiError::new(ErrorCode::MethodNotAllowed, "This provider does not support that."),
+            E::Undecryptable => {
+                tracing::error!("stored credentials could not be decrypted");
+                ApiError::new(ErrorCode::InternalError, err.to_string())
+            }
+            E::Storage(err) => err.into(),
+        }
+    }
+}
+
+impl From<otesse_domain::integration::ConnectError> for ApiError {
+    fn from(err: otesse_domain::integration::ConnectError) -> Self {
+        use otesse_domain::integration::{ConnectError as E, HealthOutcome};
+        let code = match &err {
+            E::Integration(inner) => return inner.clone().into(),
+            E::InactiveProvider(_) => ErrorCode::ProviderInactive,
+            E::OAuthNotSupported(_)
+            | E::MissingField(_)
+            | E::UnknownField(_)
+            | E::FieldTooLong { .. }
+            | E::FieldInvalid(_)
+            | E::NotPreconfigured(_) => ErrorCode::InvalidParameter,
+            E::DependencyMissing { required, .. } => {
+                return ApiError::new(
+                    ErrorCode::DependencyMissing,
+                    format!("{err} Connect it first: /v1/integrations/providers/{required}"),
+                );
+            }
+            E::AlreadyConnected(_) => ErrorCode::AlreadyConnected,
+            E::CheckFailed { outcome, .. } => match outcome {
+                HealthOutcome::InvalidCredentials => ErrorCode::ProviderCredentialsInvalid,
+                HealthOutcome::RateLimited => {
+                    return ApiError {
+                        code: ErrorCode::ProviderRateLimited,
+                        message: err.to_string().into(),
+                        retry_after: Some(30),
+                    };
+                }
+                HealthOutcome::Unreachable | HealthOutcome::Healthy => ErrorCode::ProviderUnreachable,
+            },
+        };
+        ApiError::new(code, err.to_string())
     }
 }
 

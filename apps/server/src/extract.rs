@@ -229,3 +229,32 @@ impl FromRequest for ClientIp {
         std::future::ready(Ok(ClientIp(resolve_client_ip(req))))
     }
 }
+
+#[derive(Debug)]
+pub struct IntegrationsRoute;
+impl RouteResource for IntegrationsRoute {
+    const RESOURCE: Option<Resource> = Some(Resource::Integrations);
+}
+
+/// A signed-in user, or an API key holding `integrations.manage` (which may do what
+/// `settings.edit` does on integrations).
+#[derive(Debug)]
+pub struct IntegrationCaller(pub otesse_domain::integration::IntegrationActor);
+
+impl FromRequest for IntegrationCaller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        use otesse_domain::integration::IntegrationActor;
+        let is_key = req.headers().contains_key("x-api-key")
+            || bearer(req).ok().flatten().is_some_and(|t| t.starts_with(otesse_domain::api_key::KEY_PREFIX));
+        if is_key {
+            let key = KeyAuth::<IntegrationsRoute>::from_request(req, payload);
+            Box::pin(async move { Ok(IntegrationCaller(IntegrationActor::key(&key.await?.key))) })
+        } else {
+            let user = SignedInUser::from_request(req, payload);
+            Box::pin(async move { Ok(IntegrationCaller(IntegrationActor::user(&user.await?.0.actor()))) })
+        }
+    }
+}

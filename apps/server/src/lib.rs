@@ -1,6 +1,7 @@
 //! The Otesse API-key and integrations server: configuration, wiring, HTTP routes and
 //! middleware over the domain services. `main.rs` only loads settings and runs [`startup`].
 
+pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod extract;

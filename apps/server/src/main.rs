@@ -1,9 +1,15 @@
+// The system allocator fragments under many small per-request allocations; mimalloc is
+// markedly cheaper on the request path (measured with `cargo xtask bench auth`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use otesse_server::config::Settings;
 use otesse_server::startup::{Application, announce_setup_token};
 use otesse_server::telemetry;
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
+    let command = std::env::args().nth(1);
     let settings = match Settings::load() {
         Ok(settings) => settings,
         Err(err) => {
@@ -12,6 +18,14 @@ async fn main() -> std::process::ExitCode {
         }
     };
     telemetry::init(settings.log_format, &settings.log_filter);
+    match command.as_deref() {
+        None | Some("serve") => {}
+        Some("rewrap") => return otesse_server::startup::rewrap(settings).await,
+        Some(other) => {
+            eprintln!("otesse: unknown command {other:?}; commands: serve (default), rewrap");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let listen = settings.listen.clone();
     let mut app = match Application::build(settings).await {
         Ok(app) => app,

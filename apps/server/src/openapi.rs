@@ -37,12 +37,23 @@ use crate::routes;
         routes::customers::update,
         routes::customers::delete,
         routes::audit::list,
+        routes::integrations::providers,
+        routes::integrations::provider,
+        routes::integrations::connect,
+        routes::integrations::connections,
+        routes::integrations::connection,
+        routes::integrations::disconnect,
+        routes::integrations::run_check,
+        routes::integrations::checks,
+        routes::integrations::set_enabled,
+        routes::integrations::models,
     ),
     modifiers(&SecuritySchemes),
     tags(
         (name = "api", description = "Routes called with an API key"),
         (name = "api-keys", description = "Key management for signed-in users"),
         (name = "sessions", description = "Sign-in for dashboard users"),
+        (name = "integrations", description = "Third-party providers: catalog, connections, health"),
     )
 )]
 pub struct ApiDoc;

@@ -7,13 +7,17 @@ use std::time::Duration;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
-use otesse_crypto::{Argon2PasswordHasher, RandomSecretGenerator, Sha256KeyHasher};
+use std::collections::HashMap;
+
+use otesse_crypto::{Argon2PasswordHasher, Keyring, RandomSecretGenerator, Sha256KeyHasher, load_or_create_dev_key};
 use otesse_domain::StorageError;
 use otesse_domain::api_key::{ApiKeyPorts, ApiKeyService};
 use otesse_domain::audit::AuditService;
 use otesse_domain::auth::{AuthPorts, AuthService};
 use otesse_domain::customer::CustomerService;
+use otesse_domain::integration::{Credentials, IntegrationPorts, IntegrationService, Preconfigured};
 use otesse_domain::ports::{Clock, KeyHasher, SecretGenerator, UsageSink};
+use otesse_providers::{HttpProviderClient, ProviderClientConfig};
 use otesse_storage::Database;
 use secrecy::{ExposeSecret, SecretString};
 use utoipa::OpenApi;
@@ -69,6 +73,7 @@ impl Application {
             Arc::new(database.usage()),
             settings.usage.queue_capacity,
             settings.usage.batch_size,
+            Duration::from_millis(settings.usage.flush_interval_ms),
             metrics.clone(),
         );
         let cache = MokaKeyCache::new(
@@ -100,7 +105,8 @@ impl Application {
             },
             chrono::Duration::hours(settings.session_ttl_hours),
         );
-        let customers = CustomerService::new(Arc::new(database.customers()), clock);
+        let customers = CustomerService::new(Arc::new(database.customers()), clock.clone());
+        let integrations = integration_service(&settings, &database, clock)?;
         let audit = AuditService::new(Arc::new(database.audit()));
 
         let setup_done = auth.is_setup_done().await?;
@@ -126,6 +132,7 @@ impl Application {
             api_keys: web::Data::new(api_keys),
             auth: web::Data::new(auth),
             customers: web::Data::new(customers),
+            integrations: web::Data::new(integrations),
             audit: web::Data::new(audit),
             usage: web::Data::from(Arc::new(usage.clone()) as Arc<dyn UsageSink>),
             metrics: web::Data::new(metrics),
@@ -146,9 +153,11 @@ impl Application {
                     .into()
                 }))
                 .configure(|cfg| data.register(cfg))
+                .configure(routes::configure)
+                // After the API routes: its path pattern is a regex, which the hot path should
+                // not have to try first.
                 .service(web::redirect("/docs", "/docs/"))
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/v1/openapi.json", openapi.clone()))
-                .configure(routes::configure)
                 .default_service(web::to(routes::default_service))
         })
         .shutdown_timeout(settings.shutdown_timeout_secs);
@@ -187,6 +196,77 @@ impl Application {
     }
 }
 
+/// The master keys: `OTESSE_MASTER_KEYS`, or in development a key generated once into the data
+/// directory. Production refuses to start without configured keys (I5).
+pub fn keyring(settings: &Settings) -> Result<Keyring, StartupError> {
+    match &settings.master_keys {
+        Some(keys) => {
+            Keyring::parse(keys.expose_secret()).map_err(|e| StartupError::Config(format!("OTESSE_MASTER_KEYS: {e}")))
+        }
+        None if settings.mode == Mode::Production => Err(StartupError::Config(
+            "production mode needs OTESSE_MASTER_KEYS to encrypt integration credentials".into(),
+        )),
+        None => {
+            let (keyring, created) =
+                load_or_create_dev_key(&settings.data_dir).map_err(|e| StartupError::Config(e.to_string()))?;
+            if created {
+                tracing::warn!(
+                    dir = %settings.data_dir.display(),
+                    "generated a development master key (master.key, mode 0600); set OTESSE_MASTER_KEYS in production"
+                );
+            }
+            Ok(keyring)
+        }
+    }
+}
+
+fn integration_service(
+    settings: &Settings,
+    database: &Database,
+    clock: Arc<dyn Clock>,
+) -> Result<IntegrationService, StartupError> {
+    let extra = match &settings.catalog_file {
+        Some(path) => Some((
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(|e| StartupError::Config(format!("{}: {e}", path.display())))?,
+        )),
+        None => None,
+    };
+    let catalog = crate::catalog::load(extra.as_ref().map(|(o, t)| (o.as_str(), t.as_str())), &settings.providers)
+        .map_err(StartupError::Config)?;
+    let mut base_urls = HashMap::new();
+    let mut preconfigured = HashMap::new();
+    for (slug, provider) in &settings.providers {
+        if let Some(url) = &provider.base_url {
+            base_urls.insert(slug.clone(), url.clone());
+        }
+        if let Some(api_key) = &provider.api_key {
+            preconfigured.insert(
+                slug.clone(),
+                Credentials {
+                    api_key: api_key.clone(),
+                    api_secret: provider.api_secret.clone(),
+                    account_id: provider.account_id.clone(),
+                },
+            );
+        }
+    }
+    let client = HttpProviderClient::new(ProviderClientConfig {
+        base_urls,
+        connect_timeout: Duration::from_millis(settings.provider_connect_timeout_ms),
+        timeout: Duration::from_millis(settings.provider_timeout_ms),
+    })
+    .map_err(|e| StartupError::Config(e.to_string()))?;
+    Ok(IntegrationService::new(IntegrationPorts {
+        catalog: Arc::new(catalog),
+        repository: Arc::new(database.integrations()),
+        cipher: Arc::new(keyring(settings)?),
+        client: Arc::new(client),
+        clock,
+        preconfigured: Preconfigured::new(preconfigured),
+    }))
+}
+
 /// Everything handlers take from `app_data`, each registered on its own.
 #[derive(Clone)]
 struct AppData {
@@ -194,6 +274,7 @@ struct AppData {
     api_keys: web::Data<ApiKeyService>,
     auth: web::Data<AuthService>,
     customers: web::Data<CustomerService>,
+    integrations: web::Data<IntegrationService>,
     audit: web::Data<AuditService>,
     usage: web::Data<dyn UsageSink>,
     metrics: web::Data<Metrics>,
@@ -207,6 +288,7 @@ impl AppData {
             .app_data(self.api_keys.clone())
             .app_data(self.auth.clone())
             .app_data(self.customers.clone())
+            .app_data(self.integrations.clone())
             .app_data(self.audit.clone())
             .app_data(self.usage.clone())
             .app_data(self.metrics.clone())
@@ -222,4 +304,29 @@ pub fn announce_setup_token(token: &SecretString, port: u16) {
         "\nFirst run: no admin exists yet. Complete setup within this run with:\n\n  curl -X POST http://127.0.0.1:{port}/v1/setup \\\n    -H 'Content-Type: application/json' \\\n    -d '{{\"setup_token\": \"{}\", \"organization_name\": \"Acme\", \"email\": \"you@example.com\", \"password\": \"choose a long password\"}}'\n\nThis token is printed once and changes at every start until setup is done.\n",
         token.expose_secret()
     );
+}
+
+/// `otesse-server rewrap`: re-encrypts every integration credential under the newest master
+/// key, in batches, while servers keep running (see docs/operations.md).
+pub async fn rewrap(settings: Settings) -> std::process::ExitCode {
+    let outcome = async {
+        let database = Database::connect(&settings.database_url(), settings.database_schema.as_deref()).await?;
+        let keyring = keyring(&settings)?;
+        let current = otesse_domain::ports::CredentialCipher::current_version(&keyring);
+        let rewrapper =
+            otesse_domain::integration::Rewrapper::new(Arc::new(database.integrations()), Arc::new(keyring));
+        let progress = rewrapper.run(500).await.map_err(|e| StartupError::Config(e.to_string()))?;
+        Ok::<_, StartupError>((current, progress))
+    }
+    .await;
+    match outcome {
+        Ok((version, progress)) => {
+            tracing::info!(version, rewrapped = progress.rewrapped, skipped = progress.skipped, "rewrap finished");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "rewrap failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -1,10 +1,14 @@
 //! Crypto adapters for the domain's ports: CSPRNG key material in base62, SHA-256 key hashing
-//! with constant-time comparison, and Argon2id password hashing run off the async runtime.
-//! AES-256-GCM credential encryption joins this crate with the integrations.
+//! with constant-time comparison, Argon2id password hashing run off the async runtime, and the
+//! versioned AES-256-GCM keyring that encrypts integration credentials.
 
+mod keyring;
 mod password;
 mod random;
 
+pub use keyring::{
+    DEV_KEY_FILE, EntryProblem, Keyring, KeyringError, generate_master_key_entry, load_or_create_dev_key,
+};
 pub use password::Argon2PasswordHasher;
 pub use random::RandomSecretGenerator;
 
@@ -31,7 +35,11 @@ impl KeyHasher for Sha256KeyHasher {
     }
 
     fn matches(&self, plaintext: &str, expected: &KeyHash) -> bool {
-        constant_time_eq(&self.hash(plaintext).0, &expected.0)
+        self.same(&self.hash(plaintext), expected)
+    }
+
+    fn same(&self, a: &KeyHash, b: &KeyHash) -> bool {
+        constant_time_eq(&a.0, &b.0)
     }
 }
 

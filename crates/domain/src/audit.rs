@@ -14,17 +14,32 @@ pub enum AuditAction {
     ApiKeyCreated,
     ApiKeyRotated,
     ApiKeyRevoked,
+    IntegrationConnected,
+    IntegrationConnectFailed,
+    IntegrationDisconnected,
+    IntegrationUpdated,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 3] =
-        [AuditAction::ApiKeyCreated, AuditAction::ApiKeyRotated, AuditAction::ApiKeyRevoked];
+    pub const ALL: [AuditAction; 7] = [
+        AuditAction::ApiKeyCreated,
+        AuditAction::ApiKeyRotated,
+        AuditAction::ApiKeyRevoked,
+        AuditAction::IntegrationConnected,
+        AuditAction::IntegrationConnectFailed,
+        AuditAction::IntegrationDisconnected,
+        AuditAction::IntegrationUpdated,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             AuditAction::ApiKeyCreated => "api_key.created",
             AuditAction::ApiKeyRotated => "api_key.rotated",
             AuditAction::ApiKeyRevoked => "api_key.revoked",
+            AuditAction::IntegrationConnected => "integration.connected",
+            AuditAction::IntegrationConnectFailed => "integration.connect_failed",
+            AuditAction::IntegrationDisconnected => "integration.disconnected",
+            AuditAction::IntegrationUpdated => "integration.updated",
         }
     }
 
@@ -52,6 +67,8 @@ pub struct AuditEntry {
     pub target_type: String,
     pub target_id: String,
     pub occurred_at: DateTime<Utc>,
+    /// The integration provider concerned, if any (filterable).
+    pub provider: Option<String>,
     pub details: BTreeMap<String, String>,
 }
 
@@ -72,8 +89,14 @@ impl AuditEntry {
             target_type: target_type.to_owned(),
             target_id,
             occurred_at,
+            provider: None,
             details: BTreeMap::new(),
         }
+    }
+
+    pub fn for_provider(mut self, provider: &str) -> Self {
+        self.provider = Some(provider.to_owned());
+        self
     }
 
     pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
@@ -88,6 +111,7 @@ pub struct AuditFilter {
     pub action: Option<AuditAction>,
     pub actor: Option<AuditActor>,
     pub target_type: Option<String>,
+    pub provider: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
 }

@@ -322,20 +322,8 @@ mod tests {
             clock.expect_now().returning(Utc::now);
             let mut hasher = MockKeyHasher::new();
             // A transparent "hash" so tests can see what is compared.
-            hasher.expect_hash().returning(|s| {
-                let mut out = [0u8; 32];
-                for (i, b) in s.bytes().enumerate() {
-                    out[i % 32] ^= b.wrapping_add(i as u8);
-                }
-                KeyHash(out)
-            });
-            hasher.expect_matches().returning(|s, expected| {
-                let mut out = [0u8; 32];
-                for (i, b) in s.bytes().enumerate() {
-                    out[i % 32] ^= b.wrapping_add(i as u8);
-                }
-                out == expected.0
-            });
+            hasher.expect_hash().returning(fake_hash);
+            hasher.expect_matches().returning(|s, expected| fake_hash(s) == *expected);
             let mut secrets = MockSecretGenerator::new();
             secrets.expect_base62().returning(|len| "S".repeat(len).into());
             AuthService::new(
@@ -351,6 +339,14 @@ mod tests {
                 Duration::hours(12),
             )
         }
+    }
+
+    fn fake_hash(s: &str) -> KeyHash {
+        let mut out = [0u8; 32];
+        for (i, b) in s.bytes().enumerate() {
+            out[i % 32] ^= b.wrapping_add(i as u8);
+        }
+        KeyHash(out)
     }
 
     fn setup_input(token: &str) -> SetupInput {

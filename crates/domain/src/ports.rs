@@ -44,6 +44,8 @@ pub trait KeyHasher: Send + Sync {
     fn hash(&self, plaintext: &str) -> KeyHash;
     /// Whether `plaintext` hashes to `expected`, compared in constant time.
     fn matches(&self, plaintext: &str, expected: &KeyHash) -> bool;
+    /// Whether two hashes are equal, compared in constant time.
+    fn same(&self, a: &KeyHash, b: &KeyHash) -> bool;
 }
 
 /// Argon2id password hashing. Implementations run the work off the async runtime.
@@ -236,4 +238,133 @@ pub trait CustomerRepository: Send + Sync {
     ) -> Result<Option<Customer>, StorageError>;
     /// Whether a customer was deleted.
     async fn delete(&self, tenant: Tenant, id: CustomerId) -> Result<bool, StorageError>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integrations (I1-I13)
+// ---------------------------------------------------------------------------------------------
+
+use crate::integration::{
+    Ciphertext, ConnectionView, CredentialBinding, Credentials, HealthCheck, HealthReport, InstanceStatus,
+    IntegrationInstance, NewConnection, ProviderSlug, ProviderState, StoredCredential,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecryptError {
+    #[error("no master key has version {0}")]
+    UnknownKeyVersion(u32),
+    /// Wrong key, altered bytes, or a ciphertext moved to another record.
+    #[error("the ciphertext does not authenticate")]
+    Tampered,
+}
+
+/// AES-256-GCM with versioned master keys (I4, I5).
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait CredentialCipher: Send + Sync {
+    /// Seals `plaintext` under the newest master key with a fresh random nonce, bound to
+    /// `binding` as associated data.
+    fn encrypt(&self, plaintext: &SecretString, binding: &CredentialBinding) -> Ciphertext;
+    /// Opens a ciphertext made by any configured key version, if it was bound to `binding`.
+    fn decrypt(&self, ciphertext: &Ciphertext, binding: &CredentialBinding) -> Result<SecretString, DecryptError>;
+    /// The version new ciphertexts get.
+    fn current_version(&self) -> u32;
+}
+
+/// A model a provider offers (Anthropic's model selection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderModel {
+    pub id: String,
+    pub display_name: String,
+}
+
+/// Talks to the providers themselves.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait ProviderClient: Send + Sync {
+    /// One lightweight authenticated call to the provider's account or token endpoint, with
+    /// bounded timeouts; classifies the answer and measures the response time. Never fails:
+    /// every failure is a [`HealthReport`] outcome.
+    async fn health_check(&self, provider: &ProviderSlug, credentials: &Credentials) -> HealthReport;
+    /// The models the provider offers (providers with model selection); a failure comes back
+    /// as the report of what went wrong.
+    async fn list_models(
+        &self,
+        provider: &ProviderSlug,
+        credentials: &Credentials,
+    ) -> Result<Vec<ProviderModel>, HealthReport>;
+}
+
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait IntegrationRepository: Send + Sync {
+    /// Per provider with an instance in this organization: its status and whether any
+    /// connection is connected.
+    async fn provider_states(&self, organization: OrganizationId) -> Result<Vec<ProviderState>, StorageError>;
+
+    async fn find_instance(
+        &self,
+        organization: OrganizationId,
+        provider: &ProviderSlug,
+    ) -> Result<Option<IntegrationInstance>, StorageError>;
+
+    /// Writes a successful connect in one transaction: inserts the instance or updates the
+    /// existing one (matched by organization and provider) to status `active`; inserts the
+    /// connection, its credentials and its first health check; writes `audit`.
+    async fn save_connection(&self, new: &NewConnection, audit: &AuditEntry) -> Result<(), StorageError>;
+
+    /// Records a failed connect in one transaction: the instance (inserted if absent) gets
+    /// status `error`; `audit` is written. No connection and no credential exist afterwards.
+    async fn record_failed_connect(
+        &self,
+        instance: &IntegrationInstance,
+        audit: &AuditEntry,
+    ) -> Result<(), StorageError>;
+
+    /// Connections of the organization (connected and disconnected), newest first.
+    async fn list_connections(&self, organization: OrganizationId) -> Result<Vec<ConnectionView>, StorageError>;
+
+    async fn find_connection(
+        &self,
+        organization: OrganizationId,
+        id: uuid::Uuid,
+    ) -> Result<Option<ConnectionView>, StorageError>;
+
+    async fn credentials(&self, connection: uuid::Uuid) -> Result<Vec<StoredCredential>, StorageError>;
+
+    /// Records a check and sets the connection's instance to `status`.
+    async fn record_health(
+        &self,
+        check: &HealthCheck,
+        instance: uuid::Uuid,
+        status: InstanceStatus,
+    ) -> Result<(), StorageError>;
+
+    /// The connection's checks, newest first.
+    async fn health_history(&self, connection: uuid::Uuid, limit: u32) -> Result<Vec<HealthCheck>, StorageError>;
+
+    /// In one transaction: deletes the connection's credentials, marks it disconnected at `at`,
+    /// sets its instance to `disconnected` if no connected connection remains, writes `audit`.
+    /// Returns false if no connected connection has this id in this organization.
+    async fn disconnect(
+        &self,
+        organization: OrganizationId,
+        id: uuid::Uuid,
+        at: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<bool, StorageError>;
+
+    /// Sets the instance's active/inactive toggle.
+    async fn set_enabled(&self, instance: uuid::Uuid, enabled: bool, at: DateTime<Utc>) -> Result<(), StorageError>;
+
+    /// Up to `limit` credentials sealed with a key version below `version` (for rewrap).
+    async fn credentials_below_version(&self, version: u32, limit: u32) -> Result<Vec<StoredCredential>, StorageError>;
+
+    /// Replaces a credential's ciphertext if it still is `old` (compare-and-swap); false if
+    /// the row changed or vanished meanwhile.
+    async fn replace_ciphertext(
+        &self,
+        id: uuid::Uuid,
+        old: &Ciphertext,
+        new: &Ciphertext,
+    ) -> Result<bool, StorageError>;
 }

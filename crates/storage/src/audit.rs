@@ -1,5 +1,5 @@
-//! The audit trail ([`AuditLog`]). Entries are also written by the key store, inside the
-//! transaction of the change they record.
+//! The audit trail ([`AuditLog`]). Entries are also written by the key and integration stores,
+//! inside the transaction of the change they record.
 
 use std::collections::BTreeMap;
 
@@ -63,6 +63,9 @@ impl AuditLog for AuditStore {
         if let Some(target_type) = &filter.target_type {
             query = query.filter(audit_log::Column::TargetType.eq(target_type.as_str()));
         }
+        if let Some(provider) = &filter.provider {
+            query = query.filter(audit_log::Column::Provider.eq(provider.as_str()));
+        }
         if let Some(from) = filter.from {
             query = query.filter(audit_log::Column::OccurredAt.gte(stored(from)));
         }
@@ -111,6 +114,7 @@ fn to_active(entry: &AuditEntry) -> audit_log::ActiveModel {
         target_type: Set(entry.target_type.clone()),
         target_id: Set(entry.target_id.clone()),
         occurred_at: Set(stored(entry.occurred_at)),
+        provider: Set(entry.provider.clone()),
         details: Set(details.to_string()),
     }
 }
@@ -133,6 +137,7 @@ fn to_domain(row: audit_log::Model) -> Result<AuditEntry, StorageError> {
         target_type: row.target_type,
         target_id: row.target_id,
         occurred_at: row.occurred_at,
+        provider: row.provider,
         details,
     })
 }

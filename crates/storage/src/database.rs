@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use otesse_domain::StorageError;
 use otesse_migration::{Migrator, MigratorTrait};
-use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend};
 
 use crate::support::{db_err, is_unique_violation};
-use crate::{ApiKeyStore, AuditStore, CustomerStore, SessionStore, UsageStore, UserStore};
+use crate::{ApiKeyStore, AuditStore, CustomerStore, IntegrationStore, SessionStore, UsageStore, UserStore};
 
 /// How long a SQLite connection waits for another connection's write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -96,6 +96,10 @@ impl Database {
         CustomerStore::new(self)
     }
 
+    pub fn integrations(&self) -> IntegrationStore {
+        IntegrationStore::new(self)
+    }
+
     pub(crate) fn connection(&self) -> &DatabaseConnection {
         &self.conn
     }
@@ -113,6 +117,9 @@ async fn connect_sqlite(url: &str) -> Result<DatabaseConnection, StorageError> {
     options.acquire_timeout(ACQUIRE_TIMEOUT).sqlx_logging(false).map_sqlx_sqlite_opts(|opts| {
         opts.create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
+            // In WAL mode NORMAL is safe against corruption and application crashes; a power
+            // loss may drop the last commits. FULL would fsync every commit.
+            .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true)
     });

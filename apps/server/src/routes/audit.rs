@@ -57,6 +57,8 @@ pub struct AuditQuery {
     pub actor: Option<uuid::Uuid>,
     /// e.g. `api_key`
     pub target_type: Option<String>,
+    /// A provider slug, e.g. `stripe`.
+    pub provider: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub limit: Option<u32>,
@@ -82,6 +84,7 @@ pub async fn list(
         action,
         actor: query.actor.map(|id| AuditActor::User(UserId(id))),
         target_type: query.target_type,
+        provider: query.provider,
         from: query.from,
         to: query.to,
     };

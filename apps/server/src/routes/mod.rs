@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod customers;
 pub mod health;
+pub mod integrations;
 pub mod scopes;
 pub mod sessions;
 pub mod setup;
@@ -72,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/v1")
                 // Every request made with a key is logged, whatever its outcome.
                 .wrap(actix_web::middleware::from_fn(log_key_usage))
+                .service(resource("/openapi.json").route(get().to(openapi_json)))
                 .service(resource("/whoami").route(get().to(whoami::whoami)))
                 .service(
                     resource("/customers").route(get().to(customers::list)).route(web::post().to(customers::create)),
@@ -84,6 +86,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .configure(user_routes),
         );
+}
+
+/// The OpenAPI document (P6), built once.
+async fn openapi_json() -> HttpResponse {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| {
+        use utoipa::OpenApi;
+        crate::openapi::ApiDoc::openapi().to_json().unwrap_or_default()
+    });
+    HttpResponse::Ok().content_type("application/json").body(body.as_str())
 }
 
 /// Routes for signed-in users (the dashboard's API).
@@ -99,7 +111,23 @@ fn user_routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/api-keys/{id}/usage").route(get().to(api_keys::usage)))
         .service(resource("/api-keys/{id}/rotate").route(web::post().to(api_keys::rotate)))
         .service(resource("/api-keys/{id}/revoke").route(web::post().to(api_keys::revoke)))
-        .service(resource("/integrations/audit-log").route(get().to(audit::list)));
+        .service(resource("/integrations/audit-log").route(get().to(audit::list)))
+        .service(resource("/integrations/providers").route(get().to(integrations::providers)))
+        .service(resource("/integrations/providers/{slug}").route(get().to(integrations::provider)))
+        .service(resource("/integrations/providers/{slug}/connect").route(web::post().to(integrations::connect)))
+        .service(resource("/integrations/connections").route(get().to(integrations::connections)))
+        .service(
+            resource("/integrations/connections/{id}")
+                .route(get().to(integrations::connection))
+                .route(web::delete().to(integrations::disconnect)),
+        )
+        .service(
+            resource("/integrations/connections/{id}/health-checks")
+                .route(get().to(integrations::checks))
+                .route(web::post().to(integrations::run_check)),
+        )
+        .service(resource("/integrations/connections/{id}/enabled").route(web::put().to(integrations::set_enabled)))
+        .service(resource("/integrations/connections/{id}/models").route(get().to(integrations::models)));
 }
 
 /// The 404 answer for unknown paths.

@@ -47,7 +47,9 @@ fn init_logs() {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
         tracing_subscriber::fmt()
-            .with_env_filter("debug,hyper=info,h2=info,mio=info")
+            // The fake providers (wiremock) log what they receive, credentials included: they are
+            // test doubles, not the server, so their lines are left out of the secret scans.
+            .with_env_filter("debug,hyper=info,h2=info,mio=info,wiremock=off")
             .with_writer(|| BufferWriter)
             .with_ansi(false)
             .init();
@@ -160,6 +162,10 @@ impl Answer {
 }
 
 impl TestApp {
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -6,7 +6,9 @@ mod helpers;
 
 mod api_keys;
 mod canary;
+mod crash;
 mod customers;
+mod integrations;
 mod key_auth;
 mod platform;
 mod sessions;

@@ -45,10 +45,35 @@ async fn production_refuses_to_start_without_a_setup_token_before_setup() {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_owned(),
         mode: otesse_server::config::Mode::Production,
+        master_keys: Some(otesse_crypto::generate_master_key_entry(1).into()),
         ..Default::default()
     };
     let err = otesse_server::startup::Application::build(settings).await.unwrap_err();
     assert!(err.to_string().contains("OTESSE_SETUP_TOKEN"), "{err}");
+}
+
+#[tokio::test]
+async fn production_refuses_to_start_without_master_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = otesse_server::config::Settings {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_owned(),
+        mode: otesse_server::config::Mode::Production,
+        setup_token: Some("preset".to_owned().into()),
+        ..Default::default()
+    };
+    let err = otesse_server::startup::Application::build(settings).await.unwrap_err();
+    assert!(err.to_string().contains("OTESSE_MASTER_KEYS"), "{err}");
+    assert!(!dir.path().join("master.key").exists(), "production never generates a key");
+}
+
+#[tokio::test]
+async fn development_generates_a_private_master_key_once() {
+    use std::os::unix::fs::PermissionsExt;
+    let app = spawn_app().await;
+    let key = app.data_dir().join("master.key");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
 }
 
 #[tokio::test]

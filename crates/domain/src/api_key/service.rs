@@ -404,7 +404,7 @@ impl ApiKeyService {
         };
         let key = cached.ok_or(VerifyError::Unknown)?;
         // The lookup was by hash; confirm in constant time before trusting it.
-        if !self.ports.hasher.matches(presented.as_str(), &key.key_hash) {
+        if !self.ports.hasher.same(&hash, &key.key_hash) {
             return Err(VerifyError::Unknown);
         }
         match key.status(self.now()) {
@@ -476,6 +476,7 @@ mod tests {
             let mut hasher = MockKeyHasher::new();
             hasher.expect_hash().returning(fake_hash);
             hasher.expect_matches().returning(|s, h| fake_hash(s) == *h);
+            hasher.expect_same().returning(|a, b| a == b);
             let mut secrets = MockSecretGenerator::new();
             secrets.expect_base62().returning(|len| "a1B2".repeat(len / 4 + 1)[..len].to_owned().into());
             let mut clock = MockClock::new();

@@ -13,6 +13,8 @@ pub struct Model {
     pub target_type: String,
     pub target_id: String,
     pub occurred_at: DateTimeUtc,
+    /// The integration provider concerned, if any.
+    pub provider: Option<String>,
     /// JSON object of string to string.
     pub details: String,
 }

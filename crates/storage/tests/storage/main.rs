@@ -40,6 +40,7 @@ mod audit;
 mod customers;
 mod fixtures;
 mod harness;
+mod integrations;
 mod rows;
 mod usage;
 mod users;

@@ -1,0 +1,365 @@
+//! Integrations (I1-I11, I13): the catalog, connecting with encrypted credentials, connected
+//! apps with their health, and the active/inactive toggle and model list.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use otesse_domain::integration::{
+    Category, ConnectInput, ConnectionView, HealthCheck, IntegrationService, ProviderListing,
+};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ListResponse, created, parse_id};
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::IntegrationCaller;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldView {
+    /// `api_key`, `api_secret` or `account_id`.
+    pub name: &'static str,
+    pub label: String,
+    pub required: bool,
+    pub max_length: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DependencyView {
+    pub slug: String,
+    /// Where to connect it.
+    pub url: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderView {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub logo_url: String,
+    /// `communication`, `payment`, `mapping` or `ai`.
+    pub category: &'static str,
+    /// `api_key` or `oauth2`.
+    pub auth_type: &'static str,
+    pub fields: Vec<FieldView>,
+    pub dependencies: Vec<DependencyView>,
+    pub resource_types: Vec<&'static str>,
+    pub docs_url: String,
+    /// Inactive providers cannot be connected.
+    pub active: bool,
+    /// The deployment supplies credentials: connect with `{"use_preconfigured": true}`.
+    pub preconfigured: bool,
+    /// This organization's state: `not_connected`, `connected` or `error`.
+    pub connection_status: &'static str,
+}
+
+impl From<&ProviderListing> for ProviderView {
+    fn from(listing: &ProviderListing) -> Self {
+        let d = &listing.definition;
+        let connection_status = match &listing.state {
+            Some(state) if state.connected => "connected",
+            Some(state) if state.instance_status == otesse_domain::integration::InstanceStatus::Error => "error",
+            _ => "not_connected",
+        };
+        Self {
+            slug: d.slug.to_string(),
+            name: d.name.clone(),
+            description: d.description.clone(),
+            logo_url: d.logo_url.clone(),
+            category: d.category.as_str(),
+            auth_type: d.auth_type.as_str(),
+            fields: d
+                .fields
+                .iter()
+                .map(|f| FieldView {
+                    name: f.field.as_str(),
+                    label: f.label.clone(),
+                    required: f.required,
+                    max_length: f.max_length,
+                })
+                .collect(),
+            dependencies: d
+                .dependencies
+                .iter()
+                .map(|dep| DependencyView { slug: dep.to_string(), url: format!("/v1/integrations/providers/{dep}") })
+                .collect(),
+            resource_types: d.resource_types.iter().map(|r| r.as_str()).collect(),
+            docs_url: d.docs_url.clone(),
+            active: d.active,
+            preconfigured: listing.preconfigured,
+            connection_status,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderQuery {
+    /// Search text (name, slug, description, category).
+    pub q: Option<String>,
+    /// `communication`, `payment`, `mapping` or `ai`.
+    pub category: Option<String>,
+}
+
+/// The provider catalog with this organization's connection status.
+#[utoipa::path(get, path = "/v1/integrations/providers", tag = "integrations", params(ProviderQuery),
+    security(("session" = []), ("api_key" = [])), responses((status = 200, body = ListResponse<ProviderView>)))]
+pub async fn providers(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    query: web::Query<ProviderQuery>,
+) -> Result<web::Json<ListResponse<ProviderView>>, ApiError> {
+    let category = query
+        .category
+        .as_deref()
+        .map(|c| {
+            Category::parse(c).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidParameter,
+                    "category must be one of communication, payment, mapping, ai",
+                )
+            })
+        })
+        .transpose()?;
+    let listings = service.list_providers(&caller.0, query.q.as_deref(), category).await?;
+    Ok(web::Json(ListResponse::new::<String>(listings.iter().map(ProviderView::from).collect(), None)))
+}
+
+/// One provider of the catalog.
+#[utoipa::path(get, path = "/v1/integrations/providers/{slug}", tag = "integrations", params(("slug" = String, Path)),
+    security(("session" = []), ("api_key" = [])), responses((status = 200, body = ProviderView), (status = 404)))]
+pub async fn provider(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    slug: web::Path<String>,
+) -> Result<web::Json<ProviderView>, ApiError> {
+    Ok(web::Json(ProviderView::from(&service.provider(&caller.0, &slug).await?)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectRequest {
+    /// `{api_key, api_secret?, account_id?}` as the provider's `fields` ask.
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    pub credentials: Option<BTreeMap<String, SecretString>>,
+    /// Use the deployment's pre-configured credentials instead.
+    #[serde(default)]
+    pub use_preconfigured: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthView {
+    pub id: uuid::Uuid,
+    /// `healthy`, `invalid_credentials`, `unreachable` or `rate_limited`.
+    pub status: &'static str,
+    pub response_time_ms: u32,
+    pub detail: String,
+    pub checked_at: DateTime<Utc>,
+}
+
+impl From<&HealthCheck> for HealthView {
+    fn from(h: &HealthCheck) -> Self {
+        Self {
+            id: h.id,
+            status: h.outcome.as_str(),
+            response_time_ms: h.response_time_ms,
+            detail: h.detail.clone(),
+            checked_at: h.checked_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionViewBody {
+    pub id: uuid::Uuid,
+    pub provider: String,
+    /// `connected` or `disconnected`.
+    pub status: &'static str,
+    /// The organization's instance: `active`, `error` or `disconnected`.
+    pub instance_status: &'static str,
+    /// The active/inactive toggle.
+    pub enabled: bool,
+    /// `api_key` or `preconfigured`.
+    pub auth_method: &'static str,
+    pub user_id: uuid::Uuid,
+    pub created_at: DateTime<Utc>,
+    pub disconnected_at: Option<DateTime<Utc>>,
+    pub health: Option<HealthView>,
+}
+
+impl From<&ConnectionView> for ConnectionViewBody {
+    fn from(v: &ConnectionView) -> Self {
+        Self {
+            id: v.connection.id,
+            provider: v.connection.provider.to_string(),
+            status: v.connection.status.as_str(),
+            instance_status: v.instance.status.as_str(),
+            enabled: v.instance.enabled,
+            auth_method: v.connection.auth_method.as_str(),
+            user_id: v.connection.user_id.0,
+            created_at: v.connection.created_at,
+            disconnected_at: v.connection.disconnected_at,
+            health: v.latest_health.as_ref().map(HealthView::from),
+        }
+    }
+}
+
+/// Connect a provider: credentials are validated, checked live against the provider,
+/// encrypted (AES-256-GCM) and stored only if the check passes.
+#[utoipa::path(post, path = "/v1/integrations/providers/{slug}/connect", tag = "integrations",
+    params(("slug" = String, Path)), request_body = ConnectRequest, security(("session" = []), ("api_key" = [])),
+    responses(
+        (status = 201, body = ConnectionViewBody),
+        (status = 400, description = "Invalid credential fields"),
+        (status = 409, description = "Dependency not connected, provider inactive, or already connected"),
+        (status = 422, description = "The provider refused the credentials"),
+        (status = 502, description = "The provider could not be reached"),
+        (status = 503, description = "The provider rate-limited the check"),
+    ))]
+pub async fn connect(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    slug: web::Path<String>,
+    body: web::Json<ConnectRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let input = match (body.use_preconfigured, body.credentials) {
+        (true, None) => ConnectInput::Preconfigured,
+        (false, Some(credentials)) => ConnectInput::Credentials(credentials),
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameter,
+                "send either credentials or use_preconfigured: true",
+            ));
+        }
+    };
+    let view = service.connect(&caller.0, &slug, input).await?;
+    tracing::info!(provider = %view.connection.provider, connection_id = %view.connection.id, "integration connected");
+    Ok(created(&ConnectionViewBody::from(&view)))
+}
+
+/// Connected apps of the organization, newest first.
+#[utoipa::path(get, path = "/v1/integrations/connections", tag = "integrations", security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = ListResponse<ConnectionViewBody>)))]
+pub async fn connections(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+) -> Result<web::Json<ListResponse<ConnectionViewBody>>, ApiError> {
+    let views = service.list_connections(&caller.0).await?;
+    Ok(web::Json(ListResponse::new::<String>(views.iter().map(ConnectionViewBody::from).collect(), None)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionDetailBody {
+    #[serde(flatten)]
+    pub connection: ConnectionViewBody,
+    /// The last 20 checks, newest first.
+    pub health_history: Vec<HealthView>,
+}
+
+/// One connection with its health history and response times.
+#[utoipa::path(get, path = "/v1/integrations/connections/{id}", tag = "integrations", params(("id" = uuid::Uuid, Path)),
+    security(("session" = []), ("api_key" = [])), responses((status = 200, body = ConnectionDetailBody), (status = 404)))]
+pub async fn connection(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    id: web::Path<String>,
+) -> Result<web::Json<ConnectionDetailBody>, ApiError> {
+    let id = parse_id(&id, "connection")?;
+    let detail = service.connection(&caller.0, id).await?;
+    Ok(web::Json(ConnectionDetailBody {
+        connection: ConnectionViewBody::from(&detail.view),
+        health_history: detail.history.iter().map(HealthView::from).collect(),
+    }))
+}
+
+/// Disconnect: credentials deleted, audit written.
+#[utoipa::path(delete, path = "/v1/integrations/connections/{id}", tag = "integrations", params(("id" = uuid::Uuid, Path)),
+    security(("session" = []), ("api_key" = [])), responses((status = 204), (status = 404)))]
+pub async fn disconnect(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id, "connection")?;
+    service.disconnect(&caller.0, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Re-run the health check now.
+#[utoipa::path(post, path = "/v1/integrations/connections/{id}/health-checks", tag = "integrations",
+    params(("id" = uuid::Uuid, Path)), security(("session" = []), ("api_key" = [])),
+    responses((status = 201, body = HealthView), (status = 404)))]
+pub async fn run_check(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id, "connection")?;
+    let check = service.check(&caller.0, id).await?;
+    Ok(created(&HealthView::from(&check)))
+}
+
+/// The connection's health history, newest first.
+#[utoipa::path(get, path = "/v1/integrations/connections/{id}/health-checks", tag = "integrations",
+    params(("id" = uuid::Uuid, Path)), security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = ListResponse<HealthView>)))]
+pub async fn checks(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    id: web::Path<String>,
+) -> Result<web::Json<ListResponse<HealthView>>, ApiError> {
+    let id = parse_id(&id, "connection")?;
+    let history = service.health_history(&caller.0, id).await?;
+    Ok(web::Json(ListResponse::new::<String>(history.iter().map(HealthView::from).collect(), None)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnabledRequest {
+    pub enabled: bool,
+}
+
+/// The active/inactive toggle (Mapbox, Google Maps, Geoapify).
+#[utoipa::path(put, path = "/v1/integrations/connections/{id}/enabled", tag = "integrations",
+    params(("id" = uuid::Uuid, Path)), request_body = EnabledRequest, security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = ConnectionViewBody), (status = 404), (status = 405)))]
+pub async fn set_enabled(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    id: web::Path<String>,
+    body: web::Json<EnabledRequest>,
+) -> Result<web::Json<ConnectionViewBody>, ApiError> {
+    let id = parse_id(&id, "connection")?;
+    let view = service.set_enabled(&caller.0, id, body.enabled).await?;
+    Ok(web::Json(ConnectionViewBody::from(&view)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ModelView {
+    pub id: String,
+    pub display_name: String,
+}
+
+/// The models the provider offers (Anthropic), read live from the provider.
+#[utoipa::path(get, path = "/v1/integrations/connections/{id}/models", tag = "integrations",
+    params(("id" = uuid::Uuid, Path)), security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = ListResponse<ModelView>)))]
+pub async fn models(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    id: web::Path<String>,
+) -> Result<web::Json<ListResponse<ModelView>>, ApiError> {
+    let id = parse_id(&id, "connection")?;
+    let models = service.models(&caller.0, id).await?.map_err(|outcome| {
+        ApiError::from(otesse_domain::integration::ConnectError::CheckFailed {
+            outcome,
+            message: outcome.message("the provider"),
+        })
+    })?;
+    Ok(web::Json(ListResponse::new::<String>(
+        models.into_iter().map(|m| ModelView { id: m.id, display_name: m.display_name }).collect(),
+        None,
+    )))
+}

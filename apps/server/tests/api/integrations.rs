@@ -1,0 +1,308 @@
+//! Integrations end to end (I1-I11, I13) against a local fake of the provider (wiremock).
+
+use otesse_server::config::ProviderSettings;
+use reqwest::Method;
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{TestApp, captured_logs, spawn_app_with};
+
+const CANARY: &str = "pm-canary-7f3a9c1e-server-token";
+
+/// A fake Postmark answering `GET /server` as the real one does.
+async fn fake_postmark(status: u16) -> MockServer {
+    let server = MockServer::start().await;
+    let body = match status {
+        200 => json!({"ID": 1, "Name": "Acme", "ApiTokens": ["..."], "Color": "blue"}),
+        401 => json!({"ErrorCode": 10, "Message": "Request does not contain a valid Server token."}),
+        429 => json!({"ErrorCode": 429, "Message": "Rate limit exceeded"}),
+        _ => json!({"ErrorCode": 500, "Message": "Internal server error"}),
+    };
+    Mock::given(method("GET"))
+        .and(path("/server"))
+        .and(header("X-Postmark-Server-Token", CANARY))
+        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn app_with_postmark(fake: &MockServer, adjust: impl FnOnce(&mut otesse_server::config::Settings)) -> TestApp {
+    let uri = fake.uri();
+    spawn_app_with(move |s| {
+        s.providers.insert("postmark".into(), ProviderSettings { base_url: Some(uri), ..Default::default() });
+        s.provider_timeout_ms = 2_000;
+        adjust(s);
+    })
+    .await
+}
+
+fn connect_body(key: &str) -> Value {
+    json!({"credentials": {"api_key": key}})
+}
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let row = app
+        .raw
+        .query_one_raw(Statement::from_string(
+            app.raw.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM {table}"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get("", "n").unwrap()
+}
+
+#[tokio::test]
+async fn the_catalog_lists_the_seven_with_search_and_category() {
+    let fake = fake_postmark(200).await;
+    let app = app_with_postmark(&fake, |_| {}).await;
+    let admin = app.admin().await;
+    let viewer = app.user(&admin, "v@acme.test", "viewer").await;
+    let all = app.get("/v1/integrations/providers", &viewer).await;
+    let all = all.expect(200)["data"].as_array().unwrap().clone();
+    let slugs: Vec<_> = all.iter().map(|p| p["slug"].as_str().unwrap()).collect();
+    assert_eq!(slugs, ["postmark", "stripe", "mapbox", "google_maps", "geoapify", "anthropic", "quo"]);
+    assert!(all.iter().all(|p| p["connection_status"] == "not_connected"));
+    assert_eq!(all[0]["fields"][0]["name"], "api_key");
+    assert_eq!(all[0]["category"], "communication");
+    let mapping = app.get("/v1/integrations/providers?category=Mapping", &viewer).await;
+    assert_eq!(mapping.expect(200)["data"].as_array().unwrap().len(), 3);
+    let search = app.get("/v1/integrations/providers?q=openphone", &viewer).await;
+    assert_eq!(search.expect(200)["data"][0]["slug"], "quo");
+    app.get("/v1/integrations/providers?category=food", &viewer).await.expect_error(400, "invalid_parameter");
+    let one = app.get("/v1/integrations/providers/anthropic", &viewer).await;
+    assert_eq!(one.expect(200)["resource_types"], json!(["model_selection", "usage_monitoring"]));
+    app.get("/v1/integrations/providers/myspace", &viewer).await.expect_error(404, "resource_missing");
+    // Browsing is settings.view; connecting is settings.edit.
+    let refused = app.post("/v1/integrations/providers/postmark/connect", &viewer, &connect_body(CANARY)).await;
+    refused.expect_error(403, "permission_denied");
+    assert_eq!(fake.received_requests().await.unwrap().len(), 0, "nothing reached the provider");
+}
+
+#[tokio::test]
+async fn connect_check_inspect_and_disconnect() {
+    let fake = fake_postmark(200).await;
+    let app = app_with_postmark(&fake, |_| {}).await;
+    let admin = app.admin().await;
+    let connected = app.post("/v1/integrations/providers/postmark/connect", &admin, &connect_body(CANARY)).await;
+    let body = connected.expect(201).clone();
+    assert_eq!(body["status"], "connected");
+    assert_eq!(body["instance_status"], "active");
+    assert_eq!(body["health"]["status"], "healthy");
+    assert!(body["health"]["response_time_ms"].is_number());
+    let id = body["id"].as_str().unwrap().to_owned();
+    assert_eq!(count(&app, "integration_credentials").await, 1);
+
+    let catalog = app.get("/v1/integrations/providers?q=postmark", &admin).await;
+    assert_eq!(catalog.expect(200)["data"][0]["connection_status"], "connected");
+    let list = app.get("/v1/integrations/connections", &admin).await;
+    assert_eq!(list.expect(200)["data"][0]["id"], id.as_str());
+
+    app.send(
+        app.request(Method::POST, &format!("/v1/integrations/connections/{id}/health-checks")).bearer_auth(&admin),
+    )
+    .await
+    .expect(201);
+    let detail = app.get(&format!("/v1/integrations/connections/{id}"), &admin).await;
+    let detail = detail.expect(200);
+    assert_eq!(detail["health_history"].as_array().unwrap().len(), 2);
+    assert_eq!(fake.received_requests().await.unwrap().len(), 2, "connect and re-check both called the provider");
+
+    // A second connect by the same user is refused; the audit trail holds the connect.
+    app.post("/v1/integrations/providers/postmark/connect", &admin, &connect_body(CANARY))
+        .await
+        .expect_error(409, "already_connected");
+    let audit = app.get("/v1/integrations/audit-log?provider=postmark", &admin).await;
+    assert_eq!(audit.expect(200)["data"][0]["action"], "integration.connected");
+
+    app.send(app.request(Method::DELETE, &format!("/v1/integrations/connections/{id}")).bearer_auth(&admin))
+        .await
+        .expect(204);
+    assert_eq!(count(&app, "integration_credentials").await, 0, "credentials deleted");
+    let after = app.get(&format!("/v1/integrations/connections/{id}"), &admin).await;
+    assert_eq!(after.expect(200)["status"], "disconnected");
+    let audit = app.get("/v1/integrations/audit-log?action=integration.disconnected", &admin).await;
+    assert_eq!(audit.expect(200)["data"].as_array().unwrap().len(), 1);
+    // And it can be connected again.
+    app.post("/v1/integrations/providers/postmark/connect", &admin, &connect_body(CANARY)).await.expect(201);
+}
+
+#[tokio::test]
+async fn failed_checks_answer_the_product_messages_and_leave_nothing_behind() {
+    for (status, http, code, message) in [
+        (
+            401,
+            422,
+            "provider_credentials_invalid",
+            "The API key you entered is invalid. Please check your credentials.",
+        ),
+        (429, 503, "provider_rate_limited", "Connection test was rate limited. Please wait a moment."),
+        (500, 502, "provider_unreachable", "Could not reach Postmark. The service may be temporarily unavailable."),
+    ] {
+        let fake = fake_postmark(status).await;
+        let app = app_with_postmark(&fake, |_| {}).await;
+        let admin = app.admin().await;
+        let answer = app.post("/v1/integrations/providers/postmark/connect", &admin, &connect_body(CANARY)).await;
+        assert_eq!(answer.expect_error(http, code), message);
+        assert_eq!(count(&app, "integration_credentials").await, 0);
+        assert_eq!(count(&app, "integration_connections").await, 0);
+        let catalog = app.get("/v1/integrations/providers?q=postmark", &admin).await;
+        assert_eq!(catalog.expect(200)["data"][0]["connection_status"], "error");
+        let audit = app.get("/v1/integrations/audit-log?action=integration.connect_failed", &admin).await;
+        assert_eq!(audit.expect(200)["data"].as_array().unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_provider_is_reported_and_a_retry_succeeds() {
+    let fake = MockServer::start().await;
+    let app = app_with_postmark(&fake, |_| {}).await;
+    let admin = app.admin().await;
+    // Nothing mounted yet: the fake answers 404 — not Postmark's answer.
+    let answer = app.post("/v1/integrations/providers/postmark/connect", &admin, &connect_body(CANARY)).await;
+    assert_eq!(answer.status, 502, "{}", answer.text);
+    Mock::given(method("GET"))
+        .and(path("/server"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ID": 1, "Name": "Acme"})))
+        .mount(&fake)
+        .await;
+    app.post("/v1/integrations/providers/postmark/connect", &admin, &connect_body(CANARY)).await.expect(201);
+}
+
+#[tokio::test]
+async fn bad_connect_input_is_refused_before_any_call() {
+    let fake = fake_postmark(200).await;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = dir.path().join("extra.toml");
+    std::fs::write(
+        &extra,
+        r#"[[providers]]
+slug = "mailer_plus"
+name = "Mailer Plus"
+description = "Needs Postmark"
+logo_url = "/m.svg"
+category = "communication"
+auth_type = "api_key"
+fields = [{ field = "api_key", label = "Key" }]
+dependencies = ["postmark"]
+docs_url = "https://example.com/docs"
+"#,
+    )
+    .unwrap();
+    let app = app_with_postmark(&fake, |s| {
+        s.catalog_file = Some(extra.clone());
+        s.providers.insert("stripe".into(), ProviderSettings { active: Some(false), ..Default::default() });
+    })
+    .await;
+    let admin = app.admin().await;
+    let post = |slug: &str, body: Value| {
+        let path = format!("/v1/integrations/providers/{slug}/connect");
+        let admin = admin.clone();
+        let app = &app;
+        async move { app.post(&path, &admin, &body).await }
+    };
+    post("nope", connect_body("k")).await.expect_error(404, "resource_missing");
+    post("stripe", connect_body("sk_test_x")).await.expect_error(409, "provider_inactive");
+    let message = post("mailer_plus", connect_body("k")).await.expect_error(409, "dependency_missing");
+    assert!(message.contains("Postmark") && message.contains("/v1/integrations/providers/postmark"), "{message}");
+    post("postmark", json!({"credentials": {}})).await.expect_error(400, "invalid_parameter");
+    post("postmark", json!({"credentials": {"api_key": "  "}})).await.expect_error(400, "invalid_parameter");
+    let message = post("postmark", json!({"credentials": {"api_key": "k", "password": "x"}}))
+        .await
+        .expect_error(400, "invalid_parameter");
+    assert!(message.contains("password"));
+    post("postmark", json!({"credentials": {"api_key": "k".repeat(129)}})).await.expect_error(400, "invalid_parameter");
+    post("postmark", json!({"credentials": {"api_key": "abc\u{7}def"}})).await.expect_error(400, "invalid_parameter");
+    post("postmark", json!({"credentials": {"api_key": "k"}, "extra": 1})).await.expect_error(400, "invalid_body");
+    post("postmark", json!({"use_preconfigured": true})).await.expect_error(400, "invalid_parameter");
+    assert_eq!(fake.received_requests().await.unwrap().len(), 0, "no bad input reached the provider");
+    assert_eq!(count(&app, "integration_instances").await, 0, "and nothing was written");
+}
+
+#[tokio::test]
+async fn preconfigured_providers_connect_without_a_typed_key() {
+    let fake = fake_postmark(200).await;
+    let uri = fake.uri();
+    let app = spawn_app_with(move |s| {
+        s.providers.insert(
+            "postmark".into(),
+            ProviderSettings { base_url: Some(uri), api_key: Some(CANARY.to_owned().into()), ..Default::default() },
+        );
+    })
+    .await;
+    let admin = app.admin().await;
+    let catalog = app.get("/v1/integrations/providers/postmark", &admin).await;
+    assert_eq!(catalog.expect(200)["preconfigured"], true);
+    let connected =
+        app.post("/v1/integrations/providers/postmark/connect", &admin, &json!({"use_preconfigured": true})).await;
+    let body = connected.expect(201);
+    assert_eq!(body["auth_method"], "preconfigured");
+    assert!(!connected.text.contains(CANARY));
+    assert_eq!(count(&app, "integration_credentials").await, 0, "the deployment's key is not copied into the database");
+}
+
+#[tokio::test]
+async fn keys_with_integrations_manage_may_connect_and_other_organizations_see_nothing() {
+    let fake = fake_postmark(200).await;
+    let app = app_with_postmark(&fake, |_| {}).await;
+    let admin = app.admin().await;
+    let manage = json!({
+        "name": "ops", "scope_level": "admin", "scopes": ["integrations.manage"], "expires_in": "30d", "environment": "live",
+    });
+    let (key, _) = app.key(&admin, manage).await;
+    let connected = app.post("/v1/integrations/providers/postmark/connect", &key, &connect_body(CANARY)).await;
+    let id = connected.expect(201)["id"].as_str().unwrap().to_owned();
+    let audit = app.get("/v1/integrations/audit-log?provider=postmark", &admin).await;
+    assert_eq!(audit.expect(200)["data"][0]["actor_type"], "api_key");
+
+    let (plain, _) = app.key(&admin, crate::helpers::key_body("plain", "live")).await;
+    app.get("/v1/integrations/connections", &plain).await.expect_error(403, "scope_level_too_low");
+
+    let other = app.other_organization("boss@other.test").await;
+    app.get(&format!("/v1/integrations/connections/{id}"), &other).await.expect_error(404, "resource_missing");
+    app.send(app.request(Method::DELETE, &format!("/v1/integrations/connections/{id}")).bearer_auth(&other))
+        .await
+        .expect_error(404, "resource_missing");
+    assert_eq!(app.get("/v1/integrations/connections", &other).await.expect(200)["data"].as_array().unwrap().len(), 0);
+    assert_eq!(count(&app, "integration_credentials").await, 1, "untouched");
+}
+
+#[tokio::test]
+async fn the_canary_credential_is_stored_encrypted_and_never_echoed() {
+    let fake = fake_postmark(200).await;
+    let app = app_with_postmark(&fake, |_| {}).await;
+    let admin = app.admin().await;
+    let connected = app.post("/v1/integrations/providers/postmark/connect", &admin, &connect_body(CANARY)).await;
+    let id = connected.expect(201)["id"].as_str().unwrap().to_owned();
+    let mut texts = vec![connected.text.clone()];
+    for path in [
+        "/v1/integrations/connections".to_owned(),
+        format!("/v1/integrations/connections/{id}"),
+        "/v1/integrations/audit-log".to_owned(),
+        "/v1/integrations/providers".to_owned(),
+    ] {
+        texts.push(app.get(&path, &admin).await.text);
+    }
+    for text in &texts {
+        assert!(!text.contains(CANARY), "the credential came back: {text}");
+    }
+    let (_db, _raw, file, _dir) = app.stop().await;
+    let logs = captured_logs();
+    let lines: Vec<_> = logs.lines().collect();
+    let leaks: Vec<_> = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains(CANARY))
+        .map(|(i, _)| lines[i.saturating_sub(8)..=i].join("\n"))
+        .collect();
+    assert!(leaks.is_empty(), "the credential reached the logs: {leaks:#?}");
+    if let Some(file) = file {
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes.extend(std::fs::read(file.with_extension("db-wal")).unwrap_or_default());
+        assert!(!bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()), "the credential is stored in plaintext");
+    }
+}

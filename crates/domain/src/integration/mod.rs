@@ -1,0 +1,261 @@
+//! Integrations (I1-I11, I13): the provider catalog, connections with encrypted credentials,
+//! health checks and post-connection resources.
+
+mod catalog;
+mod service;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use uuid::Uuid;
+
+use crate::organization::OrganizationId;
+use crate::user::UserId;
+
+pub use catalog::{
+    AuthType, Catalog, CatalogError, Category, CredentialField, FieldSpec, ProviderDefinition, ProviderSlug,
+    ResourceType,
+};
+pub use service::{
+    ConnectError, ConnectInput, ConnectionDetail, IntegrationActor, IntegrationError, IntegrationPorts,
+    IntegrationService, Preconfigured, ProviderListing, RewrapProgress, Rewrapper,
+};
+
+/// An organization's activation of a provider (created at the first successful connect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationInstance {
+    pub id: Uuid,
+    pub organization_id: OrganizationId,
+    pub provider: ProviderSlug,
+    pub status: InstanceStatus,
+    /// The active/inactive toggle (I11); an inactive instance stays connected but unused.
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InstanceStatus {
+    /// At least one healthy connection.
+    Active,
+    /// The last connect or check failed (I8); connecting again is allowed.
+    Error,
+    /// Every connection was disconnected.
+    Disconnected,
+}
+
+impl InstanceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceStatus::Active => "active",
+            InstanceStatus::Error => "error",
+            InstanceStatus::Disconnected => "disconnected",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [InstanceStatus::Active, InstanceStatus::Error, InstanceStatus::Disconnected]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// How a connection got its credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthMethod {
+    /// Typed by the user.
+    ApiKey,
+    /// Supplied by the deployment's environment (I13); nothing is stored.
+    Preconfigured,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ApiKey => "api_key",
+            AuthMethod::Preconfigured => "preconfigured",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [AuthMethod::ApiKey, AuthMethod::Preconfigured].into_iter().find(|m| m.as_str() == raw)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionStatus {
+    Connected,
+    Disconnected,
+}
+
+impl ConnectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Connected => "connected",
+            ConnectionStatus::Disconnected => "disconnected",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [ConnectionStatus::Connected, ConnectionStatus::Disconnected].into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// A user's authenticated link to an instance (I9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationConnection {
+    pub id: Uuid,
+    pub instance_id: Uuid,
+    pub organization_id: OrganizationId,
+    pub provider: ProviderSlug,
+    pub user_id: UserId,
+    pub auth_method: AuthMethod,
+    pub status: ConnectionStatus,
+    pub created_at: DateTime<Utc>,
+    pub disconnected_at: Option<DateTime<Utc>>,
+}
+
+/// An AES-256-GCM ciphertext with the version of the master key that made it (I5).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Ciphertext {
+    pub key_version: u32,
+    /// Nonce followed by the sealed bytes and tag.
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for Ciphertext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ciphertext(v{}, {} bytes)", self.key_version, self.bytes.len())
+    }
+}
+
+/// What a ciphertext is bound to: moving it to another row makes it fail to decrypt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialBinding {
+    pub organization_id: OrganizationId,
+    pub connection_id: Uuid,
+    pub field: CredentialField,
+}
+
+impl CredentialBinding {
+    /// The associated data sealed with the ciphertext.
+    pub fn associated_data(&self) -> Vec<u8> {
+        format!("otesse/credential/v1|{}|{}|{}", self.organization_id, self.connection_id, self.field.as_str())
+            .into_bytes()
+    }
+}
+
+/// One stored, encrypted credential field (IntegrationCredential).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCredential {
+    pub id: Uuid,
+    pub binding: CredentialBinding,
+    pub ciphertext: Ciphertext,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Credentials in plaintext, in memory only, for the length of one provider call.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    pub api_key: SecretString,
+    pub api_secret: Option<SecretString>,
+    pub account_id: Option<String>,
+}
+
+/// What a health check found (I6, I7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HealthOutcome {
+    Healthy,
+    InvalidCredentials,
+    /// Connection refused, timed out, 5xx, or an answer that is not the provider's.
+    Unreachable,
+    RateLimited,
+}
+
+impl HealthOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthOutcome::Healthy => "healthy",
+            HealthOutcome::InvalidCredentials => "invalid_credentials",
+            HealthOutcome::Unreachable => "unreachable",
+            HealthOutcome::RateLimited => "rate_limited",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Healthy, Self::InvalidCredentials, Self::Unreachable, Self::RateLimited]
+            .into_iter()
+            .find(|o| o.as_str() == raw)
+    }
+
+    /// I7's messages, shown to the user.
+    pub fn message(self, provider_name: &str) -> String {
+        match self {
+            HealthOutcome::Healthy => format!("{provider_name} connected successfully"),
+            HealthOutcome::InvalidCredentials => {
+                "The API key you entered is invalid. Please check your credentials.".to_owned()
+            }
+            HealthOutcome::Unreachable => {
+                format!("Could not reach {provider_name}. The service may be temporarily unavailable.")
+            }
+            HealthOutcome::RateLimited => "Connection test was rate limited. Please wait a moment.".to_owned(),
+        }
+    }
+}
+
+/// A provider client's report of one check. `detail` is for operators (status code, error
+/// class); it never holds a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthReport {
+    pub outcome: HealthOutcome,
+    pub response_time_ms: u32,
+    pub detail: String,
+}
+
+/// A recorded health check (IntegrationHealth).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub id: Uuid,
+    pub connection_id: Uuid,
+    pub outcome: HealthOutcome,
+    pub response_time_ms: u32,
+    pub detail: String,
+    pub checked_at: DateTime<Utc>,
+}
+
+/// A connection with what the connected-apps views show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionView {
+    pub connection: IntegrationConnection,
+    pub instance: IntegrationInstance,
+    pub latest_health: Option<HealthCheck>,
+}
+
+/// This organization's state of one provider, for the catalog (I2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderState {
+    pub provider: ProviderSlug,
+    pub instance_status: InstanceStatus,
+    pub connected: bool,
+}
+
+/// Everything a successful connect writes, in one transaction (I9).
+#[derive(Debug, Clone)]
+pub struct NewConnection {
+    /// Created if the organization has no instance of this provider yet; else updated.
+    pub instance: IntegrationInstance,
+    pub connection: IntegrationConnection,
+    pub credentials: Vec<StoredCredential>,
+    pub health: HealthCheck,
+}
+
+/// Details for audit entries about an integration.
+pub fn audit_details(provider: &ProviderSlug, extra: &[(&str, String)]) -> BTreeMap<String, String> {
+    let mut details = BTreeMap::new();
+    details.insert("provider".to_owned(), provider.as_str().to_owned());
+    for (key, value) in extra {
+        details.insert((*key).to_owned(), value.clone());
+    }
+    details
+}

@@ -1,0 +1,845 @@
+//! The integrations service: browse the catalog, connect (I3-I9, I13), list and inspect
+//! connections, re-run checks, disconnect (I10), toggle (I11).
+//!
+//! Connect never leaves credentials behind a failure or a crash: they are encrypted and
+//! checked in memory first (the check uses the decrypted ciphertext, proving the round trip),
+//! and written only after the provider accepted them, in the same transaction as the
+//! connection, its first health record and the audit entry.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use uuid::Uuid;
+
+use super::{
+    AuthMethod, AuthType, Catalog, ConnectionStatus, ConnectionView, CredentialBinding, CredentialField, Credentials,
+    HealthCheck, HealthOutcome, InstanceStatus, IntegrationConnection, IntegrationInstance, NewConnection,
+    ProviderDefinition, ProviderSlug, ProviderState, ResourceType, StoredCredential,
+};
+use crate::StorageError;
+use crate::api_key::ApiKey;
+use crate::audit::{AuditAction, AuditActor, AuditEntry};
+use crate::organization::OrganizationId;
+use crate::ports::{Clock, CredentialCipher, DecryptError, IntegrationRepository, ProviderClient, ProviderModel};
+use crate::user::{Actor, Permission, UserId};
+
+/// How many health checks the connection detail shows.
+pub const HEALTH_HISTORY: u32 = 20;
+
+/// Who acts on integrations: a user (by role) or an API key holding `integrations.manage`,
+/// which may do what `settings.edit` does (the key's connections belong to its creator).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationActor {
+    pub organization_id: OrganizationId,
+    pub user_id: UserId,
+    pub audit_actor: AuditActor,
+    can_view: bool,
+    can_edit: bool,
+}
+
+impl IntegrationActor {
+    pub fn user(actor: &Actor) -> Self {
+        Self {
+            organization_id: actor.organization_id,
+            user_id: actor.user_id,
+            audit_actor: AuditActor::User(actor.user_id),
+            can_view: actor.can(Permission::SettingsView),
+            can_edit: actor.can(Permission::SettingsEdit),
+        }
+    }
+
+    /// A key that passed the `integrations.manage` scope check.
+    pub fn key(key: &ApiKey) -> Self {
+        Self {
+            organization_id: key.organization_id,
+            user_id: key.created_by,
+            audit_actor: AuditActor::ApiKey(key.id),
+            can_view: true,
+            can_edit: true,
+        }
+    }
+
+    fn require_view(&self) -> Result<(), IntegrationError> {
+        if self.can_view { Ok(()) } else { Err(IntegrationError::Forbidden) }
+    }
+
+    fn require_edit(&self) -> Result<(), IntegrationError> {
+        if self.can_edit { Ok(()) } else { Err(IntegrationError::Forbidden) }
+    }
+}
+
+/// Credentials the deployment supplies for some providers (I13). Never returned or logged.
+#[derive(Clone, Default)]
+pub struct Preconfigured(HashMap<String, Credentials>);
+
+impl std::fmt::Debug for Preconfigured {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl Preconfigured {
+    pub fn new(by_slug: HashMap<String, Credentials>) -> Self {
+        Self(by_slug)
+    }
+
+    pub fn has(&self, slug: &ProviderSlug) -> bool {
+        self.0.contains_key(slug.as_str())
+    }
+
+    fn get(&self, slug: &ProviderSlug) -> Option<&Credentials> {
+        self.0.get(slug.as_str())
+    }
+}
+
+/// What a connect request carries.
+#[derive(Debug)]
+pub enum ConnectInput {
+    /// Field name → value, as typed.
+    Credentials(BTreeMap<String, SecretString>),
+    /// Use the deployment's pre-configured credentials.
+    Preconfigured,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IntegrationError {
+    #[error("Your role does not allow this action.")]
+    Forbidden,
+    #[error("No such provider.")]
+    UnknownProvider,
+    #[error("No such connection.")]
+    ConnectionNotFound,
+    #[error("This provider does not support that.")]
+    NotSupported,
+    #[error("The stored credentials could not be decrypted; reconnect the provider.")]
+    Undecryptable,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Integration(#[from] IntegrationError),
+    #[error("{0} is not available for new connections.")]
+    InactiveProvider(String),
+    #[error("{0} connects with OAuth, which is not available yet.")]
+    OAuthNotSupported(String),
+    #[error("{required_name} must be connected first.")]
+    DependencyMissing { required: ProviderSlug, required_name: String },
+    #[error("credentials.{0} is required")]
+    MissingField(&'static str),
+    #[error("credentials.{0} is not a field of this provider")]
+    UnknownField(String),
+    #[error("credentials.{field} must be at most {max} characters")]
+    FieldTooLong { field: &'static str, max: usize },
+    #[error("credentials.{0} must not contain control characters")]
+    FieldInvalid(&'static str),
+    #[error("{0} is not pre-configured on this deployment; enter credentials instead.")]
+    NotPreconfigured(String),
+    #[error("You already have a connection to {0}; disconnect it first.")]
+    AlreadyConnected(String),
+    /// The provider refused or could not be reached: I7's message.
+    #[error("{message}")]
+    CheckFailed { outcome: HealthOutcome, message: String },
+}
+
+impl From<StorageError> for ConnectError {
+    fn from(err: StorageError) -> Self {
+        ConnectError::Integration(err.into())
+    }
+}
+
+/// A catalog entry with this organization's state of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderListing {
+    pub definition: ProviderDefinition,
+    pub state: Option<ProviderState>,
+    pub preconfigured: bool,
+}
+
+/// A connection with its health history (I10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionDetail {
+    pub view: ConnectionView,
+    pub history: Vec<HealthCheck>,
+}
+
+#[derive(Clone)]
+pub struct IntegrationPorts {
+    pub catalog: Arc<Catalog>,
+    pub repository: Arc<dyn IntegrationRepository>,
+    pub cipher: Arc<dyn CredentialCipher>,
+    pub client: Arc<dyn ProviderClient>,
+    pub clock: Arc<dyn Clock>,
+    pub preconfigured: Preconfigured,
+}
+
+#[derive(Clone)]
+pub struct IntegrationService {
+    ports: IntegrationPorts,
+}
+
+impl std::fmt::Debug for IntegrationService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("IntegrationService")
+    }
+}
+
+impl IntegrationService {
+    pub fn new(ports: IntegrationPorts) -> Self {
+        Self { ports }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.ports.catalog
+    }
+
+    fn definition(&self, slug: &str) -> Result<&ProviderDefinition, IntegrationError> {
+        self.ports.catalog.get(slug).ok_or(IntegrationError::UnknownProvider)
+    }
+
+    /// The catalog with this organization's connection status (I2).
+    pub async fn list_providers(
+        &self,
+        actor: &IntegrationActor,
+        q: Option<&str>,
+        category: Option<super::Category>,
+    ) -> Result<Vec<ProviderListing>, IntegrationError> {
+        actor.require_view()?;
+        let states = self.ports.repository.provider_states(actor.organization_id).await?;
+        Ok(self
+            .ports
+            .catalog
+            .search(q, category)
+            .into_iter()
+            .map(|definition| self.listing(definition, &states))
+            .collect())
+    }
+
+    fn listing(&self, definition: &ProviderDefinition, states: &[ProviderState]) -> ProviderListing {
+        ProviderListing {
+            state: states.iter().find(|s| s.provider == definition.slug).cloned(),
+            preconfigured: self.ports.preconfigured.has(&definition.slug),
+            definition: definition.clone(),
+        }
+    }
+
+    pub async fn provider(&self, actor: &IntegrationActor, slug: &str) -> Result<ProviderListing, IntegrationError> {
+        actor.require_view()?;
+        let definition = self.definition(slug)?;
+        let states = self.ports.repository.provider_states(actor.organization_id).await?;
+        Ok(self.listing(definition, &states))
+    }
+
+    /// Checks the typed fields against the provider's definition (I4).
+    fn credentials_from(
+        definition: &ProviderDefinition,
+        fields: &BTreeMap<String, SecretString>,
+    ) -> Result<Vec<(CredentialField, SecretString)>, ConnectError> {
+        for name in fields.keys() {
+            let known =
+                CredentialField::parse(name).is_some_and(|f| definition.fields.iter().any(|spec| spec.field == f));
+            if !known {
+                return Err(ConnectError::UnknownField(name.clone()));
+            }
+        }
+        let mut out = Vec::new();
+        for spec in &definition.fields {
+            let name = spec.field.as_str();
+            let value = fields.get(name).map(|v| v.expose_secret().trim().to_owned()).filter(|v| !v.is_empty());
+            let Some(value) = value else {
+                if spec.required {
+                    return Err(ConnectError::MissingField(name));
+                }
+                continue;
+            };
+            if value.chars().count() > spec.max_length {
+                return Err(ConnectError::FieldTooLong { field: name, max: spec.max_length });
+            }
+            if value.chars().any(char::is_control) {
+                return Err(ConnectError::FieldInvalid(name));
+            }
+            out.push((spec.field, SecretString::from(value)));
+        }
+        Ok(out)
+    }
+
+    fn assemble(fields: Vec<(CredentialField, SecretString)>) -> Option<Credentials> {
+        let mut api_key = None;
+        let mut api_secret = None;
+        let mut account_id = None;
+        for (field, value) in fields {
+            match field {
+                CredentialField::ApiKey => api_key = Some(value),
+                CredentialField::ApiSecret => api_secret = Some(value),
+                CredentialField::AccountId => account_id = Some(value.expose_secret().to_owned()),
+            }
+        }
+        Some(Credentials { api_key: api_key?, api_secret, account_id })
+    }
+
+    /// Connects a provider (I3-I9, I13). On failure nothing but the instance's `error` status
+    /// and the audit entry is written, and the caller may retry at once.
+    pub async fn connect(
+        &self,
+        actor: &IntegrationActor,
+        slug: &str,
+        input: ConnectInput,
+    ) -> Result<ConnectionView, ConnectError> {
+        actor.require_edit()?;
+        let definition = self.definition(slug)?;
+        if !definition.active {
+            return Err(ConnectError::InactiveProvider(definition.name.clone()));
+        }
+        if definition.auth_type == AuthType::OAuth2 {
+            return Err(ConnectError::OAuthNotSupported(definition.name.clone()));
+        }
+        let organization = actor.organization_id;
+        let states = self.ports.repository.provider_states(organization).await?;
+        for dependency in &definition.dependencies {
+            if !states.iter().any(|s| &s.provider == dependency && s.connected) {
+                let required_name = self
+                    .ports
+                    .catalog
+                    .get(dependency.as_str())
+                    .map_or_else(|| dependency.to_string(), |d| d.name.clone());
+                return Err(ConnectError::DependencyMissing { required: dependency.clone(), required_name });
+            }
+        }
+        let mine = self.ports.repository.list_connections(organization).await?;
+        if mine.iter().any(|c| {
+            c.connection.provider == definition.slug
+                && c.connection.user_id == actor.user_id
+                && c.connection.status == ConnectionStatus::Connected
+        }) {
+            return Err(ConnectError::AlreadyConnected(definition.name.clone()));
+        }
+
+        let now = self.ports.clock.now();
+        let connection_id = Uuid::now_v7();
+        let (auth_method, stored, credentials) = match input {
+            ConnectInput::Preconfigured => {
+                let credentials = self
+                    .ports
+                    .preconfigured
+                    .get(&definition.slug)
+                    .cloned()
+                    .ok_or_else(|| ConnectError::NotPreconfigured(definition.name.clone()))?;
+                (AuthMethod::Preconfigured, Vec::new(), credentials)
+            }
+            ConnectInput::Credentials(fields) => {
+                let fields = Self::credentials_from(definition, &fields)?;
+                let stored: Vec<StoredCredential> = fields
+                    .iter()
+                    .map(|(field, value)| {
+                        let binding = CredentialBinding { organization_id: organization, connection_id, field: *field };
+                        StoredCredential {
+                            id: Uuid::now_v7(),
+                            ciphertext: self.ports.cipher.encrypt(value, &binding),
+                            binding,
+                            created_at: now,
+                        }
+                    })
+                    .collect();
+                // The check runs on what decrypts from the ciphertexts, as it will later.
+                let credentials = self.decrypt_all(&stored).map_err(ConnectError::Integration)?;
+                (AuthMethod::ApiKey, stored, credentials)
+            }
+        };
+
+        let report = self.ports.client.health_check(&definition.slug, &credentials).await;
+        let existing = states.iter().find(|s| s.provider == definition.slug);
+        let instance = match self.ports.repository.find_instance(organization, &definition.slug).await? {
+            Some(instance) => instance,
+            None => IntegrationInstance {
+                id: Uuid::now_v7(),
+                organization_id: organization,
+                provider: definition.slug.clone(),
+                status: InstanceStatus::Error,
+                enabled: true,
+                created_at: now,
+                updated_at: now,
+            },
+        };
+        let audit = |action| {
+            AuditEntry::new(organization, actor.audit_actor, action, "integration", connection_id.to_string(), now)
+                .for_provider(definition.slug.as_str())
+                .with("provider", definition.slug.as_str())
+                .with("auth_method", auth_method.as_str())
+                .with("outcome", report.outcome.as_str())
+                .with("response_time_ms", report.response_time_ms.to_string())
+        };
+
+        if report.outcome != HealthOutcome::Healthy {
+            // Another user's working connection keeps the instance active.
+            let status =
+                if existing.is_some_and(|s| s.connected) { InstanceStatus::Active } else { InstanceStatus::Error };
+            let failed = IntegrationInstance { status, updated_at: now, ..instance };
+            self.ports.repository.record_failed_connect(&failed, &audit(AuditAction::IntegrationConnectFailed)).await?;
+            return Err(ConnectError::CheckFailed {
+                outcome: report.outcome,
+                message: report.outcome.message(&definition.name),
+            });
+        }
+
+        let instance = IntegrationInstance { status: InstanceStatus::Active, updated_at: now, ..instance };
+        let connection = IntegrationConnection {
+            id: connection_id,
+            instance_id: instance.id,
+            organization_id: organization,
+            provider: definition.slug.clone(),
+            user_id: actor.user_id,
+            auth_method,
+            status: ConnectionStatus::Connected,
+            created_at: now,
+            disconnected_at: None,
+        };
+        let health = HealthCheck {
+            id: Uuid::now_v7(),
+            connection_id,
+            outcome: report.outcome,
+            response_time_ms: report.response_time_ms,
+            detail: report.detail.clone(),
+            checked_at: now,
+        };
+        let new = NewConnection {
+            instance: instance.clone(),
+            connection: connection.clone(),
+            credentials: stored,
+            health: health.clone(),
+        };
+        self.ports.repository.save_connection(&new, &audit(AuditAction::IntegrationConnected)).await?;
+        Ok(ConnectionView { connection, instance, latest_health: Some(health) })
+    }
+
+    fn decrypt_all(&self, stored: &[StoredCredential]) -> Result<Credentials, IntegrationError> {
+        let mut fields = Vec::with_capacity(stored.len());
+        for credential in stored {
+            let value =
+                self.ports.cipher.decrypt(&credential.ciphertext, &credential.binding).map_err(|err| match err {
+                    DecryptError::UnknownKeyVersion(_) | DecryptError::Tampered => IntegrationError::Undecryptable,
+                })?;
+            fields.push((credential.binding.field, value));
+        }
+        Self::assemble(fields).ok_or(IntegrationError::Undecryptable)
+    }
+
+    /// The credentials a connection uses now: decrypted from storage, or the deployment's.
+    async fn credentials_of(&self, view: &ConnectionView) -> Result<Credentials, IntegrationError> {
+        match view.connection.auth_method {
+            AuthMethod::Preconfigured => {
+                self.ports.preconfigured.get(&view.connection.provider).cloned().ok_or(IntegrationError::Undecryptable)
+            }
+            AuthMethod::ApiKey => {
+                let stored = self.ports.repository.credentials(view.connection.id).await?;
+                self.decrypt_all(&stored)
+            }
+        }
+    }
+
+    pub async fn list_connections(&self, actor: &IntegrationActor) -> Result<Vec<ConnectionView>, IntegrationError> {
+        actor.require_view()?;
+        Ok(self.ports.repository.list_connections(actor.organization_id).await?)
+    }
+
+    async fn find(&self, actor: &IntegrationActor, id: Uuid) -> Result<ConnectionView, IntegrationError> {
+        self.ports
+            .repository
+            .find_connection(actor.organization_id, id)
+            .await?
+            .ok_or(IntegrationError::ConnectionNotFound)
+    }
+
+    pub async fn connection(&self, actor: &IntegrationActor, id: Uuid) -> Result<ConnectionDetail, IntegrationError> {
+        actor.require_view()?;
+        let view = self.find(actor, id).await?;
+        let history = self.ports.repository.health_history(id, HEALTH_HISTORY).await?;
+        Ok(ConnectionDetail { view, history })
+    }
+
+    pub async fn health_history(
+        &self,
+        actor: &IntegrationActor,
+        id: Uuid,
+    ) -> Result<Vec<HealthCheck>, IntegrationError> {
+        Ok(self.connection(actor, id).await?.history)
+    }
+
+    /// Re-runs the connection's health check and records it (I10).
+    pub async fn check(&self, actor: &IntegrationActor, id: Uuid) -> Result<HealthCheck, IntegrationError> {
+        actor.require_edit()?;
+        let view = self.find(actor, id).await?;
+        if view.connection.status != ConnectionStatus::Connected {
+            return Err(IntegrationError::ConnectionNotFound);
+        }
+        let credentials = self.credentials_of(&view).await?;
+        let report = self.ports.client.health_check(&view.connection.provider, &credentials).await;
+        let check = HealthCheck {
+            id: Uuid::now_v7(),
+            connection_id: id,
+            outcome: report.outcome,
+            response_time_ms: report.response_time_ms,
+            detail: report.detail,
+            checked_at: self.ports.clock.now(),
+        };
+        let status =
+            if check.outcome == HealthOutcome::Healthy { InstanceStatus::Active } else { InstanceStatus::Error };
+        self.ports.repository.record_health(&check, view.instance.id, status).await?;
+        Ok(check)
+    }
+
+    /// Disconnects: credentials deleted, audit written (I10).
+    pub async fn disconnect(&self, actor: &IntegrationActor, id: Uuid) -> Result<(), IntegrationError> {
+        actor.require_edit()?;
+        let view = self.find(actor, id).await?;
+        let now = self.ports.clock.now();
+        let audit = AuditEntry::new(
+            actor.organization_id,
+            actor.audit_actor,
+            AuditAction::IntegrationDisconnected,
+            "integration",
+            id.to_string(),
+            now,
+        )
+        .for_provider(view.connection.provider.as_str())
+        .with("provider", view.connection.provider.as_str());
+        if self.ports.repository.disconnect(actor.organization_id, id, now, &audit).await? {
+            Ok(())
+        } else {
+            Err(IntegrationError::ConnectionNotFound)
+        }
+    }
+
+    /// The active/inactive toggle of the mapping providers (I11).
+    pub async fn set_enabled(
+        &self,
+        actor: &IntegrationActor,
+        id: Uuid,
+        enabled: bool,
+    ) -> Result<ConnectionView, IntegrationError> {
+        actor.require_edit()?;
+        let view = self.find(actor, id).await?;
+        let definition = self.definition(view.connection.provider.as_str())?;
+        if !definition.resource_types.contains(&ResourceType::ActiveToggle) {
+            return Err(IntegrationError::NotSupported);
+        }
+        self.ports.repository.set_enabled(view.instance.id, enabled, self.ports.clock.now()).await?;
+        self.find(actor, id).await
+    }
+
+    /// The models a connected provider offers (Anthropic's model selection).
+    pub async fn models(
+        &self,
+        actor: &IntegrationActor,
+        id: Uuid,
+    ) -> Result<Result<Vec<ProviderModel>, HealthOutcome>, IntegrationError> {
+        actor.require_view()?;
+        let view = self.find(actor, id).await?;
+        let definition = self.definition(view.connection.provider.as_str())?;
+        if !definition.resource_types.contains(&ResourceType::ModelSelection) {
+            return Err(IntegrationError::NotSupported);
+        }
+        let credentials = self.credentials_of(&view).await?;
+        Ok(self
+            .ports
+            .client
+            .list_models(&view.connection.provider, &credentials)
+            .await
+            .map_err(|report| report.outcome))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.ports.clock.now()
+    }
+}
+
+/// What one rewrap pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RewrapProgress {
+    /// Credentials re-encrypted under the newest key.
+    pub rewrapped: u64,
+    /// Credentials that changed underneath (disconnected meanwhile) and were left alone.
+    pub skipped: u64,
+}
+
+/// Re-encrypts every credential under the newest master key (I5), in batches, while the
+/// server keeps serving: each row is swapped only if it still holds the ciphertext read
+/// (compare-and-swap), so a concurrent disconnect or reconnect is never overwritten.
+#[derive(Clone)]
+pub struct Rewrapper {
+    repository: Arc<dyn IntegrationRepository>,
+    cipher: Arc<dyn CredentialCipher>,
+}
+
+impl std::fmt::Debug for Rewrapper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rewrapper")
+    }
+}
+
+impl Rewrapper {
+    pub fn new(repository: Arc<dyn IntegrationRepository>, cipher: Arc<dyn CredentialCipher>) -> Self {
+        Self { repository, cipher }
+    }
+
+    /// Runs batches until no credential under an older key remains.
+    pub async fn run(&self, batch_size: u32) -> Result<RewrapProgress, IntegrationError> {
+        let current = self.cipher.current_version();
+        let mut progress = RewrapProgress::default();
+        let mut stale = std::collections::HashSet::new();
+        loop {
+            let batch = self.repository.credentials_below_version(current, batch_size).await?;
+            let fresh: Vec<_> = batch.into_iter().filter(|c| !stale.contains(&c.id)).collect();
+            if fresh.is_empty() {
+                return Ok(progress);
+            }
+            for credential in fresh {
+                let plaintext = self
+                    .cipher
+                    .decrypt(&credential.ciphertext, &credential.binding)
+                    .map_err(|_| IntegrationError::Undecryptable)?;
+                let sealed = self.cipher.encrypt(&plaintext, &credential.binding);
+                if self.repository.replace_ciphertext(credential.id, &credential.ciphertext, &sealed).await? {
+                    progress.rewrapped += 1;
+                } else {
+                    stale.insert(credential.id);
+                    progress.skipped += 1;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::super::catalog::fixtures::provider;
+    use super::super::{Category, Ciphertext, HealthReport};
+    use super::*;
+    use crate::ports::{MockClock, MockCredentialCipher, MockIntegrationRepository, MockProviderClient};
+    use crate::user::Role;
+
+    fn actor(role: Role) -> IntegrationActor {
+        IntegrationActor::user(&Actor {
+            user_id: UserId(Uuid::from_u128(2)),
+            organization_id: OrganizationId(Uuid::from_u128(1)),
+            role,
+        })
+    }
+
+    /// A readable fake cipher: version 1, bytes = binding's associated data + plaintext.
+    fn cipher() -> MockCredentialCipher {
+        let mut cipher = MockCredentialCipher::new();
+        cipher.expect_encrypt().returning(|plain, binding| {
+            let mut bytes = binding.associated_data();
+            bytes.push(b'|');
+            bytes.extend(plain.expose_secret().bytes().rev());
+            Ciphertext { key_version: 2, bytes }
+        });
+        cipher.expect_decrypt().returning(|ct, binding| {
+            let prefix = binding.associated_data();
+            if !ct.bytes.starts_with(&prefix) {
+                return Err(DecryptError::Tampered);
+            }
+            Ok(SecretString::from(ct.bytes[prefix.len() + 1..].iter().rev().map(|b| *b as char).collect::<String>()))
+        });
+        cipher.expect_current_version().return_const(2u32);
+        cipher
+    }
+
+    fn report(outcome: HealthOutcome) -> HealthReport {
+        HealthReport { outcome, response_time_ms: 12, detail: "HTTP 200".into() }
+    }
+
+    struct Mocks {
+        repository: MockIntegrationRepository,
+        client: MockProviderClient,
+        preconfigured: Preconfigured,
+    }
+
+    impl Mocks {
+        fn new() -> Self {
+            let mut repository = MockIntegrationRepository::new();
+            repository.expect_provider_states().returning(|_| Ok(vec![]));
+            repository.expect_list_connections().returning(|_| Ok(vec![]));
+            repository.expect_find_instance().returning(|_, _| Ok(None));
+            Self { repository, client: MockProviderClient::new(), preconfigured: Preconfigured::default() }
+        }
+
+        fn service(self) -> IntegrationService {
+            let mut clock = MockClock::new();
+            clock.expect_now().returning(Utc::now);
+            let catalog = Catalog::new(vec![
+                provider("postmark", Category::Communication, &[]),
+                provider("needs_postmark", Category::Communication, &["postmark"]),
+                ProviderDefinition { active: false, ..provider("retired", Category::Ai, &[]) },
+            ])
+            .unwrap();
+            IntegrationService::new(IntegrationPorts {
+                catalog: Arc::new(catalog),
+                repository: Arc::new(self.repository),
+                cipher: Arc::new(cipher()),
+                client: Arc::new(self.client),
+                clock: Arc::new(clock),
+                preconfigured: self.preconfigured,
+            })
+        }
+    }
+
+    fn typed(key: &str) -> ConnectInput {
+        ConnectInput::Credentials(BTreeMap::from([("api_key".to_owned(), SecretString::from(key.to_owned()))]))
+    }
+
+    #[tokio::test]
+    async fn a_healthy_connect_stores_bound_ciphertexts_with_everything_else_at_once() {
+        let mut mocks = Mocks::new();
+        mocks
+            .client
+            .expect_health_check()
+            .withf(|slug, creds| slug.as_str() == "postmark" && creds.api_key.expose_secret() == "pm-secret")
+            .times(1)
+            .returning(|_, _| report(HealthOutcome::Healthy));
+        let saved = Arc::new(Mutex::new(None));
+        let sink = saved.clone();
+        mocks.repository.expect_save_connection().times(1).returning(move |new, audit| {
+            assert_eq!(audit.action, AuditAction::IntegrationConnected);
+            assert_eq!(audit.provider.as_deref(), Some("postmark"));
+            assert!(!format!("{audit:?}").contains("pm-secret"));
+            *sink.lock().unwrap() = Some(new.clone());
+            Ok(())
+        });
+        mocks.repository.expect_record_failed_connect().never();
+        let view = mocks.service().connect(&actor(Role::Manager), "postmark", typed(" pm-secret ")).await.unwrap();
+        let new = saved.lock().unwrap().clone().unwrap();
+        assert_eq!(view.connection.id, new.connection.id);
+        assert_eq!(new.instance.status, InstanceStatus::Active);
+        assert_eq!(new.credentials.len(), 1);
+        let credential = &new.credentials[0];
+        assert_eq!(credential.binding.connection_id, new.connection.id);
+        assert_eq!(credential.binding.field, CredentialField::ApiKey);
+        assert!(!String::from_utf8_lossy(&credential.ciphertext.bytes).contains("pm-secret"), "stored encrypted");
+        assert_eq!(new.health.outcome, HealthOutcome::Healthy);
+    }
+
+    #[tokio::test]
+    async fn a_failed_check_writes_no_credentials_and_marks_the_instance() {
+        for (outcome, message) in [
+            (HealthOutcome::InvalidCredentials, "The API key you entered is invalid. Please check your credentials."),
+            (HealthOutcome::Unreachable, "Could not reach POSTMARK. The service may be temporarily unavailable."),
+            (HealthOutcome::RateLimited, "Connection test was rate limited. Please wait a moment."),
+        ] {
+            let mut mocks = Mocks::new();
+            mocks.client.expect_health_check().returning(move |_, _| report(outcome));
+            mocks.repository.expect_save_connection().never();
+            mocks
+                .repository
+                .expect_record_failed_connect()
+                .withf(|instance, audit| {
+                    instance.status == InstanceStatus::Error && audit.action == AuditAction::IntegrationConnectFailed
+                })
+                .times(1)
+                .returning(|_, _| Ok(()));
+            let err = mocks.service().connect(&actor(Role::Admin), "postmark", typed("k")).await.unwrap_err();
+            assert_eq!(err, ConnectError::CheckFailed { outcome, message: message.to_owned() });
+            assert_eq!(err.to_string(), message);
+        }
+    }
+
+    #[tokio::test]
+    async fn rules_are_checked_before_the_provider_is_called() {
+        type Check = fn(&ConnectError) -> bool;
+        let cases: Vec<(&str, ConnectInput, Check)> = vec![
+            ("nope", typed("k"), |e| matches!(e, ConnectError::Integration(IntegrationError::UnknownProvider))),
+            ("retired", typed("k"), |e| matches!(e, ConnectError::InactiveProvider(_))),
+            (
+                "needs_postmark",
+                typed("k"),
+                |e| matches!(e, ConnectError::DependencyMissing { required, required_name } if required.as_str() == "postmark" && required_name == "POSTMARK"),
+            ),
+            ("postmark", ConnectInput::Credentials(BTreeMap::new()), |e| {
+                matches!(e, ConnectError::MissingField("api_key"))
+            }),
+            ("postmark", typed(&"k".repeat(257)), |e| matches!(e, ConnectError::FieldTooLong { .. })),
+            ("postmark", typed("a\nb"), |e| matches!(e, ConnectError::FieldInvalid("api_key"))),
+            ("postmark", ConnectInput::Preconfigured, |e| matches!(e, ConnectError::NotPreconfigured(_))),
+            (
+                "postmark",
+                ConnectInput::Credentials(BTreeMap::from([
+                    ("api_key".to_owned(), SecretString::from("k".to_owned())),
+                    ("api_secret".to_owned(), SecretString::from("s".to_owned())),
+                ])),
+                |e| matches!(e, ConnectError::UnknownField(f) if f == "api_secret"),
+            ),
+        ];
+        for (slug, input, expected) in cases {
+            let mut mocks = Mocks::new();
+            mocks.client.expect_health_check().never();
+            mocks.repository.expect_save_connection().never();
+            mocks.repository.expect_record_failed_connect().never();
+            let err = mocks.service().connect(&actor(Role::Admin), slug, input).await.unwrap_err();
+            assert!(expected(&err), "{slug}: {err:?}");
+        }
+        let mut mocks = Mocks::new();
+        mocks.client.expect_health_check().never();
+        let err = mocks.service().connect(&actor(Role::Viewer), "postmark", typed("k")).await.unwrap_err();
+        assert_eq!(err, ConnectError::Integration(IntegrationError::Forbidden));
+    }
+
+    #[tokio::test]
+    async fn preconfigured_credentials_are_used_and_not_stored() {
+        let mut mocks = Mocks::new();
+        mocks.preconfigured = Preconfigured::new(HashMap::from([(
+            "postmark".to_owned(),
+            Credentials { api_key: "deployment-key".to_owned().into(), api_secret: None, account_id: None },
+        )]));
+        mocks
+            .client
+            .expect_health_check()
+            .withf(|_, creds| creds.api_key.expose_secret() == "deployment-key")
+            .returning(|_, _| report(HealthOutcome::Healthy));
+        mocks
+            .repository
+            .expect_save_connection()
+            .withf(|new, _| new.credentials.is_empty() && new.connection.auth_method == AuthMethod::Preconfigured)
+            .times(1)
+            .returning(|_, _| Ok(()));
+        mocks.service().connect(&actor(Role::Admin), "postmark", ConnectInput::Preconfigured).await.unwrap();
+    }
+
+    fn stored(id: u128, version: u32) -> StoredCredential {
+        let binding = CredentialBinding {
+            organization_id: OrganizationId(Uuid::from_u128(1)),
+            connection_id: Uuid::from_u128(id),
+            field: CredentialField::ApiKey,
+        };
+        let mut ciphertext = cipher().encrypt(&SecretString::from(format!("secret-{id}")), &binding);
+        ciphertext.key_version = version;
+        StoredCredential { id: Uuid::from_u128(id), binding, ciphertext, created_at: Utc::now() }
+    }
+
+    #[tokio::test]
+    async fn rewrap_swaps_each_old_ciphertext_once_and_skips_rows_that_changed() {
+        let mut repository = MockIntegrationRepository::new();
+        let mut seq = mockall::Sequence::new();
+        repository
+            .expect_credentials_below_version()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(vec![stored(1, 1), stored(2, 1)]));
+        // Row 2 changed underneath: it comes back, and must not loop forever.
+        repository
+            .expect_credentials_below_version()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _| Ok(vec![stored(2, 1)]));
+        repository
+            .expect_replace_ciphertext()
+            .returning(|id, old, new| Ok(id == Uuid::from_u128(1) && old.key_version == 1 && new.key_version == 2));
+        let progress = Rewrapper::new(Arc::new(repository), Arc::new(cipher())).run(10).await.unwrap();
+        assert_eq!(progress, RewrapProgress { rewrapped: 1, skipped: 1 });
+    }
+}

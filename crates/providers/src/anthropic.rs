@@ -1,0 +1,129 @@
+//! Anthropic (AI), checked with an API key; also the source of the model list (I11).
+//!
+//! - Endpoint: `GET https://api.anthropic.com/v1/models?limit=1` for the check ("List Models":
+//!   free, read-only). The model list pages through the same endpoint with `limit` (1 to 1000,
+//!   default 20) and `after_id`; each page is `{"data": [{"id", "display_name", "created_at",
+//!   "type": "model"}], "has_more", "first_id", "last_id"}`, `last_id` being the next
+//!   `after_id`.
+//! - Auth: headers `x-api-key: <key>` and `anthropic-version: 2023-06-01`.
+//! - Answers: errors are `{"type": "error", "error": {"type": "...", "message": "..."}}` with
+//!   400 `invalid_request_error`, 401 `authentication_error` (a problem with the key), 403
+//!   `permission_error` (the key may not use the resource), 404 `not_found_error`, 429
+//!   `rate_limit_error`, 500 `api_error`, 529 `overloaded_error` (Anthropic is overloaded).
+//!   The error type is repeated in the detail; the message never is.
+//!
+//! Read from <https://docs.claude.com/en/api/errors> (statuses, error shape) and
+//! <https://platform.claude.com/docs/en/api/models-list> (endpoint, paging, headers).
+
+use otesse_domain::ports::ProviderModel;
+use reqwest::RequestBuilder;
+use reqwest::header::HeaderName;
+use serde::Deserialize;
+
+use crate::http::{Answer, BaseUrl, Http, Verdict, by_status, secret_header, word};
+
+pub(crate) const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+
+const API_VERSION: &str = "2023-06-01";
+/// Models per page of the model list.
+const PAGE_SIZE: &str = "100";
+/// Pages read at most; the list has a few dozen models, so this bound is never reached
+/// by a real answer, only by one that says `has_more` forever.
+const MAX_PAGES: usize = 5;
+
+fn request(http: &Http, base: &BaseUrl, key: &str, query: &[(&str, &str)]) -> Result<RequestBuilder, Verdict> {
+    Ok(http
+        .get(base.endpoint("/v1/models", query))
+        .header(HeaderName::from_static("x-api-key"), secret_header(key)?)
+        .header(HeaderName::from_static("anthropic-version"), API_VERSION))
+}
+
+pub(crate) fn health_request(http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
+    request(http, base, key, &[("limit", "1")])
+}
+
+#[derive(Deserialize)]
+struct ModelPage {
+    data: Vec<ModelInfo>,
+    #[serde(default)]
+    has_more: bool,
+    last_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ModelInfo {
+    id: String,
+    display_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AnthropicError {
+    error: ErrorObject,
+}
+
+#[derive(Deserialize)]
+struct ErrorObject {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+/// `HTTP 401 authentication_error`, or just `HTTP 401` when the body does not say.
+fn with_error_type(answer: &Answer) -> String {
+    let status = answer.status.as_u16();
+    match answer.json::<AnthropicError>().as_ref().and_then(|e| word(&e.error.kind)) {
+        Some(kind) => format!("HTTP {status} {kind}"),
+        None => format!("HTTP {status}"),
+    }
+}
+
+/// Failures shared by the check and the model list.
+fn classify_failure(answer: &Answer) -> Verdict {
+    match answer.status.as_u16() {
+        401 | 403 => Verdict::invalid(with_error_type(answer)),
+        _ => {
+            let shared = by_status(answer.status);
+            Verdict::new(shared.outcome, with_error_type(answer))
+        }
+    }
+}
+
+pub(crate) fn classify(answer: &Answer) -> Verdict {
+    if !answer.status.is_success() {
+        return classify_failure(answer);
+    }
+    match answer.json::<ModelPage>() {
+        Some(_) => Verdict::healthy(format!("HTTP {}", answer.status.as_u16())),
+        None => Verdict::unexpected_body(answer.status),
+    }
+}
+
+/// Every model, newest first (Anthropic's order), following `has_more` / `last_id` for at most
+/// [`MAX_PAGES`] pages. A failure comes back with the response time of the call that failed.
+pub(crate) async fn list_models(http: &Http, base: &BaseUrl, key: &str) -> Result<Vec<ProviderModel>, (Verdict, u32)> {
+    let mut models = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let mut query = vec![("limit", PAGE_SIZE)];
+        if let Some(after) = after.as_deref() {
+            query.push(("after_id", after));
+        }
+        let request = request(http, base, key, &query).map_err(|verdict| (verdict, 0))?;
+        let (result, elapsed) = http.send(request).await;
+        let answer = result.map_err(|failure| (failure.verdict(), elapsed))?;
+        if !answer.status.is_success() {
+            return Err((classify_failure(&answer), elapsed));
+        }
+        let page = answer.json::<ModelPage>().ok_or_else(|| (Verdict::unexpected_body(answer.status), elapsed))?;
+        models.extend(
+            page.data
+                .into_iter()
+                .map(|m| ProviderModel { display_name: m.display_name.unwrap_or_else(|| m.id.clone()), id: m.id }),
+        );
+        match page.last_id {
+            Some(last) if page.has_more => after = Some(last),
+            _ => return Ok(models),
+        }
+    }
+    tracing::warn!(provider = "anthropic", pages = MAX_PAGES, "model list still had more pages; keeping what was read");
+    Ok(models)
+}

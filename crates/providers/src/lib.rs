@@ -1,0 +1,44 @@
+//! Provider adapter (I6, I7, I11): [`HttpProviderClient`] implements the domain's
+//! [`ProviderClient`](otesse_domain::ports::ProviderClient) port with reqwest (rustls, no
+//! system TLS). A health check is one lightweight authenticated call with the provider's own
+//! auth style, classified into a [`HealthOutcome`](otesse_domain::integration::HealthOutcome):
+//!
+//! | slug | call | credential sent as |
+//! | --- | --- | --- |
+//! | `postmark` | `GET https://api.postmarkapp.com/server` | header `X-Postmark-Server-Token` |
+//! | `stripe` | `GET https://api.stripe.com/v1/balance` | header `Authorization: Bearer <key>` |
+//! | `mapbox` | `GET https://api.mapbox.com/tokens/v2` | query `access_token` |
+//! | `google_maps` | `GET https://maps.googleapis.com/maps/api/geocode/json?address=...` | query `key` |
+//! | `geoapify` | `GET https://api.geoapify.com/v1/geocode/search?text=Berlin&limit=1` | query `apiKey` |
+//! | `anthropic` | `GET https://api.anthropic.com/v1/models?limit=1` | headers `x-api-key`, `anthropic-version: 2023-06-01` |
+//! | `quo` | `GET https://api.openphone.com/v1/phone-numbers` | header `Authorization: <key>` (no `Bearer`) |
+//!
+//! Each provider's module documents its endpoint, auth and error shapes, with the page they were
+//! read from. `list_models` pages through Anthropic's `GET /v1/models`; other providers have no
+//! models.
+//!
+//! Rules shared by all (module `http`): connect timeout 5 s and total timeout 10 s by default;
+//! redirects are not followed; bodies are read up to [`MAX_BODY_BYTES`] and a longer one is a bad
+//! response; 429 is rate limited; 5xx, refused or closed connections, timeouts and success
+//! answers that are not the provider's documented shape are unreachable. The response time is
+//! measured around the whole exchange.
+//!
+//! Invariant: a credential appears only in the one outgoing request (in a header marked
+//! sensitive, or in the query string for the three providers that take it there). It is never
+//! in a report's detail, a log line or an error: details are built from fixed text, status
+//! codes and short provider words (never provider messages or bodies), reqwest errors (which
+//! print their URL) are only inspected by kind, and a last check withholds any detail that
+//! contains the key.
+
+mod anthropic;
+mod client;
+mod geoapify;
+mod google_maps;
+mod http;
+mod mapbox;
+mod postmark;
+mod quo;
+mod stripe;
+
+pub use client::{HttpProviderClient, Provider, ProviderClientConfig, ProviderClientConfigError};
+pub use http::MAX_BODY_BYTES;

@@ -1,0 +1,60 @@
+//! Postmark (email), checked with its server token.
+//!
+//! - Endpoint: `GET https://api.postmarkapp.com/server` ("Get the server": the settings of the
+//!   server the token belongs to; reads nothing else).
+//! - Auth: header `X-Postmark-Server-Token: <server token>`, plus the required
+//!   `Accept: application/json`.
+//! - Answers: 200 with the server object (`{"ID": 1, "Name": "...", ...}`); 401 for a missing or
+//!   wrong token, its body `{"ErrorCode": 10, "Message": "..."}` (API error code 10, "Bad or
+//!   missing API token"); 422 with an `ErrorCode` for other request errors; 429 rate limit;
+//!   500/503 on Postmark's side.
+//!
+//! Read from <https://postmarkapp.com/developer/api/server-api> (endpoint and headers) and
+//! <https://postmarkapp.com/developer/api/overview> (status codes, authentication, error codes).
+
+use reqwest::RequestBuilder;
+use reqwest::header::HeaderName;
+use serde::Deserialize;
+
+use crate::http::{Answer, BaseUrl, Http, Verdict, by_status, secret_header};
+
+pub(crate) const DEFAULT_BASE_URL: &str = "https://api.postmarkapp.com";
+
+/// Postmark's "Bad or missing API token" error code.
+const BAD_TOKEN: i64 = 10;
+
+pub(crate) fn health_request(http: &Http, base: &BaseUrl, token: &str) -> Result<RequestBuilder, Verdict> {
+    Ok(http
+        .get(base.endpoint("/server", &[]))
+        .header(HeaderName::from_static("x-postmark-server-token"), secret_header(token)?))
+}
+
+#[derive(Deserialize)]
+struct Server {
+    #[serde(rename = "ID")]
+    _id: u64,
+}
+
+#[derive(Deserialize)]
+struct PostmarkError {
+    #[serde(rename = "ErrorCode")]
+    error_code: i64,
+}
+
+pub(crate) fn classify(answer: &Answer) -> Verdict {
+    let status = answer.status;
+    let error_code = answer.json::<PostmarkError>().map(|e| e.error_code);
+    match status.as_u16() {
+        200..=299 => match answer.json::<Server>() {
+            Some(_) => Verdict::healthy(format!("HTTP {}", status.as_u16())),
+            None => Verdict::unexpected_body(status),
+        },
+        // 401 is "missing or incorrect API token"; error code 10 says the same under any status.
+        401 => Verdict::invalid(match error_code {
+            Some(code) => format!("HTTP 401 (ErrorCode {code})"),
+            None => "HTTP 401".to_owned(),
+        }),
+        code if error_code == Some(BAD_TOKEN) => Verdict::invalid(format!("HTTP {code} (ErrorCode {BAD_TOKEN})")),
+        _ => by_status(status),
+    }
+}

@@ -1,0 +1,544 @@
+//! Integrations: a connect's records in one transaction, the instance shared by an
+//! organization's connections of a provider, failed connects, disconnects, health checks,
+//! the rewrap compare-and-swap, and audit entries by provider.
+
+use chrono::{DateTime, Duration, Utc};
+use otesse_domain::audit::{AuditAction, AuditActor, AuditEntry, AuditFilter};
+use otesse_domain::integration::{
+    AuthMethod, Ciphertext, ConnectionStatus, ConnectionView, CredentialBinding, CredentialField, HealthCheck,
+    HealthOutcome, InstanceStatus, IntegrationConnection, IntegrationInstance, NewConnection, ProviderSlug,
+    ProviderState, StoredCredential,
+};
+use otesse_domain::organization::OrganizationId;
+use otesse_domain::page::PageRequest;
+use otesse_domain::ports::{ApiKeyRepository, AuditLog, IntegrationRepository, UserRepository};
+use otesse_domain::user::{Role, User};
+use otesse_storage::Database;
+use sea_orm::ConnectionTrait;
+use uuid::Uuid;
+
+use crate::fixtures::{created, key, password_hash, setup, t0, user};
+use crate::harness::TestDb;
+
+on_both_databases!(
+    a_connect_writes_everything_in_one_go,
+    a_second_connect_reuses_the_instance,
+    a_failed_connect_leaves_only_the_status_and_the_audit,
+    disconnect_deletes_credentials_and_frees_the_instance_last,
+    health_checks_come_back_newest_first,
+    rewrap_swaps_only_the_ciphertext_it_read,
+    audit_entries_filter_by_provider,
+    concurrent_connects_and_disconnects_keep_one_consistent_instance,
+);
+
+fn slug(raw: &str) -> ProviderSlug {
+    ProviderSlug::parse(raw).unwrap()
+}
+
+fn at(minutes: i64) -> DateTime<Utc> {
+    t0() + Duration::minutes(minutes)
+}
+
+fn instance(
+    organization: OrganizationId,
+    provider: &str,
+    status: InstanceStatus,
+    now: DateTime<Utc>,
+) -> IntegrationInstance {
+    IntegrationInstance {
+        id: Uuid::now_v7(),
+        organization_id: organization,
+        provider: slug(provider),
+        status,
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Stand-in ciphertext bytes, different for every call.
+fn sealed(version: u32) -> Ciphertext {
+    let mut bytes = Uuid::new_v4().as_bytes().to_vec();
+    bytes.extend_from_slice(b"sealed bytes and tag");
+    Ciphertext { key_version: version, bytes }
+}
+
+fn check(connection: Uuid, outcome: HealthOutcome, now: DateTime<Utc>) -> HealthCheck {
+    HealthCheck {
+        id: Uuid::now_v7(),
+        connection_id: connection,
+        outcome,
+        response_time_ms: 184,
+        detail: format!("HTTP 200 at {now}"),
+        checked_at: now,
+    }
+}
+
+/// What the service writes for `user` connecting `provider` with an API key and secret sealed
+/// under master key `version`; the instance is a fresh one, as if none existed.
+fn connect_as(user: &User, provider: &str, version: u32, now: DateTime<Utc>) -> NewConnection {
+    let instance = instance(user.organization_id, provider, InstanceStatus::Active, now);
+    let id = Uuid::now_v7();
+    let credentials = [CredentialField::ApiKey, CredentialField::ApiSecret]
+        .into_iter()
+        .map(|field| StoredCredential {
+            id: Uuid::now_v7(),
+            binding: CredentialBinding { organization_id: user.organization_id, connection_id: id, field },
+            ciphertext: sealed(version),
+            created_at: now,
+        })
+        .collect();
+    NewConnection {
+        connection: IntegrationConnection {
+            id,
+            instance_id: instance.id,
+            organization_id: user.organization_id,
+            provider: slug(provider),
+            user_id: user.id,
+            auth_method: AuthMethod::ApiKey,
+            status: ConnectionStatus::Connected,
+            created_at: now,
+            disconnected_at: None,
+        },
+        instance,
+        credentials,
+        health: check(id, HealthOutcome::Healthy, now),
+    }
+}
+
+fn audit(user: &User, action: AuditAction, provider: &str, target: Uuid, now: DateTime<Utc>) -> AuditEntry {
+    audit_by(user.organization_id, AuditActor::User(user.id), action, provider, target, now)
+}
+
+fn audit_by(
+    organization: OrganizationId,
+    actor: AuditActor,
+    action: AuditAction,
+    provider: &str,
+    target: Uuid,
+    now: DateTime<Utc>,
+) -> AuditEntry {
+    AuditEntry::new(organization, actor, action, "integration", target.to_string(), now)
+        .for_provider(provider)
+        .with("provider", provider)
+}
+
+/// The audit entry of a successful connect, as the service writes it.
+fn connected(new: &NewConnection) -> AuditEntry {
+    let connection = &new.connection;
+    audit_by(
+        connection.organization_id,
+        AuditActor::User(connection.user_id),
+        AuditAction::IntegrationConnected,
+        connection.provider.as_str(),
+        connection.id,
+        connection.created_at,
+    )
+}
+
+/// The view of a freshly saved connection, as the store should return it.
+fn view_of(new: &NewConnection, instance: &IntegrationInstance) -> ConnectionView {
+    ConnectionView {
+        connection: IntegrationConnection { instance_id: instance.id, ..new.connection.clone() },
+        instance: instance.clone(),
+        latest_health: Some(new.health.clone()),
+    }
+}
+
+async fn member(db: &Database, organization: OrganizationId, email: &str) -> User {
+    let member = user(organization, email, Role::Manager);
+    db.users().insert(&member, &password_hash()).await.unwrap();
+    member
+}
+
+async fn audit_trail(db: &Database, organization: OrganizationId, filter: AuditFilter) -> Vec<AuditEntry> {
+    let page = PageRequest::new(None, None).unwrap();
+    db.audit().list(organization, &filter, &page).await.unwrap().items
+}
+
+async fn a_connect_writes_everything_in_one_go(db: Database) {
+    let (organization, admin) = setup(&db).await;
+    let integrations = db.integrations();
+    let new = connect_as(&admin, "postmark", 1, at(0));
+    let entry = connected(&new);
+    integrations.save_connection(&new, &entry).await.unwrap();
+
+    let stored = integrations.find_instance(organization.id, &slug("postmark")).await.unwrap();
+    assert_eq!(stored, Some(new.instance.clone()));
+    assert_eq!(integrations.find_instance(organization.id, &slug("mapbox")).await.unwrap(), None);
+    let view = view_of(&new, &new.instance);
+    assert_eq!(integrations.list_connections(organization.id).await.unwrap(), vec![view.clone()]);
+    assert_eq!(integrations.find_connection(organization.id, new.connection.id).await.unwrap(), Some(view));
+    assert_eq!(integrations.credentials(new.connection.id).await.unwrap(), new.credentials);
+    assert_eq!(integrations.health_history(new.connection.id, 20).await.unwrap(), vec![new.health.clone()]);
+    assert_eq!(
+        integrations.provider_states(organization.id).await.unwrap(),
+        vec![ProviderState { provider: slug("postmark"), instance_status: InstanceStatus::Active, connected: true }]
+    );
+    assert_eq!(audit_trail(&db, organization.id, AuditFilter::default()).await, vec![entry]);
+
+    // Another organization sees none of it.
+    let elsewhere = OrganizationId(Uuid::now_v7());
+    assert_eq!(integrations.find_connection(elsewhere, new.connection.id).await.unwrap(), None);
+    assert_eq!(integrations.list_connections(elsewhere).await.unwrap(), vec![]);
+    assert_eq!(integrations.provider_states(elsewhere).await.unwrap(), vec![]);
+    assert_eq!(integrations.find_instance(elsewhere, &slug("postmark")).await.unwrap(), None);
+
+    // A failing re-check: recorded, the instance turns to error, the view shows the new check.
+    let failed = check(new.connection.id, HealthOutcome::InvalidCredentials, at(5));
+    integrations.record_health(&failed, new.instance.id, InstanceStatus::Error).await.unwrap();
+    let view = integrations.find_connection(organization.id, new.connection.id).await.unwrap().unwrap();
+    assert_eq!(view.latest_health, Some(failed));
+    assert_eq!(view.instance.status, InstanceStatus::Error);
+    assert_eq!(view.instance.updated_at, at(5));
+    assert_eq!(view.instance.created_at, at(0));
+
+    // The active/inactive toggle.
+    integrations.set_enabled(new.instance.id, false, at(6)).await.unwrap();
+    let instance = integrations.find_instance(organization.id, &slug("postmark")).await.unwrap().unwrap();
+    assert!(!instance.enabled);
+    assert_eq!(instance.updated_at, at(6));
+    integrations.set_enabled(new.instance.id, true, at(7)).await.unwrap();
+    assert!(integrations.find_instance(organization.id, &slug("postmark")).await.unwrap().unwrap().enabled);
+
+    // A pre-configured connection stores no credential.
+    let mut mapbox = connect_as(&admin, "mapbox", 1, at(8));
+    mapbox.connection.auth_method = AuthMethod::Preconfigured;
+    mapbox.credentials.clear();
+    integrations.save_connection(&mapbox, &connected(&mapbox)).await.unwrap();
+    assert_eq!(integrations.credentials(mapbox.connection.id).await.unwrap(), vec![]);
+    let listed = integrations.list_connections(organization.id).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0], view_of(&mapbox, &mapbox.instance), "newest first");
+    assert_eq!(listed[1].connection.id, new.connection.id);
+}
+
+async fn a_second_connect_reuses_the_instance(db: Database) {
+    let (organization, admin) = setup(&db).await;
+    let other = member(&db, organization.id, "manager@acme.test").await;
+    let integrations = db.integrations();
+    let first = connect_as(&admin, "postmark", 1, at(0));
+    integrations.save_connection(&first, &connected(&first)).await.unwrap();
+    integrations.set_enabled(first.instance.id, false, at(1)).await.unwrap();
+    let failed = check(first.connection.id, HealthOutcome::Unreachable, at(2));
+    integrations.record_health(&failed, first.instance.id, InstanceStatus::Error).await.unwrap();
+
+    // The second connect made up its own instance id, as a connect racing the first would.
+    let second = connect_as(&other, "postmark", 1, at(10));
+    assert_ne!(second.instance.id, first.instance.id);
+    integrations.save_connection(&second, &connected(&second)).await.unwrap();
+
+    let instance = integrations.find_instance(organization.id, &slug("postmark")).await.unwrap().unwrap();
+    let expected = IntegrationInstance {
+        status: InstanceStatus::Active,
+        enabled: false,
+        updated_at: at(10),
+        ..first.instance.clone()
+    };
+    assert_eq!(instance, expected, "the first row, updated: id, created_at and the toggle kept");
+    let states = integrations.provider_states(organization.id).await.unwrap();
+    assert_eq!(states.len(), 1, "one instance row");
+    let listed = integrations.list_connections(organization.id).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0], view_of(&second, &instance), "newest first, pointing at the stored instance");
+    assert_eq!(listed[1].connection, first.connection);
+    assert_eq!(listed[1].instance, instance);
+    assert_eq!(listed[1].latest_health, Some(failed));
+}
+
+async fn a_failed_connect_leaves_only_the_status_and_the_audit(db: Database) {
+    let (organization, admin) = setup(&db).await;
+    let integrations = db.integrations();
+    let attempt = instance(organization.id, "postmark", InstanceStatus::Error, at(0));
+    let entry = audit(&admin, AuditAction::IntegrationConnectFailed, "postmark", Uuid::now_v7(), at(0))
+        .with("outcome", "invalid_credentials");
+    integrations.record_failed_connect(&attempt, &entry).await.unwrap();
+
+    assert_eq!(
+        integrations.provider_states(organization.id).await.unwrap(),
+        vec![ProviderState { provider: slug("postmark"), instance_status: InstanceStatus::Error, connected: false }]
+    );
+    assert_eq!(integrations.find_instance(organization.id, &slug("postmark")).await.unwrap(), Some(attempt.clone()));
+    assert_eq!(integrations.list_connections(organization.id).await.unwrap(), vec![]);
+    assert_eq!(integrations.credentials_below_version(u32::MAX, 100).await.unwrap(), vec![], "no credential");
+    assert_eq!(audit_trail(&db, organization.id, AuditFilter::default()).await, vec![entry]);
+
+    // Retrying succeeds: the same instance becomes active.
+    let retry = connect_as(&admin, "postmark", 1, at(1));
+    integrations.save_connection(&retry, &connected(&retry)).await.unwrap();
+    let instance = integrations.find_instance(organization.id, &slug("postmark")).await.unwrap().unwrap();
+    assert_eq!(instance.id, attempt.id);
+    assert_eq!(instance.status, InstanceStatus::Active);
+    assert_eq!(
+        integrations.provider_states(organization.id).await.unwrap(),
+        vec![ProviderState { provider: slug("postmark"), instance_status: InstanceStatus::Active, connected: true }]
+    );
+
+    // A failed connect writes the status it is given (here: another connection still works).
+    let still_active = IntegrationInstance { updated_at: at(2), ..instance.clone() };
+    let entry = audit(&admin, AuditAction::IntegrationConnectFailed, "postmark", Uuid::now_v7(), at(2));
+    integrations.record_failed_connect(&still_active, &entry).await.unwrap();
+    let after = integrations.find_instance(organization.id, &slug("postmark")).await.unwrap().unwrap();
+    assert_eq!(after, still_active);
+    assert_eq!(integrations.list_connections(organization.id).await.unwrap().len(), 1);
+}
+
+async fn disconnect_deletes_credentials_and_frees_the_instance_last(db: Database) {
+    let (organization, admin) = setup(&db).await;
+    let other = member(&db, organization.id, "manager@acme.test").await;
+    let integrations = db.integrations();
+    let mine = connect_as(&admin, "postmark", 1, at(0));
+    let theirs = connect_as(&other, "postmark", 1, at(1));
+    integrations.save_connection(&mine, &connected(&mine)).await.unwrap();
+    integrations.save_connection(&theirs, &connected(&theirs)).await.unwrap();
+    let disconnected =
+        |user: &User, id: Uuid, minutes| audit(user, AuditAction::IntegrationDisconnected, "postmark", id, at(minutes));
+
+    let elsewhere = OrganizationId(Uuid::now_v7());
+    let refused = disconnected(&admin, mine.connection.id, 5);
+    assert!(!integrations.disconnect(elsewhere, mine.connection.id, at(5), &refused).await.unwrap());
+    assert!(!integrations.disconnect(organization.id, Uuid::now_v7(), at(5), &refused).await.unwrap());
+    let instance = integrations.find_instance(organization.id, &slug("postmark")).await.unwrap().unwrap();
+    assert_eq!(instance.updated_at, at(1), "a refused disconnect changes nothing");
+    assert_eq!(integrations.credentials(mine.connection.id).await.unwrap(), mine.credentials);
+
+    let first = disconnected(&admin, mine.connection.id, 10);
+    assert!(integrations.disconnect(organization.id, mine.connection.id, at(10), &first).await.unwrap());
+    let view = integrations.find_connection(organization.id, mine.connection.id).await.unwrap().unwrap();
+    assert_eq!(view.connection.status, ConnectionStatus::Disconnected);
+    assert_eq!(view.connection.disconnected_at, Some(at(10)));
+    assert_eq!(view.latest_health, Some(mine.health.clone()), "the history stays");
+    assert_eq!(view.instance.status, InstanceStatus::Active, "another connection is still connected");
+    assert_eq!(integrations.credentials(mine.connection.id).await.unwrap(), vec![]);
+    assert_eq!(integrations.credentials(theirs.connection.id).await.unwrap(), theirs.credentials);
+    assert_eq!(
+        integrations.provider_states(organization.id).await.unwrap(),
+        vec![ProviderState { provider: slug("postmark"), instance_status: InstanceStatus::Active, connected: true }]
+    );
+
+    let again = disconnected(&admin, mine.connection.id, 11);
+    assert!(!integrations.disconnect(organization.id, mine.connection.id, at(11), &again).await.unwrap());
+    let view = integrations.find_connection(organization.id, mine.connection.id).await.unwrap().unwrap();
+    assert_eq!(view.connection.disconnected_at, Some(at(10)), "the first disconnect's time stays");
+
+    let last = disconnected(&other, theirs.connection.id, 12);
+    assert!(integrations.disconnect(organization.id, theirs.connection.id, at(12), &last).await.unwrap());
+    let instance = integrations.find_instance(organization.id, &slug("postmark")).await.unwrap().unwrap();
+    assert_eq!(instance.status, InstanceStatus::Disconnected);
+    assert_eq!(instance.updated_at, at(12));
+    assert_eq!(
+        integrations.provider_states(organization.id).await.unwrap(),
+        vec![ProviderState {
+            provider: slug("postmark"),
+            instance_status: InstanceStatus::Disconnected,
+            connected: false
+        }]
+    );
+    let listed = integrations.list_connections(organization.id).await.unwrap();
+    assert!(listed.iter().all(|view| view.connection.status == ConnectionStatus::Disconnected));
+    assert_eq!(listed.len(), 2, "disconnected connections are still listed");
+
+    let only_disconnects = AuditFilter { action: Some(AuditAction::IntegrationDisconnected), ..AuditFilter::default() };
+    assert_eq!(audit_trail(&db, organization.id, only_disconnects).await, vec![last, first]);
+}
+
+async fn health_checks_come_back_newest_first(db: Database) {
+    let (organization, admin) = setup(&db).await;
+    let integrations = db.integrations();
+    let postmark = connect_as(&admin, "postmark", 1, at(0));
+    let mapbox = connect_as(&admin, "mapbox", 1, at(1));
+    integrations.save_connection(&postmark, &connected(&postmark)).await.unwrap();
+    integrations.save_connection(&mapbox, &connected(&mapbox)).await.unwrap();
+
+    let mut checks = vec![postmark.health.clone()];
+    for (minutes, outcome) in
+        [(2, HealthOutcome::RateLimited), (3, HealthOutcome::Unreachable), (4, HealthOutcome::Healthy)]
+    {
+        let check = check(postmark.connection.id, outcome, at(minutes));
+        integrations.record_health(&check, postmark.instance.id, InstanceStatus::Active).await.unwrap();
+        checks.push(check);
+    }
+    let mapbox_check = check(mapbox.connection.id, HealthOutcome::InvalidCredentials, at(5));
+    integrations.record_health(&mapbox_check, mapbox.instance.id, InstanceStatus::Error).await.unwrap();
+
+    let newest_first: Vec<_> = checks.iter().rev().cloned().collect();
+    assert_eq!(integrations.health_history(postmark.connection.id, 20).await.unwrap(), newest_first);
+    assert_eq!(integrations.health_history(postmark.connection.id, 2).await.unwrap(), newest_first[..2]);
+    assert_eq!(
+        integrations.health_history(mapbox.connection.id, 20).await.unwrap(),
+        vec![mapbox_check.clone(), mapbox.health]
+    );
+    assert_eq!(integrations.health_history(Uuid::now_v7(), 20).await.unwrap(), vec![]);
+
+    // Each listed connection carries its own latest check.
+    let listed = integrations.list_connections(organization.id).await.unwrap();
+    assert_eq!(listed[0].connection.id, mapbox.connection.id);
+    assert_eq!(listed[0].latest_health, Some(mapbox_check));
+    assert_eq!(listed[0].instance.status, InstanceStatus::Error);
+    assert_eq!(listed[1].latest_health, checks.last().cloned());
+    assert_eq!(listed[1].instance.status, InstanceStatus::Active);
+}
+
+async fn rewrap_swaps_only_the_ciphertext_it_read(db: Database) {
+    let (_, admin) = setup(&db).await;
+    let integrations = db.integrations();
+    let old = connect_as(&admin, "postmark", 1, at(0));
+    let current = connect_as(&admin, "mapbox", 2, at(1));
+    let older = connect_as(&admin, "twilio", 1, at(2));
+    for new in [&old, &current, &older] {
+        integrations.save_connection(new, &connected(new)).await.unwrap();
+    }
+
+    let below: Vec<_> = old.credentials.iter().chain(&older.credentials).cloned().collect();
+    assert_eq!(integrations.credentials_below_version(2, 100).await.unwrap(), below, "oldest first");
+    assert_eq!(integrations.credentials_below_version(2, 1).await.unwrap(), below[..1]);
+    assert_eq!(integrations.credentials_below_version(1, 100).await.unwrap(), vec![]);
+    assert_eq!(integrations.credentials_below_version(3, 100).await.unwrap().len(), 6);
+
+    let target = &old.credentials[0];
+    let rewrapped = sealed(2);
+    // A stale read: another version, or other bytes under the same version.
+    let other_version = Ciphertext { key_version: 2, ..target.ciphertext.clone() };
+    let other_bytes = sealed(1);
+    for stale in [&other_version, &other_bytes, &rewrapped] {
+        assert!(!integrations.replace_ciphertext(target.id, stale, &rewrapped).await.unwrap());
+    }
+    assert!(!integrations.replace_ciphertext(Uuid::now_v7(), &target.ciphertext, &rewrapped).await.unwrap());
+    assert_eq!(integrations.credentials(old.connection.id).await.unwrap(), old.credentials, "nothing changed");
+
+    assert!(integrations.replace_ciphertext(target.id, &target.ciphertext, &rewrapped).await.unwrap());
+    let expected = StoredCredential { ciphertext: rewrapped.clone(), ..target.clone() };
+    let stored = integrations.credentials(old.connection.id).await.unwrap();
+    assert_eq!(stored, vec![expected, old.credentials[1].clone()], "same row and binding, new ciphertext");
+    // The swap happens once.
+    assert!(!integrations.replace_ciphertext(target.id, &target.ciphertext, &sealed(2)).await.unwrap());
+    assert_eq!(integrations.credentials_below_version(2, 100).await.unwrap(), below[1..]);
+}
+
+async fn audit_entries_filter_by_provider(db: Database) {
+    let (organization, admin) = setup(&db).await;
+    let integrations = db.integrations();
+    let backend = key(&admin, "Backend");
+    let key_entry = created(&backend);
+    db.api_keys().insert(&backend, &key_entry, 25, t0()).await.unwrap();
+    let postmark = connect_as(&admin, "postmark", 1, at(1));
+    let mapbox = connect_as(&admin, "mapbox", 1, at(2));
+    let postmark_entry = connected(&postmark);
+    let mapbox_entry = connected(&mapbox);
+    integrations.save_connection(&postmark, &postmark_entry).await.unwrap();
+    integrations.save_connection(&mapbox, &mapbox_entry).await.unwrap();
+    // The column, not the details, is what counts.
+    let mismatched =
+        audit(&admin, AuditAction::IntegrationUpdated, "mapbox", Uuid::now_v7(), at(3)).with("provider", "postmark");
+    db.audit().record(&mismatched).await.unwrap();
+
+    let by = |provider: &str| AuditFilter { provider: Some(provider.to_owned()), ..AuditFilter::default() };
+    assert_eq!(audit_trail(&db, organization.id, by("postmark")).await, vec![postmark_entry.clone()]);
+    assert_eq!(audit_trail(&db, organization.id, by("mapbox")).await, vec![mismatched.clone(), mapbox_entry.clone()]);
+    assert_eq!(audit_trail(&db, organization.id, by("twilio")).await, vec![]);
+    let everything = audit_trail(&db, organization.id, AuditFilter::default()).await;
+    assert_eq!(everything, vec![mismatched, mapbox_entry, postmark_entry, key_entry.clone()]);
+    assert_eq!(everything[3].provider, None, "a key's entry concerns no provider");
+    let combined = AuditFilter { action: Some(AuditAction::IntegrationUpdated), ..by("postmark") };
+    assert_eq!(audit_trail(&db, organization.id, combined).await, vec![]);
+}
+
+async fn concurrent_connects_and_disconnects_keep_one_consistent_instance(db: Database) {
+    const USERS: usize = 8;
+    let (organization, _) = setup(&db).await;
+    let mut users = Vec::new();
+    for n in 0..USERS {
+        users.push(member(&db, organization.id, &format!("user{n}@acme.test")).await);
+    }
+    let connects: Vec<_> = users.iter().map(|user| connect_as(user, "postmark", 1, at(0))).collect();
+    let tasks: Vec<_> = connects
+        .iter()
+        .cloned()
+        .map(|new| {
+            let integrations = db.integrations();
+            tokio::spawn(async move { integrations.save_connection(&new, &connected(&new)).await })
+        })
+        .collect();
+    for joined in futures_util::future::join_all(tasks).await {
+        joined.expect("task").expect("every connect is saved");
+    }
+    let integrations = db.integrations();
+    let instance = integrations.find_instance(organization.id, &slug("postmark")).await.unwrap().unwrap();
+    assert!(connects.iter().any(|new| new.instance.id == instance.id), "one of the made-up ids won");
+    let listed = integrations.list_connections(organization.id).await.unwrap();
+    assert_eq!(listed.len(), USERS);
+    assert!(listed.iter().all(|view| view.connection.instance_id == instance.id && view.instance == instance));
+    assert_eq!(integrations.provider_states(organization.id).await.unwrap().len(), 1);
+
+    let tasks: Vec<_> = users
+        .iter()
+        .zip(&connects)
+        .map(|(user, new)| {
+            let integrations = db.integrations();
+            let id = new.connection.id;
+            let entry = audit(user, AuditAction::IntegrationDisconnected, "postmark", id, at(1));
+            let organization = organization.id;
+            tokio::spawn(async move { integrations.disconnect(organization, id, at(1), &entry).await })
+        })
+        .collect();
+    for joined in futures_util::future::join_all(tasks).await {
+        assert!(joined.expect("task").expect("disconnect"), "every connection was connected");
+    }
+    assert_eq!(
+        integrations.provider_states(organization.id).await.unwrap(),
+        vec![ProviderState {
+            provider: slug("postmark"),
+            instance_status: InstanceStatus::Disconnected,
+            connected: false
+        }],
+        "the last disconnect, whichever it was, saw no connection left"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_unmappable_integration_rows_are_storage_errors() {
+    unmappable_integration_rows_are_storage_errors(TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(otesse_postgres), ignore = "set OTESSE_TEST_POSTGRES_URL to run on PostgreSQL")]
+async fn postgres_unmappable_integration_rows_are_storage_errors() {
+    unmappable_integration_rows_are_storage_errors(TestDb::postgres().await).await;
+}
+
+async fn unmappable_integration_rows_are_storage_errors(test_db: TestDb) {
+    let db = &test_db.db;
+    let (organization, admin) = setup(db).await;
+    let integrations = db.integrations();
+    let new = connect_as(&admin, "postmark", 1, at(0));
+    integrations.save_connection(&new, &connected(&new)).await.unwrap();
+
+    let raw = test_db.raw().await;
+    let cases = [
+        ("integration_instances", "status", "'paused'", "'active'"),
+        ("integration_instances", "provider", "'Post Mark'", "'postmark'"),
+        ("integration_connections", "auth_method", "'oauth2'", "'api_key'"),
+        ("integration_connections", "status", "'pending'", "'connected'"),
+        ("integration_health_checks", "outcome", "'degraded'", "'healthy'"),
+        ("integration_health_checks", "response_time_ms", "-1", "184"),
+        ("integration_credentials", "field", "'password'", "'api_secret'"),
+        ("integration_credentials", "key_version", "-1", "1"),
+    ];
+    for (table, column, bad, good) in cases {
+        let set = |from: &str, to: &str| format!("UPDATE {table} SET {column} = {to} WHERE {column} = {from}");
+        raw.execute_unprepared(&set(good, bad)).await.unwrap();
+        let failures = [
+            integrations.provider_states(organization.id).await.err(),
+            integrations.list_connections(organization.id).await.err(),
+            integrations.find_connection(organization.id, new.connection.id).await.err(),
+            integrations.credentials(new.connection.id).await.err(),
+            integrations.health_history(new.connection.id, 20).await.err(),
+        ];
+        let expected = format!("{table}.{column}");
+        assert!(failures.iter().flatten().any(|err| err.0.contains(&expected)), "{expected}: {failures:?}");
+        // One defect at a time.
+        raw.execute_unprepared(&set(bad, good)).await.unwrap();
+    }
+    raw.close().await.unwrap();
+    test_db.finish().await;
+}
