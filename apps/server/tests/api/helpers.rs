@@ -66,6 +66,8 @@ pub struct TestApp {
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
     /// The SQLite file, when the test runs on SQLite.
     pub sqlite_file: Option<PathBuf>,
+    /// The PostgreSQL schema, when the test runs on PostgreSQL.
+    pub schema: Option<String>,
     _dir: tempfile::TempDir,
 }
 
@@ -116,6 +118,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         handle,
         server,
         sqlite_file,
+        schema,
         _dir: dir,
     }
 }

@@ -306,3 +306,80 @@ async fn the_canary_credential_is_stored_encrypted_and_never_echoed() {
         assert!(!bytes.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()), "the credential is stored in plaintext");
     }
 }
+
+#[tokio::test]
+async fn rewrap_moves_every_credential_to_the_newest_key_and_connections_keep_working() {
+    use otesse_domain::ports::IntegrationRepository;
+    let fake = fake_postmark(200).await;
+    let v1 = otesse_crypto::generate_master_key_entry(1);
+    let keys_v1 = v1.clone();
+    let app = app_with_postmark(&fake, move |s| s.master_keys = Some(keys_v1.into())).await;
+    let admin = app.admin().await;
+    let connected = app.post("/v1/integrations/providers/postmark/connect", &admin, &connect_body(CANARY)).await;
+    let id = connected.expect(201)["id"].as_str().unwrap().to_owned();
+    let store = app.db.integrations();
+    assert_eq!(store.credentials_below_version(2, 100).await.unwrap().len(), 1, "sealed with v1");
+
+    // Add v2 and rewrap while this server (which only knows v1) keeps serving.
+    let both = format!("{v1},{}", otesse_crypto::generate_master_key_entry(2));
+    let settings = otesse_server::config::Settings {
+        database_url: Some(app_database_url(&app)),
+        database_schema: app_schema(&app),
+        master_keys: Some(both.clone().into()),
+        data_dir: app.data_dir().to_owned(),
+        ..Default::default()
+    };
+    assert_eq!(otesse_server::startup::rewrap(settings).await, std::process::ExitCode::SUCCESS);
+    assert!(store.credentials_below_version(2, 100).await.unwrap().is_empty(), "none left under v1");
+    let stored = store.credentials(uuid::Uuid::parse_str(&id).unwrap()).await.unwrap();
+    assert_eq!(stored[0].ciphertext.key_version, 2);
+
+    // A server with both keys decrypts the rewrapped credential and checks it.
+    let (db, _raw, _file, dir) = app.stop().await;
+    let uri = fake.uri();
+    let settings = otesse_server::config::Settings {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_owned(),
+        master_keys: Some(both.into()),
+        providers: [("postmark".to_owned(), ProviderSettings { base_url: Some(uri), ..Default::default() })].into(),
+        ..Default::default()
+    };
+    let server = otesse_server::startup::Application::build_with(settings, db).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", server.port());
+    let handle = server.handle();
+    tokio::spawn(server.run_until_stopped());
+    let client = reqwest::Client::new();
+    let session: Value = client
+        .post(format!("{base}/v1/sessions"))
+        .json(&json!({"email": crate::helpers::ADMIN_EMAIL, "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let check: Value = client
+        .post(format!("{base}/v1/integrations/connections/{id}/health-checks"))
+        .bearer_auth(session["token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(check["status"], "healthy", "{check}");
+    let last = fake.received_requests().await.unwrap().pop().unwrap();
+    assert_eq!(last.headers["x-postmark-server-token"], CANARY, "the decrypted credential is the original");
+    handle.stop(true).await;
+}
+
+fn app_database_url(app: &TestApp) -> String {
+    match &app.sqlite_file {
+        Some(file) => format!("sqlite://{}", file.display()),
+        None => std::env::var("OTESSE_TEST_POSTGRES_URL").unwrap(),
+    }
+}
+
+fn app_schema(app: &TestApp) -> Option<String> {
+    app.schema.clone()
+}
