@@ -312,8 +312,9 @@ pub trait IntegrationRepository: Send + Sync {
     /// connection, its credentials and its first health check; writes `audit`.
     async fn save_connection(&self, new: &NewConnection, audit: &AuditEntry) -> Result<(), StorageError>;
 
-    /// Records a failed connect in one transaction: the instance (inserted if absent) gets
-    /// status `error`; `audit` is written. No connection and no credential exist afterwards.
+    /// Records a failed connect in one transaction: the instance (inserted if absent, matched by
+    /// organization and provider) gets `instance.status` — `error`, or `active` when another
+    /// connection still works; `audit` is written. No connection and no credential are written.
     async fn record_failed_connect(
         &self,
         instance: &IntegrationInstance,

@@ -412,7 +412,9 @@ impl IntegrationService {
             health: health.clone(),
         };
         self.ports.repository.save_connection(&new, &audit(AuditAction::IntegrationConnected)).await?;
-        Ok(ConnectionView { connection, instance, latest_health: Some(health) })
+        // Read back: when the instance already existed, storage kept its own row and id.
+        let stored = self.ports.repository.find_connection(organization, connection_id).await?;
+        Ok(stored.unwrap_or(ConnectionView { connection, instance, latest_health: Some(health) }))
     }
 
     fn decrypt_all(&self, stored: &[StoredCredential]) -> Result<Credentials, IntegrationError> {
@@ -667,6 +669,7 @@ mod tests {
             repository.expect_provider_states().returning(|_| Ok(vec![]));
             repository.expect_list_connections().returning(|_| Ok(vec![]));
             repository.expect_find_instance().returning(|_, _| Ok(None));
+            repository.expect_find_connection().returning(|_, _| Ok(None));
             Self { repository, client: MockProviderClient::new(), preconfigured: Preconfigured::default() }
         }
 
