@@ -11,6 +11,7 @@ pub use sea_orm_migration::MigratorTrait;
 
 mod m20261124_000001_initial;
 mod m20261124_000002_integrations;
+mod m20261124_000003_contacts;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -18,6 +19,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261124_000001_initial::Migration), Box::new(m20261124_000002_integrations::Migration)]
+        vec![
+            Box::new(m20261124_000001_initial::Migration),
+            Box::new(m20261124_000002_integrations::Migration),
+            Box::new(m20261124_000003_contacts::Migration),
+        ]
     }
 }

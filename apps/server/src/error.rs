@@ -51,6 +51,7 @@ pub enum ErrorCode {
     SetupAlreadyCompleted,
     KeyNotActive,
     AlreadyConnected,
+    ResourceExists,
     DependencyMissing,
     ProviderInactive,
     // 422: the provider refused the credentials.
@@ -102,6 +103,7 @@ impl ErrorCode {
             | SetupAlreadyCompleted
             | KeyNotActive
             | AlreadyConnected
+            | ResourceExists
             | DependencyMissing
             | ProviderInactive => (StatusCode::CONFLICT, InvalidRequestError),
             ProviderCredentialsInvalid => (StatusCode::UNPROCESSABLE_ENTITY, InvalidRequestError),
@@ -368,6 +370,11 @@ impl From<otesse_domain::integration::IntegrationError> for ApiError {
             E::UnknownProvider => ApiError::not_found("provider"),
             E::ConnectionNotFound => ApiError::not_found("connection"),
             E::NotSupported => ApiError::new(ErrorCode::MethodNotAllowed, "This provider does not support that."),
+            E::ResourceNotFound => ApiError::not_found("resource"),
+            E::Contact(otesse_domain::integration::ContactError::Duplicate) => {
+                ApiError::new(ErrorCode::ResourceExists, err.to_string())
+            }
+            E::Contact(_) => ApiError::new(ErrorCode::InvalidParameter, err.to_string()),
             E::Undecryptable => {
                 tracing::error!("stored credentials could not be decrypted");
                 ApiError::new(ErrorCode::InternalError, err.to_string())
@@ -453,6 +460,13 @@ mod tests {
             RateLimited,
             InternalError,
             ServiceUnavailable,
+            AlreadyConnected,
+            ResourceExists,
+            DependencyMissing,
+            ProviderInactive,
+            ProviderCredentialsInvalid,
+            ProviderUnreachable,
+            ProviderRateLimited,
         ] {
             let (status, kind) = code.spec();
             assert!(status.is_client_error() || status.is_server_error(), "{code:?}");

@@ -47,6 +47,11 @@ use crate::routes;
         routes::integrations::checks,
         routes::integrations::set_enabled,
         routes::integrations::models,
+        routes::integrations::contacts,
+        routes::integrations::add_contact,
+        routes::integrations::update_contact,
+        routes::integrations::delete_contact,
+        routes::integrations::set_default_contact,
     ),
     modifiers(&SecuritySchemes),
     tags(

@@ -264,6 +264,7 @@ fn integration_service(
         client: Arc::new(client),
         clock,
         preconfigured: Preconfigured::new(preconfigured),
+        contacts: Arc::new(database.contacts()),
     }))
 }
 

@@ -369,3 +369,56 @@ pub trait IntegrationRepository: Send + Sync {
         new: &Ciphertext,
     ) -> Result<bool, StorageError>;
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContactStoreError {
+    /// The instance already lists this value for this kind.
+    #[error("duplicate value")]
+    Duplicate,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Sender emails and phone numbers (I11). Every write keeps "exactly one default per instance
+/// and kind while any exist", also under concurrent writes (the implementation serializes
+/// writes per instance).
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait ContactRepository: Send + Sync {
+    /// Oldest first.
+    async fn list(
+        &self,
+        organization: OrganizationId,
+        instance: uuid::Uuid,
+        kind: crate::integration::ContactKind,
+    ) -> Result<Vec<crate::integration::ContactResource>, StorageError>;
+
+    /// Inserts the resource; it becomes the default if it is the first of its kind (its own
+    /// `is_default` is ignored). Returns it as stored.
+    async fn insert(
+        &self,
+        resource: &crate::integration::ContactResource,
+    ) -> Result<crate::integration::ContactResource, ContactStoreError>;
+
+    /// Changes value and/or label; `None` if no such resource in this organization.
+    async fn update(
+        &self,
+        organization: OrganizationId,
+        id: uuid::Uuid,
+        value: Option<String>,
+        label: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<crate::integration::ContactResource>, ContactStoreError>;
+
+    /// Deletes it; when it was the default, the oldest remaining one of its kind becomes the
+    /// default. False if no such resource in this organization.
+    async fn delete(&self, organization: OrganizationId, id: uuid::Uuid) -> Result<bool, StorageError>;
+
+    /// Makes it the only default of its kind. `None` if no such resource in this organization.
+    async fn set_default(
+        &self,
+        organization: OrganizationId,
+        id: uuid::Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<Option<crate::integration::ContactResource>, StorageError>;
+}

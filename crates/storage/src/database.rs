@@ -10,7 +10,9 @@ use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynch
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend};
 
 use crate::support::{db_err, is_unique_violation};
-use crate::{ApiKeyStore, AuditStore, CustomerStore, IntegrationStore, SessionStore, UsageStore, UserStore};
+use crate::{
+    ApiKeyStore, AuditStore, ContactStore, CustomerStore, IntegrationStore, SessionStore, UsageStore, UserStore,
+};
 
 /// How long a SQLite connection waits for another connection's write lock before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -98,6 +100,10 @@ impl Database {
 
     pub fn integrations(&self) -> IntegrationStore {
         IntegrationStore::new(self)
+    }
+
+    pub fn contacts(&self) -> ContactStore {
+        ContactStore::new(self)
     }
 
     pub(crate) fn connection(&self) -> &DatabaseConnection {

@@ -17,6 +17,7 @@
 
 mod api_keys;
 mod audit;
+mod contacts;
 mod customers;
 mod database;
 mod entity;
@@ -28,6 +29,7 @@ mod users;
 
 pub use api_keys::ApiKeyStore;
 pub use audit::AuditStore;
+pub use contacts::ContactStore;
 pub use customers::CustomerStore;
 pub use database::Database;
 pub use integrations::IntegrationStore;

@@ -363,3 +363,140 @@ pub async fn models(
         None,
     )))
 }
+
+/// `senders` (Postmark) or `phone-numbers` (Quo).
+fn contact_kind(segment: &str) -> Result<otesse_domain::integration::ContactKind, ApiError> {
+    use otesse_domain::integration::ContactKind;
+    match segment {
+        "senders" => Ok(ContactKind::SenderEmail),
+        "phone-numbers" => Ok(ContactKind::PhoneNumber),
+        _ => Err(ApiError::new(ErrorCode::ResourceMissing, "Unrecognized request URL.")),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactView {
+    pub id: uuid::Uuid,
+    /// An email address (senders) or an E.164 number (phone numbers).
+    pub value: String,
+    pub label: String,
+    pub is_default: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&otesse_domain::integration::ContactResource> for ContactView {
+    fn from(c: &otesse_domain::integration::ContactResource) -> Self {
+        Self {
+            id: c.id,
+            value: c.value.clone(),
+            label: c.label.clone(),
+            is_default: c.is_default,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactRequest {
+    pub value: String,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPatch {
+    pub value: Option<String>,
+    pub label: Option<String>,
+}
+
+/// Sender emails (`senders`, Postmark) or phone numbers (`phone-numbers`, Quo), oldest first.
+#[utoipa::path(get, path = "/v1/integrations/connections/{id}/{kind}", tag = "integrations",
+    params(("id" = uuid::Uuid, Path), ("kind" = String, Path, description = "senders or phone-numbers")),
+    security(("session" = []), ("api_key" = [])), responses((status = 200, body = ListResponse<ContactView>)))]
+pub async fn contacts(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    path: web::Path<(String, String)>,
+) -> Result<web::Json<ListResponse<ContactView>>, ApiError> {
+    let (id, kind) = path.into_inner();
+    let kind = contact_kind(&kind)?;
+    let listed = service.contacts(&caller.0, parse_id(&id, "connection")?, kind).await?;
+    Ok(web::Json(ListResponse::new::<String>(listed.iter().map(ContactView::from).collect(), None)))
+}
+
+/// Add a sender email or phone number; the first becomes the default.
+#[utoipa::path(post, path = "/v1/integrations/connections/{id}/{kind}", tag = "integrations",
+    params(("id" = uuid::Uuid, Path), ("kind" = String, Path)), request_body = ContactRequest,
+    security(("session" = []), ("api_key" = [])), responses((status = 201, body = ContactView), (status = 400), (status = 409)))]
+pub async fn add_contact(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    path: web::Path<(String, String)>,
+    body: web::Json<ContactRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, kind) = path.into_inner();
+    let kind = contact_kind(&kind)?;
+    let created_contact =
+        service.add_contact(&caller.0, parse_id(&id, "connection")?, kind, &body.value, body.label.as_deref()).await?;
+    Ok(created(&ContactView::from(&created_contact)))
+}
+
+/// Change a sender email or phone number.
+#[utoipa::path(patch, path = "/v1/integrations/connections/{id}/{kind}/{resource_id}", tag = "integrations",
+    params(("id" = uuid::Uuid, Path), ("kind" = String, Path), ("resource_id" = uuid::Uuid, Path)), request_body = ContactPatch,
+    security(("session" = []), ("api_key" = [])), responses((status = 200, body = ContactView), (status = 404)))]
+pub async fn update_contact(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    path: web::Path<(String, String, String)>,
+    body: web::Json<ContactPatch>,
+) -> Result<web::Json<ContactView>, ApiError> {
+    let (id, kind, resource) = path.into_inner();
+    let kind = contact_kind(&kind)?;
+    let updated = service
+        .update_contact(
+            &caller.0,
+            parse_id(&id, "connection")?,
+            kind,
+            parse_id(&resource, "resource")?,
+            body.value.as_deref(),
+            body.label.as_deref(),
+        )
+        .await?;
+    Ok(web::Json(ContactView::from(&updated)))
+}
+
+/// Delete one; if it was the default, the oldest remaining becomes the default.
+#[utoipa::path(delete, path = "/v1/integrations/connections/{id}/{kind}/{resource_id}", tag = "integrations",
+    params(("id" = uuid::Uuid, Path), ("kind" = String, Path), ("resource_id" = uuid::Uuid, Path)),
+    security(("session" = []), ("api_key" = [])), responses((status = 204), (status = 404)))]
+pub async fn delete_contact(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, kind, resource) = path.into_inner();
+    let kind = contact_kind(&kind)?;
+    service.delete_contact(&caller.0, parse_id(&id, "connection")?, kind, parse_id(&resource, "resource")?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Make it the one default of its kind.
+#[utoipa::path(post, path = "/v1/integrations/connections/{id}/{kind}/{resource_id}/default", tag = "integrations",
+    params(("id" = uuid::Uuid, Path), ("kind" = String, Path), ("resource_id" = uuid::Uuid, Path)),
+    security(("session" = []), ("api_key" = [])), responses((status = 200, body = ContactView), (status = 404)))]
+pub async fn set_default_contact(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    path: web::Path<(String, String, String)>,
+) -> Result<web::Json<ContactView>, ApiError> {
+    let (id, kind, resource) = path.into_inner();
+    let kind = contact_kind(&kind)?;
+    let updated = service
+        .set_default_contact(&caller.0, parse_id(&id, "connection")?, kind, parse_id(&resource, "resource")?)
+        .await?;
+    Ok(web::Json(ContactView::from(&updated)))
+}

@@ -127,7 +127,21 @@ fn user_routes(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(integrations::run_check)),
         )
         .service(resource("/integrations/connections/{id}/enabled").route(web::put().to(integrations::set_enabled)))
-        .service(resource("/integrations/connections/{id}/models").route(get().to(integrations::models)));
+        .service(resource("/integrations/connections/{id}/models").route(get().to(integrations::models)))
+        .service(
+            resource("/integrations/connections/{id}/{kind}")
+                .route(get().to(integrations::contacts))
+                .route(web::post().to(integrations::add_contact)),
+        )
+        .service(
+            resource("/integrations/connections/{id}/{kind}/{resource_id}")
+                .route(web::patch().to(integrations::update_contact))
+                .route(web::delete().to(integrations::delete_contact)),
+        )
+        .service(
+            resource("/integrations/connections/{id}/{kind}/{resource_id}/default")
+                .route(web::post().to(integrations::set_default_contact)),
+        );
 }
 
 /// The 404 answer for unknown paths.

@@ -383,3 +383,108 @@ fn app_database_url(app: &TestApp) -> String {
 fn app_schema(app: &TestApp) -> Option<String> {
     app.schema.clone()
 }
+
+/// Connects Postmark and a fake Quo, returning `(session, postmark connection, quo connection)`.
+async fn connected_postmark_and_quo() -> (TestApp, String, String, String, MockServer, MockServer) {
+    let postmark = fake_postmark(200).await;
+    let quo = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/phone-numbers"))
+        .and(header("Authorization", "quo-key"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
+        .mount(&quo)
+        .await;
+    let quo_uri = quo.uri();
+    let app = app_with_postmark(&postmark, move |s| {
+        s.providers.insert("quo".into(), ProviderSettings { base_url: Some(quo_uri), ..Default::default() });
+    })
+    .await;
+    let admin = app.admin().await;
+    let pm = app.post("/v1/integrations/providers/postmark/connect", &admin, &connect_body(CANARY)).await;
+    let pm = pm.expect(201)["id"].as_str().unwrap().to_owned();
+    let q = app.post("/v1/integrations/providers/quo/connect", &admin, &connect_body("quo-key")).await;
+    let q = q.expect(201)["id"].as_str().unwrap().to_owned();
+    (app, admin, pm, q, postmark, quo)
+}
+
+fn defaults(list: &Value) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["is_default"] == true)
+        .map(|c| c["value"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn sender_emails_keep_exactly_one_default() {
+    let (app, admin, pm, _, _p, _q) = connected_postmark_and_quo().await;
+    let base = format!("/v1/integrations/connections/{pm}/senders");
+    let first = app.post(&base, &admin, &json!({"value": "Billing@Acme.test", "label": "Billing"})).await;
+    let first = first.expect(201).clone();
+    assert_eq!(first["value"], "billing@acme.test");
+    assert_eq!(first["is_default"], true, "the first one is the default");
+    let second = app.post(&base, &admin, &json!({"value": "hello@acme.test"})).await;
+    let second_id = second.expect(201)["id"].as_str().unwrap().to_owned();
+    assert_eq!(second.body["is_default"], false);
+
+    app.post(&base, &admin, &json!({"value": "billing@acme.test"})).await.expect_error(409, "resource_exists");
+    app.post(&base, &admin, &json!({"value": "not an email"})).await.expect_error(400, "invalid_parameter");
+    app.post(&format!("/v1/integrations/connections/{pm}/phone-numbers"), &admin, &json!({"value": "+14155550123"}))
+        .await
+        .expect_error(405, "method_not_allowed");
+
+    app.post(&format!("{base}/{second_id}/default"), &admin, &json!({})).await.expect(200);
+    assert_eq!(defaults(&app.get(&base, &admin).await.body), ["hello@acme.test"]);
+
+    let patch = app
+        .request(Method::PATCH, &format!("{base}/{second_id}"))
+        .bearer_auth(&admin)
+        .json(&json!({"value": "hi@acme.test", "label": "Front desk"}));
+    assert_eq!(app.send(patch).await.expect(200)["label"], "Front desk");
+
+    // Deleting the default promotes the oldest remaining one.
+    app.send(app.request(Method::DELETE, &format!("{base}/{second_id}")).bearer_auth(&admin)).await.expect(204);
+    assert_eq!(defaults(&app.get(&base, &admin).await.body), ["billing@acme.test"]);
+
+    // Concurrent "make default" calls still leave exactly one.
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        let created = app.post(&base, &admin, &json!({"value": format!("s{n}@acme.test")})).await;
+        ids.push(created.expect(201)["id"].as_str().unwrap().to_owned());
+    }
+    let calls: Vec<_> = ids
+        .iter()
+        .map(|id| app.request(Method::POST, &format!("{base}/{id}/default")).bearer_auth(&admin).send())
+        .collect();
+    for response in futures_util::future::join_all(calls).await {
+        assert_eq!(response.unwrap().status(), 200);
+    }
+    assert_eq!(defaults(&app.get(&base, &admin).await.body).len(), 1);
+}
+
+#[tokio::test]
+async fn phone_numbers_are_e164_and_other_organizations_cannot_touch_them() {
+    let (app, admin, _, quo, _p, _q) = connected_postmark_and_quo().await;
+    let base = format!("/v1/integrations/connections/{quo}/phone-numbers");
+    for bad in ["4155550123", "+0155550123", "+1 (415) 555-0123", "+1"] {
+        app.post(&base, &admin, &json!({"value": bad})).await.expect_error(400, "invalid_parameter");
+    }
+    let created = app.post(&base, &admin, &json!({"value": "+14155550123", "label": "Main line"})).await;
+    let id = created.expect(201)["id"].as_str().unwrap().to_owned();
+    assert_eq!(created.body["is_default"], true);
+
+    let other = app.other_organization("boss@other.test").await;
+    app.get(&base, &other).await.expect_error(404, "resource_missing");
+    app.post(&format!("{base}/{id}/default"), &other, &json!({})).await.expect_error(404, "resource_missing");
+    app.send(app.request(Method::DELETE, &format!("{base}/{id}")).bearer_auth(&other))
+        .await
+        .expect_error(404, "resource_missing");
+    let viewer = app.user(&admin, "v@acme.test", "viewer").await;
+    app.post(&base, &viewer, &json!({"value": "+14155550124"})).await.expect_error(403, "permission_denied");
+    assert_eq!(app.get(&base, &viewer).await.expect(200)["data"].as_array().unwrap().len(), 1);
+    app.get(&format!("/v1/integrations/connections/{quo}/fax-numbers"), &admin)
+        .await
+        .expect_error(404, "resource_missing");
+}

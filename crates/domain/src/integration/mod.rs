@@ -2,6 +2,7 @@
 //! health checks and post-connection resources.
 
 mod catalog;
+mod resources;
 mod service;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ pub use catalog::{
     AuthType, Catalog, CatalogError, Category, CredentialField, FieldSpec, ProviderDefinition, ProviderSlug,
     ResourceType,
 };
+pub use resources::{ContactError, ContactKind, ContactResource, parse_label};
 pub use service::{
     ConnectError, ConnectInput, ConnectionDetail, IntegrationActor, IntegrationError, IntegrationPorts,
     IntegrationService, Preconfigured, ProviderListing, RewrapProgress, Rewrapper,

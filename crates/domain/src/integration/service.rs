@@ -115,6 +115,10 @@ pub enum IntegrationError {
     NotSupported,
     #[error("The stored credentials could not be decrypted; reconnect the provider.")]
     Undecryptable,
+    #[error("No such resource.")]
+    ResourceNotFound,
+    #[error(transparent)]
+    Contact(#[from] super::ContactError),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -175,6 +179,7 @@ pub struct IntegrationPorts {
     pub client: Arc<dyn ProviderClient>,
     pub clock: Arc<dyn Clock>,
     pub preconfigured: Preconfigured,
+    pub contacts: Arc<dyn crate::ports::ContactRepository>,
 }
 
 #[derive(Clone)]
@@ -556,6 +561,135 @@ impl IntegrationService {
     pub fn now(&self) -> DateTime<Utc> {
         self.ports.clock.now()
     }
+
+    /// The connection's instance, if its provider offers `kind` (I11).
+    async fn contact_instance(
+        &self,
+        actor: &IntegrationActor,
+        connection: Uuid,
+        kind: super::ContactKind,
+    ) -> Result<Uuid, IntegrationError> {
+        let view = self.find(actor, connection).await?;
+        let definition = self.definition(view.connection.provider.as_str())?;
+        if !definition.resource_types.contains(&kind.resource_type()) {
+            return Err(IntegrationError::NotSupported);
+        }
+        Ok(view.instance.id)
+    }
+
+    /// Sender emails or phone numbers of the connection's provider, oldest first.
+    pub async fn contacts(
+        &self,
+        actor: &IntegrationActor,
+        connection: Uuid,
+        kind: super::ContactKind,
+    ) -> Result<Vec<super::ContactResource>, IntegrationError> {
+        actor.require_view()?;
+        let instance = self.contact_instance(actor, connection, kind).await?;
+        Ok(self.ports.contacts.list(actor.organization_id, instance, kind).await?)
+    }
+
+    /// Adds one; the first of its kind becomes the default.
+    pub async fn add_contact(
+        &self,
+        actor: &IntegrationActor,
+        connection: Uuid,
+        kind: super::ContactKind,
+        value: &str,
+        label: Option<&str>,
+    ) -> Result<super::ContactResource, IntegrationError> {
+        actor.require_edit()?;
+        let value = kind.parse_value(value)?;
+        let label = super::parse_label(label)?;
+        let instance_id = self.contact_instance(actor, connection, kind).await?;
+        let now = self.ports.clock.now();
+        let resource = super::ContactResource {
+            id: Uuid::now_v7(),
+            organization_id: actor.organization_id,
+            instance_id,
+            kind,
+            value,
+            label,
+            is_default: false,
+            created_at: now,
+            updated_at: now,
+        };
+        self.ports.contacts.insert(&resource).await.map_err(contact_store_error)
+    }
+
+    pub async fn update_contact(
+        &self,
+        actor: &IntegrationActor,
+        connection: Uuid,
+        kind: super::ContactKind,
+        id: Uuid,
+        value: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<super::ContactResource, IntegrationError> {
+        actor.require_edit()?;
+        let value = value.map(|v| kind.parse_value(v)).transpose()?;
+        let label = label.map(|l| super::parse_label(Some(l))).transpose()?;
+        self.owned_contact(actor, connection, kind, id).await?;
+        self.ports
+            .contacts
+            .update(actor.organization_id, id, value, label, self.ports.clock.now())
+            .await
+            .map_err(contact_store_error)?
+            .ok_or(IntegrationError::ResourceNotFound)
+    }
+
+    pub async fn delete_contact(
+        &self,
+        actor: &IntegrationActor,
+        connection: Uuid,
+        kind: super::ContactKind,
+        id: Uuid,
+    ) -> Result<(), IntegrationError> {
+        actor.require_edit()?;
+        self.owned_contact(actor, connection, kind, id).await?;
+        if self.ports.contacts.delete(actor.organization_id, id).await? {
+            Ok(())
+        } else {
+            Err(IntegrationError::ResourceNotFound)
+        }
+    }
+
+    /// Makes it the one default of its kind.
+    pub async fn set_default_contact(
+        &self,
+        actor: &IntegrationActor,
+        connection: Uuid,
+        kind: super::ContactKind,
+        id: Uuid,
+    ) -> Result<super::ContactResource, IntegrationError> {
+        actor.require_edit()?;
+        self.owned_contact(actor, connection, kind, id).await?;
+        self.ports
+            .contacts
+            .set_default(actor.organization_id, id, self.ports.clock.now())
+            .await?
+            .ok_or(IntegrationError::ResourceNotFound)
+    }
+
+    /// The resource must belong to this connection's instance and be of this kind.
+    async fn owned_contact(
+        &self,
+        actor: &IntegrationActor,
+        connection: Uuid,
+        kind: super::ContactKind,
+        id: Uuid,
+    ) -> Result<(), IntegrationError> {
+        let instance = self.contact_instance(actor, connection, kind).await?;
+        let listed = self.ports.contacts.list(actor.organization_id, instance, kind).await?;
+        if listed.iter().any(|c| c.id == id) { Ok(()) } else { Err(IntegrationError::ResourceNotFound) }
+    }
+}
+
+fn contact_store_error(err: crate::ports::ContactStoreError) -> IntegrationError {
+    match err {
+        crate::ports::ContactStoreError::Duplicate => IntegrationError::Contact(super::ContactError::Duplicate),
+        crate::ports::ContactStoreError::Storage(err) => IntegrationError::Storage(err),
+    }
 }
 
 /// What one rewrap pass did.
@@ -661,6 +795,7 @@ mod tests {
         repository: MockIntegrationRepository,
         client: MockProviderClient,
         preconfigured: Preconfigured,
+        contacts: crate::ports::MockContactRepository,
     }
 
     impl Mocks {
@@ -669,15 +804,22 @@ mod tests {
             repository.expect_provider_states().returning(|_| Ok(vec![]));
             repository.expect_list_connections().returning(|_| Ok(vec![]));
             repository.expect_find_instance().returning(|_, _| Ok(None));
-            repository.expect_find_connection().returning(|_, _| Ok(None));
-            Self { repository, client: MockProviderClient::new(), preconfigured: Preconfigured::default() }
+            Self {
+                repository,
+                client: MockProviderClient::new(),
+                preconfigured: Preconfigured::default(),
+                contacts: crate::ports::MockContactRepository::new(),
+            }
         }
 
         fn service(self) -> IntegrationService {
             let mut clock = MockClock::new();
             clock.expect_now().returning(Utc::now);
             let catalog = Catalog::new(vec![
-                provider("postmark", Category::Communication, &[]),
+                ProviderDefinition {
+                    resource_types: vec![ResourceType::SenderEmails],
+                    ..provider("postmark", Category::Communication, &[])
+                },
                 provider("needs_postmark", Category::Communication, &["postmark"]),
                 ProviderDefinition { active: false, ..provider("retired", Category::Ai, &[]) },
             ])
@@ -689,6 +831,7 @@ mod tests {
                 client: Arc::new(self.client),
                 clock: Arc::new(clock),
                 preconfigured: self.preconfigured,
+                contacts: Arc::new(self.contacts),
             })
         }
     }
@@ -716,6 +859,7 @@ mod tests {
             Ok(())
         });
         mocks.repository.expect_record_failed_connect().never();
+        mocks.repository.expect_find_connection().returning(|_, _| Ok(None));
         let view = mocks.service().connect(&actor(Role::Manager), "postmark", typed(" pm-secret ")).await.unwrap();
         let new = saved.lock().unwrap().clone().unwrap();
         assert_eq!(view.connection.id, new.connection.id);
@@ -810,6 +954,7 @@ mod tests {
             .withf(|new, _| new.credentials.is_empty() && new.connection.auth_method == AuthMethod::Preconfigured)
             .times(1)
             .returning(|_, _| Ok(()));
+        mocks.repository.expect_find_connection().returning(|_, _| Ok(None));
         mocks.service().connect(&actor(Role::Admin), "postmark", ConnectInput::Preconfigured).await.unwrap();
     }
 
@@ -844,5 +989,79 @@ mod tests {
             .returning(|id, old, new| Ok(id == Uuid::from_u128(1) && old.key_version == 1 && new.key_version == 2));
         let progress = Rewrapper::new(Arc::new(repository), Arc::new(cipher())).run(10).await.unwrap();
         assert_eq!(progress, RewrapProgress { rewrapped: 1, skipped: 1 });
+    }
+
+    fn connected_view(provider_slug: &str) -> ConnectionView {
+        let now = Utc::now();
+        let org = OrganizationId(Uuid::from_u128(1));
+        ConnectionView {
+            connection: IntegrationConnection {
+                id: Uuid::from_u128(10),
+                instance_id: Uuid::from_u128(20),
+                organization_id: org,
+                provider: ProviderSlug::parse(provider_slug).unwrap(),
+                user_id: UserId(Uuid::from_u128(2)),
+                auth_method: AuthMethod::ApiKey,
+                status: ConnectionStatus::Connected,
+                created_at: now,
+                disconnected_at: None,
+            },
+            instance: IntegrationInstance {
+                id: Uuid::from_u128(20),
+                organization_id: org,
+                provider: ProviderSlug::parse(provider_slug).unwrap(),
+                status: InstanceStatus::Active,
+                enabled: true,
+                created_at: now,
+                updated_at: now,
+            },
+            latest_health: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn contacts_are_validated_and_kept_to_providers_that_offer_them() {
+        use super::super::{ContactError, ContactKind};
+        let mut mocks = Mocks::new();
+        mocks.repository.expect_find_connection().returning(|_, _| Ok(Some(connected_view("postmark"))));
+        mocks.contacts.expect_insert().never();
+        mocks.contacts.expect_list().returning(|_, _, _| Ok(vec![]));
+        let svc = mocks.service();
+        let manager = actor(Role::Manager);
+        let conn = Uuid::from_u128(10);
+        let err = svc.add_contact(&manager, conn, ContactKind::SenderEmail, "not-an-email", None).await.unwrap_err();
+        assert_eq!(err, IntegrationError::Contact(ContactError::InvalidEmail));
+        let err = svc.add_contact(&manager, conn, ContactKind::PhoneNumber, "+14155550123", None).await.unwrap_err();
+        assert_eq!(err, IntegrationError::NotSupported, "Postmark has no phone numbers");
+        let err = svc.set_default_contact(&manager, conn, ContactKind::SenderEmail, Uuid::from_u128(99)).await;
+        assert_eq!(err.unwrap_err(), IntegrationError::ResourceNotFound, "not one of this connection's senders");
+        let viewer = actor(Role::Viewer);
+        let err = svc.add_contact(&viewer, conn, ContactKind::SenderEmail, "a@b.co", None).await.unwrap_err();
+        assert_eq!(err, IntegrationError::Forbidden);
+    }
+
+    #[tokio::test]
+    async fn a_valid_sender_reaches_storage_normalised() {
+        use super::super::ContactKind;
+        let mut mocks = Mocks::new();
+        mocks.repository.expect_find_connection().returning(|_, _| Ok(Some(connected_view("postmark"))));
+        mocks
+            .contacts
+            .expect_insert()
+            .withf(|r| r.value == "billing@acme.test" && r.label == "Billing" && r.instance_id == Uuid::from_u128(20))
+            .times(1)
+            .returning(|r| Ok(super::super::ContactResource { is_default: true, ..r.clone() }));
+        let created = mocks
+            .service()
+            .add_contact(
+                &actor(Role::Admin),
+                Uuid::from_u128(10),
+                ContactKind::SenderEmail,
+                "Billing@Acme.Test",
+                Some(" Billing "),
+            )
+            .await
+            .unwrap();
+        assert!(created.is_default);
     }
 }

@@ -8,6 +8,7 @@ pub mod audit_log;
 pub mod customer;
 pub mod installation;
 pub mod integration_connection;
+pub mod integration_contact;
 pub mod integration_credential;
 pub mod integration_health_check;
 pub mod integration_instance;

@@ -37,6 +37,7 @@ macro_rules! on_both_databases {
 
 mod api_keys;
 mod audit;
+mod contacts;
 mod customers;
 mod fixtures;
 mod harness;
