@@ -89,6 +89,9 @@ pub struct Report {
     pub dropped: u64,
     /// The key's `usage.total_requests` after the restart.
     pub written: u64,
+    /// Server CPU time per request during each measured run, in µs (informational: unlike the
+    /// throughput ratio, it does not depend on how the CPU is shared with wrk).
+    pub cpu_us_per_request: Option<(f64, f64)>,
 }
 
 impl Report {
@@ -150,6 +153,9 @@ impl fmt::Display for Report {
             "usage log: {} of {} keyed requests written after shutdown, {} dropped: {verdict}",
             self.written, self.keyed_requests, self.dropped
         )?;
+        if let Some((whoami, healthz)) = self.cpu_us_per_request {
+            writeln!(f, "server CPU per request: whoami {whoami:.1} µs, healthz {healthz:.1} µs (informational)")?;
+        }
         for (name, run) in [("GET /v1/whoami", &self.whoami), ("GET /healthz", &self.healthz)] {
             if let Some(errors) = &run.socket_errors {
                 writeln!(f, "{name}: {errors}")?;
@@ -262,13 +268,22 @@ fn measure(dir: &Path, binary: PathBuf, load: &Load) -> Result<Report, Error> {
     step(format!("warm-up: {}", describe("/healthz", &warm_up)));
     wrk::run(&healthz_url, &[], &warm_up)?;
     step(describe("/healthz", load));
+    let cpu_before = server.cpu_time();
     let healthz = wrk::run(&healthz_url, &[], load)?;
+    let healthz_cpu = server.cpu_time().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
     step(format!("warm-up: {} (with the key)", describe("/v1/whoami", &warm_up)));
     wrk::run(&whoami_url, &keyed, &warm_up)?;
     step(format!("{} (with the key)", describe("/v1/whoami", load)));
+    let cpu_before = server.cpu_time();
     let whoami = wrk::run(&whoami_url, &keyed, load)?;
-
+    // The usage rows of this run are written by the background writer: let it finish (the
+    // settled counters below) before reading the CPU the run cost.
     let counters = settled_counters(&client)?;
+    let whoami_cpu = server.cpu_time().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
+    let per_request = |cpu: Duration, requests: u64| cpu.as_secs_f64() * 1e6 / requests.max(1) as f64;
+    let cpu_us_per_request =
+        whoami_cpu.zip(healthz_cpu).map(|(w, h)| (per_request(w, whoami.requests), per_request(h, healthz.requests)));
+
     step(format!(
         "stopping the server with SIGTERM ({} keyed requests counted, {} usage rows still queued)",
         counters.keyed_requests,
@@ -293,7 +308,14 @@ fn measure(dir: &Path, binary: PathBuf, load: &Load) -> Result<Report, Error> {
         )));
     }
 
-    Ok(Report { whoami, healthz, keyed_requests: counters.keyed_requests, dropped: counters.dropped, written })
+    Ok(Report {
+        whoami,
+        healthz,
+        keyed_requests: counters.keyed_requests,
+        dropped: counters.dropped,
+        written,
+        cpu_us_per_request,
+    })
 }
 
 fn server_log(launch: &Launch) -> String {
@@ -349,6 +371,7 @@ mod tests {
             keyed_requests: 412_345,
             dropped: 0,
             written: 412_345,
+            cpu_us_per_request: None,
         }
     }
 
@@ -366,6 +389,13 @@ mod tests {
             ]
         );
         assert!(report().passed());
+    }
+
+    #[test]
+    fn prints_server_cpu_per_request_when_measured() {
+        let text = Report { cpu_us_per_request: Some((12.46, 8.0)), ..report() }.to_string();
+        assert!(text.contains("server CPU per request: whoami 12.5 µs, healthz 8.0 µs (informational)"), "{text}");
+        assert!(!report().to_string().contains("server CPU"));
     }
 
     #[test]

@@ -103,6 +103,19 @@ impl ServerProcess {
         log_tail(&self.log, 30)
     }
 
+    /// CPU time the server process has used so far (user + system), from `/proc/<pid>/stat`.
+    /// `None` where procfs is not available.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        let pid = self.child.as_ref()?.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        // Linux reports these in USER_HZ, which is 100 on every architecture it supports.
+        Some(Duration::from_millis(ticks * 10))
+    }
+
     fn child_mut(&mut self) -> Result<&mut Child, Error> {
         self.child.as_mut().ok_or_else(|| Error::new("the server is no longer running"))
     }
