@@ -12,6 +12,7 @@ pub use sea_orm_migration::MigratorTrait;
 mod m20261124_000001_initial;
 mod m20261124_000002_integrations;
 mod m20261124_000003_contacts;
+mod m20261124_000004_selected_model;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_initial::Migration),
             Box::new(m20261124_000002_integrations::Migration),
             Box::new(m20261124_000003_contacts::Migration),
+            Box::new(m20261124_000004_selected_model::Migration),
         ]
     }
 }

@@ -371,6 +371,7 @@ impl From<otesse_domain::integration::IntegrationError> for ApiError {
             E::ConnectionNotFound => ApiError::not_found("connection"),
             E::NotSupported => ApiError::new(ErrorCode::MethodNotAllowed, "This provider does not support that."),
             E::ResourceNotFound => ApiError::not_found("resource"),
+            E::UnknownModel(_) => ApiError::new(ErrorCode::InvalidParameter, err.to_string()),
             E::Contact(otesse_domain::integration::ContactError::Duplicate) => {
                 ApiError::new(ErrorCode::ResourceExists, err.to_string())
             }

@@ -47,6 +47,7 @@ use crate::routes;
         routes::integrations::checks,
         routes::integrations::set_enabled,
         routes::integrations::models,
+        routes::integrations::select_model,
         routes::integrations::contacts,
         routes::integrations::add_contact,
         routes::integrations::update_contact,

@@ -357,6 +357,14 @@ pub trait IntegrationRepository: Send + Sync {
     /// Sets the instance's active/inactive toggle.
     async fn set_enabled(&self, instance: uuid::Uuid, enabled: bool, at: DateTime<Utc>) -> Result<(), StorageError>;
 
+    /// Sets (or clears) the instance's chosen model.
+    async fn set_selected_model(
+        &self,
+        instance: uuid::Uuid,
+        model: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError>;
+
     /// Up to `limit` credentials sealed with a key version below `version` (for rewrap).
     async fn credentials_below_version(&self, version: u32, limit: u32) -> Result<Vec<StoredCredential>, StorageError>;
 

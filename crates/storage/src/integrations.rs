@@ -278,6 +278,22 @@ impl IntegrationRepository for IntegrationStore {
         Ok(())
     }
 
+    async fn set_selected_model(
+        &self,
+        instance: Uuid,
+        model: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        instance::Entity::update_many()
+            .col_expr(instance::Column::SelectedModel, Expr::value(model))
+            .col_expr(instance::Column::UpdatedAt, Expr::value(stored(at)))
+            .filter(instance::Column::Id.eq(instance))
+            .exec(&self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
     async fn credentials_below_version(&self, version: u32, limit: u32) -> Result<Vec<StoredCredential>, StorageError> {
         let mut query = credential::Entity::find();
         // Beyond i32::MAX every stored version is below.
@@ -350,6 +366,7 @@ async fn upsert_instance(txn: &impl ConnectionTrait, instance: &IntegrationInsta
         provider: Set(instance.provider.as_str().to_owned()),
         status: Set(instance.status.as_str().to_owned()),
         enabled: Set(instance.enabled),
+        selected_model: Set(instance.selected_model.clone()),
         created_at: Set(stored(instance.created_at)),
         updated_at: Set(stored(instance.updated_at)),
     };
@@ -498,6 +515,7 @@ fn instance_to_domain(row: instance::Model) -> Result<IntegrationInstance, Stora
         provider: provider(INSTANCES, &row.provider)?,
         status,
         enabled: row.enabled,
+        selected_model: row.selected_model,
         created_at: row.created_at,
         updated_at: row.updated_at,
     })

@@ -180,6 +180,8 @@ pub struct ConnectionViewBody {
     pub instance_status: &'static str,
     /// The active/inactive toggle.
     pub enabled: bool,
+    /// The chosen model (providers with model selection).
+    pub selected_model: Option<String>,
     /// `api_key` or `preconfigured`.
     pub auth_method: &'static str,
     pub user_id: uuid::Uuid,
@@ -196,6 +198,7 @@ impl From<&ConnectionView> for ConnectionViewBody {
             status: v.connection.status.as_str(),
             instance_status: v.instance.status.as_str(),
             enabled: v.instance.enabled,
+            selected_model: v.instance.selected_model.clone(),
             auth_method: v.connection.auth_method.as_str(),
             user_id: v.connection.user_id.0,
             created_at: v.connection.created_at,
@@ -362,6 +365,33 @@ pub async fn models(
         models.into_iter().map(|m| ModelView { id: m.id, display_name: m.display_name }).collect(),
         None,
     )))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRequest {
+    /// A model id from `GET .../models`.
+    pub model: String,
+}
+
+/// Choose the model (Anthropic): it must be one the provider offers now.
+#[utoipa::path(put, path = "/v1/integrations/connections/{id}/model", tag = "integrations",
+    params(("id" = uuid::Uuid, Path)), request_body = ModelRequest, security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = ConnectionViewBody), (status = 400), (status = 404)))]
+pub async fn select_model(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    id: web::Path<String>,
+    body: web::Json<ModelRequest>,
+) -> Result<web::Json<ConnectionViewBody>, ApiError> {
+    let id = parse_id(&id, "connection")?;
+    let view = service.select_model(&caller.0, id, &body.model).await?.map_err(|outcome| {
+        ApiError::from(otesse_domain::integration::ConnectError::CheckFailed {
+            outcome,
+            message: outcome.message("the provider"),
+        })
+    })?;
+    Ok(web::Json(ConnectionViewBody::from(&view)))
 }
 
 /// `senders` (Postmark) or `phone-numbers` (Quo).

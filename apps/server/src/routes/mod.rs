@@ -128,6 +128,7 @@ fn user_routes(cfg: &mut web::ServiceConfig) {
         )
         .service(resource("/integrations/connections/{id}/enabled").route(web::put().to(integrations::set_enabled)))
         .service(resource("/integrations/connections/{id}/models").route(get().to(integrations::models)))
+        .service(resource("/integrations/connections/{id}/model").route(web::put().to(integrations::select_model)))
         .service(
             resource("/integrations/connections/{id}/{kind}")
                 .route(get().to(integrations::contacts))

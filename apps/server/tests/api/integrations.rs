@@ -488,3 +488,47 @@ async fn phone_numbers_are_e164_and_other_organizations_cannot_touch_them() {
         .await
         .expect_error(404, "resource_missing");
 }
+
+#[tokio::test]
+async fn anthropic_models_are_listed_live_and_only_offered_ones_can_be_selected() {
+    let anthropic = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .and(header("x-api-key", "sk-ant-test"))
+        .and(header("anthropic-version", "2023-06-01"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [
+                {"id": "claude-opus-4-1", "display_name": "Claude Opus 4.1", "created_at": "2025-08-05T00:00:00Z", "type": "model"},
+                {"id": "claude-sonnet-4-5", "display_name": "Claude Sonnet 4.5", "created_at": "2025-09-29T00:00:00Z", "type": "model"}
+            ],
+            "has_more": false, "first_id": "claude-opus-4-1", "last_id": "claude-sonnet-4-5"
+        })))
+        .mount(&anthropic)
+        .await;
+    let uri = anthropic.uri();
+    let app = spawn_app_with(move |s| {
+        s.providers.insert("anthropic".into(), ProviderSettings { base_url: Some(uri), ..Default::default() });
+    })
+    .await;
+    let admin = app.admin().await;
+    let connected =
+        app.post("/v1/integrations/providers/anthropic/connect", &admin, &connect_body("sk-ant-test")).await;
+    let id = connected.expect(201)["id"].as_str().unwrap().to_owned();
+    assert!(connected.body["selected_model"].is_null());
+
+    let models = app.get(&format!("/v1/integrations/connections/{id}/models"), &admin).await;
+    let ids: Vec<_> = models.expect(200)["data"].as_array().unwrap().iter().map(|m| m["id"].clone()).collect();
+    assert_eq!(ids, [json!("claude-opus-4-1"), json!("claude-sonnet-4-5")]);
+
+    let put = |model: &str| {
+        app.request(Method::PUT, &format!("/v1/integrations/connections/{id}/model"))
+            .bearer_auth(&admin)
+            .json(&json!({"model": model}))
+    };
+    let message = app.send(put("gpt-5")).await.expect_error(400, "invalid_parameter");
+    assert!(message.contains("gpt-5"), "{message}");
+    let chosen = app.send(put("claude-sonnet-4-5")).await;
+    assert_eq!(chosen.expect(200)["selected_model"], "claude-sonnet-4-5");
+    let detail = app.get(&format!("/v1/integrations/connections/{id}"), &admin).await;
+    assert_eq!(detail.expect(200)["selected_model"], "claude-sonnet-4-5", "the choice is stored");
+}

@@ -33,6 +33,8 @@ pub struct IntegrationInstance {
     pub status: InstanceStatus,
     /// The active/inactive toggle (I11); an inactive instance stays connected but unused.
     pub enabled: bool,
+    /// The chosen model, for providers with model selection (I11).
+    pub selected_model: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -117,6 +117,8 @@ pub enum IntegrationError {
     Undecryptable,
     #[error("No such resource.")]
     ResourceNotFound,
+    #[error("model {0:?} is not offered by the provider; GET .../models lists them")]
+    UnknownModel(String),
     #[error(transparent)]
     Contact(#[from] super::ContactError),
     #[error(transparent)]
@@ -365,6 +367,7 @@ impl IntegrationService {
                 provider: definition.slug.clone(),
                 status: InstanceStatus::Error,
                 enabled: true,
+                selected_model: None,
                 created_at: now,
                 updated_at: now,
             },
@@ -560,6 +563,30 @@ impl IntegrationService {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.ports.clock.now()
+    }
+
+    /// Chooses the model the organization uses with this provider (I11): it must be one the
+    /// provider currently offers to these credentials.
+    pub async fn select_model(
+        &self,
+        actor: &IntegrationActor,
+        id: Uuid,
+        model: &str,
+    ) -> Result<Result<ConnectionView, HealthOutcome>, IntegrationError> {
+        actor.require_edit()?;
+        let offered = match self.models(actor, id).await? {
+            Ok(models) => models,
+            Err(outcome) => return Ok(Err(outcome)),
+        };
+        if !offered.iter().any(|m| m.id == model) {
+            return Err(IntegrationError::UnknownModel(model.chars().take(100).collect()));
+        }
+        let view = self.find(actor, id).await?;
+        self.ports
+            .repository
+            .set_selected_model(view.instance.id, Some(model.to_owned()), self.ports.clock.now())
+            .await?;
+        Ok(Ok(self.find(actor, id).await?))
     }
 
     /// The connection's instance, if its provider offers `kind` (I11).
@@ -799,6 +826,26 @@ mod tests {
     }
 
     impl Mocks {
+        /// The standard catalog plus an Anthropic entry with model selection.
+        fn with_anthropic(mocks: Mocks) -> IntegrationService {
+            let mut clock = MockClock::new();
+            clock.expect_now().returning(Utc::now);
+            let catalog = Catalog::new(vec![ProviderDefinition {
+                resource_types: vec![ResourceType::ModelSelection],
+                ..provider("anthropic", Category::Ai, &[])
+            }])
+            .unwrap();
+            IntegrationService::new(IntegrationPorts {
+                catalog: Arc::new(catalog),
+                repository: Arc::new(mocks.repository),
+                cipher: Arc::new(cipher()),
+                client: Arc::new(mocks.client),
+                clock: Arc::new(clock),
+                preconfigured: mocks.preconfigured,
+                contacts: Arc::new(mocks.contacts),
+            })
+        }
+
         fn new() -> Self {
             let mut repository = MockIntegrationRepository::new();
             repository.expect_provider_states().returning(|_| Ok(vec![]));
@@ -1012,6 +1059,7 @@ mod tests {
                 provider: ProviderSlug::parse(provider_slug).unwrap(),
                 status: InstanceStatus::Active,
                 enabled: true,
+                selected_model: None,
                 created_at: now,
                 updated_at: now,
             },
@@ -1063,5 +1111,33 @@ mod tests {
             .await
             .unwrap();
         assert!(created.is_default);
+    }
+
+    #[tokio::test]
+    async fn only_an_offered_model_can_be_selected() {
+        let mut mocks = Mocks::new();
+        mocks.repository.expect_find_connection().returning(|_, _| {
+            let mut view = connected_view("anthropic");
+            view.connection.auth_method = AuthMethod::Preconfigured;
+            Ok(Some(view))
+        });
+        mocks.preconfigured = Preconfigured::new(HashMap::from([(
+            "anthropic".to_owned(),
+            Credentials { api_key: "k".to_owned().into(), api_secret: None, account_id: None },
+        )]));
+        mocks.client.expect_list_models().returning(|_, _| {
+            Ok(vec![ProviderModel { id: "claude-sonnet-4-5".into(), display_name: "Claude Sonnet 4.5".into() }])
+        });
+        mocks
+            .repository
+            .expect_set_selected_model()
+            .withf(|_, model, _| model.as_deref() == Some("claude-sonnet-4-5"))
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let svc = Mocks::with_anthropic(mocks);
+        let admin = actor(Role::Admin);
+        let err = svc.select_model(&admin, Uuid::from_u128(10), "gpt-5").await.unwrap_err();
+        assert_eq!(err, IntegrationError::UnknownModel("gpt-5".into()));
+        assert!(svc.select_model(&admin, Uuid::from_u128(10), "claude-sonnet-4-5").await.unwrap().is_ok());
     }
 }

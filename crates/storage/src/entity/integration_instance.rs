@@ -10,6 +10,8 @@ pub struct Model {
     /// `active`, `error` or `disconnected`.
     pub status: String,
     pub enabled: bool,
+    /// The chosen model, for providers with model selection.
+    pub selected_model: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -36,6 +36,7 @@ async fn postmark(db: &Database, organization: OrganizationId) -> IntegrationIns
         provider: ProviderSlug::parse("postmark").unwrap(),
         status: InstanceStatus::Error,
         enabled: true,
+        selected_model: None,
         created_at: at(0),
         updated_at: at(0),
     };

@@ -51,6 +51,7 @@ fn instance(
         provider: slug(provider),
         status,
         enabled: true,
+        selected_model: None,
         created_at: now,
         updated_at: now,
     }
