@@ -67,6 +67,11 @@ pub struct Settings {
     pub provider_connect_timeout_ms: u64,
     /// Total timeout for one provider call.
     pub provider_timeout_ms: u64,
+    /// The server's public base URL (`https://api.example.com`), used in URLs handed to
+    /// providers such as Stripe webhook endpoints; default: the scheme and host of the request.
+    pub public_url: Option<String>,
+    /// How old a Stripe-Signature timestamp may be (either way) and still be accepted.
+    pub stripe_webhook_tolerance_secs: u64,
 }
 
 /// One provider's deployment settings.
@@ -159,6 +164,8 @@ impl Default for Settings {
             catalog_file: None,
             provider_connect_timeout_ms: 5_000,
             provider_timeout_ms: 10_000,
+            public_url: None,
+            stripe_webhook_tolerance_secs: 300,
         }
     }
 }

@@ -24,6 +24,7 @@ pub enum ErrorCode {
     InvalidBody,
     InvalidParameter,
     ApiKeyInQuery,
+    WebhookSignatureInvalid,
     // 401: who are you?
     MissingCredentials,
     ApiKeyMalformed,
@@ -54,6 +55,8 @@ pub enum ErrorCode {
     ResourceExists,
     DependencyMissing,
     ProviderInactive,
+    AdminKeyRequired,
+    ResourceLimitReached,
     // 422: the provider refused the credentials.
     ProviderCredentialsInvalid,
     // 413, 415
@@ -87,7 +90,7 @@ impl ErrorCode {
         use ErrorCode::*;
         use ErrorType::*;
         match self {
-            InvalidJson | InvalidBody | InvalidParameter | ApiKeyInQuery => {
+            InvalidJson | InvalidBody | InvalidParameter | ApiKeyInQuery | WebhookSignatureInvalid => {
                 (StatusCode::BAD_REQUEST, InvalidRequestError)
             }
             MissingCredentials | ApiKeyMalformed | ApiKeyInvalid | ApiKeyRevoked | ApiKeyExpired | ApiKeyRequired
@@ -105,7 +108,9 @@ impl ErrorCode {
             | AlreadyConnected
             | ResourceExists
             | DependencyMissing
-            | ProviderInactive => (StatusCode::CONFLICT, InvalidRequestError),
+            | ProviderInactive
+            | AdminKeyRequired
+            | ResourceLimitReached => (StatusCode::CONFLICT, InvalidRequestError),
             ProviderCredentialsInvalid => (StatusCode::UNPROCESSABLE_ENTITY, InvalidRequestError),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, InvalidRequestError),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, InvalidRequestError),
@@ -372,6 +377,11 @@ impl From<otesse_domain::integration::IntegrationError> for ApiError {
             E::NotSupported => ApiError::new(ErrorCode::MethodNotAllowed, "This provider does not support that."),
             E::ResourceNotFound => ApiError::not_found("resource"),
             E::UnknownModel(_) => ApiError::new(ErrorCode::InvalidParameter, err.to_string()),
+            E::AdminKeyRequired => ApiError::new(ErrorCode::AdminKeyRequired, err.to_string()),
+            E::Webhook(otesse_domain::integration::WebhookEndpointError::TooMany) => {
+                ApiError::new(ErrorCode::ResourceLimitReached, err.to_string())
+            }
+            E::Webhook(_) => ApiError::new(ErrorCode::InvalidParameter, err.to_string()),
             E::Contact(otesse_domain::integration::ContactError::Duplicate) => {
                 ApiError::new(ErrorCode::ResourceExists, err.to_string())
             }

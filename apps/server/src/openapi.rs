@@ -48,6 +48,15 @@ use crate::routes;
         routes::integrations::set_enabled,
         routes::integrations::models,
         routes::integrations::select_model,
+        routes::integrations::usage,
+        routes::notifications::list,
+        routes::notifications::mark_read,
+        routes::stripe::endpoints,
+        routes::stripe::add_endpoint,
+        routes::stripe::delete_endpoint,
+        routes::stripe::status,
+        routes::stripe::events,
+        routes::stripe::receive,
         routes::integrations::contacts,
         routes::integrations::add_contact,
         routes::integrations::update_contact,
@@ -60,6 +69,7 @@ use crate::routes;
         (name = "api-keys", description = "Key management for signed-in users"),
         (name = "sessions", description = "Sign-in for dashboard users"),
         (name = "integrations", description = "Third-party providers: catalog, connections, health"),
+        (name = "notifications", description = "In-app notifications for signed-in users"),
     )
 )]
 pub struct ApiDoc;

@@ -9,14 +9,19 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
 use std::collections::HashMap;
 
-use otesse_crypto::{Argon2PasswordHasher, Keyring, RandomSecretGenerator, Sha256KeyHasher, load_or_create_dev_key};
+use otesse_crypto::{
+    Argon2PasswordHasher, Keyring, RandomSecretGenerator, Sha256KeyHasher, StripeSignatures, load_or_create_dev_key,
+};
 use otesse_domain::StorageError;
 use otesse_domain::api_key::{ApiKeyPorts, ApiKeyService};
 use otesse_domain::audit::AuditService;
 use otesse_domain::auth::{AuthPorts, AuthService};
 use otesse_domain::customer::CustomerService;
-use otesse_domain::integration::{Credentials, IntegrationPorts, IntegrationService, Preconfigured};
-use otesse_domain::ports::{Clock, KeyHasher, SecretGenerator, UsageSink};
+use otesse_domain::integration::{
+    Credentials, IntegrationPorts, IntegrationService, Preconfigured, StripeWebhookPorts, StripeWebhookService,
+};
+use otesse_domain::notification::NotificationService;
+use otesse_domain::ports::{Clock, CredentialCipher, KeyHasher, SecretGenerator, UsageSink};
 use otesse_providers::{HttpProviderClient, ProviderClientConfig};
 use otesse_storage::Database;
 use secrecy::{ExposeSecret, SecretString};
@@ -106,8 +111,9 @@ impl Application {
             chrono::Duration::hours(settings.session_ttl_hours),
         );
         let customers = CustomerService::new(Arc::new(database.customers()), clock.clone());
-        let integrations = integration_service(&settings, &database, clock)?;
+        let (integrations, stripe) = integration_services(&settings, &database, clock.clone())?;
         let audit = AuditService::new(Arc::new(database.audit()));
+        let notifications = NotificationService::new(Arc::new(database.notifications()), clock.clone());
 
         let setup_done = auth.is_setup_done().await?;
         let token = match &settings.setup_token {
@@ -133,6 +139,9 @@ impl Application {
             auth: web::Data::new(auth),
             customers: web::Data::new(customers),
             integrations: web::Data::new(integrations),
+            stripe: web::Data::new(stripe),
+            notifications: web::Data::new(notifications),
+            public_url: web::Data::new(routes::stripe::PublicUrl(settings.public_url.clone())),
             audit: web::Data::new(audit),
             usage: web::Data::from(Arc::new(usage.clone()) as Arc<dyn UsageSink>),
             metrics: web::Data::new(metrics),
@@ -220,11 +229,12 @@ pub fn keyring(settings: &Settings) -> Result<Keyring, StartupError> {
     }
 }
 
-fn integration_service(
+/// The integrations and Stripe webhook services, sharing the catalog and the keyring.
+fn integration_services(
     settings: &Settings,
     database: &Database,
     clock: Arc<dyn Clock>,
-) -> Result<IntegrationService, StartupError> {
+) -> Result<(IntegrationService, StripeWebhookService), StartupError> {
     let extra = match &settings.catalog_file {
         Some(path) => Some((
             path.display().to_string(),
@@ -257,15 +267,28 @@ fn integration_service(
         timeout: Duration::from_millis(settings.provider_timeout_ms),
     })
     .map_err(|e| StartupError::Config(e.to_string()))?;
-    Ok(IntegrationService::new(IntegrationPorts {
-        catalog: Arc::new(catalog),
+    let catalog = Arc::new(catalog);
+    let cipher: Arc<dyn CredentialCipher> = Arc::new(keyring(settings)?);
+    let stripe = StripeWebhookService::new(StripeWebhookPorts {
+        catalog: catalog.clone(),
+        integrations: Arc::new(database.integrations()),
+        webhooks: Arc::new(database.stripe_webhooks()),
+        cipher: cipher.clone(),
+        verifier: Arc::new(StripeSignatures::new(Duration::from_secs(settings.stripe_webhook_tolerance_secs))),
+        audit: Arc::new(database.audit()),
+        clock: clock.clone(),
+    });
+    let integrations = IntegrationService::new(IntegrationPorts {
+        catalog,
         repository: Arc::new(database.integrations()),
-        cipher: Arc::new(keyring(settings)?),
+        cipher,
         client: Arc::new(client),
         clock,
         preconfigured: Preconfigured::new(preconfigured),
         contacts: Arc::new(database.contacts()),
-    }))
+        audit: Arc::new(database.audit()),
+    });
+    Ok((integrations, stripe))
 }
 
 /// Everything handlers take from `app_data`, each registered on its own.
@@ -276,6 +299,9 @@ struct AppData {
     auth: web::Data<AuthService>,
     customers: web::Data<CustomerService>,
     integrations: web::Data<IntegrationService>,
+    stripe: web::Data<StripeWebhookService>,
+    notifications: web::Data<NotificationService>,
+    public_url: web::Data<routes::stripe::PublicUrl>,
     audit: web::Data<AuditService>,
     usage: web::Data<dyn UsageSink>,
     metrics: web::Data<Metrics>,
@@ -290,6 +316,9 @@ impl AppData {
             .app_data(self.auth.clone())
             .app_data(self.customers.clone())
             .app_data(self.integrations.clone())
+            .app_data(self.stripe.clone())
+            .app_data(self.notifications.clone())
+            .app_data(self.public_url.clone())
             .app_data(self.audit.clone())
             .app_data(self.usage.clone())
             .app_data(self.metrics.clone())

@@ -1,16 +1,19 @@
 //! Crypto adapters for the domain's ports: CSPRNG key material in base62, SHA-256 key hashing
 //! with constant-time comparison, Argon2id password hashing run off the async runtime, and the
-//! versioned AES-256-GCM keyring that encrypts integration credentials.
+//! versioned AES-256-GCM keyring that encrypts integration credentials, and the check of
+//! Stripe's webhook signatures.
 
 mod keyring;
 mod password;
 mod random;
+mod webhook;
 
 pub use keyring::{
     DEV_KEY_FILE, EntryProblem, Keyring, KeyringError, generate_master_key_entry, load_or_create_dev_key,
 };
 pub use password::Argon2PasswordHasher;
 pub use random::RandomSecretGenerator;
+pub use webhook::{StripeSignatures, stripe_signature};
 
 use otesse_domain::api_key::KeyHash;
 use otesse_domain::ports::KeyHasher;

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod customer;
 pub mod error;
 pub mod integration;
+pub mod notification;
 pub mod organization;
 pub mod page;
 pub mod ports;

@@ -93,6 +93,10 @@ pub trait ApiKeyRepository: Send + Sync {
     /// Every key of the organization (at most a few hundred: 25 active plus history), newest first.
     async fn list(&self, organization: OrganizationId) -> Result<Vec<ApiKey>, StorageError>;
 
+    /// Keys of every organization whose `expires_at` lies in `(from, to]`, revoked ones
+    /// included (the caller decides), oldest expiry first (for the expiry warnings, K13).
+    async fn expiring_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ApiKey>, StorageError>;
+
     /// Sets `revoked_at` to `at` unless the key is already revoked at or before `at` (revocation
     /// only ever moves earlier), writing `audit` in the same transaction. Returns the key as
     /// stored afterwards, or `None` if it does not exist in this organization.
@@ -277,6 +281,26 @@ pub struct ProviderModel {
     pub display_name: String,
 }
 
+/// Token usage of one day (Anthropic's usage monitoring, I11), summed over models.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderUsageDay {
+    /// The UTC day the bucket starts.
+    pub starting_at: DateTime<Utc>,
+    pub input_tokens: u64,
+    pub cache_creation_input_tokens: u64,
+    pub cache_read_input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// A plain-text email to send through a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    pub from: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
 /// Talks to the providers themselves.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
@@ -292,6 +316,22 @@ pub trait ProviderClient: Send + Sync {
         provider: &ProviderSlug,
         credentials: &Credentials,
     ) -> Result<Vec<ProviderModel>, HealthReport>;
+    /// Sends an email (Postmark); the provider's message id, or the report of what went wrong.
+    async fn send_email(
+        &self,
+        provider: &ProviderSlug,
+        credentials: &Credentials,
+        message: &OutgoingMessage,
+    ) -> Result<String, HealthReport>;
+    /// Daily token usage from `since` (providers with usage monitoring), oldest day first,
+    /// read with the admin credential (`credentials.api_secret`); a failure comes back as the
+    /// report of what went wrong.
+    async fn usage_report(
+        &self,
+        provider: &ProviderSlug,
+        credentials: &Credentials,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ProviderUsageDay>, HealthReport>;
 }
 
 #[cfg_attr(any(test, feature = "mocks"), automock)]

@@ -12,10 +12,19 @@
 //!   `rate_limit_error`, 500 `api_error`, 529 `overloaded_error` (Anthropic is overloaded).
 //!   The error type is repeated in the detail; the message never is.
 //!
-//! Read from <https://docs.claude.com/en/api/errors> (statuses, error shape) and
-//! <https://platform.claude.com/docs/en/api/models-list> (endpoint, paging, headers).
+//! - Usage monitoring: `GET /v1/organizations/usage_report/messages?starting_at=<RFC 3339>&
+//!   bucket_width=1d&limit=31` (Admin API: the same two headers, but `x-api-key` is an **admin**
+//!   key, `sk-ant-admin...`, which ordinary keys are not). Each page is `{"data": [{"starting_at",
+//!   "ending_at", "results": [{"uncached_input_tokens", "cache_creation":
+//!   {"ephemeral_1h_input_tokens", "ephemeral_5m_input_tokens"}, "cache_read_input_tokens",
+//!   "output_tokens", ...}]}], "has_more", "next_page"}`, `next_page` going back as `page`.
+//!
+//! Read from <https://docs.claude.com/en/api/errors> (statuses, error shape),
+//! <https://platform.claude.com/docs/en/api/models-list> (endpoint, paging, headers) and
+//! <https://platform.claude.com/docs/en/api/admin/usage_report/retrieve_messages> (usage report).
 
-use otesse_domain::ports::ProviderModel;
+use chrono::{DateTime, SecondsFormat, Utc};
+use otesse_domain::ports::{ProviderModel, ProviderUsageDay};
 use reqwest::RequestBuilder;
 use reqwest::header::HeaderName;
 use serde::Deserialize;
@@ -126,4 +135,83 @@ pub(crate) async fn list_models(http: &Http, base: &BaseUrl, key: &str) -> Resul
     }
     tracing::warn!(provider = "anthropic", pages = MAX_PAGES, "model list still had more pages; keeping what was read");
     Ok(models)
+}
+
+#[derive(Deserialize)]
+struct UsagePage {
+    data: Vec<UsageBucket>,
+    #[serde(default)]
+    has_more: bool,
+    next_page: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UsageBucket {
+    starting_at: DateTime<Utc>,
+    #[serde(default)]
+    results: Vec<UsageResult>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct UsageResult {
+    uncached_input_tokens: u64,
+    cache_creation: CacheCreation,
+    cache_read_input_tokens: u64,
+    output_tokens: u64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CacheCreation {
+    ephemeral_1h_input_tokens: u64,
+    ephemeral_5m_input_tokens: u64,
+}
+
+/// Daily usage from `since`, each day summed over its results (models, tiers), oldest first.
+/// Follows `next_page` for at most [`MAX_PAGES`] pages.
+pub(crate) async fn usage_report(
+    http: &Http,
+    base: &BaseUrl,
+    admin_key: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<ProviderUsageDay>, (Verdict, u32)> {
+    let starting_at = since.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let mut days = Vec::new();
+    let mut page: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let mut query = vec![("starting_at", starting_at.as_str()), ("bucket_width", "1d"), ("limit", "31")];
+        if let Some(page) = page.as_deref() {
+            query.push(("page", page));
+        }
+        let request = http
+            .get(base.endpoint("/v1/organizations/usage_report/messages", &query))
+            .header(HeaderName::from_static("x-api-key"), secret_header(admin_key).map_err(|v| (v, 0))?)
+            .header(HeaderName::from_static("anthropic-version"), API_VERSION);
+        let (result, elapsed) = http.send(request).await;
+        let answer = result.map_err(|failure| (failure.verdict(), elapsed))?;
+        if !answer.status.is_success() {
+            return Err((classify_failure(&answer), elapsed));
+        }
+        let body = answer.json::<UsagePage>().ok_or_else(|| (Verdict::unexpected_body(answer.status), elapsed))?;
+        days.extend(body.data.into_iter().map(|bucket| {
+            bucket.results.iter().fold(
+                ProviderUsageDay { starting_at: bucket.starting_at, ..Default::default() },
+                |mut day, r| {
+                    day.input_tokens += r.uncached_input_tokens;
+                    day.cache_creation_input_tokens +=
+                        r.cache_creation.ephemeral_1h_input_tokens + r.cache_creation.ephemeral_5m_input_tokens;
+                    day.cache_read_input_tokens += r.cache_read_input_tokens;
+                    day.output_tokens += r.output_tokens;
+                    day
+                },
+            )
+        }));
+        match body.next_page {
+            Some(next) if body.has_more => page = Some(next),
+            _ => break,
+        }
+    }
+    days.sort_by_key(|d| d.starting_at);
+    Ok(days)
 }

@@ -6,13 +6,23 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use otesse_domain::integration::{Credentials, HealthOutcome, HealthReport, ProviderSlug};
-use otesse_domain::ports::{ProviderClient, ProviderModel};
+use otesse_domain::ports::{OutgoingMessage, ProviderClient, ProviderModel, ProviderUsageDay};
 use reqwest::RequestBuilder;
 use secrecy::ExposeSecret;
 
 use crate::http::{Answer, BaseUrl, Http, Verdict};
 use crate::{anthropic, geoapify, google_maps, mapbox, postmark, quo, stripe};
+
+/// One outgoing email.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Email<'a> {
+    pub from: &'a str,
+    pub to: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+}
 
 /// Settings for [`HttpProviderClient::new`]. The server fills `base_urls` from
 /// `OTESSE_PROVIDERS__<SLUG>__BASE_URL`; a provider without an entry uses its public API.
@@ -232,6 +242,51 @@ impl ProviderClient for HttpProviderClient {
             }
             Some(_) => Err(report(Verdict::new(HealthOutcome::Unreachable, "provider has no models"), 0)),
         }
+    }
+
+    async fn send_email(
+        &self,
+        provider: &ProviderSlug,
+        credentials: &Credentials,
+        message: &OutgoingMessage,
+    ) -> Result<String, HealthReport> {
+        if Provider::parse(provider.as_str()) != Some(Provider::Postmark) {
+            return Err(report(Verdict::new(HealthOutcome::Unreachable, "provider does not send email"), 0));
+        }
+        let token = credentials.api_key.expose_secret();
+        let email = Email { from: &message.from, to: &message.to, subject: &message.subject, body: &message.body };
+        postmark::send_email(&self.http, self.base_url(Provider::Postmark), token, email).await.map_err(
+            |(verdict, elapsed)| {
+                let verdict = scrub(verdict, token);
+                tracing::info!(provider = "postmark", outcome = verdict.outcome.as_str(), detail = %verdict.detail, "email not sent");
+                report(verdict, elapsed)
+            },
+        )
+    }
+
+    async fn usage_report(
+        &self,
+        provider: &ProviderSlug,
+        credentials: &Credentials,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ProviderUsageDay>, HealthReport> {
+        let admin_key = match (Provider::parse(provider.as_str()), &credentials.api_secret) {
+            (Some(Provider::Anthropic), Some(admin_key)) => admin_key.expose_secret(),
+            (None, _) => return Err(no_client()),
+            _ => return Err(report(Verdict::new(HealthOutcome::Unreachable, "no usage report for this provider"), 0)),
+        };
+        anthropic::usage_report(&self.http, self.base_url(Provider::Anthropic), admin_key, since).await.map_err(
+            |(verdict, elapsed)| {
+                let verdict = scrub(verdict, admin_key);
+                tracing::info!(
+                    provider = "anthropic",
+                    outcome = verdict.outcome.as_str(),
+                    detail = %verdict.detail,
+                    "usage report failed"
+                );
+                report(verdict, elapsed)
+            },
+        )
     }
 }
 

@@ -219,6 +219,11 @@ impl Http {
         self.client.get(url).header(ACCEPT, "application/json")
     }
 
+    /// A POST of a JSON body that asks for JSON; the caller adds the credential.
+    pub fn post_json<T: serde::Serialize + ?Sized>(&self, url: Url, body: &T) -> RequestBuilder {
+        self.client.post(url).header(ACCEPT, "application/json").json(body)
+    }
+
     /// Sends `request` and reads the whole answer, timing both, in milliseconds.
     pub async fn send(&self, request: RequestBuilder) -> (Result<Answer, Failure>, u32) {
         let started = Instant::now();

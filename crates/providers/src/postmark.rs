@@ -9,7 +9,13 @@
 //!   missing API token"); 422 with an `ErrorCode` for other request errors; 429 rate limit;
 //!   500/503 on Postmark's side.
 //!
-//! Read from <https://postmarkapp.com/developer/api/server-api> (endpoint and headers) and
+//! - Sending (K13's emails): `POST /email` with the same token and `{"From", "To", "Subject",
+//!   "TextBody", "MessageStream": "outbound"}`; 200 answers `{"MessageID", "ErrorCode": 0, ...}`,
+//!   422 answers an `ErrorCode` (300 invalid email request, 400 sender signature not found, 406
+//!   inactive recipient, ...) and a `Message`.
+//!
+//! Read from <https://postmarkapp.com/developer/api/server-api> (endpoint and headers),
+//! <https://postmarkapp.com/developer/api/email-api> (sending) and
 //! <https://postmarkapp.com/developer/api/overview> (status codes, authentication, error codes).
 
 use reqwest::RequestBuilder;
@@ -57,4 +63,61 @@ pub(crate) fn classify(answer: &Answer) -> Verdict {
         code if error_code == Some(BAD_TOKEN) => Verdict::invalid(format!("HTTP {code} (ErrorCode {BAD_TOKEN})")),
         _ => by_status(status),
     }
+}
+
+#[derive(serde::Serialize)]
+struct OutgoingEmail<'a> {
+    #[serde(rename = "From")]
+    from: &'a str,
+    #[serde(rename = "To")]
+    to: &'a str,
+    #[serde(rename = "Subject")]
+    subject: &'a str,
+    #[serde(rename = "TextBody")]
+    text_body: &'a str,
+    #[serde(rename = "MessageStream")]
+    message_stream: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Sent {
+    #[serde(rename = "MessageID")]
+    message_id: String,
+}
+
+/// Sends one plain-text email; Postmark's message id, or what went wrong (with Postmark's
+/// error code, never its message, which may quote addresses).
+pub(crate) async fn send_email(
+    http: &Http,
+    base: &BaseUrl,
+    token: &str,
+    email: crate::client::Email<'_>,
+) -> Result<String, (Verdict, u32)> {
+    let body = OutgoingEmail {
+        from: email.from,
+        to: email.to,
+        subject: email.subject,
+        text_body: email.body,
+        message_stream: "outbound",
+    };
+    let request = http
+        .post_json(base.endpoint("/email", &[]), &body)
+        .header(HeaderName::from_static("x-postmark-server-token"), secret_header(token).map_err(|v| (v, 0))?);
+    let (result, elapsed) = http.send(request).await;
+    let answer = result.map_err(|failure| (failure.verdict(), elapsed))?;
+    if answer.status.is_success() {
+        return answer
+            .json::<Sent>()
+            .map(|sent| sent.message_id)
+            .ok_or((Verdict::unexpected_body(answer.status), elapsed));
+    }
+    let verdict = match (answer.status.as_u16(), answer.json::<PostmarkError>().map(|e| e.error_code)) {
+        (401, _) | (_, Some(BAD_TOKEN)) => classify(&answer),
+        (status, Some(code)) => Verdict::new(
+            otesse_domain::integration::HealthOutcome::Unreachable,
+            format!("HTTP {status} (ErrorCode {code})"),
+        ),
+        _ => by_status(answer.status),
+    };
+    Err((verdict, elapsed))
 }

@@ -90,6 +90,19 @@ impl ApiKeyRepository for ApiKeyStore {
             .collect()
     }
 
+    async fn expiring_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ApiKey>, StorageError> {
+        api_key::Entity::find()
+            .filter(api_key::Column::ExpiresAt.gt(stored(from)))
+            .filter(api_key::Column::ExpiresAt.lte(stored(to)))
+            .order_by_asc(api_key::Column::ExpiresAt)
+            .all(&self.conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+
     async fn revoke(
         &self,
         organization: OrganizationId,

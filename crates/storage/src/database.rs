@@ -106,6 +106,14 @@ impl Database {
         ContactStore::new(self)
     }
 
+    pub fn notifications(&self) -> crate::NotificationStore {
+        crate::NotificationStore::new(self)
+    }
+
+    pub fn stripe_webhooks(&self) -> crate::StripeWebhookStore {
+        crate::StripeWebhookStore::new(self)
+    }
+
     pub(crate) fn connection(&self) -> &DatabaseConnection {
         &self.conn
     }

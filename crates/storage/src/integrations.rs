@@ -235,6 +235,7 @@ impl IntegrationRepository for IntegrationStore {
                 .exec(&txn)
                 .await
                 .map_err(db_err)?;
+            crate::stripe_webhooks::delete_for_connection(&txn, id).await?;
             let instance_id: Uuid = connection::Entity::find_by_id(id)
                 .select_only()
                 .column(connection::Column::InstanceId)
@@ -300,7 +301,7 @@ impl IntegrationRepository for IntegrationStore {
         if let Ok(version) = i32::try_from(version) {
             query = query.filter(credential::Column::KeyVersion.lt(version));
         }
-        query
+        let mut stale = query
             .order_by_asc(credential::Column::Id)
             .limit(u64::from(limit))
             .all(&self.conn)
@@ -308,7 +309,18 @@ impl IntegrationRepository for IntegrationStore {
             .map_err(db_err)?
             .into_iter()
             .map(credential_to_domain)
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        // Stripe endpoints' signing secrets are sealed the same way, bound to the endpoint.
+        let secrets = crate::stripe_webhooks::secrets_below_version(&self.conn, version, limit).await?;
+        stale.extend(secrets.into_iter().map(|(endpoint, ciphertext)| StoredCredential {
+            id: endpoint.id,
+            binding: endpoint.secret_binding(),
+            ciphertext,
+            created_at: endpoint.created_at,
+        }));
+        stale.sort_by_key(|c| c.id);
+        stale.truncate(limit as usize);
+        Ok(stale)
     }
 
     async fn replace_ciphertext(&self, id: Uuid, old: &Ciphertext, new: &Ciphertext) -> Result<bool, StorageError> {
@@ -326,7 +338,11 @@ impl IntegrationRepository for IntegrationStore {
             .exec(&self.conn)
             .await
             .map_err(db_err)?;
-        Ok(replaced.rows_affected == 1)
+        if replaced.rows_affected == 1 {
+            return Ok(true);
+        }
+        // Not a credential: perhaps a Stripe endpoint's signing secret.
+        crate::stripe_webhooks::replace_secret(&self.conn, id, old, new).await
     }
 }
 

@@ -367,6 +367,76 @@ pub async fn models(
     )))
 }
 
+/// `?days=` of the usage report.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UsageQuery {
+    /// 1 to 31 days, today included; default 7.
+    pub days: Option<u32>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageDayView {
+    /// The UTC day.
+    pub date: chrono::NaiveDate,
+    pub input_tokens: u64,
+    pub cache_creation_input_tokens: u64,
+    pub cache_read_input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UsageReportView {
+    pub days: u32,
+    /// Oldest day first; days without usage are absent.
+    pub data: Vec<UsageDayView>,
+    pub total_input_tokens: u64,
+    pub total_output_tokens: u64,
+}
+
+/// Usage monitoring (Anthropic): daily token usage, read live from the provider's usage report
+/// with the connection's admin key (`api_secret`).
+#[utoipa::path(get, path = "/v1/integrations/connections/{id}/usage", tag = "integrations",
+    params(("id" = uuid::Uuid, Path), UsageQuery), security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = UsageReportView), (status = 404), (status = 409)))]
+pub async fn usage(
+    service: web::Data<IntegrationService>,
+    caller: IntegrationCaller,
+    id: web::Path<String>,
+    query: web::Query<UsageQuery>,
+) -> Result<web::Json<UsageReportView>, ApiError> {
+    let id = parse_id(&id, "connection")?;
+    let days = query.days.unwrap_or(7);
+    if !(1..=31).contains(&days) {
+        return Err(ApiError::new(ErrorCode::InvalidParameter, "days must be between 1 and 31"));
+    }
+    let report = service.usage(&caller.0, id, days).await?.map_err(|outcome| {
+        ApiError::from(otesse_domain::integration::ConnectError::CheckFailed {
+            outcome,
+            message: outcome.message("the provider"),
+        })
+    })?;
+    let data: Vec<UsageDayView> = report
+        .into_iter()
+        .map(|d| UsageDayView {
+            date: d.starting_at.date_naive(),
+            input_tokens: d.input_tokens,
+            cache_creation_input_tokens: d.cache_creation_input_tokens,
+            cache_read_input_tokens: d.cache_read_input_tokens,
+            output_tokens: d.output_tokens,
+        })
+        .collect();
+    Ok(web::Json(UsageReportView {
+        days,
+        total_input_tokens: data
+            .iter()
+            .map(|d| d.input_tokens + d.cache_creation_input_tokens + d.cache_read_input_tokens)
+            .sum(),
+        total_output_tokens: data.iter().map(|d| d.output_tokens).sum(),
+        data,
+    }))
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelRequest {

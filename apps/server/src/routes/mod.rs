@@ -5,9 +5,11 @@ pub mod audit;
 pub mod customers;
 pub mod health;
 pub mod integrations;
+pub mod notifications;
 pub mod scopes;
 pub mod sessions;
 pub mod setup;
+pub mod stripe;
 pub mod users;
 pub mod whoami;
 
@@ -106,6 +108,8 @@ fn user_routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/me").route(get().to(sessions::me)))
         .service(resource("/users").route(get().to(users::list)).route(web::post().to(users::create)))
         .service(resource("/scopes").route(get().to(scopes::list)))
+        .service(resource("/notifications").route(get().to(notifications::list)))
+        .service(resource("/notifications/{id}/read").route(web::post().to(notifications::mark_read)))
         .service(resource("/api-keys").route(get().to(api_keys::list)).route(web::post().to(api_keys::create)))
         .service(resource("/api-keys/{id}").route(get().to(api_keys::detail)))
         .service(resource("/api-keys/{id}/usage").route(get().to(api_keys::usage)))
@@ -129,6 +133,20 @@ fn user_routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/integrations/connections/{id}/enabled").route(web::put().to(integrations::set_enabled)))
         .service(resource("/integrations/connections/{id}/models").route(get().to(integrations::models)))
         .service(resource("/integrations/connections/{id}/model").route(web::put().to(integrations::select_model)))
+        .service(resource("/integrations/connections/{id}/usage").route(get().to(integrations::usage)))
+        // Stripe's resources, before the `{kind}` routes of the contacts.
+        .service(
+            resource("/integrations/connections/{id}/webhook-endpoints")
+                .route(get().to(stripe::endpoints))
+                .route(web::post().to(stripe::add_endpoint)),
+        )
+        .service(
+            resource("/integrations/connections/{id}/webhook-endpoints/{endpoint_id}")
+                .route(web::delete().to(stripe::delete_endpoint)),
+        )
+        .service(resource("/integrations/connections/{id}/webhook-events").route(get().to(stripe::events)))
+        .service(resource("/integrations/connections/{id}/status").route(get().to(stripe::status)))
+        .service(resource("/integrations/stripe/webhooks/{endpoint_id}").route(web::post().to(stripe::receive)))
         .service(
             resource("/integrations/connections/{id}/{kind}")
                 .route(get().to(integrations::contacts))

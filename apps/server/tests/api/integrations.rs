@@ -3,7 +3,7 @@
 use otesse_server::config::ProviderSettings;
 use reqwest::Method;
 use serde_json::{Value, json};
-use wiremock::matchers::{header, method, path};
+use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{TestApp, captured_logs, spawn_app_with};
@@ -462,6 +462,17 @@ async fn sender_emails_keep_exactly_one_default() {
         assert_eq!(response.unwrap().status(), 200);
     }
     assert_eq!(defaults(&app.get(&base, &admin).await.body).len(), 1);
+
+    // Every edit is in the audit log, with what changed; refused edits are not.
+    let audit =
+        app.get("/v1/integrations/audit-log?action=integration.updated&provider=postmark&limit=100", &admin).await;
+    let changes: Vec<_> =
+        audit.expect(200)["data"].as_array().unwrap().iter().map(|e| e["details"]["change"].clone()).collect();
+    let count = |change: &str| changes.iter().filter(|c| *c == change).count();
+    assert_eq!(count("sender_email.added"), 8, "{changes:?}");
+    assert_eq!(count("sender_email.updated"), 1);
+    assert_eq!(count("sender_email.deleted"), 1);
+    assert_eq!(count("sender_email.default"), 7);
 }
 
 #[tokio::test]
@@ -531,4 +542,65 @@ async fn anthropic_models_are_listed_live_and_only_offered_ones_can_be_selected(
     assert_eq!(chosen.expect(200)["selected_model"], "claude-sonnet-4-5");
     let detail = app.get(&format!("/v1/integrations/connections/{id}"), &admin).await;
     assert_eq!(detail.expect(200)["selected_model"], "claude-sonnet-4-5", "the choice is stored");
+}
+
+#[tokio::test]
+async fn anthropic_usage_is_read_with_the_admin_key_and_needs_one() {
+    let anthropic = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [], "has_more": false})))
+        .mount(&anthropic)
+        .await;
+    let today = chrono::Utc::now().date_naive();
+    let since = today - chrono::Days::new(2);
+    Mock::given(method("GET"))
+        .and(path("/v1/organizations/usage_report/messages"))
+        .and(header("x-api-key", "sk-ant-admin-canary"))
+        .and(query_param("starting_at", format!("{since}T00:00:00Z")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": [{"starting_at": format!("{today}T00:00:00Z"), "ending_at": format!("{today}T23:59:59Z"),
+                      "results": [{"uncached_input_tokens": 1200, "cache_read_input_tokens": 300, "output_tokens": 450,
+                                   "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0}}]}],
+            "has_more": false, "next_page": null
+        })))
+        .expect(1)
+        .mount(&anthropic)
+        .await;
+    let uri = anthropic.uri();
+    let app = spawn_app_with(move |s| {
+        s.providers.insert("anthropic".into(), ProviderSettings { base_url: Some(uri), ..Default::default() });
+    })
+    .await;
+    let admin = app.admin().await;
+
+    // Without an admin key there is nothing to read the usage with.
+    let plain = app.post("/v1/integrations/providers/anthropic/connect", &admin, &connect_body("sk-ant-plain")).await;
+    let plain = plain.expect(201)["id"].as_str().unwrap().to_owned();
+    let message = app
+        .get(&format!("/v1/integrations/connections/{plain}/usage"), &admin)
+        .await
+        .expect_error(409, "admin_key_required");
+    assert!(message.contains("admin key"), "{message}");
+    app.send(app.request(Method::DELETE, &format!("/v1/integrations/connections/{plain}")).bearer_auth(&admin))
+        .await
+        .expect(204);
+
+    let body = json!({"credentials": {"api_key": "sk-ant-plain", "api_secret": "sk-ant-admin-canary"}});
+    let connected = app.post("/v1/integrations/providers/anthropic/connect", &admin, &body).await;
+    let id = connected.expect(201)["id"].as_str().unwrap().to_owned();
+    let report = app.get(&format!("/v1/integrations/connections/{id}/usage?days=3"), &admin).await;
+    let report = report.expect(200).clone();
+    assert!(!report.to_string().contains("sk-ant-admin-canary"));
+    assert_eq!(report["days"], 3);
+    assert_eq!(report["data"][0]["date"], today.to_string());
+    assert_eq!(report["data"][0]["output_tokens"], 450);
+    assert_eq!(report["total_input_tokens"], 1500);
+    for days in ["0", "32", "x"] {
+        app.get(&format!("/v1/integrations/connections/{id}/usage?days={days}"), &admin)
+            .await
+            .expect_error(400, "invalid_parameter");
+    }
+    let postmark = app.get(&format!("/v1/integrations/connections/{}/usage", uuid::Uuid::now_v7()), &admin).await;
+    postmark.expect_error(404, "resource_missing");
 }

@@ -12,4 +12,5 @@ mod integrations;
 mod key_auth;
 mod platform;
 mod sessions;
+mod stripe;
 mod usage;

@@ -375,6 +375,11 @@ pub(crate) mod fixtures {
             last_used_at: None,
         }
     }
+
+    /// A fresh 90-day key that expires at `expires_at` instead.
+    pub fn key_expiring(expires_at: DateTime<Utc>) -> ApiKey {
+        ApiKey { expires_at: Some(expires_at), ..key(expires_at - chrono::Duration::days(90)) }
+    }
 }
 
 #[cfg(test)]

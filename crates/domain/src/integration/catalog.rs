@@ -75,6 +75,9 @@ pub enum CredentialField {
     ApiKey,
     ApiSecret,
     AccountId,
+    /// A Stripe webhook endpoint's signing secret (bound to the endpoint, not a connection);
+    /// never a connect-form field, so not in [`CredentialField::ALL`].
+    WebhookSigningSecret,
 }
 
 impl CredentialField {
@@ -86,9 +89,11 @@ impl CredentialField {
             CredentialField::ApiKey => "api_key",
             CredentialField::ApiSecret => "api_secret",
             CredentialField::AccountId => "account_id",
+            CredentialField::WebhookSigningSecret => "webhook_signing_secret",
         }
     }
 
+    /// A connect-form field (never the webhook signing secret).
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|f| f.as_str() == raw)
     }

@@ -4,6 +4,7 @@
 mod catalog;
 mod resources;
 mod service;
+mod stripe;
 
 use std::collections::BTreeMap;
 
@@ -21,8 +22,15 @@ pub use catalog::{
 pub use resources::{ContactError, ContactKind, ContactResource, parse_label};
 pub use service::{
     ConnectError, ConnectInput, ConnectionDetail, IntegrationActor, IntegrationError, IntegrationPorts,
-    IntegrationService, Preconfigured, ProviderListing, RewrapProgress, Rewrapper,
+    IntegrationService, PostmarkMailer, Preconfigured, ProviderListing, RewrapProgress, Rewrapper,
 };
+pub use stripe::{
+    MAX_ENDPOINTS_PER_CONNECTION, ReceiveError, Received, SignatureError, StripeEvent, StripeEventHeader,
+    StripeSignatureVerifier, StripeStatus, StripeWebhookEndpoint, StripeWebhookPorts, StripeWebhookRepository,
+    StripeWebhookService, WebhookEndpointError, check_secret, parse_events,
+};
+#[cfg(any(test, feature = "mocks"))]
+pub use stripe::{MockStripeSignatureVerifier, MockStripeWebhookRepository};
 
 /// An organization's activation of a provider (created at the first successful connect).
 #[derive(Debug, Clone, PartialEq, Eq)]

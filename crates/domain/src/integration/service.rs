@@ -61,11 +61,11 @@ impl IntegrationActor {
         }
     }
 
-    fn require_view(&self) -> Result<(), IntegrationError> {
+    pub(super) fn require_view(&self) -> Result<(), IntegrationError> {
         if self.can_view { Ok(()) } else { Err(IntegrationError::Forbidden) }
     }
 
-    fn require_edit(&self) -> Result<(), IntegrationError> {
+    pub(super) fn require_edit(&self) -> Result<(), IntegrationError> {
         if self.can_edit { Ok(()) } else { Err(IntegrationError::Forbidden) }
     }
 }
@@ -119,8 +119,14 @@ pub enum IntegrationError {
     ResourceNotFound,
     #[error("model {0:?} is not offered by the provider; GET .../models lists them")]
     UnknownModel(String),
+    #[error(
+        "Usage monitoring reads the provider's usage report, which needs an admin key: reconnect with one as api_secret."
+    )]
+    AdminKeyRequired,
     #[error(transparent)]
     Contact(#[from] super::ContactError),
+    #[error(transparent)]
+    Webhook(#[from] super::WebhookEndpointError),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -182,6 +188,9 @@ pub struct IntegrationPorts {
     pub clock: Arc<dyn Clock>,
     pub preconfigured: Preconfigured,
     pub contacts: Arc<dyn crate::ports::ContactRepository>,
+    /// Resource edits (I11) are audited here; connects and disconnects are written in the
+    /// repository's own transaction instead.
+    pub audit: Arc<dyn crate::ports::AuditLog>,
 }
 
 #[derive(Clone)]
@@ -283,6 +292,8 @@ impl IntegrationService {
                 CredentialField::ApiKey => api_key = Some(value),
                 CredentialField::ApiSecret => api_secret = Some(value),
                 CredentialField::AccountId => account_id = Some(value.expose_secret().to_owned()),
+                // Sealed to an endpoint, never among a connection's credentials.
+                CredentialField::WebhookSigningSecret => return None,
             }
         }
         Some(Credentials { api_key: api_key?, api_secret, account_id })
@@ -537,7 +548,61 @@ impl IntegrationService {
             return Err(IntegrationError::NotSupported);
         }
         self.ports.repository.set_enabled(view.instance.id, enabled, self.ports.clock.now()).await?;
+        self.audit_update(actor, &view, "enabled", enabled.to_string()).await?;
         self.find(actor, id).await
+    }
+
+    /// Writes an `integration.updated` entry for a resource edit (I9, K16): what changed and
+    /// its new value. Values here are never secrets (emails, phone numbers, model ids, flags).
+    async fn audit_update(
+        &self,
+        actor: &IntegrationActor,
+        view: &ConnectionView,
+        change: &str,
+        value: String,
+    ) -> Result<(), IntegrationError> {
+        let entry = AuditEntry::new(
+            actor.organization_id,
+            actor.audit_actor,
+            AuditAction::IntegrationUpdated,
+            "integration",
+            view.connection.id.to_string(),
+            self.ports.clock.now(),
+        )
+        .for_provider(view.connection.provider.as_str())
+        .with("change", change)
+        .with("value", value);
+        Ok(self.ports.audit.record(&entry).await?)
+    }
+
+    /// Daily token usage over the last `days` days, today included (Anthropic's usage
+    /// monitoring, I11). Read live from the provider with the connection's admin key: Otesse
+    /// does not proxy model calls, so the provider is the only one who knows.
+    pub async fn usage(
+        &self,
+        actor: &IntegrationActor,
+        id: Uuid,
+        days: u32,
+    ) -> Result<Result<Vec<crate::ports::ProviderUsageDay>, HealthOutcome>, IntegrationError> {
+        actor.require_view()?;
+        let view = self.find(actor, id).await?;
+        let definition = self.definition(view.connection.provider.as_str())?;
+        if !definition.resource_types.contains(&ResourceType::UsageMonitoring) {
+            return Err(IntegrationError::NotSupported);
+        }
+        let credentials = self.credentials_of(&view).await?;
+        if credentials.api_secret.is_none() {
+            return Err(IntegrationError::AdminKeyRequired);
+        }
+        let today = self.ports.clock.now().date_naive();
+        let since =
+            (today - chrono::Days::new(u64::from(days.saturating_sub(1)))).and_time(chrono::NaiveTime::MIN).and_utc();
+        Ok(self
+            .ports
+            .client
+            .usage_report(&view.connection.provider, &credentials, since)
+            .await
+            .map_err(|report| report.outcome))
     }
 
     /// The models a connected provider offers (Anthropic's model selection).
@@ -586,6 +651,7 @@ impl IntegrationService {
             .repository
             .set_selected_model(view.instance.id, Some(model.to_owned()), self.ports.clock.now())
             .await?;
+        self.audit_update(actor, &view, "model", model.to_owned()).await?;
         Ok(Ok(self.find(actor, id).await?))
     }
 
@@ -595,13 +661,13 @@ impl IntegrationService {
         actor: &IntegrationActor,
         connection: Uuid,
         kind: super::ContactKind,
-    ) -> Result<Uuid, IntegrationError> {
+    ) -> Result<ConnectionView, IntegrationError> {
         let view = self.find(actor, connection).await?;
         let definition = self.definition(view.connection.provider.as_str())?;
         if !definition.resource_types.contains(&kind.resource_type()) {
             return Err(IntegrationError::NotSupported);
         }
-        Ok(view.instance.id)
+        Ok(view)
     }
 
     /// Sender emails or phone numbers of the connection's provider, oldest first.
@@ -612,8 +678,8 @@ impl IntegrationService {
         kind: super::ContactKind,
     ) -> Result<Vec<super::ContactResource>, IntegrationError> {
         actor.require_view()?;
-        let instance = self.contact_instance(actor, connection, kind).await?;
-        Ok(self.ports.contacts.list(actor.organization_id, instance, kind).await?)
+        let view = self.contact_instance(actor, connection, kind).await?;
+        Ok(self.ports.contacts.list(actor.organization_id, view.instance.id, kind).await?)
     }
 
     /// Adds one; the first of its kind becomes the default.
@@ -628,12 +694,12 @@ impl IntegrationService {
         actor.require_edit()?;
         let value = kind.parse_value(value)?;
         let label = super::parse_label(label)?;
-        let instance_id = self.contact_instance(actor, connection, kind).await?;
+        let view = self.contact_instance(actor, connection, kind).await?;
         let now = self.ports.clock.now();
         let resource = super::ContactResource {
             id: Uuid::now_v7(),
             organization_id: actor.organization_id,
-            instance_id,
+            instance_id: view.instance.id,
             kind,
             value,
             label,
@@ -641,7 +707,9 @@ impl IntegrationService {
             created_at: now,
             updated_at: now,
         };
-        self.ports.contacts.insert(&resource).await.map_err(contact_store_error)
+        let added = self.ports.contacts.insert(&resource).await.map_err(contact_store_error)?;
+        self.audit_update(actor, &view, &format!("{}.added", kind.as_str()), added.value.clone()).await?;
+        Ok(added)
     }
 
     pub async fn update_contact(
@@ -656,13 +724,16 @@ impl IntegrationService {
         actor.require_edit()?;
         let value = value.map(|v| kind.parse_value(v)).transpose()?;
         let label = label.map(|l| super::parse_label(Some(l))).transpose()?;
-        self.owned_contact(actor, connection, kind, id).await?;
-        self.ports
+        let view = self.owned_contact(actor, connection, kind, id).await?;
+        let updated = self
+            .ports
             .contacts
             .update(actor.organization_id, id, value, label, self.ports.clock.now())
             .await
             .map_err(contact_store_error)?
-            .ok_or(IntegrationError::ResourceNotFound)
+            .ok_or(IntegrationError::ResourceNotFound)?;
+        self.audit_update(actor, &view, &format!("{}.updated", kind.as_str()), updated.value.clone()).await?;
+        Ok(updated)
     }
 
     pub async fn delete_contact(
@@ -673,9 +744,9 @@ impl IntegrationService {
         id: Uuid,
     ) -> Result<(), IntegrationError> {
         actor.require_edit()?;
-        self.owned_contact(actor, connection, kind, id).await?;
+        let view = self.owned_contact(actor, connection, kind, id).await?;
         if self.ports.contacts.delete(actor.organization_id, id).await? {
-            Ok(())
+            self.audit_update(actor, &view, &format!("{}.deleted", kind.as_str()), id.to_string()).await
         } else {
             Err(IntegrationError::ResourceNotFound)
         }
@@ -690,12 +761,15 @@ impl IntegrationService {
         id: Uuid,
     ) -> Result<super::ContactResource, IntegrationError> {
         actor.require_edit()?;
-        self.owned_contact(actor, connection, kind, id).await?;
-        self.ports
+        let view = self.owned_contact(actor, connection, kind, id).await?;
+        let chosen = self
+            .ports
             .contacts
             .set_default(actor.organization_id, id, self.ports.clock.now())
             .await?
-            .ok_or(IntegrationError::ResourceNotFound)
+            .ok_or(IntegrationError::ResourceNotFound)?;
+        self.audit_update(actor, &view, &format!("{}.default", kind.as_str()), chosen.value.clone()).await?;
+        Ok(chosen)
     }
 
     /// The resource must belong to this connection's instance and be of this kind.
@@ -705,10 +779,10 @@ impl IntegrationService {
         connection: Uuid,
         kind: super::ContactKind,
         id: Uuid,
-    ) -> Result<(), IntegrationError> {
-        let instance = self.contact_instance(actor, connection, kind).await?;
-        let listed = self.ports.contacts.list(actor.organization_id, instance, kind).await?;
-        if listed.iter().any(|c| c.id == id) { Ok(()) } else { Err(IntegrationError::ResourceNotFound) }
+    ) -> Result<ConnectionView, IntegrationError> {
+        let view = self.contact_instance(actor, connection, kind).await?;
+        let listed = self.ports.contacts.list(actor.organization_id, view.instance.id, kind).await?;
+        if listed.iter().any(|c| c.id == id) { Ok(view) } else { Err(IntegrationError::ResourceNotFound) }
     }
 }
 
@@ -716,6 +790,64 @@ fn contact_store_error(err: crate::ports::ContactStoreError) -> IntegrationError
     match err {
         crate::ports::ContactStoreError::Duplicate => IntegrationError::Contact(super::ContactError::Duplicate),
         crate::ports::ContactStoreError::Storage(err) => IntegrationError::Storage(err),
+    }
+}
+
+/// Sends an organization's email through its connected Postmark, from its default sender
+/// (the [`crate::notification::Mailer`] of K13's emails).
+#[derive(Clone, Debug)]
+pub struct PostmarkMailer {
+    service: IntegrationService,
+}
+
+impl PostmarkMailer {
+    pub fn new(service: IntegrationService) -> Self {
+        Self { service }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::notification::Mailer for PostmarkMailer {
+    async fn send(
+        &self,
+        organization: OrganizationId,
+        to: &str,
+        subject: &str,
+        body: &str,
+    ) -> Result<String, crate::notification::MailError> {
+        use crate::notification::MailError;
+        let ports = &self.service.ports;
+        let storage = |err: StorageError| MailError::Failed(format!("storage failure: {err}"));
+        let postmark = ProviderSlug::parse("postmark").expect("a valid slug");
+        let connections = ports.repository.list_connections(organization).await.map_err(storage)?;
+        let Some(view) = connections
+            .into_iter()
+            .find(|v| v.connection.provider == postmark && v.connection.status == super::ConnectionStatus::Connected)
+        else {
+            return Err(MailError::NotConfigured("Postmark is not connected".into()));
+        };
+        let senders = ports
+            .contacts
+            .list(organization, view.instance.id, super::ContactKind::SenderEmail)
+            .await
+            .map_err(storage)?;
+        let Some(sender) = senders.into_iter().find(|s| s.is_default) else {
+            return Err(MailError::NotConfigured("Postmark has no default sender email".into()));
+        };
+        let credentials = self
+            .service
+            .credentials_of(&view)
+            .await
+            .map_err(|_| MailError::NotConfigured("Postmark's credentials could not be read".into()))?;
+        let message = crate::ports::OutgoingMessage {
+            from: sender.value,
+            to: to.to_owned(),
+            subject: subject.to_owned(),
+            body: body.to_owned(),
+        };
+        ports.client.send_email(&postmark, &credentials, &message).await.map_err(|report| {
+            MailError::Failed(format!("Postmark did not accept it: {} ({})", report.outcome.as_str(), report.detail))
+        })
     }
 }
 
@@ -823,6 +955,7 @@ mod tests {
         client: MockProviderClient,
         preconfigured: Preconfigured,
         contacts: crate::ports::MockContactRepository,
+        audit: crate::ports::MockAuditLog,
     }
 
     impl Mocks {
@@ -843,6 +976,7 @@ mod tests {
                 clock: Arc::new(clock),
                 preconfigured: mocks.preconfigured,
                 contacts: Arc::new(mocks.contacts),
+                audit: Arc::new(mocks.audit),
             })
         }
 
@@ -856,6 +990,7 @@ mod tests {
                 client: MockProviderClient::new(),
                 preconfigured: Preconfigured::default(),
                 contacts: crate::ports::MockContactRepository::new(),
+                audit: crate::ports::MockAuditLog::new(),
             }
         }
 
@@ -879,6 +1014,7 @@ mod tests {
                 clock: Arc::new(clock),
                 preconfigured: self.preconfigured,
                 contacts: Arc::new(self.contacts),
+                audit: Arc::new(self.audit),
             })
         }
     }
@@ -1038,6 +1174,10 @@ mod tests {
         assert_eq!(progress, RewrapProgress { rewrapped: 1, skipped: 1 });
     }
 
+    pub(super) fn connected_view_for(provider_slug: &str) -> ConnectionView {
+        connected_view(provider_slug)
+    }
+
     fn connected_view(provider_slug: &str) -> ConnectionView {
         let now = Utc::now();
         let org = OrganizationId(Uuid::from_u128(1));
@@ -1074,6 +1214,7 @@ mod tests {
         mocks.repository.expect_find_connection().returning(|_, _| Ok(Some(connected_view("postmark"))));
         mocks.contacts.expect_insert().never();
         mocks.contacts.expect_list().returning(|_, _, _| Ok(vec![]));
+        mocks.audit.expect_record().never();
         let svc = mocks.service();
         let manager = actor(Role::Manager);
         let conn = Uuid::from_u128(10);
@@ -1099,6 +1240,17 @@ mod tests {
             .withf(|r| r.value == "billing@acme.test" && r.label == "Billing" && r.instance_id == Uuid::from_u128(20))
             .times(1)
             .returning(|r| Ok(super::super::ContactResource { is_default: true, ..r.clone() }));
+        mocks
+            .audit
+            .expect_record()
+            .withf(|e| {
+                e.action == AuditAction::IntegrationUpdated
+                    && e.provider.as_deref() == Some("postmark")
+                    && e.details.get("change").map(String::as_str) == Some("sender_email.added")
+                    && e.details.get("value").map(String::as_str) == Some("billing@acme.test")
+            })
+            .times(1)
+            .returning(|_| Ok(()));
         let created = mocks
             .service()
             .add_contact(
@@ -1134,10 +1286,121 @@ mod tests {
             .withf(|_, model, _| model.as_deref() == Some("claude-sonnet-4-5"))
             .times(1)
             .returning(|_, _, _| Ok(()));
+        mocks
+            .audit
+            .expect_record()
+            .withf(|e| e.details.get("change").map(String::as_str) == Some("model"))
+            .times(1)
+            .returning(|_| Ok(()));
         let svc = Mocks::with_anthropic(mocks);
         let admin = actor(Role::Admin);
         let err = svc.select_model(&admin, Uuid::from_u128(10), "gpt-5").await.unwrap_err();
         assert_eq!(err, IntegrationError::UnknownModel("gpt-5".into()));
         assert!(svc.select_model(&admin, Uuid::from_u128(10), "claude-sonnet-4-5").await.unwrap().is_ok());
+    }
+}
+
+#[cfg(test)]
+mod mailer_tests {
+    use super::*;
+    use crate::integration::{ContactKind, ContactResource};
+    use crate::notification::{MailError, Mailer};
+    use crate::ports::{
+        MockClock, MockContactRepository, MockCredentialCipher, MockIntegrationRepository, MockProviderClient,
+    };
+
+    fn org() -> OrganizationId {
+        OrganizationId(Uuid::from_u128(1))
+    }
+
+    fn mailer(
+        repository: MockIntegrationRepository,
+        contacts: MockContactRepository,
+        client: MockProviderClient,
+    ) -> PostmarkMailer {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(Utc::now);
+        let catalog = Catalog::new(vec![super::super::catalog::fixtures::provider(
+            "postmark",
+            super::super::Category::Communication,
+            &[],
+        )])
+        .unwrap();
+        let preconfigured = Preconfigured::new(HashMap::from([(
+            "postmark".to_owned(),
+            Credentials { api_key: "pm-token".to_owned().into(), api_secret: None, account_id: None },
+        )]));
+        PostmarkMailer::new(IntegrationService::new(IntegrationPorts {
+            catalog: Arc::new(catalog),
+            repository: Arc::new(repository),
+            cipher: Arc::new(MockCredentialCipher::new()),
+            client: Arc::new(client),
+            clock: Arc::new(clock),
+            preconfigured,
+            contacts: Arc::new(contacts),
+            audit: Arc::new(crate::ports::MockAuditLog::new()),
+        }))
+    }
+
+    fn postmark_connection() -> ConnectionView {
+        let mut view = super::tests::connected_view_for("postmark");
+        view.connection.auth_method = AuthMethod::Preconfigured;
+        view
+    }
+
+    fn sender(value: &str, is_default: bool) -> ContactResource {
+        ContactResource {
+            id: Uuid::now_v7(),
+            organization_id: org(),
+            instance_id: Uuid::from_u128(20),
+            kind: ContactKind::SenderEmail,
+            value: value.into(),
+            label: String::new(),
+            is_default,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn without_postmark_or_a_default_sender_nothing_is_sent() {
+        let mut repository = MockIntegrationRepository::new();
+        repository.expect_list_connections().times(1).returning(|_| Ok(vec![]));
+        let mut client = MockProviderClient::new();
+        client.expect_send_email().never();
+        let err = mailer(repository, MockContactRepository::new(), client).send(org(), "a@b.co", "s", "b").await;
+        assert_eq!(err, Err(MailError::NotConfigured("Postmark is not connected".into())));
+
+        let mut repository = MockIntegrationRepository::new();
+        repository.expect_list_connections().returning(|_| Ok(vec![postmark_connection()]));
+        let mut contacts = MockContactRepository::new();
+        contacts.expect_list().returning(|_, _, _| Ok(vec![]));
+        let mut client = MockProviderClient::new();
+        client.expect_send_email().never();
+        let err = mailer(repository, contacts, client).send(org(), "a@b.co", "s", "b").await;
+        assert_eq!(err, Err(MailError::NotConfigured("Postmark has no default sender email".into())));
+    }
+
+    #[tokio::test]
+    async fn mail_goes_from_the_default_sender_with_the_connections_token() {
+        let mut repository = MockIntegrationRepository::new();
+        repository.expect_list_connections().returning(|_| Ok(vec![postmark_connection()]));
+        let mut contacts = MockContactRepository::new();
+        contacts
+            .expect_list()
+            .returning(|_, _, _| Ok(vec![sender("first@acme.test", false), sender("billing@acme.test", true)]));
+        let mut client = MockProviderClient::new();
+        client
+            .expect_send_email()
+            .withf(|slug, creds, message| {
+                slug.as_str() == "postmark"
+                    && creds.api_key.expose_secret() == "pm-token"
+                    && message.from == "billing@acme.test"
+                    && message.to == "admin@acme.test"
+            })
+            .times(1)
+            .returning(|_, _, _| Ok("msg-42".into()));
+        let sent = mailer(repository, contacts, client).send(org(), "admin@acme.test", "Subject", "Body").await;
+        assert_eq!(sent, Ok("msg-42".into()));
     }
 }

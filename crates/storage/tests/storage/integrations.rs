@@ -7,7 +7,7 @@ use otesse_domain::audit::{AuditAction, AuditActor, AuditEntry, AuditFilter};
 use otesse_domain::integration::{
     AuthMethod, Ciphertext, ConnectionStatus, ConnectionView, CredentialBinding, CredentialField, HealthCheck,
     HealthOutcome, InstanceStatus, IntegrationConnection, IntegrationInstance, NewConnection, ProviderSlug,
-    ProviderState, StoredCredential,
+    ProviderState, StoredCredential, StripeEvent, StripeWebhookEndpoint, StripeWebhookRepository,
 };
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::page::PageRequest;
@@ -29,6 +29,8 @@ on_both_databases!(
     rewrap_swaps_only_the_ciphertext_it_read,
     audit_entries_filter_by_provider,
     concurrent_connects_and_disconnects_keep_one_consistent_instance,
+    stripe_endpoints_are_scoped_deduplicate_events_and_go_with_the_connection,
+    stripe_endpoint_secrets_are_rewrapped_like_credentials,
 );
 
 fn slug(raw: &str) -> ProviderSlug {
@@ -542,4 +544,103 @@ async fn unmappable_integration_rows_are_storage_errors(test_db: TestDb) {
     }
     raw.close().await.unwrap();
     test_db.finish().await;
+}
+
+fn stripe_endpoint(new: &NewConnection, now: DateTime<Utc>) -> StripeWebhookEndpoint {
+    StripeWebhookEndpoint {
+        id: Uuid::now_v7(),
+        organization_id: new.connection.organization_id,
+        connection_id: new.connection.id,
+        description: "Billing".into(),
+        events: vec!["charge.succeeded".into(), "invoice.paid".into()],
+        created_at: now,
+        last_event_at: None,
+    }
+}
+
+fn stripe_event(endpoint: &StripeWebhookEndpoint, event_id: &str, now: DateTime<Utc>) -> StripeEvent {
+    StripeEvent {
+        id: Uuid::now_v7(),
+        endpoint_id: endpoint.id,
+        organization_id: endpoint.organization_id,
+        event_id: event_id.into(),
+        event_type: "charge.succeeded".into(),
+        livemode: false,
+        payload: format!(r#"{{"id":"{event_id}"}}"#),
+        received_at: now,
+    }
+}
+
+async fn stripe_endpoints_are_scoped_deduplicate_events_and_go_with_the_connection(db: Database) {
+    let (organization, admin) = setup(&db).await;
+    // Only one organization can be set up: another one's id is enough.
+    let other_org = OrganizationId(Uuid::now_v7());
+    let integrations = db.integrations();
+    let webhooks = db.stripe_webhooks();
+    let new = connect_as(&admin, "stripe", 1, at(0));
+    integrations.save_connection(&new, &connected(&new)).await.unwrap();
+    let endpoint = stripe_endpoint(&new, at(1));
+    let secret = sealed(1);
+    webhooks.insert(&endpoint, &secret).await.unwrap();
+
+    let (found, found_secret) = webhooks.find(endpoint.id).await.unwrap().expect("stored");
+    assert_eq!((found, found_secret), (endpoint.clone(), secret));
+    assert_eq!(webhooks.list(organization.id, new.connection.id).await.unwrap(), std::slice::from_ref(&endpoint));
+    assert!(webhooks.list(other_org, new.connection.id).await.unwrap().is_empty(), "scoped to its organization");
+
+    // Stripe retries: one stored event per Stripe id.
+    assert!(webhooks.record_event(&stripe_event(&endpoint, "evt_1", at(2))).await.unwrap());
+    assert!(!webhooks.record_event(&stripe_event(&endpoint, "evt_1", at(3))).await.unwrap());
+    assert!(webhooks.record_event(&stripe_event(&endpoint, "evt_2", at(4))).await.unwrap());
+    let page =
+        webhooks.events(organization.id, new.connection.id, &PageRequest::new(Some(10), None).unwrap()).await.unwrap();
+    let ids: Vec<_> = page.items.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids, ["evt_2", "evt_1"], "newest first");
+    let first =
+        webhooks.events(organization.id, new.connection.id, &PageRequest::new(Some(1), None).unwrap()).await.unwrap();
+    let rest = webhooks
+        .events(organization.id, new.connection.id, &PageRequest::new(Some(1), first.next).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(rest.items[0].event_id, "evt_1", "the cursor pages on");
+    let other_page = webhooks.events(other_org, new.connection.id, &PageRequest::new(Some(10), None).unwrap()).await;
+    assert!(other_page.unwrap().items.is_empty());
+    let listed = webhooks.list(organization.id, new.connection.id).await.unwrap();
+    assert_eq!(listed[0].last_event_at, Some(at(4)));
+
+    // Another organization cannot delete it; the owner can, with its events.
+    assert!(!webhooks.delete(other_org, new.connection.id, endpoint.id).await.unwrap());
+    let second = stripe_endpoint(&new, at(5));
+    webhooks.insert(&second, &sealed(1)).await.unwrap();
+    assert!(webhooks.delete(organization.id, new.connection.id, endpoint.id).await.unwrap());
+    assert!(webhooks.find(endpoint.id).await.unwrap().is_none());
+    assert!(!webhooks.delete(organization.id, new.connection.id, endpoint.id).await.unwrap());
+
+    // Disconnecting deletes the connection's endpoints (their secrets) too.
+    let bye = audit(&admin, AuditAction::IntegrationDisconnected, "stripe", new.connection.id, at(6));
+    assert!(integrations.disconnect(organization.id, new.connection.id, at(6), &bye).await.unwrap());
+    assert!(webhooks.find(second.id).await.unwrap().is_none());
+}
+
+async fn stripe_endpoint_secrets_are_rewrapped_like_credentials(db: Database) {
+    let (_, admin) = setup(&db).await;
+    let integrations = db.integrations();
+    let webhooks = db.stripe_webhooks();
+    let new = connect_as(&admin, "stripe", 2, at(0));
+    integrations.save_connection(&new, &connected(&new)).await.unwrap();
+    let endpoint = stripe_endpoint(&new, at(1));
+    let old = sealed(1);
+    webhooks.insert(&endpoint, &old).await.unwrap();
+
+    let stale = integrations.credentials_below_version(2, 10).await.unwrap();
+    assert_eq!(stale.len(), 1, "only the endpoint secret is under key 1: {stale:?}");
+    assert_eq!(stale[0].id, endpoint.id);
+    assert_eq!(stale[0].binding, endpoint.secret_binding());
+    assert_eq!(stale[0].ciphertext, old);
+
+    let fresh = sealed(2);
+    assert!(!integrations.replace_ciphertext(endpoint.id, &sealed(1), &fresh).await.unwrap(), "not what was read");
+    assert!(integrations.replace_ciphertext(endpoint.id, &old, &fresh).await.unwrap());
+    assert_eq!(webhooks.find(endpoint.id).await.unwrap().unwrap().1, fresh);
+    assert!(integrations.credentials_below_version(2, 10).await.unwrap().is_empty());
 }

@@ -42,6 +42,7 @@ mod customers;
 mod fixtures;
 mod harness;
 mod integrations;
+mod notifications;
 mod rows;
 mod usage;
 mod users;
