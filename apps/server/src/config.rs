@@ -59,6 +59,8 @@ pub struct Settings {
     pub key_cache: KeyCacheSettings,
     pub usage: UsageSettings,
     pub sign_in: SignInSettings,
+    pub rate_limit: RateLimitSettings,
+    pub jobs: JobSettings,
     /// Per provider slug: `OTESSE_PROVIDERS__<SLUG>__BASE_URL`, `__API_KEY`, `__ACTIVE`, ...
     pub providers: std::collections::HashMap<String, ProviderSettings>,
     /// A deployment's extra catalog file (same format as the built-in one).
@@ -121,6 +123,79 @@ pub struct UsageSettings {
     pub flush_interval_ms: u64,
 }
 
+/// The background worker (O5).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobSettings {
+    /// Run the worker in this process (every process may; each job still runs once).
+    pub enabled: bool,
+    /// How often the worker looks for due jobs.
+    pub poll_interval_ms: u64,
+    /// How long a claimed job is a worker's before another may take it again.
+    pub lease_secs: u64,
+    /// How often every connection's health is checked.
+    pub health_check_interval_secs: u64,
+    /// How often keys nearing expiry are looked for (K13).
+    pub expiry_warning_interval_secs: u64,
+    /// Usage-log rows older than this are deleted (daily).
+    pub usage_retention_days: u32,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_interval_ms: 1000,
+            lease_secs: 300,
+            health_check_interval_secs: 3600,
+            expiry_warning_interval_secs: 3600,
+            usage_retention_days: 90,
+        }
+    }
+}
+
+/// Where rate-limit buckets live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateLimitBackend {
+    /// In this process: each process counts on its own.
+    Memory,
+    /// In Redis (`redis_url`): one limit across every process.
+    Redis,
+}
+
+/// Rate limits (W2): `requests` per `period_secs` each, in bursts of up to `requests`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub backend: RateLimitBackend,
+    pub redis_url: Option<String>,
+    /// Per API key, on every keyed request.
+    pub key_requests: u32,
+    pub key_period_secs: u64,
+    /// Per client address, on `POST /v1/sessions`.
+    pub sign_in_requests: u32,
+    pub sign_in_period_secs: u64,
+    /// Per user, on key creation and rotation.
+    pub key_creation_requests: u32,
+    pub key_creation_period_secs: u64,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            backend: RateLimitBackend::Memory,
+            redis_url: None,
+            key_requests: 100,
+            key_period_secs: 1,
+            sign_in_requests: 20,
+            sign_in_period_secs: 60,
+            key_creation_requests: 20,
+            key_creation_period_secs: 60,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SignInSettings {
@@ -160,6 +235,8 @@ impl Default for Settings {
             key_cache: KeyCacheSettings::default(),
             usage: UsageSettings::default(),
             sign_in: SignInSettings::default(),
+            rate_limit: RateLimitSettings::default(),
+            jobs: JobSettings::default(),
             providers: Default::default(),
             catalog_file: None,
             provider_connect_timeout_ms: 5_000,

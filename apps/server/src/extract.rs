@@ -143,6 +143,10 @@ impl<R: RouteResource> FromRequest for KeyAuth<R> {
             let key = service.verify(presented).await?;
             let ip = resolve_client_ip(&req);
             req.extensions_mut().insert(IdentifiedKey { key: key.clone(), client_ip: ip });
+            // Every request of an identified key counts, whatever its outcome (W2).
+            if let Some(limits) = req.app_data::<web::Data<crate::rate_limit::Limits>>() {
+                limits.check(&req, &format!("key:{}", key.id.0), limits.per_key).await?;
+            }
             if !key.allows_ip(ip) {
                 return Err(ApiError::new(
                     ErrorCode::IpNotAllowed,
@@ -156,14 +160,19 @@ impl<R: RouteResource> FromRequest for KeyAuth<R> {
 }
 
 /// Logs every request made with an identified key to the usage queue, after the response is
-/// known. Never waits on the database (the queue is bounded and non-blocking).
+/// known, and adds the rate-limit headers of a request that was counted. Never waits on the
+/// database (the queue is bounded and non-blocking).
 pub async fn log_key_usage(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let sink = req.app_data::<web::Data<dyn UsageSink>>().cloned();
-    let response = next.call(req).await?;
+    let mut response = next.call(req).await?;
+    let decision = response.request().extensions().get::<otesse_domain::rate_limit::RateDecision>().copied();
+    if let Some(decision) = decision {
+        crate::rate_limit::apply_headers(response.headers_mut(), &decision);
+    }
     let identified = response.request().extensions_mut().remove::<IdentifiedKey>();
     if let (Some(sink), Some(identified)) = (sink, identified) {
         let request = response.request();

@@ -9,6 +9,10 @@ pub struct Metrics {
     pub key_requests: IntCounter,
     pub usage_written: IntCounter,
     pub usage_dropped: IntCounter,
+    /// Requests refused with 429 by a rate limit.
+    pub rate_limited: IntCounter,
+    /// Requests let through because the rate limiter could not decide (its store was down).
+    pub rate_limiter_errors: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -45,6 +49,12 @@ impl Metrics {
                 &registry,
                 "otesse_usage_rows_dropped_total",
                 "Usage rows dropped because the queue was full or the database kept failing",
+            ),
+            rate_limited: counter(&registry, "otesse_rate_limited_total", "Requests refused by a rate limit"),
+            rate_limiter_errors: counter(
+                &registry,
+                "otesse_rate_limiter_errors_total",
+                "Requests let through because the rate limiter could not decide",
             ),
             registry,
         }

@@ -18,9 +18,10 @@ use otesse_domain::audit::AuditService;
 use otesse_domain::auth::{AuthPorts, AuthService};
 use otesse_domain::customer::CustomerService;
 use otesse_domain::integration::{
-    Credentials, IntegrationPorts, IntegrationService, Preconfigured, StripeWebhookPorts, StripeWebhookService,
+    Credentials, IntegrationPorts, IntegrationService, PostmarkMailer, Preconfigured, StripeWebhookPorts,
+    StripeWebhookService,
 };
-use otesse_domain::notification::NotificationService;
+use otesse_domain::notification::{ExpiryWarningPorts, ExpiryWarnings, NotificationService};
 use otesse_domain::ports::{Clock, CredentialCipher, KeyHasher, SecretGenerator, UsageSink};
 use otesse_providers::{HttpProviderClient, ProviderClientConfig};
 use otesse_storage::Database;
@@ -31,6 +32,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::{Mode, Settings};
 use crate::error::json_error;
 use crate::extract::TrustedProxies;
+use crate::key_invalidation::KeyInvalidationListener;
 use crate::metrics::Metrics;
 use crate::openapi::ApiDoc;
 use crate::routes::{self, setup::SetupToken};
@@ -53,6 +55,10 @@ pub struct Application {
     port: u16,
     server: Server,
     usage: UsageQueue,
+    /// Applies other processes' revocations to the key cache (PostgreSQL only).
+    key_invalidations: Option<KeyInvalidationListener>,
+    /// The background worker (O5); stopped with the server.
+    worker: Option<tokio::task::JoinHandle<()>>,
     /// Printed once at start-up when the installation still needs its first admin.
     setup_token: Option<SecretString>,
 }
@@ -81,15 +87,17 @@ impl Application {
             Duration::from_millis(settings.usage.flush_interval_ms),
             metrics.clone(),
         );
-        let cache = MokaKeyCache::new(
+        let cache = Arc::new(MokaKeyCache::new(
             settings.key_cache.capacity,
             Duration::from_secs(settings.key_cache.ttl_secs),
             Duration::from_secs(settings.key_cache.negative_ttl_secs),
-        );
+        ));
+        let key_invalidations = KeyInvalidationListener::start(&database, cache.clone()).await?;
         let api_keys = ApiKeyService::new(ApiKeyPorts {
             keys: Arc::new(database.api_keys()),
             usage: Arc::new(database.usage()),
-            cache: Arc::new(cache),
+            cache,
+            invalidations: Arc::new(database.key_invalidations()),
             hasher: hasher.clone(),
             secrets: secrets.clone(),
             clock: clock.clone(),
@@ -114,6 +122,23 @@ impl Application {
         let (integrations, stripe) = integration_services(&settings, &database, clock.clone())?;
         let audit = AuditService::new(Arc::new(database.audit()));
         let notifications = NotificationService::new(Arc::new(database.notifications()), clock.clone());
+        let worker = settings.jobs.enabled.then(|| {
+            let expiry = ExpiryWarnings::new(ExpiryWarningPorts {
+                keys: Arc::new(database.api_keys()),
+                users: Arc::new(database.users()),
+                notifications: Arc::new(database.notifications()),
+                mailer: Arc::new(PostmarkMailer::new(integrations.clone())),
+                clock: clock.clone(),
+            });
+            let context = crate::jobs::JobContext {
+                queue: Arc::new(database.jobs()),
+                expiry,
+                integrations: integrations.clone(),
+                usage: Arc::new(database.usage()),
+                clock: clock.clone(),
+            };
+            crate::jobs::Worker::new(context, settings.jobs.clone()).start()
+        });
 
         let setup_done = auth.is_setup_done().await?;
         let token = match &settings.setup_token {
@@ -133,6 +158,7 @@ impl Application {
         let port = listener.local_addr().map_err(|e| StartupError::Listen(settings.listen.clone(), e))?.port();
 
         let max_body = settings.max_body_bytes;
+        let limits = rate_limits(&settings, metrics.clone()).await?;
         let data = AppData {
             database: web::Data::new(database),
             api_keys: web::Data::new(api_keys),
@@ -144,6 +170,7 @@ impl Application {
             public_url: web::Data::new(routes::stripe::PublicUrl(settings.public_url.clone())),
             audit: web::Data::new(audit),
             usage: web::Data::from(Arc::new(usage.clone()) as Arc<dyn UsageSink>),
+            limits: web::Data::new(limits),
             metrics: web::Data::new(metrics),
             setup_token: web::Data::new(SetupToken(token)),
             trusted_proxies: web::Data::new(TrustedProxies(Arc::new(settings.trusted_proxies.clone()))),
@@ -174,7 +201,7 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener).map_err(|e| StartupError::Listen(settings.listen.clone(), e))?.run();
-        Ok(Self { port, server, usage, setup_token })
+        Ok(Self { port, server, usage, key_invalidations, worker, setup_token })
     }
 
     pub fn port(&self) -> u16 {
@@ -199,6 +226,11 @@ impl Application {
     /// Serves until stopped (SIGINT/SIGTERM or the handle), then writes every queued usage row.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if let Some(worker) = self.worker {
+            // A job cut short is taken again by a worker once its lease ends.
+            worker.abort();
+        }
+        drop(self.key_invalidations);
         self.usage.stop().await;
         tracing::info!("stopped; usage log flushed");
         result
@@ -291,6 +323,24 @@ fn integration_services(
     Ok((integrations, stripe))
 }
 
+/// The rate limiter the settings ask for, with the configured limits (W2).
+async fn rate_limits(settings: &Settings, metrics: Metrics) -> Result<crate::rate_limit::Limits, StartupError> {
+    use crate::config::RateLimitBackend;
+    let limiter: Arc<dyn otesse_domain::rate_limit::RateLimiter> = match settings.rate_limit.backend {
+        RateLimitBackend::Memory => Arc::new(otesse_ratelimit::InProcessRateLimiter::new()),
+        RateLimitBackend::Redis => {
+            let url = settings.rate_limit.redis_url.as_deref().ok_or_else(|| {
+                StartupError::Config("rate_limit.backend = redis needs OTESSE_RATE_LIMIT__REDIS_URL".into())
+            })?;
+            let limiter = otesse_ratelimit::RedisRateLimiter::connect(url, "otesse:rl:")
+                .await
+                .map_err(|e| StartupError::Config(format!("the rate-limit Redis is unreachable: {e}")))?;
+            Arc::new(limiter)
+        }
+    };
+    crate::rate_limit::Limits::new(limiter, &settings.rate_limit, metrics).map_err(StartupError::Config)
+}
+
 /// Everything handlers take from `app_data`, each registered on its own.
 #[derive(Clone)]
 struct AppData {
@@ -304,6 +354,7 @@ struct AppData {
     public_url: web::Data<routes::stripe::PublicUrl>,
     audit: web::Data<AuditService>,
     usage: web::Data<dyn UsageSink>,
+    limits: web::Data<crate::rate_limit::Limits>,
     metrics: web::Data<Metrics>,
     setup_token: web::Data<SetupToken>,
     trusted_proxies: web::Data<TrustedProxies>,
@@ -321,6 +372,7 @@ impl AppData {
             .app_data(self.public_url.clone())
             .app_data(self.audit.clone())
             .app_data(self.usage.clone())
+            .app_data(self.limits.clone())
             .app_data(self.metrics.clone())
             .app_data(self.setup_token.clone())
             .app_data(self.trusted_proxies.clone());

@@ -36,10 +36,16 @@ impl Expiry<KeyHash, CachedKey> for KeyExpiry {
     }
 }
 
+/// How long an invalidated hash refuses new entries (see [`MokaKeyCache::insert`]): longer than
+/// any lookup by hash takes.
+const RECENTLY_INVALIDATED: Duration = Duration::from_secs(5);
+
 /// The bounded in-memory cache of verified keys by hash (F1).
 #[derive(Clone)]
 pub struct MokaKeyCache {
     cache: Cache<KeyHash, CachedKey>,
+    /// Hashes invalidated within [`RECENTLY_INVALIDATED`].
+    invalidated: Cache<KeyHash, ()>,
 }
 
 impl std::fmt::Debug for MokaKeyCache {
@@ -51,7 +57,8 @@ impl std::fmt::Debug for MokaKeyCache {
 impl MokaKeyCache {
     pub fn new(capacity: u64, ttl: Duration, negative_ttl: Duration) -> Self {
         let cache = Cache::builder().max_capacity(capacity).expire_after(KeyExpiry { ttl, negative_ttl }).build();
-        Self { cache }
+        let invalidated = Cache::builder().max_capacity(10_000).time_to_live(RECENTLY_INVALIDATED).build();
+        Self { cache, invalidated }
     }
 }
 
@@ -60,12 +67,24 @@ impl KeyCache for MokaKeyCache {
         self.cache.get(hash)
     }
 
+    /// A key found by a lookup that began before its revocation committed, and ended after the
+    /// invalidation arrived, would otherwise stay cached as valid for the whole `ttl`: found keys
+    /// whose hash was just invalidated are not cached (the next request reads again).
     fn insert(&self, hash: KeyHash, entry: CachedKey) {
+        if entry.is_some() && self.invalidated.contains_key(&hash) {
+            return;
+        }
         self.cache.insert(hash, entry);
     }
 
     fn invalidate(&self, hash: &KeyHash) {
+        self.invalidated.insert(*hash, ());
         self.cache.invalidate(hash);
+    }
+
+    fn invalidate_all(&self) {
+        // Takes effect at once: nothing inserted before this call is returned afterwards.
+        self.cache.invalidate_all();
     }
 }
 
@@ -184,5 +203,55 @@ mod tests {
         assert_eq!(cache.get(&hash), Some(None), "negative entries are cached");
         cache.invalidate(&hash);
         assert!(cache.get(&hash).is_none());
+    }
+
+    fn key() -> otesse_domain::api_key::ApiKey {
+        use otesse_domain::api_key::*;
+        use otesse_domain::organization::OrganizationId;
+        use otesse_domain::user::UserId;
+        ApiKey {
+            id: ApiKeyId(uuid::Uuid::now_v7()),
+            organization_id: OrganizationId(uuid::Uuid::from_u128(1)),
+            name: ApiKeyName::parse("Backend").unwrap(),
+            description: ApiKeyDescription::default(),
+            environment: Environment::Live,
+            scope_level: ScopeLevel::ReadOnly,
+            scopes: vec![],
+            expires_in: ExpiresIn::Never,
+            allowed_ips: vec![],
+            key_hash: KeyHash([1; 32]),
+            last4: "abcd".into(),
+            created_by: UserId(uuid::Uuid::from_u128(2)),
+            created_at: Utc::now(),
+            expires_at: None,
+            revoked_at: None,
+            rotated_from: None,
+            last_used_at: None,
+        }
+    }
+
+    #[test]
+    fn cache_does_not_keep_a_key_found_just_before_its_invalidation() {
+        let cache = MokaKeyCache::new(10, Duration::from_secs(60), Duration::from_secs(60));
+        let (hash, other) = (KeyHash([1; 32]), KeyHash([2; 32]));
+        let key = Arc::new(key());
+        cache.invalidate(&hash);
+        // A lookup that raced the revocation comes back with the old row.
+        cache.insert(hash, Some(key.clone()));
+        assert!(cache.get(&hash).is_none(), "the next request reads the database again");
+        cache.insert(other, Some(key));
+        assert!(cache.get(&other).is_some(), "other keys are cached as usual");
+    }
+
+    #[test]
+    fn cache_forgets_everything_on_invalidate_all() {
+        let cache = MokaKeyCache::new(10, Duration::from_secs(60), Duration::from_secs(60));
+        let (a, b) = (KeyHash([1; 32]), KeyHash([2; 32]));
+        cache.insert(a, None);
+        cache.insert(b, None);
+        cache.invalidate_all();
+        assert!(cache.get(&a).is_none() && cache.get(&b).is_none());
+        cache.insert(a, None);
+        assert_eq!(cache.get(&a), Some(None), "entries added afterwards are kept");
     }
 }

@@ -11,10 +11,12 @@ pub mod auth;
 pub mod customer;
 pub mod error;
 pub mod integration;
+pub mod jobs;
 pub mod notification;
 pub mod organization;
 pub mod page;
 pub mod ports;
+pub mod rate_limit;
 pub mod usage;
 pub mod user;
 

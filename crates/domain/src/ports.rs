@@ -132,6 +132,19 @@ pub trait KeyCache: Send + Sync {
     fn insert(&self, hash: KeyHash, entry: CachedKey);
     /// Drops the entry at once, so the next request reads the database.
     fn invalidate(&self, hash: &KeyHash);
+    /// Drops every entry: used when invalidations from other processes may have been missed.
+    fn invalidate_all(&self);
+}
+
+/// Tells every process sharing the database that a key's cached entries are stale, so each drops
+/// them from its [`KeyCache`] (O2). The services call it after the change has committed.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait KeyInvalidationBus: Send + Sync {
+    /// Announces `hash` (never the key) to every process, this one included. Best effort: the
+    /// change is already committed, so a failure is the adapter's to log and never the caller's
+    /// error; a process that misses the notice drops its entry when the entry's time is up.
+    async fn publish(&self, hash: &KeyHash);
 }
 
 /// Accepts usage rows on the hot path. Must never block and never fail the request: when its
@@ -151,6 +164,9 @@ pub trait UsageLog: Send + Sync {
     async fn summary(&self, key: ApiKeyId) -> Result<UsageSummary, StorageError>;
     /// Newest first; the cursor is the id of the last entry of the previous page.
     async fn recent(&self, key: ApiKeyId, page: &PageRequest<i64>) -> Result<Page<UsageEntry, i64>, StorageError>;
+    /// Deletes up to `limit` rows that occurred before `before` (retention); how many. The
+    /// per-key totals are kept: they are counters, not counts of what remains.
+    async fn delete_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StorageError>;
 }
 
 #[cfg_attr(any(test, feature = "mocks"), automock)]
@@ -360,6 +376,9 @@ pub trait IntegrationRepository: Send + Sync {
         instance: &IntegrationInstance,
         audit: &AuditEntry,
     ) -> Result<(), StorageError>;
+
+    /// Every connected connection of every organization (for the scheduled health checks).
+    async fn connected_connections(&self) -> Result<Vec<ConnectionView>, StorageError>;
 
     /// Connections of the organization (connected and disconnected), newest first.
     async fn list_connections(&self, organization: OrganizationId) -> Result<Vec<ConnectionView>, StorageError>;

@@ -106,12 +106,21 @@ impl Database {
         ContactStore::new(self)
     }
 
+    pub fn jobs(&self) -> crate::JobStore {
+        crate::JobStore::new(self)
+    }
+
     pub fn notifications(&self) -> crate::NotificationStore {
         crate::NotificationStore::new(self)
     }
 
     pub fn stripe_webhooks(&self) -> crate::StripeWebhookStore {
         crate::StripeWebhookStore::new(self)
+    }
+
+    /// Announces key invalidations to every process sharing the database (a no-op on SQLite).
+    pub fn key_invalidations(&self) -> crate::KeyInvalidationPublisher {
+        crate::KeyInvalidationPublisher::new(self)
     }
 
     pub(crate) fn connection(&self) -> &DatabaseConnection {

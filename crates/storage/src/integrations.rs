@@ -125,6 +125,11 @@ impl IntegrationRepository for IntegrationStore {
         finish(txn, outcome).await
     }
 
+    async fn connected_connections(&self) -> Result<Vec<ConnectionView>, StorageError> {
+        views(&self.conn, Condition::all().add(connection::Column::Status.eq(ConnectionStatus::Connected.as_str())))
+            .await
+    }
+
     async fn list_connections(&self, organization: OrganizationId) -> Result<Vec<ConnectionView>, StorageError> {
         views(&self.conn, Condition::all().add(connection::Column::OrganizationId.eq(organization.0))).await
     }

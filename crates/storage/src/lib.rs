@@ -22,6 +22,8 @@ mod customers;
 mod database;
 mod entity;
 mod integrations;
+mod jobs;
+mod key_invalidation;
 mod notifications;
 mod sessions;
 mod stripe_webhooks;
@@ -35,6 +37,10 @@ pub use contacts::ContactStore;
 pub use customers::CustomerStore;
 pub use database::Database;
 pub use integrations::IntegrationStore;
+pub use jobs::JobStore;
+pub use key_invalidation::{
+    KEY_INVALIDATION_CHANNEL, KeyInvalidationPublisher, KeyInvalidationSubscription, KeyNotice,
+};
 pub use notifications::NotificationStore;
 pub use sessions::SessionStore;
 pub use stripe_webhooks::StripeWebhookStore;

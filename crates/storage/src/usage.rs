@@ -152,6 +152,30 @@ impl UsageLog for UsageStore {
         let entries = rows.into_iter().map(to_domain).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_overfetch(entries, page.limit(), |entry| entry.id))
     }
+
+    async fn delete_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StorageError> {
+        // By id, in batches: ids grow with time, so the oldest rows go first and each batch is
+        // one short transaction instead of one long one over millions of rows.
+        let oldest: Vec<i64> = api_key_usage::Entity::find()
+            .select_only()
+            .column(api_key_usage::Column::Id)
+            .filter(api_key_usage::Column::OccurredAt.lt(stored(before)))
+            .order_by_asc(api_key_usage::Column::Id)
+            .limit(u64::from(limit))
+            .into_tuple()
+            .all(&self.conn)
+            .await
+            .map_err(db_err)?;
+        if oldest.is_empty() {
+            return Ok(0);
+        }
+        let deleted = api_key_usage::Entity::delete_many()
+            .filter(api_key_usage::Column::Id.is_in(oldest))
+            .exec(&self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(deleted.rows_affected)
+    }
 }
 
 /// The form an address takes in `api_key_ips`: an IPv4-mapped IPv6 address

@@ -185,9 +185,12 @@ impl From<&ApiKeyDetail> for KeyDetailView {
     ))]
 pub async fn create(
     keys: web::Data<ApiKeyService>,
+    limits: web::Data<crate::rate_limit::Limits>,
+    req: actix_web::HttpRequest,
     user: SignedInUser,
     body: web::Json<CreateKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    limits.check(&req, &format!("key-creation:{}", user.0.user.id.0), limits.key_creation).await?;
     let body = body.into_inner();
     let input = CreateKeyInput {
         name: body.name,
@@ -258,10 +261,13 @@ pub struct RotateKeyRequest {
     responses((status = 201, body = CreatedKeyView), (status = 404), (status = 409)))]
 pub async fn rotate(
     keys: web::Data<ApiKeyService>,
+    limits: web::Data<crate::rate_limit::Limits>,
+    req: actix_web::HttpRequest,
     user: SignedInUser,
     id: web::Path<String>,
     body: Option<web::Json<RotateKeyRequest>>,
 ) -> Result<HttpResponse, ApiError> {
+    limits.check(&req, &format!("key-creation:{}", user.0.user.id.0), limits.key_creation).await?;
     let id = ApiKeyId(parse_id(&id, "API key")?);
     let body = body.map(web::Json::into_inner).unwrap_or_default();
     let input = RotateKeyInput { name: body.name, revoke_old_at: body.revoke_old_at };

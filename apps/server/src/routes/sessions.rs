@@ -38,9 +38,16 @@ pub struct SessionResponse {
 ))]
 pub async fn sign_in(
     auth: web::Data<AuthService>,
+    limits: web::Data<crate::rate_limit::Limits>,
+    req: actix_web::HttpRequest,
     ip: ClientIp,
     body: web::Json<SignInRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    let bucket = match ip.0 {
+        Some(ip) => format!("sign-in:{ip}"),
+        None => "sign-in:unknown".to_owned(),
+    };
+    limits.check(&req, &bucket, limits.sign_in).await?;
     let session = auth.sign_in(&body.email, &body.password, ip.0).await?;
     Ok(created(&SessionResponse {
         token: session.token.expose_secret().to_owned(),

@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, key_body, spawn_app};
+use crate::helpers::{TestApp, key_body, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn create_shows_the_key_once_and_lists_it_masked() {
@@ -121,7 +121,8 @@ async fn names_are_unique_among_active_keys_only() {
 
 #[tokio::test]
 async fn the_26th_active_key_is_refused() {
-    let app = spawn_app().await;
+    // More creations than the default creation rate limit allows in a minute.
+    let app = spawn_app_with(|s| s.rate_limit.key_creation_requests = 100).await;
     let admin = app.admin().await;
     let mut ids = Vec::new();
     for n in 0..25 {

@@ -94,9 +94,16 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
             (format!("sqlite://{}", file.display()), None, Some(file))
         }
     };
-    settings.database_url = Some(url.clone());
-    settings.database_schema = schema.clone();
+    settings.database_url = Some(url);
+    settings.database_schema = schema;
     adjust(&mut settings);
+    // `adjust` may point the app at another app's database (several servers, one database).
+    let url = settings.database_url.clone().unwrap_or_default();
+    let schema = settings.database_schema.clone();
+    let sqlite_file = match url.strip_prefix("sqlite://") {
+        Some(path) if sqlite_file.is_some() => Some(PathBuf::from(path)),
+        _ => sqlite_file,
+    };
 
     let db = Database::connect(&url, schema.as_deref()).await.unwrap();
     let mut options = sea_orm::ConnectOptions::new(url);

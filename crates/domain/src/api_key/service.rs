@@ -15,7 +15,9 @@ use super::{
 use crate::StorageError;
 use crate::audit::{AuditAction, AuditActor, AuditEntry};
 use crate::page::{Page, PageRequest};
-use crate::ports::{ApiKeyRepository, Clock, InsertKeyError, KeyCache, KeyHasher, SecretGenerator, UsageLog};
+use crate::ports::{
+    ApiKeyRepository, Clock, InsertKeyError, KeyCache, KeyHasher, KeyInvalidationBus, SecretGenerator, UsageLog,
+};
 use crate::usage::{UsageEntry, UsageSummary};
 use crate::user::{Actor, MissingPermission, Permission};
 
@@ -156,6 +158,8 @@ pub struct ApiKeyPorts {
     pub keys: Arc<dyn ApiKeyRepository>,
     pub usage: Arc<dyn UsageLog>,
     pub cache: Arc<dyn KeyCache>,
+    /// Carries revocations to the other processes' caches (O2).
+    pub invalidations: Arc<dyn KeyInvalidationBus>,
     pub hasher: Arc<dyn KeyHasher>,
     pub secrets: Arc<dyn SecretGenerator>,
     pub clock: Arc<dyn Clock>,
@@ -336,6 +340,7 @@ impl ApiKeyService {
         let revoked =
             self.ports.keys.revoke(actor.organization_id, id, now, &audit).await?.ok_or(KeyAccessError::NotFound)?;
         self.ports.cache.invalidate(&revoked.key_hash);
+        self.ports.invalidations.publish(&revoked.key_hash).await;
         Ok(self.listing(revoked, now))
     }
 
@@ -384,7 +389,9 @@ impl ApiKeyService {
             .await
             .map_err(CreateKeyError::from)?;
         if revoke_old_at.is_some() {
+            // Cached copies of the old key do not know its revocation time yet.
             self.ports.cache.invalidate(&old.key_hash);
+            self.ports.invalidations.publish(&old.key_hash).await;
         }
         Ok(created)
     }
@@ -434,7 +441,8 @@ mod tests {
     use super::*;
     use crate::organization::OrganizationId;
     use crate::ports::{
-        MockApiKeyRepository, MockClock, MockKeyCache, MockKeyHasher, MockSecretGenerator, MockUsageLog,
+        MockApiKeyRepository, MockClock, MockKeyCache, MockKeyHasher, MockKeyInvalidationBus, MockSecretGenerator,
+        MockUsageLog,
     };
     use crate::user::{Role, UserId};
 
@@ -459,6 +467,7 @@ mod tests {
         keys: MockApiKeyRepository,
         usage: MockUsageLog,
         cache: MockKeyCache,
+        invalidations: MockKeyInvalidationBus,
         clock_now: DateTime<Utc>,
     }
 
@@ -468,6 +477,8 @@ mod tests {
                 keys: MockApiKeyRepository::new(),
                 usage: MockUsageLog::new(),
                 cache: MockKeyCache::new(),
+                // No expectation: publishing where a test did not ask for it fails the test.
+                invalidations: MockKeyInvalidationBus::new(),
                 clock_now: now(),
             }
         }
@@ -486,6 +497,7 @@ mod tests {
                 keys: Arc::new(self.keys),
                 usage: Arc::new(self.usage),
                 cache: Arc::new(self.cache),
+                invalidations: Arc::new(self.invalidations),
                 hasher: Arc::new(hasher),
                 secrets: Arc::new(secrets),
                 clock: Arc::new(clock),
@@ -684,8 +696,32 @@ mod tests {
             .times(1)
             .returning(move |_, _, _, _| Ok(Some(revoked.clone())));
         mocks.cache.expect_invalidate().with(eq(fake_hash(&presented()))).times(1).return_const(());
+        mocks.invalidations.expect_publish().times(1).return_const(());
         let listing = mocks.service().revoke(&actor(Role::Manager), key.id).await.unwrap();
         assert_eq!(listing.status, ApiKeyStatus::Revoked);
+    }
+
+    #[tokio::test]
+    async fn revoke_tells_other_processes_the_hash_once_committed() {
+        let key = stored_for(&presented());
+        let revoked = ApiKey { revoked_at: Some(now()), ..key.clone() };
+        let found = key.clone();
+        let mut mocks = Mocks::new();
+        mocks.keys.expect_find().returning(move |_, _| Ok(Some(found.clone())));
+        mocks.keys.expect_revoke().times(1).returning(move |_, _, _, _| Ok(Some(revoked.clone())));
+        mocks.cache.expect_invalidate().return_const(());
+        mocks.invalidations.expect_publish().with(eq(fake_hash(&presented()))).times(1).return_const(());
+        mocks.service().revoke(&actor(Role::Admin), key.id).await.unwrap();
+
+        // A revocation that did not commit announces nothing.
+        let found = key.clone();
+        let mut mocks = Mocks::new();
+        mocks.keys.expect_find().returning(move |_, _| Ok(Some(found.clone())));
+        mocks.keys.expect_revoke().returning(|_, _, _, _| Err(StorageError::new("connection reset")));
+        mocks.cache.expect_invalidate().never();
+        mocks.invalidations.expect_publish().never();
+        let err = mocks.service().revoke(&actor(Role::Admin), key.id).await.unwrap_err();
+        assert!(matches!(err, KeyAccessError::Storage(_)));
     }
 
     #[tokio::test]
@@ -734,9 +770,22 @@ mod tests {
             Ok(())
         });
         mocks.cache.expect_invalidate().with(eq(old_hash)).times(1).return_const(());
+        mocks.invalidations.expect_publish().with(eq(old_hash)).times(1).return_const(());
         let input = RotateKeyInput { name: None, revoke_old_at: Some(revoke_at) };
         let created = mocks.service().rotate(&actor(Role::Admin), old_id, input).await.unwrap();
         assert!(created.plaintext.secret().expose_secret().starts_with("erp_live_"));
+    }
+
+    #[tokio::test]
+    async fn rotate_without_a_scheduled_revocation_leaves_caches_alone() {
+        let old = stored_for(&presented());
+        let old_id = old.id;
+        let mut mocks = Mocks::new();
+        mocks.keys.expect_find().returning(move |_, _| Ok(Some(old.clone())));
+        mocks.keys.expect_rotate().times(1).returning(|_, _, _, _, _, _| Ok(()));
+        mocks.cache.expect_invalidate().never();
+        mocks.invalidations.expect_publish().never();
+        mocks.service().rotate(&actor(Role::Admin), old_id, RotateKeyInput::default()).await.unwrap();
     }
 
     #[tokio::test]

@@ -21,7 +21,7 @@ pub use catalog::{
 };
 pub use resources::{ContactError, ContactKind, ContactResource, parse_label};
 pub use service::{
-    ConnectError, ConnectInput, ConnectionDetail, IntegrationActor, IntegrationError, IntegrationPorts,
+    ConnectError, ConnectInput, ConnectionDetail, HealthChange, IntegrationActor, IntegrationError, IntegrationPorts,
     IntegrationService, PostmarkMailer, Preconfigured, ProviderListing, RewrapProgress, Rewrapper,
 };
 pub use stripe::{

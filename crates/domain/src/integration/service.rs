@@ -172,6 +172,15 @@ pub struct ProviderListing {
     pub preconfigured: bool,
 }
 
+/// A connection whose health changed at a scheduled check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthChange {
+    pub view: ConnectionView,
+    pub check: HealthCheck,
+    /// True when it is healthy again; false when it started failing.
+    pub recovered: bool,
+}
+
 /// A connection with its health history (I10).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionDetail {
@@ -496,7 +505,34 @@ impl IntegrationService {
         if view.connection.status != ConnectionStatus::Connected {
             return Err(IntegrationError::ConnectionNotFound);
         }
-        let credentials = self.credentials_of(&view).await?;
+        self.run_check(&view).await
+    }
+
+    /// The scheduled health checks (O5): every connected connection of every organization is
+    /// checked and recorded. Returns each connection whose health changed (healthy to failing, or
+    /// back), with the check, for whoever wants to announce it.
+    pub async fn check_all(&self) -> Result<Vec<HealthChange>, IntegrationError> {
+        let mut changes = Vec::new();
+        for view in self.ports.repository.connected_connections().await? {
+            let before = view.latest_health.as_ref().map(|h| h.outcome);
+            let check = match self.run_check(&view).await {
+                Ok(check) => check,
+                // One undecryptable connection must not stop the others' checks.
+                Err(IntegrationError::Undecryptable) => continue,
+                Err(err) => return Err(err),
+            };
+            let was_healthy = before.is_none_or(|o| o == HealthOutcome::Healthy);
+            let is_healthy = check.outcome == HealthOutcome::Healthy;
+            if was_healthy != is_healthy {
+                changes.push(HealthChange { view, check, recovered: is_healthy });
+            }
+        }
+        Ok(changes)
+    }
+
+    async fn run_check(&self, view: &ConnectionView) -> Result<HealthCheck, IntegrationError> {
+        let id = view.connection.id;
+        let credentials = self.credentials_of(view).await?;
         let report = self.ports.client.health_check(&view.connection.provider, &credentials).await;
         let check = HealthCheck {
             id: Uuid::now_v7(),
@@ -1402,5 +1438,68 @@ mod mailer_tests {
             .returning(|_, _, _| Ok("msg-42".into()));
         let sent = mailer(repository, contacts, client).send(org(), "admin@acme.test", "Subject", "Body").await;
         assert_eq!(sent, Ok("msg-42".into()));
+    }
+}
+
+#[cfg(test)]
+mod scheduled_check_tests {
+    use super::*;
+    use crate::ports::{
+        MockClock, MockContactRepository, MockCredentialCipher, MockIntegrationRepository, MockProviderClient,
+    };
+
+    fn view(id: u128, last: Option<HealthOutcome>) -> ConnectionView {
+        let mut view = super::tests::connected_view_for("postmark");
+        view.connection.id = Uuid::from_u128(id);
+        view.connection.auth_method = AuthMethod::Preconfigured;
+        view.latest_health = last.map(|outcome| HealthCheck {
+            id: Uuid::now_v7(),
+            connection_id: view.connection.id,
+            outcome,
+            response_time_ms: 5,
+            detail: String::new(),
+            checked_at: Utc::now(),
+        });
+        view
+    }
+
+    #[tokio::test]
+    async fn only_connections_whose_health_changed_are_reported() {
+        let mut repository = MockIntegrationRepository::new();
+        repository.expect_connected_connections().returning(|| {
+            Ok(vec![
+                view(1, Some(HealthOutcome::Healthy)),
+                view(2, Some(HealthOutcome::Healthy)),
+                view(3, Some(HealthOutcome::Unreachable)),
+            ])
+        });
+        repository.expect_record_health().times(3).returning(|_, _, _| Ok(()));
+        let mut client = MockProviderClient::new();
+        let outcomes =
+            std::sync::Mutex::new(vec![HealthOutcome::Healthy, HealthOutcome::Unreachable, HealthOutcome::Healthy]);
+        client.expect_health_check().times(3).returning(move |_, _| super::super::HealthReport {
+            outcome: outcomes.lock().unwrap().pop().unwrap(),
+            response_time_ms: 3,
+            detail: "HTTP".into(),
+        });
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(Utc::now);
+        let service = IntegrationService::new(IntegrationPorts {
+            catalog: Arc::new(Catalog::new(vec![]).unwrap()),
+            repository: Arc::new(repository),
+            cipher: Arc::new(MockCredentialCipher::new()),
+            client: Arc::new(client),
+            clock: Arc::new(clock),
+            preconfigured: Preconfigured::new(HashMap::from([(
+                "postmark".to_owned(),
+                Credentials { api_key: "k".to_owned().into(), api_secret: None, account_id: None },
+            )])),
+            contacts: Arc::new(MockContactRepository::new()),
+            audit: Arc::new(crate::ports::MockAuditLog::new()),
+        });
+        let changes = service.check_all().await.unwrap();
+        let summary: Vec<_> = changes.iter().map(|c| (c.view.connection.id.as_u128(), c.recovered)).collect();
+        // 1 stays healthy, 2 starts failing, 3 recovers.
+        assert_eq!(summary, [(2, false), (3, true)]);
     }
 }

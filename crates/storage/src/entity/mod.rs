@@ -13,6 +13,7 @@ pub mod integration_contact;
 pub mod integration_credential;
 pub mod integration_health_check;
 pub mod integration_instance;
+pub mod job;
 pub mod notification;
 pub mod organization;
 pub mod session;

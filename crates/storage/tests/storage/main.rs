@@ -42,6 +42,8 @@ mod customers;
 mod fixtures;
 mod harness;
 mod integrations;
+mod jobs;
+mod key_invalidation;
 mod notifications;
 mod rows;
 mod usage;

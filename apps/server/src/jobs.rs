@@ -1,0 +1,163 @@
+//! The background worker (O5): schedules the recurring jobs and runs what is due.
+//!
+//! Every process runs one worker. Scheduling is idempotent across processes: each recurring job
+//! is enqueued with a dedupe key naming its period (`expiry_warnings:<hour>`), so however many
+//! processes schedule it, one row exists and one worker claims it (see `otesse_domain::jobs`).
+//! A failed attempt is retried with exponential backoff and jitter; after `max_attempts` the job
+//! stays `failed` with its last error, visible in the table.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use otesse_domain::integration::IntegrationService;
+use otesse_domain::jobs::{Job, JobKind, JobQueue, NewJob, backoff};
+use otesse_domain::notification::ExpiryWarnings;
+use otesse_domain::ports::{Clock, UsageLog};
+use tokio::task::JoinHandle;
+
+use crate::config::JobSettings;
+
+/// What the jobs work with.
+#[derive(Clone)]
+pub struct JobContext {
+    pub queue: Arc<dyn JobQueue>,
+    pub expiry: ExpiryWarnings,
+    pub integrations: IntegrationService,
+    pub usage: Arc<dyn UsageLog>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Rows deleted per statement by the usage retention.
+const RETENTION_BATCH: u32 = 10_000;
+/// Finished jobs are kept this long, for inspection.
+const KEEP_FINISHED_DAYS: i64 = 7;
+
+/// One worker: schedules, claims and runs jobs until the task is dropped.
+pub struct Worker {
+    context: JobContext,
+    settings: JobSettings,
+    name: String,
+    /// The last period each recurring kind was scheduled for, so that a tick does not insert
+    /// (and have refused) the same row again.
+    scheduled: HashMap<JobKind, i64>,
+}
+
+impl Worker {
+    pub fn new(context: JobContext, settings: JobSettings) -> Self {
+        let name = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        Self { context, settings, name, scheduled: HashMap::new() }
+    }
+
+    /// Runs forever on the current runtime (the server drops it on shutdown; a job cut short
+    /// is taken again when its lease ends).
+    pub fn start(mut self) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let poll = StdDuration::from_millis(self.settings.poll_interval_ms.max(10));
+            loop {
+                if let Err(err) = self.tick().await {
+                    tracing::warn!(error = %err, "background jobs: storage failure; trying again later");
+                }
+                tokio::time::sleep(poll).await;
+            }
+        })
+    }
+
+    /// Schedules what is due and runs every job that can be claimed now.
+    pub async fn tick(&mut self) -> Result<(), otesse_domain::StorageError> {
+        let now = self.context.clock.now();
+        self.schedule(now).await?;
+        let lease = Duration::seconds(i64::try_from(self.settings.lease_secs).unwrap_or(300));
+        while let Some(job) = self.context.queue.claim(&self.name, self.context.clock.now(), lease).await? {
+            self.run(job).await?;
+        }
+        Ok(())
+    }
+
+    /// The recurring jobs, each once per period.
+    async fn schedule(&mut self, now: DateTime<Utc>) -> Result<(), otesse_domain::StorageError> {
+        let s = &self.settings;
+        let every = [
+            (JobKind::ExpiryWarnings, s.expiry_warning_interval_secs),
+            (JobKind::HealthChecks, s.health_check_interval_secs),
+            (JobKind::UsageRetention, 24 * 3600),
+            (JobKind::Pruning, 3600),
+        ];
+        for (kind, interval) in every {
+            let interval = i64::try_from(interval.max(1)).unwrap_or(i64::MAX);
+            let period = now.timestamp().div_euclid(interval);
+            if self.scheduled.get(&kind) == Some(&period) {
+                continue;
+            }
+            let job = NewJob::new(kind, now).deduplicated(format!("{}:{period}", kind.as_str()));
+            self.context.queue.enqueue(&job, now).await?;
+            self.scheduled.insert(kind, period);
+        }
+        Ok(())
+    }
+
+    async fn run(&self, job: Job) -> Result<(), otesse_domain::StorageError> {
+        let outcome = self.perform(&job).await;
+        let now = self.context.clock.now();
+        match outcome {
+            Ok(summary) => {
+                tracing::info!(job = %job.id, kind = job.kind.as_str(), attempt = job.attempts, %summary, "job done");
+                self.context.queue.succeed(job.id, now).await
+            }
+            Err(error) => {
+                let retry_at = (job.attempts < job.max_attempts).then(|| now + backoff(job.attempts, jitter()));
+                tracing::warn!(job = %job.id, kind = job.kind.as_str(), attempt = job.attempts, %error,
+                    retry_at = ?retry_at, "job failed");
+                self.context.queue.fail(job.id, &error, retry_at, now).await
+            }
+        }
+    }
+
+    async fn perform(&self, job: &Job) -> Result<String, String> {
+        let now = self.context.clock.now();
+        match job.kind {
+            JobKind::ExpiryWarnings => {
+                let (run, _) = self.context.expiry.run().await.map_err(|e| e.to_string())?;
+                Ok(format!(
+                    "{} notifications, {} emails sent, {} undeliverable",
+                    run.notifications, run.emails_sent, run.emails_undeliverable
+                ))
+            }
+            JobKind::HealthChecks => {
+                let changes = self.context.integrations.check_all().await.map_err(|e| e.to_string())?;
+                for change in &changes {
+                    tracing::info!(connection = %change.view.connection.id, provider = %change.view.connection.provider,
+                        outcome = change.check.outcome.as_str(), recovered = change.recovered, "connection health changed");
+                }
+                Ok(format!("{} health changes", changes.len()))
+            }
+            JobKind::UsageRetention => {
+                let before = now - Duration::days(i64::from(self.settings.usage_retention_days));
+                let mut deleted = 0;
+                loop {
+                    let batch =
+                        self.context.usage.delete_before(before, RETENTION_BATCH).await.map_err(|e| e.to_string())?;
+                    deleted += batch;
+                    if batch < u64::from(RETENTION_BATCH) {
+                        return Ok(format!("{deleted} usage rows older than {before} deleted"));
+                    }
+                }
+            }
+            JobKind::Pruning => {
+                let pruned = self
+                    .context
+                    .queue
+                    .prune_finished(now - Duration::days(KEEP_FINISHED_DAYS))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("{pruned} finished jobs pruned"))
+            }
+        }
+    }
+}
+
+/// 0.0 to 1.0, from the OS's randomness.
+fn jitter() -> f64 {
+    uuid::Uuid::new_v4().as_u128() as f64 / u128::MAX as f64
+}
