@@ -14,6 +14,7 @@ mod m20261124_000002_integrations;
 mod m20261124_000003_contacts;
 mod m20261124_000004_selected_model;
 mod m20261124_000005_jobs;
+mod m20261124_000006_idempotency;
 mod m20261124_000007_stripe_webhooks;
 mod m20261124_000008_notifications;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000003_contacts::Migration),
             Box::new(m20261124_000004_selected_model::Migration),
             Box::new(m20261124_000005_jobs::Migration),
+            Box::new(m20261124_000006_idempotency::Migration),
             Box::new(m20261124_000007_stripe_webhooks::Migration),
             Box::new(m20261124_000008_notifications::Migration),
         ]

@@ -57,6 +57,8 @@ pub enum ErrorCode {
     ProviderInactive,
     AdminKeyRequired,
     ResourceLimitReached,
+    IdempotencyInProgress,
+    IdempotencyError,
     // 422: the provider refused the credentials.
     ProviderCredentialsInvalid,
     // 413, 415
@@ -110,7 +112,9 @@ impl ErrorCode {
             | DependencyMissing
             | ProviderInactive
             | AdminKeyRequired
-            | ResourceLimitReached => (StatusCode::CONFLICT, InvalidRequestError),
+            | ResourceLimitReached
+            | IdempotencyInProgress => (StatusCode::CONFLICT, InvalidRequestError),
+            IdempotencyError => (StatusCode::UNPROCESSABLE_ENTITY, InvalidRequestError),
             ProviderCredentialsInvalid => (StatusCode::UNPROCESSABLE_ENTITY, InvalidRequestError),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, InvalidRequestError),
             UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, InvalidRequestError),

@@ -26,6 +26,7 @@ pub struct JobContext {
     pub expiry: ExpiryWarnings,
     pub integrations: IntegrationService,
     pub usage: Arc<dyn UsageLog>,
+    pub idempotency: Arc<dyn otesse_domain::idempotency::IdempotencyStore>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -151,7 +152,9 @@ impl Worker {
                     .prune_finished(now - Duration::days(KEEP_FINISHED_DAYS))
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok(format!("{pruned} finished jobs pruned"))
+                let keep = Duration::hours(otesse_domain::idempotency::KEEP_FOR_HOURS);
+                let records = self.context.idempotency.prune(now - keep).await.map_err(|e| e.to_string())?;
+                Ok(format!("{pruned} finished jobs and {records} idempotency records pruned"))
             }
         }
     }

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod jobs;
 pub mod key_invalidation;
 pub mod metrics;

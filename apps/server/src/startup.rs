@@ -135,6 +135,7 @@ impl Application {
                 expiry,
                 integrations: integrations.clone(),
                 usage: Arc::new(database.usage()),
+                idempotency: Arc::new(database.idempotency()),
                 clock: clock.clone(),
             };
             crate::jobs::Worker::new(context, settings.jobs.clone()).start()
@@ -159,6 +160,11 @@ impl Application {
 
         let max_body = settings.max_body_bytes;
         let limits = rate_limits(&settings, metrics.clone()).await?;
+        let idempotency = crate::idempotency::Idempotency {
+            store: Arc::new(database.idempotency()),
+            cipher: Arc::new(keyring(&settings)?),
+            clock: clock.clone(),
+        };
         let data = AppData {
             database: web::Data::new(database),
             api_keys: web::Data::new(api_keys),
@@ -171,6 +177,7 @@ impl Application {
             audit: web::Data::new(audit),
             usage: web::Data::from(Arc::new(usage.clone()) as Arc<dyn UsageSink>),
             limits: web::Data::new(limits),
+            idempotency: web::Data::new(idempotency),
             metrics: web::Data::new(metrics),
             setup_token: web::Data::new(SetupToken(token)),
             trusted_proxies: web::Data::new(TrustedProxies(Arc::new(settings.trusted_proxies.clone()))),
@@ -355,6 +362,7 @@ struct AppData {
     audit: web::Data<AuditService>,
     usage: web::Data<dyn UsageSink>,
     limits: web::Data<crate::rate_limit::Limits>,
+    idempotency: web::Data<crate::idempotency::Idempotency>,
     metrics: web::Data<Metrics>,
     setup_token: web::Data<SetupToken>,
     trusted_proxies: web::Data<TrustedProxies>,
@@ -373,6 +381,7 @@ impl AppData {
             .app_data(self.audit.clone())
             .app_data(self.usage.clone())
             .app_data(self.limits.clone())
+            .app_data(self.idempotency.clone())
             .app_data(self.metrics.clone())
             .app_data(self.setup_token.clone())
             .app_data(self.trusted_proxies.clone());

@@ -25,6 +25,13 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
 }
 
+/// SHA-256 of arbitrary bytes (request fingerprints).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, bytes).as_ref());
+    out
+}
+
 /// SHA-256 (ring) for API keys and session tokens.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sha256KeyHasher;

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod customer;
 pub mod error;
+pub mod idempotency;
 pub mod integration;
 pub mod jobs;
 pub mod notification;

@@ -106,6 +106,10 @@ impl Database {
         ContactStore::new(self)
     }
 
+    pub fn idempotency(&self) -> crate::IdempotencyRecordStore {
+        crate::IdempotencyRecordStore::new(self)
+    }
+
     pub fn jobs(&self) -> crate::JobStore {
         crate::JobStore::new(self)
     }

@@ -21,6 +21,7 @@ mod contacts;
 mod customers;
 mod database;
 mod entity;
+mod idempotency;
 mod integrations;
 mod jobs;
 mod key_invalidation;
@@ -36,6 +37,7 @@ pub use audit::AuditStore;
 pub use contacts::ContactStore;
 pub use customers::CustomerStore;
 pub use database::Database;
+pub use idempotency::IdempotencyRecordStore;
 pub use integrations::IntegrationStore;
 pub use jobs::JobStore;
 pub use key_invalidation::{

@@ -74,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/v1")
                 // Every request made with a key is logged, whatever its outcome.
+                .wrap(actix_web::middleware::from_fn(crate::idempotency::idempotency))
                 .wrap(actix_web::middleware::from_fn(log_key_usage))
                 .service(resource("/openapi.json").route(get().to(openapi_json)))
                 .service(resource("/whoami").route(get().to(whoami::whoami)))

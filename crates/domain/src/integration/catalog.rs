@@ -78,6 +78,8 @@ pub enum CredentialField {
     /// A Stripe webhook endpoint's signing secret (bound to the endpoint, not a connection);
     /// never a connect-form field, so not in [`CredentialField::ALL`].
     WebhookSigningSecret,
+    /// A stored idempotent response (bound to its record); not a connect-form field either.
+    IdempotentResponse,
 }
 
 impl CredentialField {
@@ -90,6 +92,7 @@ impl CredentialField {
             CredentialField::ApiSecret => "api_secret",
             CredentialField::AccountId => "account_id",
             CredentialField::WebhookSigningSecret => "webhook_signing_secret",
+            CredentialField::IdempotentResponse => "idempotent_response",
         }
     }
 

@@ -302,7 +302,7 @@ impl IntegrationService {
                 CredentialField::ApiSecret => api_secret = Some(value),
                 CredentialField::AccountId => account_id = Some(value.expose_secret().to_owned()),
                 // Sealed to an endpoint, never among a connection's credentials.
-                CredentialField::WebhookSigningSecret => return None,
+                CredentialField::WebhookSigningSecret | CredentialField::IdempotentResponse => return None,
             }
         }
         Some(Credentials { api_key: api_key?, api_secret, account_id })

@@ -7,6 +7,7 @@ pub mod api_key_usage;
 pub mod audit_log;
 pub mod customer;
 pub mod email;
+pub mod idempotency_record;
 pub mod installation;
 pub mod integration_connection;
 pub mod integration_contact;

@@ -41,6 +41,7 @@ mod contacts;
 mod customers;
 mod fixtures;
 mod harness;
+mod idempotency;
 mod integrations;
 mod jobs;
 mod key_invalidation;
