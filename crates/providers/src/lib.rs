@@ -34,6 +34,7 @@ mod anthropic;
 mod client;
 mod geoapify;
 mod google_maps;
+pub mod guard;
 mod http;
 mod mapbox;
 mod postmark;

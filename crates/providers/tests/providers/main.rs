@@ -8,6 +8,7 @@
 mod anthropic;
 mod geoapify;
 mod google_maps;
+mod guard;
 mod mapbox;
 mod postmark;
 mod quo;
