@@ -28,6 +28,7 @@ pub struct JobContext {
     pub usage: Arc<dyn UsageLog>,
     pub idempotency: Arc<dyn otesse_domain::idempotency::IdempotencyStore>,
     pub clock: Arc<dyn Clock>,
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Rows deleted per statement by the usage retention.
@@ -104,10 +105,15 @@ impl Worker {
         match outcome {
             Ok(summary) => {
                 tracing::info!(job = %job.id, kind = job.kind.as_str(), attempt = job.attempts, %summary, "job done");
+                self.context.metrics.jobs_succeeded.inc();
                 self.context.queue.succeed(job.id, now).await
             }
             Err(error) => {
                 let retry_at = (job.attempts < job.max_attempts).then(|| now + backoff(job.attempts, jitter()));
+                match retry_at {
+                    Some(_) => self.context.metrics.jobs_retried.inc(),
+                    None => self.context.metrics.jobs_failed.inc(),
+                }
                 tracing::warn!(job = %job.id, kind = job.kind.as_str(), attempt = job.attempts, %error,
                     retry_at = ?retry_at, "job failed");
                 self.context.queue.fail(job.id, &error, retry_at, now).await

@@ -13,6 +13,10 @@ pub struct Metrics {
     pub rate_limited: IntCounter,
     /// Requests let through because the rate limiter could not decide (its store was down).
     pub rate_limiter_errors: IntCounter,
+    /// Background job attempts that succeeded, were retried, or gave up (O5).
+    pub jobs_succeeded: IntCounter,
+    pub jobs_retried: IntCounter,
+    pub jobs_failed: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -55,6 +59,17 @@ impl Metrics {
                 &registry,
                 "otesse_rate_limiter_errors_total",
                 "Requests let through because the rate limiter could not decide",
+            ),
+            jobs_succeeded: counter(&registry, "otesse_jobs_succeeded_total", "Background jobs that succeeded"),
+            jobs_retried: counter(
+                &registry,
+                "otesse_jobs_retried_total",
+                "Background job attempts that failed and will be retried",
+            ),
+            jobs_failed: counter(
+                &registry,
+                "otesse_jobs_failed_total",
+                "Background jobs that failed their last attempt and gave up",
             ),
             registry,
         }

@@ -137,6 +137,7 @@ impl Application {
                 usage: Arc::new(database.usage()),
                 idempotency: Arc::new(database.idempotency()),
                 clock: clock.clone(),
+                metrics: metrics.clone(),
             };
             crate::jobs::Worker::new(context, settings.jobs.clone()).start()
         });

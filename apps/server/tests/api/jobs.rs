@@ -76,6 +76,13 @@ async fn a_key_nearing_expiry_warns_once_and_emails_are_recorded_undeliverable_w
     eventually("two more passes", || async { (count(&app, passes).await >= before + 2).then_some(()) }).await;
     assert_eq!(notifications(&app, &admin).await.len(), 1);
     assert_eq!(count(&app, "SELECT COUNT(*) AS n FROM emails").await, 1);
+    let metrics = app.send(app.request(Method::GET, "/metrics")).await.text;
+    let succeeded = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("otesse_jobs_succeeded_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .expect("the job counter is exported");
+    assert!(succeeded >= 2, "{succeeded}");
 
     // Read it; another user neither sees nor reads it.
     let note = listed[0]["id"].as_str().unwrap().to_owned();
