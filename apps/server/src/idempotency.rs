@@ -95,14 +95,27 @@ fn payload(bytes: web::Bytes) -> actix_web::dev::Payload {
     actix_web::dev::Payload::from(payload)
 }
 
+/// The middleware. Requests it does not apply to (everything but a POST with the header) only
+/// pay for a header lookup: the work, and its large future, live in [`idempotent`], boxed
+/// separately so the common path does not carry them.
 pub async fn idempotency(
-    mut req: ServiceRequest,
+    req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let raw_key = match req.headers().get(HEADER) {
-        Some(value) if req.method() == Method::POST && !EXEMPT.contains(&req.path()) => value.clone(),
-        _ => return Ok(next.call(req).await?.map_into_boxed_body()),
-    };
+    match req.headers().get(HEADER) {
+        Some(value) if req.method() == Method::POST && !EXEMPT.contains(&req.path()) => {
+            let raw_key = value.clone();
+            Box::pin(idempotent(req, next, raw_key)).await
+        }
+        _ => Ok(next.call(req).await?.map_into_boxed_body()),
+    }
+}
+
+async fn idempotent(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+    raw_key: HeaderValue,
+) -> Result<ServiceResponse<BoxBody>, Error> {
     let Some(layer) = req.app_data::<web::Data<Idempotency>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
