@@ -56,9 +56,9 @@ pub struct KeyAuth<R> {
 /// Left in the request's extensions once a key is identified, so the usage middleware can log
 /// the request (including refusals that happen after identification, like a missing scope).
 #[derive(Debug, Clone)]
-struct IdentifiedKey {
-    key: Arc<ApiKey>,
-    client_ip: Option<IpAddr>,
+pub(crate) struct IdentifiedKey {
+    pub(crate) key: Arc<ApiKey>,
+    pub(crate) client_ip: Option<IpAddr>,
 }
 
 fn resolve_client_ip(req: &HttpRequest) -> Option<IpAddr> {
@@ -143,8 +143,12 @@ impl<R: RouteResource> FromRequest for KeyAuth<R> {
             let key = service.verify(presented).await?;
             let ip = resolve_client_ip(&req);
             req.extensions_mut().insert(IdentifiedKey { key: key.clone(), client_ip: ip });
-            // Every request of an identified key counts, whatever its outcome (W2).
-            if let Some(limits) = req.app_data::<web::Data<crate::rate_limit::Limits>>() {
+            // Every request of an identified key counts, whatever its outcome (W2), once: the
+            // idempotency layer may have counted it already.
+            let counted = req.extensions().contains::<otesse_domain::rate_limit::RateDecision>();
+            if let Some(limits) = req.app_data::<web::Data<crate::rate_limit::Limits>>()
+                && !counted
+            {
                 limits.check(&req, &format!("key:{}", key.id.0), limits.per_key).await?;
             }
             if !key.allows_ip(ip) {

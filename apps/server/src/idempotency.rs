@@ -7,29 +7,38 @@
 //!   with the same request for 24 hours;
 //! - the same key with another request answers 422 `idempotency_error`;
 //! - a retry while the first still runs answers 409 `idempotency_in_progress`;
-//! - a first answer that is a 5xx, a 409 or a 429 is not stored: the retry runs again.
+//! - a first answer that is not replayable ([`is_replayable`]: 5xx, 401, 403, 409, 429) is
+//!   not stored: the retry runs again.
+//!
+//! A request without a valid credential (or from an address its key does not allow) goes
+//! through untouched, so the handler refuses it as usual. A keyed request the middleware answers
+//! itself (a replay, a 409, a 422) is still counted against the key's rate limit and logged as
+//! the key's usage, like any other request of the key; one that reaches the handler is counted
+//! once (the key extractor sees the decision left here).
 //!
 //! Requests without the header cost one header lookup.
 
 use std::sync::Arc;
 
 use actix_web::body::{BoxBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpResponse, ResponseError, web};
-use chrono::Duration;
-use otesse_domain::api_key::{ApiKeyService, KEY_PREFIX};
+use actix_web::{Error, FromRequest, HttpMessage, HttpResponse, ResponseError, web};
+use otesse_domain::api_key::{ApiKeyId, ApiKeyService, KEY_PREFIX};
 use otesse_domain::auth::AuthService;
-use otesse_domain::idempotency::{Begin, IdempotencyKey, IdempotencyStore, KEEP_FOR_HOURS, StoredResponse};
-use otesse_domain::integration::{CredentialBinding, CredentialField};
+use otesse_domain::idempotency::{
+    Begin, CallerScope, Fingerprint, IdempotencyKey, IdempotencyStore, StoredResponse, is_replayable, response_binding,
+};
+use otesse_domain::integration::CredentialBinding;
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::ports::{Clock, CredentialCipher};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::extract::{ClientIp, IdentifiedKey};
 
 /// What the middleware needs.
 #[derive(Clone)]
@@ -40,19 +49,32 @@ pub struct Idempotency {
 }
 
 const HEADER: &str = "idempotency-key";
-/// Routes without a caller yet (or authenticated otherwise): keys are not honoured there.
+/// Set on replayed answers.
+pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// Routes without a caller yet: keys are not honoured there.
 const EXEMPT: [&str; 2] = ["/v1/sessions", "/v1/setup"];
 
 /// The caller a record belongs to.
 struct Caller {
-    scope: String,
+    scope: CallerScope,
     organization: OrganizationId,
+    /// When the caller is an API key.
+    key: Option<ApiKeyId>,
 }
 
+impl Caller {
+    fn binding(&self, key: &IdempotencyKey, record: Uuid) -> CredentialBinding {
+        response_binding(self.organization, &self.scope, key, record, otesse_crypto::sha256)
+    }
+}
+
+/// The caller, found the way the extractors find it, or `None` when the request carries no
+/// valid credential (the handler answers it). A key used from an address it does not allow is
+/// no caller either: the replay of its answer must not reach that address.
 async fn caller(req: &ServiceRequest) -> Option<Caller> {
     let headers = req.headers();
     let bearer = headers
-        .get(actix_web::http::header::AUTHORIZATION)
+        .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
@@ -62,37 +84,35 @@ async fn caller(req: &ServiceRequest) -> Option<Caller> {
         (Some(token), _) if !token.starts_with(KEY_PREFIX) => {
             let auth = req.app_data::<web::Data<AuthService>>()?;
             let signed_in = auth.authenticate(token).await.ok()?;
-            Some(Caller {
-                scope: format!("user:{}", signed_in.user.id.0),
-                organization: signed_in.user.organization_id,
-            })
+            let user = signed_in.user;
+            Some(Caller { scope: CallerScope::user(user.id), organization: user.organization_id, key: None })
         }
-        (Some(key), _) | (None, Some(key)) => {
+        (Some(presented), _) | (None, Some(presented)) => {
             let keys = req.app_data::<web::Data<ApiKeyService>>()?;
-            let key = keys.verify(key).await.ok()?;
-            Some(Caller { scope: format!("key:{}", key.id.0), organization: key.organization_id })
+            let key = keys.verify(presented).await.ok()?;
+            let ClientIp(client_ip) = ClientIp::from_request(req.request(), &mut Payload::None).await.ok()?;
+            if !key.allows_ip(client_ip) {
+                return None;
+            }
+            let caller =
+                Caller { scope: CallerScope::api_key(key.id), organization: key.organization_id, key: Some(key.id) };
+            // Logged like every request of the key, whoever answers it.
+            req.extensions_mut().insert(IdentifiedKey { key, client_ip });
+            Some(caller)
         }
         (None, None) => None,
     }
 }
 
-fn binding(organization: OrganizationId, record: Uuid) -> CredentialBinding {
-    CredentialBinding {
-        organization_id: organization,
-        connection_id: record,
-        field: CredentialField::IdempotentResponse,
-    }
-}
-
-fn error(err: ApiError) -> HttpResponse {
-    err.error_response()
+fn answer(req: ServiceRequest, err: ApiError) -> ServiceResponse<BoxBody> {
+    req.into_response(err.error_response())
 }
 
 /// Puts a body read by the middleware back for the handler.
-fn payload(bytes: web::Bytes) -> actix_web::dev::Payload {
+fn payload(bytes: web::Bytes) -> Payload {
     let (_, mut payload) = actix_http::h1::Payload::create(true);
     payload.unread_data(bytes);
-    actix_web::dev::Payload::from(payload)
+    Payload::from(payload)
 }
 
 /// The middleware. Requests it does not apply to (everything but a POST with the header) only
@@ -119,53 +139,59 @@ async fn idempotent(
     let Some(layer) = req.app_data::<web::Data<Idempotency>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
+    let Some(caller) = caller(&req).await else {
+        // No identified caller: the handler answers 401 (or 403); nothing to remember.
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    // Counted like every request of the key, whoever answers it; the key extractor does not
+    // count it again.
+    if let (Some(id), Some(limits)) = (caller.key, req.app_data::<web::Data<crate::rate_limit::Limits>>().cloned())
+        && let Err(refused) = limits.check(req.request(), &format!("key:{}", id.0), limits.per_key).await
+    {
+        return Ok(answer(req, refused));
+    }
     let key = match raw_key.to_str().ok().map(IdempotencyKey::parse) {
         Some(Ok(key)) => key,
         _ => {
-            let err = ApiError::new(
-                ErrorCode::InvalidParameter,
-                "Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice).",
-            );
-            return Ok(req.into_response(error(err)));
+            let message = "Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice).";
+            return Ok(answer(req, ApiError::new(ErrorCode::InvalidParameter, message)));
         }
     };
-    let Some(caller) = caller(&req).await else {
-        // No identified caller: the handler answers 401; nothing to remember.
-        return Ok(next.call(req).await?.map_into_boxed_body());
+    let body = match req.extract::<web::Bytes>().await {
+        Ok(body) => body,
+        Err(err) if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Ok(answer(req, ApiError::new(ErrorCode::PayloadTooLarge, "The request body is too large.")));
+        }
+        Err(_) => return Ok(answer(req, ApiError::new(ErrorCode::InvalidBody, "The request body could not be read."))),
     };
-    let body = req.extract::<web::Bytes>().await?;
-    let mut fingerprinted = format!("{} {}\n", req.method(), req.path()).into_bytes();
-    fingerprinted.extend_from_slice(&body);
-    let fingerprint = otesse_crypto::sha256(&fingerprinted);
+    let fingerprint = Fingerprint::from_digest(otesse_crypto::sha256(&Fingerprint::preimage(
+        req.method().as_str(),
+        req.path(),
+        &body,
+    )));
     req.set_payload(payload(body));
 
-    let now = layer.clock.now();
-    let begun = layer.store.begin(&caller.scope, &key, &fingerprint, now, now - Duration::hours(KEEP_FOR_HOURS)).await;
+    let begun = layer.store.begin(&caller.scope, &key, &fingerprint, layer.clock.now()).await;
     let record = match begun {
-        Err(err) => return Ok(req.into_response(error(err.into()))),
+        Err(err) => return Ok(answer(req, err.into())),
         Ok(Begin::Mismatch) => {
-            let err = ApiError::new(
-                ErrorCode::IdempotencyError,
-                "Keys for idempotent requests can only be used with the same parameters they were first used with.",
-            );
-            return Ok(req.into_response(error(err)));
+            let message =
+                "Keys for idempotent requests can only be used with the same parameters they were first used with.";
+            return Ok(answer(req, ApiError::new(ErrorCode::IdempotencyError, message)));
         }
         Ok(Begin::InProgress) => {
-            let err = ApiError::new(
-                ErrorCode::IdempotencyInProgress,
-                "A request with this Idempotency-Key is still being processed. Retry once it has finished.",
-            );
-            return Ok(req.into_response(error(err)));
+            let message = "A request with this Idempotency-Key is still being processed. Retry once it has finished.";
+            return Ok(answer(req, ApiError::new(ErrorCode::IdempotencyInProgress, message)));
         }
         Ok(Begin::Completed { record, response }) => {
-            let Ok(body) = layer.cipher.decrypt(&response.body, &binding(caller.organization, record)) else {
-                tracing::error!(record = %record, "a stored idempotent response does not decrypt");
-                return Ok(req.into_response(error(ApiError::internal())));
+            let Ok(body) = layer.cipher.decrypt(&response.body, &caller.binding(&key, record)) else {
+                tracing::error!(%record, "a stored idempotent response does not decrypt");
+                return Ok(answer(req, ApiError::internal()));
             };
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
             let replay = HttpResponse::build(status)
                 .insert_header((CONTENT_TYPE, response.content_type.as_str()))
-                .insert_header((HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true")))
+                .insert_header((REPLAYED, HeaderValue::from_static("true")))
                 .body(body.expose_secret().to_owned());
             return Ok(req.into_response(replay));
         }
@@ -175,33 +201,41 @@ async fn idempotent(
     let response = match next.call(req).await {
         Ok(response) => response,
         Err(err) => {
-            let _ = layer.store.abandon(record).await;
+            forget(&*layer.store, record).await;
             return Err(err);
         }
     };
     let status = response.status();
-    let keep = !(status.is_server_error() || status == StatusCode::CONFLICT || status == StatusCode::TOO_MANY_REQUESTS);
     let content_type =
         response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_owned();
     let (request, response) = response.into_parts();
     let (response, body) = response.into_parts();
-    let bytes =
-        actix_web::body::to_bytes(body).await.map_err(|_| actix_web::error::ErrorInternalServerError("body"))?;
-    let stored = match (keep, std::str::from_utf8(&bytes)) {
-        (true, Ok(text)) => {
-            let sealed =
-                layer.cipher.encrypt(&SecretString::from(text.to_owned()), &binding(caller.organization, record));
-            let answer = StoredResponse { status: status.as_u16(), content_type, body: sealed };
-            layer.store.complete(record, &answer).await
-        }
-        _ => layer.store.abandon(record).await,
+    let Ok(bytes) = actix_web::body::to_bytes(body).await else {
+        forget(&*layer.store, record).await;
+        return Ok(ServiceResponse::new(request, ApiError::internal().error_response()));
     };
-    if let Err(err) = stored {
-        // The request itself went through; only its replay is lost. Forget the key rather
-        // than leave it "in progress" for a day.
-        tracing::error!(error = %err, "could not store an idempotent response");
-        let _ = layer.store.abandon(record).await;
+    if !is_replayable(status.as_u16()) {
+        forget(&*layer.store, record).await;
+    } else if let Ok(text) = std::str::from_utf8(&bytes) {
+        let sealed = layer.cipher.encrypt(&SecretString::from(text.to_owned()), &caller.binding(&key, record));
+        let stored = StoredResponse { status: status.as_u16(), content_type, body: sealed };
+        if let Err(err) = layer.store.complete(record, &stored).await {
+            // The request itself went through; only its replay is lost. Free the key rather
+            // than leave it "in progress" for a day.
+            tracing::error!(error = %err, "could not store an idempotent response");
+            forget(&*layer.store, record).await;
+        }
+    } else {
+        // Every /v1 answer is JSON; the cipher seals text. Not expected, so said loudly.
+        tracing::warn!(%record, "an idempotent response is not UTF-8; it is not stored");
+        forget(&*layer.store, record).await;
     }
-    let response = response.set_body(BoxBody::new(bytes));
-    Ok(ServiceResponse::new(request, response))
+    Ok(ServiceResponse::new(request, response.set_body(BoxBody::new(bytes))))
+}
+
+/// Abandons a record; a failure only leaves the key in progress until it expires.
+async fn forget(store: &dyn IdempotencyStore, record: Uuid) {
+    if let Err(err) = store.abandon(record).await {
+        tracing::error!(error = %err, %record, "could not release an idempotency key");
+    }
 }

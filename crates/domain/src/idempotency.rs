@@ -1,22 +1,34 @@
 //! Idempotency keys (W1): a create request carrying `Idempotency-Key` runs once; a retry with
 //! the same key and the same request gets the first answer back, byte for byte.
 //!
-//! Records are scoped to the caller (an API key or a user), so two callers never share a key's
-//! answer; kept at least 24 hours ([`KEEP_FOR_HOURS`]), then pruned. The first response's body
-//! may hold a secret shown once (a created key), so it is stored sealed with the master keyring.
+//! Records are scoped to the caller ([`CallerScope`]: an API key or a user), so two callers
+//! never share a key's answer; kept at least 24 hours ([`KEEP_FOR_HOURS`]), then pruned. The
+//! first response's body may hold a secret shown once (a created key), so it is stored sealed
+//! with the master keyring, bound to its caller, key and record ([`response_binding`]).
+//!
+//! The HTTP side (reading the header, hashing, replaying) lives in the server; this module holds
+//! the rules it applies and the [`IdempotencyStore`] port.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use crate::StorageError;
-use crate::integration::Ciphertext;
+use crate::api_key::ApiKeyId;
+use crate::integration::{Ciphertext, CredentialBinding, CredentialField};
+use crate::organization::OrganizationId;
+use crate::user::UserId;
 
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
 
-/// How long an answer is replayed.
+/// How long an answer is replayed. An older record counts as absent and may be pruned.
 pub const KEEP_FOR_HOURS: i64 = 24;
+
+/// Records created before this instant are expired at `now`.
+pub fn expiry_cutoff(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - Duration::hours(KEEP_FOR_HOURS)
+}
 
 /// A client's idempotency key: 1 to 255 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +39,10 @@ pub struct IdempotencyKey(String);
 pub struct InvalidIdempotencyKey;
 
 impl IdempotencyKey {
+    pub const MAX_LEN: usize = 255;
+
     pub fn parse(raw: &str) -> Result<Self, InvalidIdempotencyKey> {
-        let ok = (1..=255).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic());
+        let ok = (1..=Self::MAX_LEN).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic());
         if ok { Ok(Self(raw.to_owned())) } else { Err(InvalidIdempotencyKey) }
     }
 
@@ -37,12 +51,97 @@ impl IdempotencyKey {
     }
 }
 
+/// Whose key it is: `key:<api key id>` or `user:<user id>`. Only these two shapes exist.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CallerScope(String);
+
+impl CallerScope {
+    pub fn api_key(id: ApiKeyId) -> Self {
+        Self(format!("key:{}", id.0))
+    }
+
+    pub fn user(id: UserId) -> Self {
+        Self(format!("user:{}", id.0))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What identifies "the same request": SHA-256 of [`Fingerprint::preimage`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    /// The bytes hashed: method and path on one line, then the body as received. A method has
+    /// no space and a path no line break, so two different requests never share a preimage.
+    pub fn preimage(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(method.len() + path.len() + 2 + body.len());
+        bytes.extend_from_slice(method.as_bytes());
+        bytes.push(b' ');
+        bytes.extend_from_slice(path.as_bytes());
+        bytes.push(b'\n');
+        bytes.extend_from_slice(body);
+        bytes
+    }
+
+    /// The SHA-256 digest of the preimage.
+    pub fn from_digest(digest: [u8; 32]) -> Self {
+        Self(digest)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Fingerprint(")?;
+        self.0[..4].iter().try_for_each(|b| write!(f, "{b:02x}"))?;
+        write!(f, "..)")
+    }
+}
+
+/// Whether an answer with this status is kept and replayed. Not kept, so that a retry runs
+/// again: server failures (5xx), conflicts and rate limits (409, 429: the state or the budget
+/// may have changed by the retry), and refusals about the credential rather than the request
+/// (401, 403: an IP allow-list refusal must not be replayed to the same key from an allowed
+/// address). Everything else, validation failures included, is the request's answer.
+pub fn is_replayable(status: u16) -> bool {
+    !matches!(status, 401 | 403 | 409 | 429 | 500..)
+}
+
+/// What a stored body is sealed to (AES-GCM associated data): the caller's organization and a
+/// 128-bit digest of the caller scope, the idempotency key and the record, so a ciphertext
+/// moved to another row, key or caller no longer opens. `sha256` is the adapter's hash (the
+/// domain does no cryptography itself).
+pub fn response_binding(
+    organization: OrganizationId,
+    scope: &CallerScope,
+    key: &IdempotencyKey,
+    record: Uuid,
+    sha256: impl FnOnce(&[u8]) -> [u8; 32],
+) -> CredentialBinding {
+    // Neither a scope nor a key holds a line break: the fields cannot run into each other.
+    let preimage = format!("otesse/idempotency/v1\n{}\n{}\n{record}", scope.as_str(), key.as_str());
+    let digest = sha256(preimage.as_bytes());
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&digest[..16]);
+    CredentialBinding {
+        organization_id: organization,
+        connection_id: Uuid::from_bytes(id),
+        field: CredentialField::IdempotentResponse,
+    }
+}
+
 /// The first answer, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
     pub status: u16,
     pub content_type: String,
-    /// The body, sealed.
+    /// The body, sealed (see [`response_binding`]).
     pub body: Ciphertext,
 }
 
@@ -51,7 +150,7 @@ pub struct StoredResponse {
 pub enum Begin {
     /// The key is new for this caller: run the request, then `complete` or `abandon`.
     New { record: Uuid },
-    /// The same request is still running.
+    /// The same request is still running (or its process died while running it).
     InProgress,
     /// The same key was used with another request.
     Mismatch,
@@ -62,22 +161,22 @@ pub enum Begin {
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    /// Claims `(scope, key)` for a request with this fingerprint (SHA-256 of method, path and
-    /// body), or reports what holds it. A record created before `expired_before` counts as
-    /// absent and is replaced. Of concurrent calls with one key, exactly one gets `New`.
+    /// Claims `(scope, key)` for a request with this fingerprint, or reports what holds it:
+    /// `Mismatch` when the holder's fingerprint differs (whatever its state), else `InProgress`
+    /// or `Completed`. A record created before [`expiry_cutoff`]`(now)` counts as absent and is
+    /// replaced. Of concurrent calls with one scope and key, exactly one gets `New`.
     async fn begin(
         &self,
-        scope: &str,
+        scope: &CallerScope,
         key: &IdempotencyKey,
-        fingerprint: &[u8; 32],
+        fingerprint: &Fingerprint,
         now: DateTime<Utc>,
-        expired_before: DateTime<Utc>,
     ) -> Result<Begin, StorageError>;
 
-    /// Stores the answer of the request that got `New`.
+    /// Stores the answer of the request that got `New`; later `begin`s replay it.
     async fn complete(&self, record: Uuid, response: &StoredResponse) -> Result<(), StorageError>;
 
-    /// Forgets a `New` record (the request failed on our side): a retry may run again.
+    /// Forgets a `New` record (no answer worth keeping): a retry may run again.
     async fn abandon(&self, record: Uuid) -> Result<(), StorageError>;
 
     /// Deletes records created before `before`; how many.
@@ -91,9 +190,91 @@ mod tests {
     #[test]
     fn keys_are_short_visible_ascii() {
         assert!(IdempotencyKey::parse("9f1c2d34-5e6f-4a7b-8c9d-0e1f2a3b4c5d").is_ok());
+        assert!(IdempotencyKey::parse("!~").is_ok());
         assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
-        for bad in [String::new(), "k".repeat(256), "with space".into(), "tab\t".into(), "é".into()] {
+        for bad in [
+            String::new(),
+            "k".repeat(256),
+            "with space".into(),
+            "tab\t".into(),
+            "nul\0".into(),
+            "del\x7f".into(),
+            "line\n".into(),
+            "é".into(),
+        ] {
             assert_eq!(IdempotencyKey::parse(&bad), Err(InvalidIdempotencyKey), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scopes_name_the_kind_of_caller() {
+        let id = Uuid::nil();
+        assert_eq!(CallerScope::api_key(ApiKeyId(id)).as_str(), format!("key:{id}"));
+        assert_eq!(CallerScope::user(UserId(id)).as_str(), format!("user:{id}"));
+        assert_ne!(CallerScope::api_key(ApiKeyId(id)), CallerScope::user(UserId(id)));
+    }
+
+    #[test]
+    fn the_preimage_covers_method_path_and_body_unambiguously() {
+        let base = Fingerprint::preimage("POST", "/v1/customers", br#"{"name":"Ada"}"#);
+        assert_eq!(base, b"POST /v1/customers\n{\"name\":\"Ada\"}");
+        assert_ne!(base, Fingerprint::preimage("PUT", "/v1/customers", br#"{"name":"Ada"}"#));
+        assert_ne!(base, Fingerprint::preimage("POST", "/v1/api-keys", br#"{"name":"Ada"}"#));
+        assert_ne!(base, Fingerprint::preimage("POST", "/v1/customers", br#"{"name":"Ada" }"#));
+        // Moving bytes between the path and the body changes the preimage.
+        assert_ne!(Fingerprint::preimage("POST", "/v1/a", b"b"), Fingerprint::preimage("POST", "/v1/ab", b""));
+        assert_eq!(format!("{:?}", Fingerprint::from_digest([0xab; 32])), "Fingerprint(abababab..)");
+    }
+
+    #[test]
+    fn only_answers_about_the_request_are_replayed() {
+        for kept in [200, 201, 204, 400, 404, 405, 413, 415, 422] {
+            assert!(is_replayable(kept), "{kept}");
+        }
+        for not_kept in [401, 403, 409, 429, 500, 502, 503, 504, 599] {
+            assert!(!is_replayable(not_kept), "{not_kept}");
+        }
+    }
+
+    #[test]
+    fn records_expire_after_a_day() {
+        let now = DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(expiry_cutoff(now), now - Duration::hours(24));
+    }
+
+    /// A stand-in digest (the real one is SHA-256): the preimage's bytes, folded.
+    fn fold(bytes: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, b) in bytes.iter().enumerate() {
+            out[i % 32] = out[i % 32].rotate_left(3) ^ b;
+        }
+        out
+    }
+
+    #[test]
+    fn a_sealed_answer_is_bound_to_its_organization_caller_key_and_record() {
+        let org = OrganizationId(Uuid::from_u128(1));
+        let scope = CallerScope::user(UserId(Uuid::from_u128(2)));
+        let key = IdempotencyKey::parse("k1").unwrap();
+        let record = Uuid::from_u128(3);
+        let binding = response_binding(org, &scope, &key, record, fold);
+        assert_eq!(binding, response_binding(org, &scope, &key, record, fold), "deterministic");
+        assert_eq!(binding.field, CredentialField::IdempotentResponse);
+        let mut seen = None;
+        response_binding(org, &scope, &key, record, |bytes| {
+            seen = Some(bytes.to_vec());
+            fold(bytes)
+        });
+        assert_eq!(seen.unwrap(), format!("otesse/idempotency/v1\n{}\nk1\n{record}", scope.as_str()).into_bytes());
+
+        let others = [
+            response_binding(OrganizationId(Uuid::from_u128(9)), &scope, &key, record, fold),
+            response_binding(org, &CallerScope::api_key(ApiKeyId(Uuid::from_u128(2))), &key, record, fold),
+            response_binding(org, &scope, &IdempotencyKey::parse("k2").unwrap(), record, fold),
+            response_binding(org, &scope, &key, Uuid::from_u128(4), fold),
+        ];
+        for other in others {
+            assert_ne!(other.associated_data(), binding.associated_data());
         }
     }
 }

@@ -19,6 +19,18 @@ use crate::page::{Page, PageRequest};
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
 
+/// A job's id: a UUID v7, so ids sort by creation time (the list's order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(pub Uuid);
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a job does; stored as [`JobKind::as_str`]. A worker claims only the kinds it knows, so
+/// during a rolling upgrade older processes leave a newer kind to the processes that handle it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobKind {
     /// K13: warn about keys nearing expiry.
@@ -32,9 +44,11 @@ pub enum JobKind {
 }
 
 impl JobKind {
+    /// Every kind, in declaration order.
     pub const ALL: [JobKind; 4] =
         [JobKind::ExpiryWarnings, JobKind::HealthChecks, JobKind::UsageRetention, JobKind::Pruning];
 
+    /// The stored name, which is also the prefix of recurring jobs' dedupe keys.
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::ExpiryWarnings => "expiry_warnings",
@@ -44,14 +58,18 @@ impl JobKind {
         }
     }
 
+    /// The kind stored as `raw`, if this build knows it.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == raw)
     }
 }
 
+/// Where a job is in its life; stored as [`JobState::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JobState {
+    /// Waiting for its `run_at`.
     Queued,
+    /// Claimed by a worker until its lease ends.
     Running,
     Succeeded,
     /// Gave up after its last attempt.
@@ -59,8 +77,10 @@ pub enum JobState {
 }
 
 impl JobState {
+    /// Every state, in life order.
     pub const ALL: [JobState; 4] = [JobState::Queued, JobState::Running, JobState::Succeeded, JobState::Failed];
 
+    /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
             JobState::Queued => "queued",
@@ -70,29 +90,49 @@ impl JobState {
         }
     }
 
+    /// The state stored as `raw`.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// Succeeded or failed: nothing more will happen to the job, and pruning may delete it.
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobState::Succeeded | JobState::Failed)
     }
 }
 
 /// A job to enqueue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
-    pub id: Uuid,
+    pub id: JobId,
     pub kind: JobKind,
     /// JSON text the job's handler understands (`{}` when it needs nothing).
     pub payload: String,
+    /// Not claimed before this.
     pub run_at: DateTime<Utc>,
+    /// Attempts before it is given up (a claim starts one, a lost lease counts as one).
     pub max_attempts: u32,
     /// At most one job per key, ever (until finished jobs are pruned).
     pub dedupe_key: Option<String>,
 }
 
 impl NewJob {
+    /// Default attempts before a job is given up.
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+    /// A job of `kind` due at `run_at`, with an empty payload and no dedupe key.
     pub fn new(kind: JobKind, run_at: DateTime<Utc>) -> Self {
-        Self { id: Uuid::now_v7(), kind, payload: "{}".into(), run_at, max_attempts: 5, dedupe_key: None }
+        Self {
+            id: JobId(Uuid::now_v7()),
+            kind,
+            payload: "{}".into(),
+            run_at,
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            dedupe_key: None,
+        }
     }
 
+    /// The same job, refused by [`JobQueue::enqueue`] if a job with `key` exists.
     pub fn deduplicated(mut self, key: impl Into<String>) -> Self {
         self.dedupe_key = Some(key.into());
         self
@@ -102,20 +142,32 @@ impl NewJob {
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
-    pub id: Uuid,
+    pub id: JobId,
     pub kind: JobKind,
     pub payload: String,
     pub state: JobState,
     /// Attempts started so far (a claim starts one).
     pub attempts: u32,
     pub max_attempts: u32,
+    /// When it is (or was) due; a retry moves it.
     pub run_at: DateTime<Utc>,
+    /// The worker that claimed it last.
     pub locked_by: Option<String>,
+    /// The end of the current lease, while running.
     pub locked_until: Option<DateTime<Utc>>,
+    /// The last failure, cut to [`MAX_ERROR_CHARS`].
     pub last_error: Option<String>,
     pub dedupe_key: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Job {
+    /// When to try again after the current attempt failed at `now`: after [`backoff`], or
+    /// `None` when that was the last attempt and the job should be given up.
+    pub fn retry_at(&self, now: DateTime<Utc>, jitter: f64) -> Option<DateTime<Utc>> {
+        (self.attempts < self.max_attempts).then(|| now + backoff(self.attempts, jitter))
+    }
 }
 
 /// How long to wait before attempt `attempts + 1` after `attempts` failed ones: 30 s doubling,
@@ -130,32 +182,56 @@ pub fn backoff(attempts: u32, jitter: f64) -> Duration {
 /// Error messages kept with a job are cut to this many characters.
 pub const MAX_ERROR_CHARS: usize = 1000;
 
+/// The part of `error` a job keeps: its first [`MAX_ERROR_CHARS`] characters (never a split
+/// character).
+pub fn kept_error(error: &str) -> &str {
+    match error.char_indices().nth(MAX_ERROR_CHARS) {
+        Some((end, _)) => &error[..end],
+        None => error,
+    }
+}
+
+/// Which jobs to list; every field narrows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobFilter {
+    pub state: Option<JobState>,
+    pub kind: Option<JobKind>,
+}
+
+/// The durable job queue. Every method fails only with [`StorageError`] (the store is
+/// unreachable or holds a row this build cannot read).
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait JobQueue: Send + Sync {
-    /// Stores the job; `false` (and nothing stored) when its dedupe key is taken.
-    async fn enqueue(&self, job: &NewJob, now: DateTime<Utc>) -> Result<bool, StorageError>;
+    /// Stores the job, queued; its id, or `None` (and nothing stored) when a job with its
+    /// dedupe key exists. Jobs without a dedupe key are always stored.
+    async fn enqueue(&self, job: &NewJob, now: DateTime<Utc>) -> Result<Option<JobId>, StorageError>;
 
-    /// Takes the oldest due job for `worker` until `now + lease`: a queued one whose `run_at`
-    /// has come, or a running one whose lease ended (its worker died). Starts an attempt.
-    /// Never hands one job to two workers at once.
+    /// Takes the oldest due job of a [known kind](JobKind::ALL) for `worker` until `now + lease`:
+    /// a queued one whose `run_at` has come, or a running one whose lease ended (its worker
+    /// died). Starts an attempt. Never hands one job to two workers at once.
+    ///
+    /// A running job whose lease ended on its last attempt is given up (`failed`) instead, so
+    /// a job that kills its worker is not retried forever.
     async fn claim(&self, worker: &str, now: DateTime<Utc>, lease: Duration) -> Result<Option<Job>, StorageError>;
 
-    /// The attempt succeeded.
-    async fn succeed(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StorageError>;
+    /// The attempt succeeded. A job that is no longer running (given up, or finished by
+    /// another worker after this one's lease ended) is left as it is.
+    async fn succeed(&self, id: JobId, now: DateTime<Utc>) -> Result<(), StorageError>;
 
     /// The attempt failed: queued again for `retry_at`, or failed for good when `retry_at` is
-    /// `None`. The error is kept (cut to [`MAX_ERROR_CHARS`]).
+    /// `None` or the job has used its `max_attempts` (see [`Job::retry_at`]). The error is kept
+    /// (cut by [`kept_error`]). A job that is no longer running is left as it is.
     async fn fail(
         &self,
-        id: Uuid,
+        id: JobId,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError>;
 
-    /// Jobs newest first, optionally in one state.
-    async fn list(&self, state: Option<JobState>, page: &PageRequest<Uuid>) -> Result<Page<Job, Uuid>, StorageError>;
+    /// Jobs matching `filter`, newest first.
+    async fn list(&self, filter: &JobFilter, page: &PageRequest<JobId>) -> Result<Page<Job, JobId>, StorageError>;
 
     /// Deletes succeeded and failed jobs last updated before `before`; how many.
     async fn prune_finished(&self, before: DateTime<Utc>) -> Result<u64, StorageError>;
@@ -174,6 +250,54 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_attempt_is_retried_until_the_last_one() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let mut job = Job {
+            id: JobId(Uuid::now_v7()),
+            kind: JobKind::HealthChecks,
+            payload: "{}".into(),
+            state: JobState::Running,
+            attempts: 1,
+            max_attempts: 3,
+            run_at: now,
+            locked_by: Some("w".into()),
+            locked_until: Some(now + Duration::seconds(60)),
+            last_error: None,
+            dedupe_key: None,
+            created_at: now,
+            updated_at: now,
+        };
+        assert_eq!(job.retry_at(now, 0.0), Some(now + Duration::seconds(30)));
+        job.attempts = 2;
+        assert_eq!(job.retry_at(now, 0.0), Some(now + Duration::seconds(60)));
+        job.attempts = 3;
+        assert_eq!(job.retry_at(now, 0.0), None, "the last attempt failed");
+        job.attempts = 4;
+        assert_eq!(job.retry_at(now, 0.0), None, "a lost lease may have counted one more");
+    }
+
+    #[test]
+    fn errors_are_cut_to_whole_characters() {
+        assert_eq!(kept_error("boom"), "boom");
+        let exact = "x".repeat(MAX_ERROR_CHARS);
+        assert_eq!(kept_error(&exact), exact);
+        let long = "é".repeat(MAX_ERROR_CHARS + 5);
+        let kept = kept_error(&long);
+        assert_eq!(kept.chars().count(), MAX_ERROR_CHARS);
+        assert_eq!(kept.len(), 2 * MAX_ERROR_CHARS, "two bytes each, none split");
+    }
+
+    #[test]
+    fn a_new_job_is_due_with_defaults() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let job = NewJob::new(JobKind::Pruning, at).deduplicated("pruning:500000");
+        assert_eq!(job.id.0.get_version_num(), 7);
+        assert_eq!((job.payload.as_str(), job.max_attempts, job.run_at), ("{}", 5, at));
+        assert_eq!(job.dedupe_key.as_deref(), Some("pruning:500000"));
+        assert!(NewJob::new(JobKind::Pruning, at).id < NewJob::new(JobKind::Pruning, at).id, "ids sort by creation");
+    }
+
+    #[test]
     fn kinds_and_states_round_trip() {
         for kind in JobKind::ALL {
             assert_eq!(JobKind::parse(kind.as_str()), Some(kind));
@@ -181,5 +305,8 @@ mod tests {
         for state in JobState::ALL {
             assert_eq!(JobState::parse(state.as_str()), Some(state));
         }
+        assert_eq!(JobKind::parse("webhook_delivery"), None);
+        let finished: Vec<_> = JobState::ALL.into_iter().filter(|s| s.is_finished()).collect();
+        assert_eq!(finished, [JobState::Succeeded, JobState::Failed]);
     }
 }

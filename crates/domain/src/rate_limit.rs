@@ -23,24 +23,37 @@ pub struct RateLimit {
     period: Duration,
 }
 
+/// A [`RateLimit`] that could never let a request through, or finer than [`gcra`] counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a rate limit needs at least 1 request per period of at least 1 millisecond")]
+#[error(
+    "a rate limit needs at least 1 request per period of at least 1 millisecond, and at most 1 request per 10 \
+     microseconds"
+)]
 pub struct InvalidRateLimit;
 
 impl RateLimit {
+    /// `limit` requests per `period`. Refuses a zero limit, a period under 1 ms, and more than
+    /// one request per 10 µs (100,000 a second), where [`GCRA_EPSILON_MS`] would blur the count.
     pub fn new(limit: u32, period: Duration) -> Result<Self, InvalidRateLimit> {
-        if limit == 0 || period < Duration::from_millis(1) {
+        if limit == 0 || period < Duration::from_millis(1) || period / limit < Duration::from_micros(10) {
             return Err(InvalidRateLimit);
         }
         Ok(Self { limit, period })
     }
 
+    /// Requests per period, which is also the largest burst (`RateLimit-Limit`).
     pub fn limit(&self) -> u32 {
         self.limit
     }
 
+    /// The time a drained bucket takes to fill again.
     pub fn period(&self) -> Duration {
         self.period
+    }
+
+    /// The time one request's token takes to come back: `period / limit`.
+    pub fn interval(&self) -> Duration {
+        self.period / self.limit
     }
 
     fn period_ms(&self) -> f64 {
@@ -81,48 +94,74 @@ fn ceil_secs(d: Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
-/// GCRA: the decision for a request at `now_ms` on a bucket whose stored TAT is `tat_ms` (none
-/// for a fresh bucket), and the TAT to store when allowed. Times are milliseconds on any
-/// clock, as long as it is the same one for a bucket.
-pub fn gcra(limit: RateLimit, tat_ms: Option<f64>, now_ms: f64) -> (RateDecision, Option<f64>) {
+/// Times closer than this (1 µs, in milliseconds) count as equal, so that floating-point
+/// rounding (the interval is rarely a whole number) never costs a request, a unit of
+/// `remaining` or a second of `Retry-After`.
+pub const GCRA_EPSILON_MS: f64 = 0.001;
+
+/// GCRA: the decision for a request at `now` on a bucket whose stored TAT is `tat` (none for a
+/// fresh bucket), and the TAT to store when allowed. Times are durations since any fixed
+/// origin, the same one for a bucket.
+///
+/// The arithmetic works on how far the TAT is ahead of now (exact: integer nanoseconds), in
+/// floating-point milliseconds no larger than the period, never on absolute times: at the
+/// magnitude of milliseconds since 1970 one rounding is about 0.1 µs, and a few of them made a
+/// 6-per-second bucket report 4 remaining after its first request. Reported durations are
+/// rounded to the nearest microsecond; a refusal's `retry_after` is at least 1 µs. The Redis
+/// adapter's Lua script repeats this arithmetic step for step: change both together.
+pub fn gcra(limit: RateLimit, tat: Option<Duration>, now: Duration) -> (RateDecision, Option<Duration>) {
     let period = limit.period_ms();
     let interval = limit.interval_ms();
-    let tat = tat_ms.unwrap_or(now_ms).max(now_ms);
-    let new_tat = tat + interval;
-    let allow_at = new_tat - period;
-    let ms = |v: f64| Duration::from_micros((v.max(0.0) * 1000.0).ceil() as u64);
-    if now_ms < allow_at {
+    // 0 for a fresh or full bucket: a TAT in the past means the same as none.
+    let ahead = tat.map_or(0.0, |tat| tat.saturating_sub(now).as_secs_f64() * 1000.0);
+    let new_ahead = ahead + interval;
+    if new_ahead > period + GCRA_EPSILON_MS {
         let decision = RateDecision {
             allowed: false,
             limit: limit.limit,
             remaining: 0,
-            reset_after: ms(tat - now_ms),
-            retry_after: Some(ms(allow_at - now_ms)),
+            reset_after: micros(ahead),
+            retry_after: Some(micros(new_ahead - period).max(Duration::from_micros(1))),
         };
         return (decision, None);
     }
-    // Small epsilon: float rounding must not cost a whole request.
-    let remaining = ((period - (new_tat - now_ms)) / interval + 1e-9).floor().max(0.0) as u32;
+    let remaining = ((period - new_ahead + GCRA_EPSILON_MS) / interval).floor().max(0.0) as u32;
     let decision = RateDecision {
         allowed: true,
         limit: limit.limit,
-        remaining: remaining.min(limit.limit),
-        reset_after: ms(new_tat - now_ms),
+        remaining: remaining.min(limit.limit - 1),
+        reset_after: micros(new_ahead),
         retry_after: None,
     };
-    (decision, Some(new_tat))
+    (decision, Some(now + Duration::from_nanos((new_ahead * 1e6).round() as u64)))
 }
 
+/// Milliseconds to a duration, to the nearest microsecond.
+fn micros(ms: f64) -> Duration {
+    Duration::from_micros((ms.max(0.0) * 1000.0).round() as u64)
+}
+
+/// Why a [`RateLimiter`] could not decide.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the rate limiter is unavailable: {0}")]
-pub struct RateLimitError(pub String);
+pub enum RateLimitError {
+    /// Its store did not answer in time (unreachable, reconnecting, too slow). The detail is
+    /// for logs; it never holds a credential.
+    #[error("the rate limiter is unavailable: {0}")]
+    Unavailable(String),
+}
 
 /// Counts requests per bucket (`key:<id>`, `sign-in:<ip>`, ...).
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
-    /// Counts one request against `bucket` and says whether it is allowed. An error means the
-    /// limiter could not decide (its store is unreachable); the caller chooses to fail open.
+    /// Counts one request against `bucket` under `limit` and says whether it is allowed, with
+    /// the numbers for the `RateLimit-*` headers. A refused request is not counted. A bucket
+    /// should always be checked with the same limit; a changed limit applies from the next
+    /// request on, against the bucket's current state.
+    ///
+    /// Errors: [`RateLimitError::Unavailable`] when the limiter could not decide within its
+    /// time budget. Callers fail open on it (let the request through, log, count), because
+    /// refusing all traffic while a limiter is down would turn a small outage into a full one.
     async fn check(&self, bucket: &str, limit: RateLimit) -> Result<RateDecision, RateLimitError>;
 }
 
@@ -134,8 +173,12 @@ mod tests {
         RateLimit::new(n, Duration::from_secs(1)).unwrap()
     }
 
+    fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
     /// Runs `times` requests at `now`, carrying the TAT along.
-    fn burst(limit: RateLimit, tat: &mut Option<f64>, now: f64, times: u32) -> Vec<RateDecision> {
+    fn burst(limit: RateLimit, tat: &mut Option<Duration>, now: Duration, times: u32) -> Vec<RateDecision> {
         (0..times)
             .map(|_| {
                 let (decision, new_tat) = gcra(limit, *tat, now);
@@ -151,34 +194,144 @@ mod tests {
     fn a_burst_of_the_limit_passes_then_requests_are_refused() {
         let limit = per_second(5);
         let mut tat = None;
-        let decisions = burst(limit, &mut tat, 1000.0, 7);
+        let decisions = burst(limit, &mut tat, ms(1000), 7);
         let allowed: Vec<_> = decisions.iter().map(|d| d.allowed).collect();
         assert_eq!(allowed, [true, true, true, true, true, false, false]);
         let remaining: Vec<_> = decisions.iter().map(|d| d.remaining).collect();
         assert_eq!(remaining, [4, 3, 2, 1, 0, 0, 0]);
-        assert_eq!(decisions[5].retry_after, Some(Duration::from_millis(200)), "one interval");
-        assert_eq!(decisions[4].reset_after, Duration::from_secs(1), "full again after a period");
+        assert!(decisions.iter().all(|d| d.limit == 5));
+        assert_eq!(decisions[5].retry_after, Some(ms(200)), "one interval");
+        assert_eq!(decisions[4].reset_after, ms(1000), "full again after a period");
         assert_eq!(decisions[5].retry_after_secs(), Some(1));
+        assert_eq!(decisions[4].retry_after, None);
+        assert_eq!(tat, Some(ms(2000)), "refusals do not move the TAT");
     }
 
     #[test]
     fn tokens_come_back_one_interval_at_a_time() {
         let limit = per_second(5);
         let mut tat = None;
-        burst(limit, &mut tat, 0.0, 5);
-        assert!(!gcra(limit, tat, 199.0).0.allowed);
-        let (decision, _) = gcra(limit, tat, 200.0);
+        burst(limit, &mut tat, ms(0), 5);
+        assert!(!gcra(limit, tat, ms(199)).0.allowed);
+        let (decision, _) = gcra(limit, tat, ms(200));
         assert!(decision.allowed);
         assert_eq!(decision.remaining, 0);
         // After a whole idle period the bucket is full again.
-        let later = burst(limit, &mut tat, 5000.0, 6);
+        let later = burst(limit, &mut tat, ms(5000), 6);
         assert_eq!(later.iter().filter(|d| d.allowed).count(), 5);
     }
 
     #[test]
-    fn limits_must_be_positive() {
+    fn reset_after_grows_by_one_interval_per_request_and_shrinks_with_time() {
+        let limit = per_second(4);
+        let mut tat = None;
+        let resets: Vec<_> = burst(limit, &mut tat, ms(0), 4).iter().map(|d| d.reset_after.as_millis()).collect();
+        assert_eq!(resets, [250, 500, 750, 1000]);
+        let refused = gcra(limit, tat, ms(100)).0;
+        assert_eq!(refused.reset_after, ms(900));
+        assert_eq!(refused.retry_after, Some(ms(150)));
+        // Half a period later two tokens are back.
+        let later = burst(limit, &mut tat, ms(500), 3);
+        assert_eq!(
+            later.iter().map(|d| (d.allowed, d.remaining)).collect::<Vec<_>>(),
+            [(true, 1), (true, 0), (false, 0)]
+        );
+    }
+
+    #[test]
+    fn a_limit_that_does_not_divide_its_period_still_counts_exactly() {
+        let limit = per_second(3);
+        let mut tat = None;
+        let decisions = burst(limit, &mut tat, ms(0), 4);
+        let seen: Vec<_> = decisions.iter().map(|d| (d.allowed, d.remaining)).collect();
+        assert_eq!(seen, [(true, 2), (true, 1), (true, 0), (false, 0)]);
+        assert_eq!(decisions[2].reset_after, ms(1000));
+        assert_eq!(decisions[2].reset_secs(), 1, "float noise does not make it 2");
+        assert_eq!(decisions[3].retry_after, Some(Duration::from_micros(333_333)));
+        assert!(!gcra(limit, tat, ms(333)).0.allowed);
+        assert!(gcra(limit, tat, Duration::from_micros(333_334)).0.allowed);
+    }
+
+    /// Redis's clock is milliseconds since 1970: counts and headers come out exact there too
+    /// (with absolute floating-point times they did not).
+    #[test]
+    fn counts_are_exact_at_epoch_magnitudes() {
+        for requests in [3, 6, 7, 11, 13, 60, 99, 101, 997] {
+            let limit = per_second(requests);
+            for step in 0..200 {
+                let now = Duration::from_micros(1_760_000_000_000_000 + step * 7_123);
+                let mut tat = None;
+                let decisions = burst(limit, &mut tat, now, requests + 1);
+                let remaining: Vec<_> = decisions.iter().map(|d| d.remaining).collect();
+                let expected: Vec<_> = (0..requests).rev().chain([0]).collect();
+                assert_eq!(remaining, expected, "{requests}/s at {now:?}");
+                assert!(decisions[..requests as usize].iter().all(|d| d.allowed), "{requests}/s at {now:?}");
+                let (last, refused) = (&decisions[requests as usize - 1], &decisions[requests as usize]);
+                assert!(!refused.allowed);
+                assert_eq!(last.reset_after, ms(1000), "{requests}/s at {now:?}");
+                assert_eq!(last.reset_secs(), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn one_per_day_refuses_for_the_rest_of_the_day() {
+        let limit = RateLimit::new(1, Duration::from_secs(86_400)).unwrap();
+        let mut tat = None;
+        let decisions = burst(limit, &mut tat, ms(1_700_000_000_000), 2);
+        assert_eq!((decisions[0].allowed, decisions[0].remaining), (true, 0));
+        assert_eq!(decisions[1].retry_after_secs(), Some(86_400));
+        assert_eq!(decisions[1].reset_secs(), 86_400);
+    }
+
+    /// Over an irregular stream of requests: no window of length `d` lets more than
+    /// `limit + d / interval` through, and `retry_after` is exactly when the next one would pass.
+    #[test]
+    fn the_limit_holds_over_any_window_and_retry_after_is_exact() {
+        let limit = RateLimit::new(7, ms(700)).unwrap();
+        let interval = 100.0;
+        let mut tat = None;
+        let mut now = ms(0);
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut allowed_at = Vec::new();
+        for _ in 0..5000 {
+            // A small LCG: gaps of 0-63 ms a quarter of the time, so bursts and trickles alternate.
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            if seed & 3 == 0 {
+                now += ms(seed >> 58);
+            }
+            let (decision, new_tat) = gcra(limit, tat, now);
+            assert!(decision.remaining < 7 && decision.reset_after <= limit.period());
+            match new_tat {
+                Some(new_tat) => {
+                    tat = Some(new_tat);
+                    allowed_at.push(now.as_secs_f64() * 1000.0);
+                }
+                None => {
+                    let wait = decision.retry_after.unwrap();
+                    assert!(wait > Duration::ZERO);
+                    assert!(gcra(limit, tat, now + wait).0.allowed, "allowed after retry_after");
+                    let early = now + wait - Duration::from_micros(10);
+                    assert!(!gcra(limit, tat, early).0.allowed, "not before");
+                }
+            }
+        }
+        assert!(allowed_at.len() > 100, "the stream exercised refills: {}", allowed_at.len());
+        for (i, start) in allowed_at.iter().enumerate() {
+            for (j, end) in allowed_at.iter().enumerate().skip(i) {
+                let most = 7.0 + (end - start) / interval;
+                assert!((j - i + 1) as f64 <= most + 1e-6, "{} requests in {} ms", j - i + 1, end - start);
+            }
+        }
+    }
+
+    #[test]
+    fn limits_must_be_positive_and_not_finer_than_10_microseconds() {
         assert_eq!(RateLimit::new(0, Duration::from_secs(1)), Err(InvalidRateLimit));
         assert_eq!(RateLimit::new(1, Duration::ZERO), Err(InvalidRateLimit));
-        assert!(RateLimit::new(1, Duration::from_millis(1)).is_ok());
+        assert!(RateLimit::new(1, ms(1)).is_ok());
+        assert!(RateLimit::new(100_000, Duration::from_secs(1)).is_ok());
+        assert_eq!(RateLimit::new(100_001, Duration::from_secs(1)), Err(InvalidRateLimit));
+        assert_eq!(per_second(4).interval(), ms(250));
     }
 }

@@ -1,27 +1,35 @@
 //! The jobs table ([`JobQueue`], O5).
 //!
-//! A claim is one `UPDATE ... WHERE id = (SELECT ... LIMIT 1) RETURNING *` statement. On
+//! A claim is one `UPDATE ... WHERE id = (SELECT ... LIMIT 1) RETURNING ...` statement. On
 //! PostgreSQL the inner select takes `FOR UPDATE SKIP LOCKED`: concurrent claimers (other
 //! workers, other processes) skip a row another one is taking instead of waiting for it or
-//! taking it twice. SQLite has one writer at a time, so the plain statement is already exclusive.
+//! taking it twice. SQLite has one writer at a time, and an `UPDATE` takes the write lock before
+//! it reads, so the plain statement is already exclusive (`RETURNING` needs SQLite 3.35; the
+//! bundled one is newer).
+//!
+//! A dedupe key is enforced by the unique index: `INSERT ... ON CONFLICT (dedupe_key) DO NOTHING`
+//! inserts nothing, without an error (and without an error in PostgreSQL's log every time each
+//! process schedules a recurring job), when the key is taken. NULL keys never conflict.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use otesse_domain::StorageError;
-use otesse_domain::jobs::{Job, JobKind, JobQueue, JobState, MAX_ERROR_CHARS, NewJob};
+use otesse_domain::jobs::{Job, JobFilter, JobId, JobKind, JobQueue, JobState, NewJob, kept_error};
 use otesse_domain::page::{Page, PageRequest};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement,
+    Statement, Value,
 };
-use uuid::Uuid;
 
 use crate::Database;
 use crate::entity::job;
-use crate::support::{corrupt, db_err, is_unique_violation, overfetch, stored};
+use crate::support::{corrupt, db_err, overfetch, stored};
 
 const TABLE: &str = "jobs";
+
+/// Kept as the error of a job given up because its lease ended during its last attempt.
+const LEASE_LOST: &str = "the lease ended during the last attempt (the worker stopped or took too long)";
 
 /// Jobs on SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
@@ -30,35 +38,60 @@ pub struct JobStore {
 }
 
 impl JobStore {
+    /// A store on `db`'s pool.
     pub fn new(db: &Database) -> Self {
         Self { conn: db.connection().clone() }
     }
+
+    /// Gives up running jobs whose lease ended during their last attempt; how many.
+    async fn give_up_lost_last_attempts(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
+        let given_up = job::Entity::update_many()
+            .col_expr(job::Column::State, Expr::value(JobState::Failed.as_str()))
+            .col_expr(job::Column::LastError, Expr::value(LEASE_LOST))
+            .col_expr(job::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+            .col_expr(job::Column::UpdatedAt, Expr::value(stored(now)))
+            .filter(job::Column::State.eq(JobState::Running.as_str()))
+            .filter(job::Column::LockedUntil.lt(stored(now)))
+            .filter(Expr::col(job::Column::Attempts).gte(Expr::col(job::Column::MaxAttempts)))
+            .exec(&self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(given_up.rows_affected)
+    }
 }
 
+/// The claim: the oldest due job of a kind this build knows, in one statement. A lost lease is
+/// taken again only while attempts remain ([`JobStore::give_up_lost_last_attempts`] ends the others).
 fn claim_statement(backend: DbBackend, worker: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Statement {
-    let (placeholders, lock) = match backend {
-        DbBackend::Postgres => (["$1", "$2", "$3"], " FOR UPDATE SKIP LOCKED"),
-        _ => (["?1", "?2", "?3"], ""),
+    let placeholder = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
     };
-    let [worker_p, until_p, now_p] = placeholders;
+    let lock = if matches!(backend, DbBackend::Postgres) { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let (worker_p, until_p, now_p) = (placeholder(1), placeholder(2), placeholder(3));
+    let kinds = (4..4 + JobKind::ALL.len()).map(placeholder).collect::<Vec<_>>().join(", ");
     let sql = format!(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = {worker_p}, \
          locked_until = {until_p}, updated_at = {now_p} \
          WHERE id = (SELECT id FROM jobs \
-           WHERE (state = 'queued' AND run_at <= {now_p}) OR (state = 'running' AND locked_until < {now_p}) \
+           WHERE ((state = 'queued' AND run_at <= {now_p}) \
+             OR (state = 'running' AND locked_until < {now_p} AND attempts < max_attempts)) \
+             AND kind IN ({kinds}) \
            ORDER BY run_at, id LIMIT 1{lock}) \
          RETURNING id, kind, payload, state, attempts, max_attempts, run_at, locked_by, locked_until, last_error, \
          dedupe_key, created_at, updated_at"
     );
-    Statement::from_sql_and_values(backend, sql, [worker.into(), stored(until).into(), stored(now).into()])
+    let mut values: Vec<Value> = vec![worker.into(), stored(until).into(), stored(now).into()];
+    values.extend(JobKind::ALL.map(|kind| Value::from(kind.as_str())));
+    Statement::from_sql_and_values(backend, sql, values)
 }
 
 #[async_trait]
 impl JobQueue for JobStore {
-    async fn enqueue(&self, new: &NewJob, now: DateTime<Utc>) -> Result<bool, StorageError> {
+    async fn enqueue(&self, new: &NewJob, now: DateTime<Utc>) -> Result<Option<JobId>, StorageError> {
         let now = stored(now);
         let inserted = job::Entity::insert(job::ActiveModel {
-            id: Set(new.id),
+            id: Set(new.id.0),
             kind: Set(new.kind.as_str().to_owned()),
             payload: Set(new.payload.clone()),
             state: Set(JobState::Queued.as_str().to_owned()),
@@ -72,27 +105,30 @@ impl JobQueue for JobStore {
             created_at: Set(now),
             updated_at: Set(now),
         })
+        .on_conflict(OnConflict::column(job::Column::DedupeKey).do_nothing().to_owned())
         .exec_without_returning(&self.conn)
-        .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(err) if is_unique_violation(&err) => Ok(false),
-            Err(err) => Err(db_err(err)),
-        }
+        .await
+        .map_err(db_err)?;
+        Ok((inserted > 0).then_some(new.id))
     }
 
     async fn claim(&self, worker: &str, now: DateTime<Utc>, lease: Duration) -> Result<Option<Job>, StorageError> {
+        let given_up = self.give_up_lost_last_attempts(now).await?;
+        if given_up > 0 {
+            tracing::warn!(jobs = given_up, "jobs given up: their lease ended during their last attempt");
+        }
         let statement = claim_statement(self.conn.get_database_backend(), worker, now, now + lease);
         let row = job::Entity::find().from_raw_sql(statement).one(&self.conn).await.map_err(db_err)?;
         row.map(to_domain).transpose()
     }
 
-    async fn succeed(&self, id: Uuid, now: DateTime<Utc>) -> Result<(), StorageError> {
+    async fn succeed(&self, id: JobId, now: DateTime<Utc>) -> Result<(), StorageError> {
         job::Entity::update_many()
             .col_expr(job::Column::State, Expr::value(JobState::Succeeded.as_str()))
             .col_expr(job::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(job::Column::UpdatedAt, Expr::value(stored(now)))
-            .filter(job::Column::Id.eq(id))
+            .filter(job::Column::Id.eq(id.0))
+            .filter(job::Column::State.eq(JobState::Running.as_str()))
             .exec(&self.conn)
             .await
             .map_err(db_err)?;
@@ -101,35 +137,51 @@ impl JobQueue for JobStore {
 
     async fn fail(
         &self,
-        id: Uuid,
+        id: JobId,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> Result<(), StorageError> {
-        let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
-        let (state, run_at) = match retry_at {
-            Some(at) => (JobState::Queued, Some(stored(at))),
-            None => (JobState::Failed, None),
-        };
-        let mut update = job::Entity::update_many()
-            .col_expr(job::Column::State, Expr::value(state.as_str()))
-            .col_expr(job::Column::LastError, Expr::value(Some(error)))
+        let update = job::Entity::update_many()
+            .col_expr(job::Column::LastError, Expr::value(kept_error(error)))
             .col_expr(job::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(job::Column::UpdatedAt, Expr::value(stored(now)));
-        if let Some(run_at) = run_at {
-            update = update.col_expr(job::Column::RunAt, Expr::value(run_at));
-        }
-        update.filter(job::Column::Id.eq(id)).exec(&self.conn).await.map_err(db_err)?;
+        let update = match retry_at {
+            // Decided against the row itself, so that a caller that lost count (or a lease lost
+            // on an earlier attempt that counted one more) cannot retry past `max_attempts`.
+            Some(retry_at) => {
+                let again = || Expr::col(job::Column::Attempts).lt(Expr::col(job::Column::MaxAttempts));
+                update
+                    .col_expr(
+                        job::Column::State,
+                        Expr::case(again(), JobState::Queued.as_str()).finally(JobState::Failed.as_str()).into(),
+                    )
+                    .col_expr(
+                        job::Column::RunAt,
+                        Expr::case(again(), stored(retry_at)).finally(Expr::col(job::Column::RunAt)).into(),
+                    )
+            }
+            None => update.col_expr(job::Column::State, Expr::value(JobState::Failed.as_str())),
+        };
+        update
+            .filter(job::Column::Id.eq(id.0))
+            .filter(job::Column::State.eq(JobState::Running.as_str()))
+            .exec(&self.conn)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
-    async fn list(&self, state: Option<JobState>, page: &PageRequest<Uuid>) -> Result<Page<Job, Uuid>, StorageError> {
+    async fn list(&self, filter: &JobFilter, page: &PageRequest<JobId>) -> Result<Page<Job, JobId>, StorageError> {
         let mut query = job::Entity::find();
-        if let Some(state) = state {
+        if let Some(state) = filter.state {
             query = query.filter(job::Column::State.eq(state.as_str()));
         }
+        if let Some(kind) = filter.kind {
+            query = query.filter(job::Column::Kind.eq(kind.as_str()));
+        }
         if let Some(after) = page.after() {
-            query = query.filter(job::Column::Id.lt(*after));
+            query = query.filter(job::Column::Id.lt(after.0));
         }
         let rows = query
             .order_by_desc(job::Column::Id)
@@ -142,8 +194,9 @@ impl JobQueue for JobStore {
     }
 
     async fn prune_finished(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
+        let finished = JobState::ALL.into_iter().filter(|s| s.is_finished()).map(JobState::as_str);
         let deleted = job::Entity::delete_many()
-            .filter(job::Column::State.is_in([JobState::Succeeded.as_str(), JobState::Failed.as_str()]))
+            .filter(job::Column::State.is_in(finished))
             .filter(job::Column::UpdatedAt.lt(stored(before)))
             .exec(&self.conn)
             .await
@@ -155,7 +208,7 @@ impl JobQueue for JobStore {
 fn to_domain(row: job::Model) -> Result<Job, StorageError> {
     let count = |column: &str, value: i32| u32::try_from(value).map_err(|_| corrupt(TABLE, column, value));
     Ok(Job {
-        id: row.id,
+        id: JobId(row.id),
         kind: JobKind::parse(&row.kind).ok_or_else(|| corrupt(TABLE, "kind", &row.kind))?,
         payload: row.payload,
         state: JobState::parse(&row.state).ok_or_else(|| corrupt(TABLE, "state", &row.state))?,

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::helpers::{TestApp, key_body, spawn_app_with};
 
 fn fast_jobs(s: &mut otesse_server::config::Settings) {
+    s.jobs.enabled = true;
     s.jobs.poll_interval_ms = 20;
     s.jobs.expiry_warning_interval_secs = 1;
 }

@@ -1,17 +1,25 @@
 //! Idempotency records: one winner per key and caller, replays of the stored answer, mismatches,
 //! expiry and pruning.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
-use otesse_domain::idempotency::{Begin, IdempotencyKey, IdempotencyStore, StoredResponse};
+use otesse_domain::api_key::ApiKeyId;
+use otesse_domain::idempotency::{
+    Begin, CallerScope, Fingerprint, IdempotencyKey, IdempotencyStore, KEEP_FOR_HOURS, StoredResponse,
+};
 use otesse_domain::integration::Ciphertext;
+use otesse_domain::user::UserId;
 use otesse_storage::Database;
+use uuid::Uuid;
 
 use crate::fixtures::t0;
 
 on_both_databases!(
     a_key_runs_once_then_replays,
+    an_abandoned_key_runs_again,
     concurrent_first_requests_have_one_winner,
-    expired_records_are_replaced_and_pruned
+    expired_records_are_absent_and_pruned
 );
 
 fn at(minutes: i64) -> DateTime<Utc> {
@@ -22,71 +30,122 @@ fn key(raw: &str) -> IdempotencyKey {
     IdempotencyKey::parse(raw).unwrap()
 }
 
-fn day_before(now: DateTime<Utc>) -> DateTime<Utc> {
-    now - Duration::hours(24)
+fn user(n: u128) -> CallerScope {
+    CallerScope::user(UserId(Uuid::from_u128(n)))
+}
+
+fn print(n: u8) -> Fingerprint {
+    Fingerprint::from_digest([n; 32])
+}
+
+fn answer(status: u16, sealed: &[u8]) -> StoredResponse {
+    StoredResponse {
+        status,
+        content_type: "application/json".into(),
+        body: Ciphertext { key_version: 3, bytes: sealed.to_vec() },
+    }
 }
 
 async fn a_key_runs_once_then_replays(db: Database) {
     let store = db.idempotency();
-    let Begin::New { record } = store.begin("user:1", &key("k1"), &[1; 32], at(0), day_before(at(0))).await.unwrap()
-    else {
+    let Begin::New { record } = store.begin(&user(1), &key("k1"), &print(1), at(0)).await.unwrap() else {
         panic!("a new key")
     };
-    assert_eq!(store.begin("user:1", &key("k1"), &[1; 32], at(1), day_before(at(1))).await.unwrap(), Begin::InProgress);
-    assert_eq!(store.begin("user:1", &key("k1"), &[2; 32], at(1), day_before(at(1))).await.unwrap(), Begin::Mismatch);
-    let response = StoredResponse {
-        status: 201,
-        content_type: "application/json".into(),
-        body: Ciphertext { key_version: 1, bytes: b"sealed".to_vec() },
-    };
+    assert_eq!(store.begin(&user(1), &key("k1"), &print(1), at(1)).await.unwrap(), Begin::InProgress);
+    assert_eq!(store.begin(&user(1), &key("k1"), &print(2), at(1)).await.unwrap(), Begin::Mismatch);
+
+    let response = answer(201, b"sealed \x00\xff bytes");
     store.complete(record, &response).await.unwrap();
-    let replay = store.begin("user:1", &key("k1"), &[1; 32], at(2), day_before(at(2))).await.unwrap();
-    assert_eq!(replay, Begin::Completed { record, response });
-    // Another caller's same key is theirs alone.
-    assert!(matches!(
-        store.begin("key:9", &key("k1"), &[1; 32], at(2), day_before(at(2))).await.unwrap(),
-        Begin::New { .. }
-    ));
-    // An abandoned key may run again.
-    let Begin::New { record } = store.begin("user:1", &key("k2"), &[3; 32], at(3), day_before(at(3))).await.unwrap()
-    else {
-        panic!()
+    let replay = store.begin(&user(1), &key("k1"), &print(1), at(2)).await.unwrap();
+    assert_eq!(replay, Begin::Completed { record, response: response.clone() }, "read back as written");
+    assert_eq!(store.begin(&user(1), &key("k1"), &print(2), at(2)).await.unwrap(), Begin::Mismatch);
+    // Still there just before the keep time ends.
+    let last_minute = at(60 * KEEP_FOR_HOURS - 1);
+    assert_eq!(
+        store.begin(&user(1), &key("k1"), &print(1), last_minute).await.unwrap(),
+        Begin::Completed { record, response }
+    );
+
+    // The same key of another caller (another user, or a key with the same id) is theirs alone.
+    for other in [user(2), CallerScope::api_key(ApiKeyId(Uuid::from_u128(1)))] {
+        assert!(matches!(store.begin(&other, &key("k1"), &print(2), at(3)).await.unwrap(), Begin::New { .. }));
+    }
+    // Keys are compared exactly.
+    assert!(matches!(store.begin(&user(1), &key("K1"), &print(1), at(3)).await.unwrap(), Begin::New { .. }));
+}
+
+async fn an_abandoned_key_runs_again(db: Database) {
+    let store = db.idempotency();
+    let Begin::New { record } = store.begin(&user(1), &key("k2"), &print(3), at(0)).await.unwrap() else {
+        panic!("a new key")
     };
     store.abandon(record).await.unwrap();
+    let Begin::New { record: again } = store.begin(&user(1), &key("k2"), &print(4), at(1)).await.unwrap() else {
+        panic!("free again, for any request")
+    };
+    assert_ne!(again, record);
+    // An answer for a record that is gone is an error, not a silent loss.
+    assert!(store.complete(record, &answer(200, b"x")).await.is_err());
+    store.complete(again, &answer(400, b"y")).await.unwrap();
     assert!(matches!(
-        store.begin("user:1", &key("k2"), &[3; 32], at(4), day_before(at(4))).await.unwrap(),
-        Begin::New { .. }
+        store.begin(&user(1), &key("k2"), &print(4), at(2)).await.unwrap(),
+        Begin::Completed { response, .. } if response.status == 400
     ));
 }
 
 async fn concurrent_first_requests_have_one_winner(db: Database) {
-    let attempts: Vec<_> = (0..8)
-        .map(|_| {
-            let store = db.idempotency();
-            tokio::spawn(async move { store.begin("user:1", &key("race"), &[7; 32], at(0), day_before(at(0))).await })
+    let store = Arc::new(db.idempotency());
+    let start = Arc::new(tokio::sync::Barrier::new(12));
+    let attempts: Vec<_> = (0..12)
+        .map(|i| {
+            let (store, start) = (store.clone(), start.clone());
+            // Two in three send the same request; the rest another one under the same key.
+            let fingerprint = if i % 3 == 2 { print(8) } else { print(7) };
+            tokio::spawn(async move {
+                start.wait().await;
+                (fingerprint, store.begin(&user(1), &key("race"), &fingerprint, at(0)).await.unwrap())
+            })
         })
         .collect();
-    let mut new = 0;
+    let mut outcomes = Vec::new();
     for attempt in attempts {
-        match attempt.await.unwrap().unwrap() {
-            Begin::New { .. } => new += 1,
-            Begin::InProgress => {}
-            other => panic!("unexpected {other:?}"),
+        outcomes.push(attempt.await.unwrap());
+    }
+    let winners: Vec<_> = outcomes.iter().filter(|(_, begun)| matches!(begun, Begin::New { .. })).collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    let winning_print = winners[0].0;
+    for (fingerprint, begun) in &outcomes {
+        match begun {
+            Begin::New { .. } => {}
+            Begin::InProgress => assert_eq!(*fingerprint, winning_print),
+            Begin::Mismatch => assert_ne!(*fingerprint, winning_print),
+            Begin::Completed { .. } => panic!("nothing completed"),
         }
     }
-    assert_eq!(new, 1);
 }
 
-async fn expired_records_are_replaced_and_pruned(db: Database) {
+async fn expired_records_are_absent_and_pruned(db: Database) {
     let store = db.idempotency();
-    store.begin("user:1", &key("old"), &[1; 32], at(0), day_before(at(0))).await.unwrap();
-    store.begin("user:1", &key("recent"), &[1; 32], at(60 * 20), day_before(at(60 * 20))).await.unwrap();
-    let later = at(60 * 25);
-    // More than 24 hours on, the old key is new again, even with another request.
-    assert!(matches!(
-        store.begin("user:1", &key("old"), &[9; 32], later, day_before(later)).await.unwrap(),
-        Begin::New { .. }
-    ));
-    assert_eq!(store.prune(at(60 * 20)).await.unwrap(), 0, "nothing older than that: the old one was replaced");
-    assert_eq!(store.prune(at(60 * 26)).await.unwrap(), 2);
+    let day = 60 * KEEP_FOR_HOURS;
+    let Begin::New { record: old } = store.begin(&user(1), &key("old"), &print(1), at(0)).await.unwrap() else {
+        panic!()
+    };
+    store.complete(old, &answer(201, b"old answer")).await.unwrap();
+    // Left in progress (its process died), then forgotten with the rest.
+    store.begin(&user(1), &key("stuck"), &print(1), at(0)).await.unwrap();
+    store.begin(&user(1), &key("recent"), &print(1), at(day - 60)).await.unwrap();
+
+    // A day on, the old keys are new again, even for another request.
+    let later = at(day + 1);
+    let Begin::New { record: renewed } = store.begin(&user(1), &key("old"), &print(9), later).await.unwrap() else {
+        panic!("an expired answer is not replayed")
+    };
+    assert_ne!(renewed, old);
+    assert!(matches!(store.begin(&user(1), &key("stuck"), &print(1), later).await.unwrap(), Begin::New { .. }));
+    assert_eq!(store.begin(&user(1), &key("recent"), &print(1), later).await.unwrap(), Begin::InProgress);
+
+    assert_eq!(store.prune(at(day - 60)).await.unwrap(), 0, "the expired ones were replaced already");
+    assert_eq!(store.prune(at(day)).await.unwrap(), 1, "`recent`, strictly before");
+    assert_eq!(store.prune(at(day + 2)).await.unwrap(), 2, "the renewed two");
+    assert_eq!(store.prune(at(10 * day)).await.unwrap(), 0);
 }
