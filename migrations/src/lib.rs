@@ -17,6 +17,7 @@ mod m20261124_000005_jobs;
 mod m20261124_000006_idempotency;
 mod m20261124_000007_stripe_webhooks;
 mod m20261124_000008_notifications;
+mod m20261124_000009_outbound_webhooks;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000006_idempotency::Migration),
             Box::new(m20261124_000007_stripe_webhooks::Migration),
             Box::new(m20261124_000008_notifications::Migration),
+            Box::new(m20261124_000009_outbound_webhooks::Migration),
         ]
     }
 }

@@ -61,6 +61,7 @@ pub struct Settings {
     pub sign_in: SignInSettings,
     pub rate_limit: RateLimitSettings,
     pub jobs: JobSettings,
+    pub webhooks: WebhookSettings,
     /// Per provider slug: `OTESSE_PROVIDERS__<SLUG>__BASE_URL`, `__API_KEY`, `__ACTIVE`, ...
     pub providers: std::collections::HashMap<String, ProviderSettings>,
     /// A deployment's extra catalog file (same format as the built-in one).
@@ -121,6 +122,32 @@ pub struct UsageSettings {
     pub batch_size: usize,
     /// How often the writer takes what is queued. Bounds how stale the usage views may be.
     pub flush_interval_ms: u64,
+}
+
+/// Outbound webhooks (W3): `OTESSE_WEBHOOKS__*`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// How long one delivery may take before it counts as failed.
+    pub timeout_secs: u64,
+    /// Attempts per delivery (spaced by the job queue's backoff: 30 s doubling to 1 h, with jitter).
+    pub max_attempts: u32,
+    /// Consecutive failed attempts that disable an endpoint (its owner is notified).
+    pub disable_after_failures: u32,
+    /// Endpoints per organization.
+    pub max_endpoints: u32,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        let domain = otesse_domain::webhook::WebhookSettings::default();
+        Self {
+            timeout_secs: 10,
+            max_attempts: domain.max_attempts,
+            disable_after_failures: domain.disable_after_failures,
+            max_endpoints: domain.max_endpoints,
+        }
+    }
 }
 
 /// The background worker (O5).
@@ -237,6 +264,7 @@ impl Default for Settings {
             sign_in: SignInSettings::default(),
             rate_limit: RateLimitSettings::default(),
             jobs: JobSettings::default(),
+            webhooks: WebhookSettings::default(),
             providers: Default::default(),
             catalog_file: None,
             provider_connect_timeout_ms: 5_000,

@@ -25,6 +25,8 @@ pub enum ErrorCode {
     InvalidParameter,
     ApiKeyInQuery,
     WebhookSignatureInvalid,
+    /// A user-configured URL that the SSRF guard refuses (W5).
+    UrlNotAllowed,
     // 401: who are you?
     MissingCredentials,
     ApiKeyMalformed,
@@ -92,7 +94,7 @@ impl ErrorCode {
         use ErrorCode::*;
         use ErrorType::*;
         match self {
-            InvalidJson | InvalidBody | InvalidParameter | ApiKeyInQuery | WebhookSignatureInvalid => {
+            InvalidJson | InvalidBody | InvalidParameter | ApiKeyInQuery | WebhookSignatureInvalid | UrlNotAllowed => {
                 (StatusCode::BAD_REQUEST, InvalidRequestError)
             }
             MissingCredentials | ApiKeyMalformed | ApiKeyInvalid | ApiKeyRevoked | ApiKeyExpired | ApiKeyRequired

@@ -12,7 +12,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 use otesse_domain::integration::IntegrationService;
-use otesse_domain::jobs::{Job, JobKind, JobQueue, NewJob, backoff};
+use otesse_domain::jobs::{Job, JobKind, JobQueue, NewJob};
 use otesse_domain::notification::ExpiryWarnings;
 use otesse_domain::ports::{Clock, UsageLog};
 use tokio::task::JoinHandle;
@@ -25,6 +25,7 @@ pub struct JobContext {
     pub queue: Arc<dyn JobQueue>,
     pub expiry: ExpiryWarnings,
     pub integrations: IntegrationService,
+    pub webhooks: otesse_domain::webhook::WebhookService,
     pub usage: Arc<dyn UsageLog>,
     pub idempotency: Arc<dyn otesse_domain::idempotency::IdempotencyStore>,
     pub clock: Arc<dyn Clock>,
@@ -100,7 +101,9 @@ impl Worker {
     }
 
     async fn run(&self, job: Job) -> Result<(), otesse_domain::StorageError> {
-        let outcome = self.perform(&job).await;
+        // Decided before the attempt, so a delivery can record when it will be tried again.
+        let retry_at = job.retry_at(self.context.clock.now(), jitter());
+        let outcome = self.perform(&job, retry_at).await;
         let now = self.context.clock.now();
         match outcome {
             Ok(summary) => {
@@ -109,7 +112,6 @@ impl Worker {
                 self.context.queue.succeed(job.id, now).await
             }
             Err(error) => {
-                let retry_at = (job.attempts < job.max_attempts).then(|| now + backoff(job.attempts, jitter()));
                 match retry_at {
                     Some(_) => self.context.metrics.jobs_retried.inc(),
                     None => self.context.metrics.jobs_failed.inc(),
@@ -121,11 +123,18 @@ impl Worker {
         }
     }
 
-    async fn perform(&self, job: &Job) -> Result<String, String> {
+    async fn perform(&self, job: &Job, retry_at: Option<DateTime<Utc>>) -> Result<String, String> {
         let now = self.context.clock.now();
         match job.kind {
             JobKind::ExpiryWarnings => {
-                let (run, _) = self.context.expiry.run().await.map_err(|e| e.to_string())?;
+                let (run, issued) = self.context.expiry.run().await.map_err(|e| e.to_string())?;
+                for warning in &issued {
+                    let mut data = otesse_domain::webhook::api_key_data(&warning.key);
+                    data["days_left"] = warning.days.into();
+                    let event = otesse_domain::webhook::EventType::ApiKeyExpiring;
+                    crate::routes::webhooks::publish(&self.context.webhooks, warning.key.organization_id, event, data)
+                        .await;
+                }
                 Ok(format!(
                     "{} notifications, {} emails sent, {} undeliverable",
                     run.notifications, run.emails_sent, run.emails_undeliverable
@@ -134,8 +143,21 @@ impl Worker {
             JobKind::HealthChecks => {
                 let changes = self.context.integrations.check_all().await.map_err(|e| e.to_string())?;
                 for change in &changes {
-                    tracing::info!(connection = %change.view.connection.id, provider = %change.view.connection.provider,
+                    let connection = &change.view.connection;
+                    tracing::info!(connection = %connection.id, provider = %connection.provider,
                         outcome = change.check.outcome.as_str(), recovered = change.recovered, "connection health changed");
+                    let event = if change.recovered {
+                        otesse_domain::webhook::EventType::HealthCheckRecovered
+                    } else {
+                        otesse_domain::webhook::EventType::HealthCheckFailed
+                    };
+                    let data = otesse_domain::webhook::connection_data(
+                        connection.id,
+                        connection.provider.as_str(),
+                        Some(&change.check),
+                    );
+                    crate::routes::webhooks::publish(&self.context.webhooks, connection.organization_id, event, data)
+                        .await;
                 }
                 Ok(format!("{} health changes", changes.len()))
             }
@@ -150,6 +172,15 @@ impl Worker {
                         return Ok(format!("{deleted} usage rows older than {before} deleted"));
                     }
                 }
+            }
+            JobKind::WebhookDelivery => {
+                #[derive(serde::Deserialize)]
+                struct Payload {
+                    delivery_id: uuid::Uuid,
+                }
+                let payload: Payload =
+                    serde_json::from_str(&job.payload).map_err(|e| format!("unreadable payload: {e}"))?;
+                self.context.webhooks.deliver(payload.delivery_id, retry_at).await
             }
             JobKind::Pruning => {
                 let pruned = self

@@ -51,6 +51,15 @@ use crate::routes;
         routes::integrations::usage,
         routes::notifications::list,
         routes::notifications::mark_read,
+        routes::webhooks::event_types,
+        routes::webhooks::create,
+        routes::webhooks::list,
+        routes::webhooks::get,
+        routes::webhooks::update,
+        routes::webhooks::delete,
+        routes::webhooks::rotate_secret,
+        routes::webhooks::send_test,
+        routes::webhooks::deliveries,
         routes::stripe::endpoints,
         routes::stripe::add_endpoint,
         routes::stripe::delete_endpoint,
@@ -70,6 +79,7 @@ use crate::routes;
         (name = "sessions", description = "Sign-in for dashboard users"),
         (name = "integrations", description = "Third-party providers: catalog, connections, health"),
         (name = "notifications", description = "In-app notifications for signed-in users"),
+        (name = "webhooks", description = "Outbound webhooks: endpoints, event types, the delivery log"),
     )
 )]
 pub struct ApiDoc;

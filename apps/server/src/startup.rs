@@ -122,6 +122,7 @@ impl Application {
         let (integrations, stripe) = integration_services(&settings, &database, clock.clone())?;
         let audit = AuditService::new(Arc::new(database.audit()));
         let notifications = NotificationService::new(Arc::new(database.notifications()), clock.clone());
+        let webhooks = webhook_service(&settings, &database, clock.clone())?;
         let worker = settings.jobs.enabled.then(|| {
             let expiry = ExpiryWarnings::new(ExpiryWarningPorts {
                 keys: Arc::new(database.api_keys()),
@@ -134,6 +135,7 @@ impl Application {
                 queue: Arc::new(database.jobs()),
                 expiry,
                 integrations: integrations.clone(),
+                webhooks: webhooks.clone(),
                 usage: Arc::new(database.usage()),
                 idempotency: Arc::new(database.idempotency()),
                 clock: clock.clone(),
@@ -174,6 +176,7 @@ impl Application {
             integrations: web::Data::new(integrations),
             stripe: web::Data::new(stripe),
             notifications: web::Data::new(notifications),
+            webhooks: web::Data::new(webhooks),
             public_url: web::Data::new(routes::stripe::PublicUrl(settings.public_url.clone())),
             audit: web::Data::new(audit),
             usage: web::Data::from(Arc::new(usage.clone()) as Arc<dyn UsageSink>),
@@ -269,6 +272,34 @@ pub fn keyring(settings: &Settings) -> Result<Keyring, StartupError> {
     }
 }
 
+/// Outbound webhooks (W3): deliveries through the SSRF guard, with the deployment's policy
+/// (loopback only when `OTESSE_ALLOW_LOOPBACK_URLS`; https only in production).
+fn webhook_service(
+    settings: &Settings,
+    database: &Database,
+    clock: Arc<dyn Clock>,
+) -> Result<otesse_domain::webhook::WebhookService, StartupError> {
+    let policy = otesse_providers::guard::UrlPolicy {
+        allow_loopback: settings.allow_loopback_urls,
+        require_https: settings.mode == Mode::Production,
+    };
+    let sender =
+        otesse_providers::HttpWebhookSender::new(policy, Duration::from_secs(settings.webhooks.timeout_secs.max(1)))
+            .map_err(|e| StartupError::Config(format!("webhook client: {e}")))?;
+    Ok(otesse_domain::webhook::WebhookService {
+        repo: Arc::new(database.webhooks()),
+        sender: Arc::new(sender),
+        cipher: Arc::new(keyring(settings)?),
+        notifications: Arc::new(database.notifications()),
+        clock,
+        settings: otesse_domain::webhook::WebhookSettings {
+            max_attempts: settings.webhooks.max_attempts.max(1),
+            disable_after_failures: settings.webhooks.disable_after_failures.max(1),
+            max_endpoints: settings.webhooks.max_endpoints,
+        },
+    })
+}
+
 /// The integrations and Stripe webhook services, sharing the catalog and the keyring.
 fn integration_services(
     settings: &Settings,
@@ -359,6 +390,7 @@ struct AppData {
     integrations: web::Data<IntegrationService>,
     stripe: web::Data<StripeWebhookService>,
     notifications: web::Data<NotificationService>,
+    webhooks: web::Data<otesse_domain::webhook::WebhookService>,
     public_url: web::Data<routes::stripe::PublicUrl>,
     audit: web::Data<AuditService>,
     usage: web::Data<dyn UsageSink>,
@@ -378,6 +410,7 @@ impl AppData {
             .app_data(self.integrations.clone())
             .app_data(self.stripe.clone())
             .app_data(self.notifications.clone())
+            .app_data(self.webhooks.clone())
             .app_data(self.public_url.clone())
             .app_data(self.audit.clone())
             .app_data(self.usage.clone())

@@ -41,12 +41,19 @@ pub enum JobKind {
     UsageRetention,
     /// Delete idempotency records and finished jobs past their keep time.
     Pruning,
+    /// One attempt of one outbound webhook delivery (payload `{"delivery_id": ...}`).
+    WebhookDelivery,
 }
 
 impl JobKind {
     /// Every kind, in declaration order.
-    pub const ALL: [JobKind; 4] =
-        [JobKind::ExpiryWarnings, JobKind::HealthChecks, JobKind::UsageRetention, JobKind::Pruning];
+    pub const ALL: [JobKind; 5] = [
+        JobKind::ExpiryWarnings,
+        JobKind::HealthChecks,
+        JobKind::UsageRetention,
+        JobKind::Pruning,
+        JobKind::WebhookDelivery,
+    ];
 
     /// The stored name, which is also the prefix of recurring jobs' dedupe keys.
     pub fn as_str(self) -> &'static str {
@@ -55,6 +62,7 @@ impl JobKind {
             JobKind::HealthChecks => "health_checks",
             JobKind::UsageRetention => "usage_retention",
             JobKind::Pruning => "pruning",
+            JobKind::WebhookDelivery => "webhook_delivery",
         }
     }
 
@@ -305,7 +313,7 @@ mod tests {
         for state in JobState::ALL {
             assert_eq!(JobState::parse(state.as_str()), Some(state));
         }
-        assert_eq!(JobKind::parse("webhook_delivery"), None);
+        assert_eq!(JobKind::parse("report_export"), None, "a kind this build does not know");
         let finished: Vec<_> = JobState::ALL.into_iter().filter(|s| s.is_finished()).collect();
         assert_eq!(finished, [JobState::Succeeded, JobState::Failed]);
     }

@@ -20,5 +20,6 @@ pub mod ports;
 pub mod rate_limit;
 pub mod usage;
 pub mod user;
+pub mod webhook;
 
 pub use error::StorageError;

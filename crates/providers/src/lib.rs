@@ -40,6 +40,8 @@ mod mapbox;
 mod postmark;
 mod quo;
 mod stripe;
+pub mod webhooks;
 
 pub use client::{HttpProviderClient, Provider, ProviderClientConfig, ProviderClientConfigError};
 pub use http::MAX_BODY_BYTES;
+pub use webhooks::HttpWebhookSender;

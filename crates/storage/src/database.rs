@@ -122,6 +122,10 @@ impl Database {
         crate::StripeWebhookStore::new(self)
     }
 
+    pub fn webhooks(&self) -> crate::WebhookStore {
+        crate::WebhookStore::new(self)
+    }
+
     /// Announces key invalidations to every process sharing the database (a no-op on SQLite).
     pub fn key_invalidations(&self) -> crate::KeyInvalidationPublisher {
         crate::KeyInvalidationPublisher::new(self)

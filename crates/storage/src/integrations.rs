@@ -323,6 +323,15 @@ impl IntegrationRepository for IntegrationStore {
             ciphertext,
             created_at: endpoint.created_at,
         }));
+        // So are outbound webhook endpoints' current secrets (a previous secret lives 24 hours
+        // and is skipped by deliveries if it no longer decrypts).
+        let outbound = crate::webhooks::secrets_below_version(&self.conn, version, limit).await?;
+        stale.extend(outbound.into_iter().map(|(binding, ciphertext, created_at)| StoredCredential {
+            id: binding.connection_id,
+            binding,
+            ciphertext,
+            created_at,
+        }));
         stale.sort_by_key(|c| c.id);
         stale.truncate(limit as usize);
         Ok(stale)
@@ -346,8 +355,11 @@ impl IntegrationRepository for IntegrationStore {
         if replaced.rows_affected == 1 {
             return Ok(true);
         }
-        // Not a credential: perhaps a Stripe endpoint's signing secret.
-        crate::stripe_webhooks::replace_secret(&self.conn, id, old, new).await
+        // Not a credential: perhaps a Stripe endpoint's signing secret, or an outbound one.
+        if crate::stripe_webhooks::replace_secret(&self.conn, id, old, new).await? {
+            return Ok(true);
+        }
+        crate::webhooks::replace_secret(&self.conn, id, old, new).await
     }
 }
 

@@ -86,29 +86,35 @@ fn claim_statement(backend: DbBackend, worker: &str, now: DateTime<Utc>, until: 
     Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// The row of a newly queued job; also used by stores that queue jobs inside their own
+/// transaction (webhook deliveries).
+pub(crate) fn queued_row(new: &NewJob, now: DateTime<Utc>) -> job::ActiveModel {
+    let now = stored(now);
+    job::ActiveModel {
+        id: Set(new.id.0),
+        kind: Set(new.kind.as_str().to_owned()),
+        payload: Set(new.payload.clone()),
+        state: Set(JobState::Queued.as_str().to_owned()),
+        attempts: Set(0),
+        max_attempts: Set(i32::try_from(new.max_attempts).unwrap_or(i32::MAX)),
+        run_at: Set(stored(new.run_at)),
+        locked_by: Set(None),
+        locked_until: Set(None),
+        last_error: Set(None),
+        dedupe_key: Set(new.dedupe_key.clone()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+}
+
 #[async_trait]
 impl JobQueue for JobStore {
     async fn enqueue(&self, new: &NewJob, now: DateTime<Utc>) -> Result<Option<JobId>, StorageError> {
-        let now = stored(now);
-        let inserted = job::Entity::insert(job::ActiveModel {
-            id: Set(new.id.0),
-            kind: Set(new.kind.as_str().to_owned()),
-            payload: Set(new.payload.clone()),
-            state: Set(JobState::Queued.as_str().to_owned()),
-            attempts: Set(0),
-            max_attempts: Set(i32::try_from(new.max_attempts).unwrap_or(i32::MAX)),
-            run_at: Set(stored(new.run_at)),
-            locked_by: Set(None),
-            locked_until: Set(None),
-            last_error: Set(None),
-            dedupe_key: Set(new.dedupe_key.clone()),
-            created_at: Set(now),
-            updated_at: Set(now),
-        })
-        .on_conflict(OnConflict::column(job::Column::DedupeKey).do_nothing().to_owned())
-        .exec_without_returning(&self.conn)
-        .await
-        .map_err(db_err)?;
+        let inserted = job::Entity::insert(queued_row(new, now))
+            .on_conflict(OnConflict::column(job::Column::DedupeKey).do_nothing().to_owned())
+            .exec_without_returning(&self.conn)
+            .await
+            .map_err(db_err)?;
         Ok((inserted > 0).then_some(new.id))
     }
 

@@ -31,6 +31,7 @@ mod stripe_webhooks;
 mod support;
 mod usage;
 mod users;
+mod webhooks;
 
 pub use api_keys::ApiKeyStore;
 pub use audit::AuditStore;
@@ -48,3 +49,4 @@ pub use sessions::SessionStore;
 pub use stripe_webhooks::StripeWebhookStore;
 pub use usage::UsageStore;
 pub use users::UserStore;
+pub use webhooks::WebhookStore;

@@ -11,6 +11,7 @@ pub mod sessions;
 pub mod setup;
 pub mod stripe;
 pub mod users;
+pub mod webhooks;
 pub mod whoami;
 
 use actix_web::{HttpRequest, HttpResponse, Route, web};
@@ -116,6 +117,17 @@ fn user_routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/api-keys/{id}/usage").route(get().to(api_keys::usage)))
         .service(resource("/api-keys/{id}/rotate").route(web::post().to(api_keys::rotate)))
         .service(resource("/api-keys/{id}/revoke").route(web::post().to(api_keys::revoke)))
+        .service(resource("/event-types").route(get().to(webhooks::event_types)))
+        .service(resource("/webhook-endpoints").route(get().to(webhooks::list)).route(web::post().to(webhooks::create)))
+        .service(
+            resource("/webhook-endpoints/{id}")
+                .route(get().to(webhooks::get))
+                .route(web::patch().to(webhooks::update))
+                .route(web::delete().to(webhooks::delete)),
+        )
+        .service(resource("/webhook-endpoints/{id}/deliveries").route(get().to(webhooks::deliveries)))
+        .service(resource("/webhook-endpoints/{id}/test").route(web::post().to(webhooks::send_test)))
+        .service(resource("/webhook-endpoints/{id}/rotate-secret").route(web::post().to(webhooks::rotate_secret)))
         .service(resource("/integrations/audit-log").route(get().to(audit::list)))
         .service(resource("/integrations/providers").route(get().to(integrations::providers)))
         .service(resource("/integrations/providers/{slug}").route(get().to(integrations::provider)))

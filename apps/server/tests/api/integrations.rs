@@ -8,10 +8,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{TestApp, captured_logs, spawn_app_with};
 
-const CANARY: &str = "pm-canary-7f3a9c1e-server-token";
+pub(crate) const CANARY: &str = "pm-canary-7f3a9c1e-server-token";
 
 /// A fake Postmark answering `GET /server` as the real one does.
-async fn fake_postmark(status: u16) -> MockServer {
+pub(crate) async fn fake_postmark(status: u16) -> MockServer {
     let server = MockServer::start().await;
     let body = match status {
         200 => json!({"ID": 1, "Name": "Acme", "ApiTokens": ["..."], "Color": "blue"}),
@@ -28,7 +28,10 @@ async fn fake_postmark(status: u16) -> MockServer {
     server
 }
 
-async fn app_with_postmark(fake: &MockServer, adjust: impl FnOnce(&mut otesse_server::config::Settings)) -> TestApp {
+pub(crate) async fn app_with_postmark(
+    fake: &MockServer,
+    adjust: impl FnOnce(&mut otesse_server::config::Settings),
+) -> TestApp {
     let uri = fake.uri();
     spawn_app_with(move |s| {
         s.providers.insert("postmark".into(), ProviderSettings { base_url: Some(uri), ..Default::default() });
@@ -38,7 +41,7 @@ async fn app_with_postmark(fake: &MockServer, adjust: impl FnOnce(&mut otesse_se
     .await
 }
 
-fn connect_body(key: &str) -> Value {
+pub(crate) fn connect_body(key: &str) -> Value {
     json!({"credentials": {"api_key": key}})
 }
 

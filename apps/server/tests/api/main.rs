@@ -18,3 +18,4 @@ mod revocation;
 mod sessions;
 mod stripe;
 mod usage;
+mod webhooks;

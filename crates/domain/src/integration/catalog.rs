@@ -80,6 +80,8 @@ pub enum CredentialField {
     WebhookSigningSecret,
     /// A stored idempotent response (bound to its record); not a connect-form field either.
     IdempotentResponse,
+    /// An outbound webhook endpoint's signing secret (bound to the endpoint).
+    OutboundWebhookSecret,
 }
 
 impl CredentialField {
@@ -93,6 +95,7 @@ impl CredentialField {
             CredentialField::AccountId => "account_id",
             CredentialField::WebhookSigningSecret => "webhook_signing_secret",
             CredentialField::IdempotentResponse => "idempotent_response",
+            CredentialField::OutboundWebhookSecret => "outbound_webhook_secret",
         }
     }
 

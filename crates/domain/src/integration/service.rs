@@ -302,7 +302,9 @@ impl IntegrationService {
                 CredentialField::ApiSecret => api_secret = Some(value),
                 CredentialField::AccountId => account_id = Some(value.expose_secret().to_owned()),
                 // Sealed to an endpoint, never among a connection's credentials.
-                CredentialField::WebhookSigningSecret | CredentialField::IdempotentResponse => return None,
+                CredentialField::WebhookSigningSecret
+                | CredentialField::IdempotentResponse
+                | CredentialField::OutboundWebhookSecret => return None,
             }
         }
         Some(Credentials { api_key: api_key?, api_secret, account_id })
@@ -548,8 +550,8 @@ impl IntegrationService {
         Ok(check)
     }
 
-    /// Disconnects: credentials deleted, audit written (I10).
-    pub async fn disconnect(&self, actor: &IntegrationActor, id: Uuid) -> Result<(), IntegrationError> {
+    /// Disconnects: credentials deleted, audit written (I10). Returns the connection as it was.
+    pub async fn disconnect(&self, actor: &IntegrationActor, id: Uuid) -> Result<ConnectionView, IntegrationError> {
         actor.require_edit()?;
         let view = self.find(actor, id).await?;
         let now = self.ports.clock.now();
@@ -564,7 +566,7 @@ impl IntegrationService {
         .for_provider(view.connection.provider.as_str())
         .with("provider", view.connection.provider.as_str());
         if self.ports.repository.disconnect(actor.organization_id, id, now, &audit).await? {
-            Ok(())
+            Ok(view)
         } else {
             Err(IntegrationError::ConnectionNotFound)
         }

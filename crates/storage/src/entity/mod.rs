@@ -21,3 +21,6 @@ pub mod session;
 pub mod stripe_webhook_endpoint;
 pub mod stripe_webhook_event;
 pub mod user;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
+pub mod webhook_event;

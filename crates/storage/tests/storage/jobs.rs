@@ -258,7 +258,7 @@ async fn a_kind_this_build_does_not_know_is_left_alone(test_db: TestDb) {
     jobs.enqueue(&newer, at(0)).await.unwrap();
     jobs.enqueue(&known, at(0)).await.unwrap();
     let raw = test_db.raw().await;
-    raw.execute_unprepared("UPDATE jobs SET kind = 'webhook_delivery' WHERE kind = 'health_checks'").await.unwrap();
+    raw.execute_unprepared("UPDATE jobs SET kind = 'report_export' WHERE kind = 'health_checks'").await.unwrap();
     raw.close().await.unwrap();
 
     assert_eq!(jobs.claim("w", at(10), lease()).await.unwrap().unwrap().id, known.id);

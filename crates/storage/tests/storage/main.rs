@@ -49,3 +49,4 @@ mod notifications;
 mod rows;
 mod usage;
 mod users;
+mod webhooks;

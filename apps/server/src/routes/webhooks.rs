@@ -1,0 +1,326 @@
+//! Outbound webhooks (W3): endpoints, their delivery log, the test event, secret rotation and
+//! the event-type catalog. Users with settings.view read and settings.edit change; API keys
+//! need `webhooks.manage` (and an admin scope level, like every settings resource).
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use futures_util::future::LocalBoxFuture;
+use otesse_domain::api_key::Resource;
+use otesse_domain::organization::OrganizationId;
+use otesse_domain::page::PageRequest;
+use otesse_domain::webhook::{
+    Delivery, EndpointId, EndpointInput, EndpointStatus, EventType, WebhookActor, WebhookEndpoint, WebhookService,
+};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{ListResponse, PageQuery, created, parse_id};
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::{KeyAuth, RouteResource, SignedInUser};
+
+#[derive(Debug)]
+pub struct WebhooksRoute;
+impl RouteResource for WebhooksRoute {
+    const RESOURCE: Option<Resource> = Some(Resource::Webhooks);
+}
+
+/// A signed-in user, or an API key holding `webhooks.manage`.
+#[derive(Debug)]
+pub struct WebhookCaller(pub WebhookActor);
+
+impl FromRequest for WebhookCaller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_key = req.headers().contains_key("x-api-key")
+            || req
+                .headers()
+                .get(actix_web::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_once(' '))
+                .is_some_and(|(_, token)| token.trim().starts_with(otesse_domain::api_key::KEY_PREFIX));
+        if is_key {
+            let key = KeyAuth::<WebhooksRoute>::from_request(req, payload);
+            Box::pin(async move { Ok(WebhookCaller(WebhookActor::key(&key.await?.key))) })
+        } else {
+            let user = SignedInUser::from_request(req, payload);
+            Box::pin(async move { Ok(WebhookCaller(WebhookActor::user(&user.await?.0.actor()))) })
+        }
+    }
+}
+
+/// Publishes an event after the change it reports is stored. A failure is logged, never
+/// answered: the change itself happened.
+pub async fn publish(
+    webhooks: &WebhookService,
+    organization: OrganizationId,
+    event: EventType,
+    data: serde_json::Value,
+) {
+    if let Err(err) = webhooks.publish(organization, event, data).await {
+        tracing::error!(error = %err, event = event.as_str(), "could not queue a webhook event");
+    }
+}
+
+impl From<otesse_domain::webhook::WebhookError> for ApiError {
+    fn from(err: otesse_domain::webhook::WebhookError) -> Self {
+        use otesse_domain::webhook::WebhookError as E;
+        match err {
+            E::Invalid(_) | E::UnknownEventType(_) => ApiError::new(ErrorCode::InvalidParameter, err.to_string()),
+            E::UrlRefused(_) => ApiError::new(ErrorCode::UrlNotAllowed, err.to_string()),
+            E::LimitReached(_) => ApiError::new(ErrorCode::ResourceLimitReached, err.to_string()),
+            E::NotFound => ApiError::not_found("webhook endpoint"),
+            E::Forbidden => ApiError::new(ErrorCode::PermissionDenied, err.to_string()),
+            E::Storage(err) => err.into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventTypeView {
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventTypeList {
+    pub data: Vec<EventTypeView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointView {
+    pub id: uuid::Uuid,
+    pub url: String,
+    pub description: String,
+    pub events: Vec<&'static str>,
+    /// `enabled` or `disabled`.
+    pub status: &'static str,
+    pub disabled_reason: Option<String>,
+    /// Failed attempts since the last success; the endpoint is disabled when it reaches the
+    /// deployment's threshold (20 by default).
+    pub consecutive_failures: u32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&WebhookEndpoint> for EndpointView {
+    fn from(e: &WebhookEndpoint) -> Self {
+        Self {
+            id: e.id.0,
+            url: e.url.clone(),
+            description: e.description.clone(),
+            events: e.events.iter().map(|t| t.as_str()).collect(),
+            status: e.status.as_str(),
+            disabled_reason: e.disabled_reason.clone(),
+            consecutive_failures: e.consecutive_failures,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+/// The endpoint with its signing secret: answered once, on create (and the new secret on a
+/// rotation).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointWithSecret {
+    #[serde(flatten)]
+    pub endpoint: EndpointView,
+    /// `whsec_...`: verify deliveries with it. Shown only now.
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SecretView {
+    /// The new `whsec_...` secret. The previous one keeps signing deliveries for 24 hours.
+    pub secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: uuid::Uuid,
+    /// The `webhook-id` the receiver saw (the same on every attempt).
+    pub message_id: String,
+    pub event_type: &'static str,
+    /// `pending`, `succeeded` or `failed`.
+    pub state: &'static str,
+    pub attempts: u32,
+    /// The receiver's HTTP status on the last attempt, when it answered.
+    pub response_status: Option<u16>,
+    pub error: Option<String>,
+    pub response_time_ms: Option<u32>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&Delivery> for DeliveryView {
+    fn from(d: &Delivery) -> Self {
+        Self {
+            id: d.id,
+            message_id: format!("msg_{}", d.event_id.simple()),
+            event_type: d.event_type.as_str(),
+            state: d.state.as_str(),
+            attempts: d.attempts,
+            response_status: d.last_status,
+            error: d.last_error.clone(),
+            response_time_ms: d.last_response_ms,
+            last_attempt_at: d.last_attempt_at,
+            next_attempt_at: d.next_attempt_at,
+            created_at: d.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateEndpointRequest {
+    /// https (http and loopback only where the deployment allows them); never a private address.
+    pub url: String,
+    /// Event types from `GET /v1/event-types`.
+    pub events: Vec<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateEndpointRequest {
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub description: Option<String>,
+    /// `enabled` (also resets the failure count) or `disabled`.
+    pub status: Option<String>,
+}
+
+fn endpoint_id(raw: &str) -> Result<EndpointId, ApiError> {
+    Ok(EndpointId(parse_id(raw, "webhook endpoint")?))
+}
+
+/// The event types endpoints can subscribe to.
+#[utoipa::path(get, path = "/v1/event-types", tag = "webhooks", security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = EventTypeList)))]
+pub async fn event_types(_caller: WebhookCaller) -> Result<web::Json<EventTypeList>, ApiError> {
+    let data =
+        EventType::ALL.iter().map(|t| EventTypeView { name: t.as_str(), description: t.description() }).collect();
+    Ok(web::Json(EventTypeList { data }))
+}
+
+/// Register an endpoint. The answer holds its signing secret, shown only this once.
+#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = CreateEndpointRequest,
+    security(("session" = []), ("api_key" = [])),
+    responses((status = 201, body = EndpointWithSecret), (status = 400), (status = 409)))]
+pub async fn create(
+    service: web::Data<WebhookService>,
+    caller: WebhookCaller,
+    body: web::Json<CreateEndpointRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let input =
+        EndpointInput { url: Some(body.url), events: Some(body.events), description: body.description, status: None };
+    let (endpoint, secret) = service.create(&caller.0, input).await?;
+    tracing::info!(webhook_endpoint_id = %endpoint.id.0, "webhook endpoint created");
+    Ok(created(&EndpointWithSecret {
+        endpoint: EndpointView::from(&endpoint),
+        secret: secret.expose_secret().to_owned(),
+    }))
+}
+
+/// The organization's endpoints, oldest first.
+#[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks", security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = ListResponse<EndpointView>)))]
+pub async fn list(
+    service: web::Data<WebhookService>,
+    caller: WebhookCaller,
+) -> Result<web::Json<ListResponse<EndpointView>>, ApiError> {
+    let endpoints = service.list(&caller.0).await?;
+    Ok(web::Json(ListResponse::new(endpoints.iter().map(EndpointView::from).collect(), None::<String>)))
+}
+
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", params(("id" = uuid::Uuid, Path)),
+    security(("session" = []), ("api_key" = [])), responses((status = 200, body = EndpointView), (status = 404)))]
+pub async fn get(
+    service: web::Data<WebhookService>,
+    caller: WebhookCaller,
+    id: web::Path<String>,
+) -> Result<web::Json<EndpointView>, ApiError> {
+    let endpoint = service.get(&caller.0, endpoint_id(&id)?).await?;
+    Ok(web::Json(EndpointView::from(&endpoint)))
+}
+
+/// Change the URL, events, description, or enable/disable the endpoint.
+#[utoipa::path(patch, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", params(("id" = uuid::Uuid, Path)),
+    request_body = UpdateEndpointRequest, security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = EndpointView), (status = 400), (status = 404)))]
+pub async fn update(
+    service: web::Data<WebhookService>,
+    caller: WebhookCaller,
+    id: web::Path<String>,
+    body: web::Json<UpdateEndpointRequest>,
+) -> Result<web::Json<EndpointView>, ApiError> {
+    let body = body.into_inner();
+    let status = body
+        .status
+        .as_deref()
+        .map(|raw| {
+            EndpointStatus::parse(raw)
+                .ok_or_else(|| ApiError::new(ErrorCode::InvalidParameter, "`status` must be `enabled` or `disabled`."))
+        })
+        .transpose()?;
+    let input = EndpointInput { url: body.url, events: body.events, description: body.description, status };
+    let endpoint = service.update(&caller.0, endpoint_id(&id)?, input).await?;
+    Ok(web::Json(EndpointView::from(&endpoint)))
+}
+
+/// Delete the endpoint and its delivery log; queued deliveries to it are dropped.
+#[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", params(("id" = uuid::Uuid, Path)),
+    security(("session" = []), ("api_key" = [])), responses((status = 204), (status = 404)))]
+pub async fn delete(
+    service: web::Data<WebhookService>,
+    caller: WebhookCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    service.delete(&caller.0, endpoint_id(&id)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// A new signing secret, shown once; deliveries carry signatures under both secrets for 24 h.
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks",
+    params(("id" = uuid::Uuid, Path)), security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = SecretView), (status = 404)))]
+pub async fn rotate_secret(
+    service: web::Data<WebhookService>,
+    caller: WebhookCaller,
+    id: web::Path<String>,
+) -> Result<web::Json<SecretView>, ApiError> {
+    let secret = service.rotate_secret(&caller.0, endpoint_id(&id)?).await?;
+    Ok(web::Json(SecretView { secret: secret.expose_secret().to_owned() }))
+}
+
+/// Queue a `webhook.test` event to this endpoint; its delivery shows in the log.
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/test", tag = "webhooks", params(("id" = uuid::Uuid, Path)),
+    security(("session" = []), ("api_key" = [])), responses((status = 202, body = DeliveryView), (status = 404)))]
+pub async fn send_test(
+    service: web::Data<WebhookService>,
+    caller: WebhookCaller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let delivery = service.send_test(&caller.0, endpoint_id(&id)?).await?;
+    Ok(HttpResponse::Accepted().json(DeliveryView::from(&delivery)))
+}
+
+/// The endpoint's delivery log, newest first.
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks",
+    params(("id" = uuid::Uuid, Path), PageQuery), security(("session" = []), ("api_key" = [])),
+    responses((status = 200, body = ListResponse<DeliveryView>), (status = 404)))]
+pub async fn deliveries(
+    service: web::Data<WebhookService>,
+    caller: WebhookCaller,
+    id: web::Path<String>,
+    query: web::Query<PageQuery>,
+) -> Result<web::Json<ListResponse<DeliveryView>>, ApiError> {
+    let page = PageRequest::new(query.limit, query.cursor()?)?;
+    let page = service.deliveries(&caller.0, endpoint_id(&id)?, &page).await?;
+    Ok(web::Json(ListResponse::new(page.items.iter().map(DeliveryView::from).collect(), page.next)))
+}

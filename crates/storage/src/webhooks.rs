@@ -1,0 +1,465 @@
+//! Outbound webhook endpoints, events and deliveries ([`WebhookRepository`]).
+//!
+//! Publishing writes the event, its deliveries and one queued job per delivery in one
+//! transaction, so the job worker finds every delivery it must make and none that was not
+//! stored. Disabling an endpoint is a conditional update (`status = 'enabled' AND failures >=
+//! threshold`), so exactly one failing attempt disables it, however many run at once.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use otesse_domain::StorageError;
+use otesse_domain::integration::{Ciphertext, CredentialBinding, CredentialField};
+use otesse_domain::jobs::{JobKind, NewJob};
+use otesse_domain::organization::OrganizationId;
+use otesse_domain::page::{Page, PageRequest};
+use otesse_domain::user::UserId;
+use otesse_domain::webhook::{
+    Attempt, Delivery, DeliveryState, EndpointId, EndpointSecrets, EndpointStatus, EventType, WebhookEndpoint,
+    WebhookEvent, WebhookRepository,
+};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use uuid::Uuid;
+
+use crate::Database;
+use crate::entity::{job, webhook_delivery as delivery, webhook_endpoint as endpoint, webhook_event as event};
+use crate::support::{begin, corrupt, db_err, finish, overfetch, stored};
+
+const ENDPOINTS: &str = "webhook_endpoints";
+const DELIVERIES: &str = "webhook_deliveries";
+
+/// Outbound webhooks on SQLite or PostgreSQL.
+#[derive(Clone, Debug)]
+pub struct WebhookStore {
+    conn: DatabaseConnection,
+}
+
+impl WebhookStore {
+    pub fn new(db: &Database) -> Self {
+        Self { conn: db.connection().clone() }
+    }
+}
+
+fn events_json(events: &[EventType]) -> String {
+    let names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
+    serde_json::to_string(&names).unwrap_or_else(|_| "[]".into())
+}
+
+fn key_version(raw: i32, column: &str) -> Result<u32, StorageError> {
+    u32::try_from(raw).map_err(|_| corrupt(ENDPOINTS, column, raw))
+}
+
+fn endpoint_to_domain(row: &endpoint::Model) -> Result<WebhookEndpoint, StorageError> {
+    let names: Vec<String> =
+        serde_json::from_str(&row.events).map_err(|_| corrupt(ENDPOINTS, "events", &row.events))?;
+    let events = names
+        .iter()
+        .map(|name| EventType::parse(name).ok_or_else(|| corrupt(ENDPOINTS, "events", name)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(WebhookEndpoint {
+        id: EndpointId(row.id),
+        organization_id: OrganizationId(row.organization_id),
+        url: row.url.clone(),
+        description: row.description.clone(),
+        events,
+        status: EndpointStatus::parse(&row.status).ok_or_else(|| corrupt(ENDPOINTS, "status", &row.status))?,
+        disabled_reason: row.disabled_reason.clone(),
+        consecutive_failures: u32::try_from(row.consecutive_failures)
+            .map_err(|_| corrupt(ENDPOINTS, "consecutive_failures", row.consecutive_failures))?,
+        created_by: UserId(row.created_by),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn delivery_to_domain(row: delivery::Model) -> Result<Delivery, StorageError> {
+    let optional_u32 = |value: Option<i32>, column: &str| {
+        value.map(|v| u32::try_from(v).map_err(|_| corrupt(DELIVERIES, column, v))).transpose()
+    };
+    Ok(Delivery {
+        id: row.id,
+        organization_id: OrganizationId(row.organization_id),
+        endpoint_id: EndpointId(row.endpoint_id),
+        event_id: row.event_id,
+        event_type: EventType::parse(&row.event_type)
+            .ok_or_else(|| corrupt(DELIVERIES, "event_type", &row.event_type))?,
+        state: DeliveryState::parse(&row.state).ok_or_else(|| corrupt(DELIVERIES, "state", &row.state))?,
+        attempts: u32::try_from(row.attempts).map_err(|_| corrupt(DELIVERIES, "attempts", row.attempts))?,
+        last_status: row
+            .last_status
+            .map(|v| u16::try_from(v).map_err(|_| corrupt(DELIVERIES, "last_status", v)))
+            .transpose()?,
+        last_error: row.last_error,
+        last_response_ms: optional_u32(row.last_response_ms, "last_response_ms")?,
+        last_attempt_at: row.last_attempt_at,
+        next_attempt_at: row.next_attempt_at,
+        created_at: row.created_at,
+    })
+}
+
+fn to_i32(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+#[async_trait]
+impl WebhookRepository for WebhookStore {
+    async fn count_endpoints(&self, organization: OrganizationId) -> Result<u32, StorageError> {
+        let count = endpoint::Entity::find()
+            .filter(endpoint::Column::OrganizationId.eq(organization.0))
+            .count(&self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
+    }
+
+    async fn insert_endpoint(&self, e: &WebhookEndpoint, secret: &Ciphertext) -> Result<(), StorageError> {
+        endpoint::Entity::insert(endpoint::ActiveModel {
+            id: Set(e.id.0),
+            organization_id: Set(e.organization_id.0),
+            url: Set(e.url.clone()),
+            description: Set(e.description.clone()),
+            events: Set(events_json(&e.events)),
+            status: Set(e.status.as_str().to_owned()),
+            disabled_reason: Set(e.disabled_reason.clone()),
+            consecutive_failures: Set(to_i32(e.consecutive_failures)),
+            created_by: Set(e.created_by.0),
+            key_version: Set(to_i32(secret.key_version)),
+            secret_ciphertext: Set(secret.bytes.clone()),
+            previous_key_version: Set(None),
+            previous_secret_ciphertext: Set(None),
+            previous_secret_until: Set(None),
+            created_at: Set(stored(e.created_at)),
+            updated_at: Set(stored(e.updated_at)),
+        })
+        .exec_without_returning(&self.conn)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn endpoints(&self, organization: OrganizationId) -> Result<Vec<WebhookEndpoint>, StorageError> {
+        let rows = endpoint::Entity::find()
+            .filter(endpoint::Column::OrganizationId.eq(organization.0))
+            .order_by_asc(endpoint::Column::Id)
+            .all(&self.conn)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(endpoint_to_domain).collect()
+    }
+
+    async fn endpoint(
+        &self,
+        organization: OrganizationId,
+        id: EndpointId,
+    ) -> Result<Option<WebhookEndpoint>, StorageError> {
+        let row = endpoint::Entity::find_by_id(id.0)
+            .filter(endpoint::Column::OrganizationId.eq(organization.0))
+            .one(&self.conn)
+            .await
+            .map_err(db_err)?;
+        row.as_ref().map(endpoint_to_domain).transpose()
+    }
+
+    async fn update_endpoint(&self, e: &WebhookEndpoint) -> Result<(), StorageError> {
+        endpoint::Entity::update_many()
+            .col_expr(endpoint::Column::Url, Expr::value(e.url.clone()))
+            .col_expr(endpoint::Column::Description, Expr::value(e.description.clone()))
+            .col_expr(endpoint::Column::Events, Expr::value(events_json(&e.events)))
+            .col_expr(endpoint::Column::Status, Expr::value(e.status.as_str()))
+            .col_expr(endpoint::Column::DisabledReason, Expr::value(e.disabled_reason.clone()))
+            .col_expr(endpoint::Column::ConsecutiveFailures, Expr::value(to_i32(e.consecutive_failures)))
+            .col_expr(endpoint::Column::UpdatedAt, Expr::value(stored(e.updated_at)))
+            .filter(endpoint::Column::Id.eq(e.id.0))
+            .filter(endpoint::Column::OrganizationId.eq(e.organization_id.0))
+            .exec(&self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn delete_endpoint(&self, organization: OrganizationId, id: EndpointId) -> Result<bool, StorageError> {
+        let txn = begin(&self.conn).await?;
+        let outcome = async {
+            let deleted = endpoint::Entity::delete_many()
+                .filter(endpoint::Column::Id.eq(id.0))
+                .filter(endpoint::Column::OrganizationId.eq(organization.0))
+                .exec(&txn)
+                .await
+                .map_err(db_err)?;
+            if deleted.rows_affected == 0 {
+                return Ok(false);
+            }
+            delivery::Entity::delete_many()
+                .filter(delivery::Column::EndpointId.eq(id.0))
+                .exec(&txn)
+                .await
+                .map_err(db_err)?;
+            Ok(true)
+        }
+        .await;
+        finish(txn, outcome).await
+    }
+
+    async fn secrets(&self, id: EndpointId) -> Result<Option<EndpointSecrets>, StorageError> {
+        let Some(row) = endpoint::Entity::find_by_id(id.0).one(&self.conn).await.map_err(db_err)? else {
+            return Ok(None);
+        };
+        let current =
+            Ciphertext { key_version: key_version(row.key_version, "key_version")?, bytes: row.secret_ciphertext };
+        let previous = match (row.previous_key_version, row.previous_secret_ciphertext, row.previous_secret_until) {
+            (Some(v), Some(bytes), Some(until)) => {
+                Some((Ciphertext { key_version: key_version(v, "previous_key_version")?, bytes }, until))
+            }
+            _ => None,
+        };
+        Ok(Some(EndpointSecrets { current, previous }))
+    }
+
+    async fn rotate_secret(
+        &self,
+        id: EndpointId,
+        new: &Ciphertext,
+        previous_until: DateTime<Utc>,
+    ) -> Result<(), StorageError> {
+        // One statement: the right-hand sides read the row as it was, so the current secret
+        // becomes the previous one atomically.
+        endpoint::Entity::update_many()
+            .col_expr(endpoint::Column::PreviousKeyVersion, Expr::col(endpoint::Column::KeyVersion))
+            .col_expr(endpoint::Column::PreviousSecretCiphertext, Expr::col(endpoint::Column::SecretCiphertext))
+            .col_expr(endpoint::Column::PreviousSecretUntil, Expr::value(Some(stored(previous_until))))
+            .col_expr(endpoint::Column::KeyVersion, Expr::value(to_i32(new.key_version)))
+            .col_expr(endpoint::Column::SecretCiphertext, Expr::value(new.bytes.clone()))
+            .filter(endpoint::Column::Id.eq(id.0))
+            .exec(&self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn publish(
+        &self,
+        e: &WebhookEvent,
+        only: Option<EndpointId>,
+        max_attempts: u32,
+    ) -> Result<Vec<Delivery>, StorageError> {
+        let txn = begin(&self.conn).await?;
+        let outcome = async {
+            let now = stored(e.created_at);
+            event::Entity::insert(event::ActiveModel {
+                id: Set(e.id),
+                organization_id: Set(e.organization_id.0),
+                event_type: Set(e.event_type.as_str().to_owned()),
+                payload: Set(e.payload.clone()),
+                created_at: Set(now),
+            })
+            .exec_without_returning(&txn)
+            .await
+            .map_err(db_err)?;
+            let mut query = endpoint::Entity::find().filter(endpoint::Column::OrganizationId.eq(e.organization_id.0));
+            query = match only {
+                Some(id) => query.filter(endpoint::Column::Id.eq(id.0)),
+                None => query.filter(endpoint::Column::Status.eq(EndpointStatus::Enabled.as_str())),
+            };
+            let rows = query.order_by_asc(endpoint::Column::Id).all(&txn).await.map_err(db_err)?;
+            let mut deliveries = Vec::new();
+            for row in &rows {
+                let target = endpoint_to_domain(row)?;
+                if only.is_none() && !target.subscribes_to(e.event_type) {
+                    continue;
+                }
+                let made = Delivery {
+                    id: Uuid::now_v7(),
+                    organization_id: e.organization_id,
+                    endpoint_id: target.id,
+                    event_id: e.id,
+                    event_type: e.event_type,
+                    state: DeliveryState::Pending,
+                    attempts: 0,
+                    last_status: None,
+                    last_error: None,
+                    last_response_ms: None,
+                    last_attempt_at: None,
+                    next_attempt_at: Some(now),
+                    created_at: now,
+                };
+                delivery::Entity::insert(delivery::ActiveModel {
+                    id: Set(made.id),
+                    organization_id: Set(made.organization_id.0),
+                    endpoint_id: Set(made.endpoint_id.0),
+                    event_id: Set(made.event_id),
+                    event_type: Set(made.event_type.as_str().to_owned()),
+                    state: Set(made.state.as_str().to_owned()),
+                    attempts: Set(0),
+                    last_status: Set(None),
+                    last_error: Set(None),
+                    last_response_ms: Set(None),
+                    last_attempt_at: Set(None),
+                    next_attempt_at: Set(Some(now)),
+                    created_at: Set(now),
+                })
+                .exec_without_returning(&txn)
+                .await
+                .map_err(db_err)?;
+                let mut job = NewJob::new(JobKind::WebhookDelivery, now);
+                job.payload = serde_json::json!({ "delivery_id": made.id }).to_string();
+                job.max_attempts = Ord::max(max_attempts, 1);
+                job::Entity::insert(crate::jobs::queued_row(&job, now))
+                    .exec_without_returning(&txn)
+                    .await
+                    .map_err(db_err)?;
+                deliveries.push(made);
+            }
+            Ok(deliveries)
+        }
+        .await;
+        finish(txn, outcome).await
+    }
+
+    async fn delivery(&self, id: Uuid) -> Result<Option<(Delivery, WebhookEndpoint, WebhookEvent)>, StorageError> {
+        let Some(row) = delivery::Entity::find_by_id(id).one(&self.conn).await.map_err(db_err)? else {
+            return Ok(None);
+        };
+        let Some(target) = endpoint::Entity::find_by_id(row.endpoint_id).one(&self.conn).await.map_err(db_err)? else {
+            return Ok(None);
+        };
+        let Some(message) = event::Entity::find_by_id(row.event_id).one(&self.conn).await.map_err(db_err)? else {
+            return Ok(None);
+        };
+        let stored_event = WebhookEvent {
+            id: message.id,
+            organization_id: OrganizationId(message.organization_id),
+            event_type: EventType::parse(&message.event_type)
+                .ok_or_else(|| corrupt("webhook_events", "event_type", &message.event_type))?,
+            payload: message.payload,
+            created_at: message.created_at,
+        };
+        Ok(Some((delivery_to_domain(row)?, endpoint_to_domain(&target)?, stored_event)))
+    }
+
+    async fn record_attempt(&self, id: Uuid, a: &Attempt) -> Result<(), StorageError> {
+        let error = a.error.as_ref().map(|e| e.chars().take(500).collect::<String>());
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::Attempts, Expr::col(delivery::Column::Attempts).add(1))
+            .col_expr(delivery::Column::State, Expr::value(a.state.as_str()))
+            .col_expr(delivery::Column::LastStatus, Expr::value(a.status.map(i32::from)))
+            .col_expr(delivery::Column::LastError, Expr::value(error))
+            .col_expr(delivery::Column::LastResponseMs, Expr::value(a.response_ms.map(to_i32)))
+            .col_expr(delivery::Column::LastAttemptAt, Expr::value(Some(stored(a.at))))
+            .col_expr(delivery::Column::NextAttemptAt, Expr::value(a.next_attempt_at.map(stored)))
+            .filter(delivery::Column::Id.eq(id))
+            .exec(&self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn endpoint_failed(
+        &self,
+        id: EndpointId,
+        threshold: u32,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StorageError> {
+        endpoint::Entity::update_many()
+            .col_expr(endpoint::Column::ConsecutiveFailures, Expr::col(endpoint::Column::ConsecutiveFailures).add(1))
+            .filter(endpoint::Column::Id.eq(id.0))
+            .exec(&self.conn)
+            .await
+            .map_err(db_err)?;
+        let disabled = endpoint::Entity::update_many()
+            .col_expr(endpoint::Column::Status, Expr::value(EndpointStatus::Disabled.as_str()))
+            .col_expr(endpoint::Column::DisabledReason, Expr::value(Some(reason.to_owned())))
+            .col_expr(endpoint::Column::UpdatedAt, Expr::value(stored(now)))
+            .filter(endpoint::Column::Id.eq(id.0))
+            .filter(endpoint::Column::Status.eq(EndpointStatus::Enabled.as_str()))
+            .filter(endpoint::Column::ConsecutiveFailures.gte(to_i32(threshold)))
+            .exec(&self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(disabled.rows_affected == 1)
+    }
+
+    async fn endpoint_succeeded(&self, id: EndpointId) -> Result<(), StorageError> {
+        endpoint::Entity::update_many()
+            .col_expr(endpoint::Column::ConsecutiveFailures, Expr::value(0))
+            .filter(endpoint::Column::Id.eq(id.0))
+            .exec(&self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn deliveries(
+        &self,
+        organization: OrganizationId,
+        endpoint_id: EndpointId,
+        page: &PageRequest<Uuid>,
+    ) -> Result<Page<Delivery, Uuid>, StorageError> {
+        let mut query = delivery::Entity::find()
+            .filter(delivery::Column::OrganizationId.eq(organization.0))
+            .filter(delivery::Column::EndpointId.eq(endpoint_id.0));
+        if let Some(after) = page.after() {
+            query = query.filter(delivery::Column::Id.lt(*after));
+        }
+        let rows = query
+            .order_by_desc(delivery::Column::Id)
+            .limit(overfetch(page.limit()))
+            .all(&self.conn)
+            .await
+            .map_err(db_err)?;
+        let items = rows.into_iter().map(delivery_to_domain).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetch(items, page.limit(), |d| d.id))
+    }
+}
+
+/// Outbound endpoints whose current secret is sealed under a key older than `version`, for the
+/// master-key rewrap (through [`crate::IntegrationStore`]), as `(binding, sealed, created_at)`.
+pub(crate) async fn secrets_below_version(
+    conn: &DatabaseConnection,
+    version: u32,
+    limit: u32,
+) -> Result<Vec<(CredentialBinding, Ciphertext, DateTime<Utc>)>, StorageError> {
+    let mut query = endpoint::Entity::find();
+    if let Ok(version) = i32::try_from(version) {
+        query = query.filter(endpoint::Column::KeyVersion.lt(version));
+    }
+    let rows = query.order_by_asc(endpoint::Column::Id).limit(u64::from(limit)).all(conn).await.map_err(db_err)?;
+    rows.into_iter()
+        .map(|row| {
+            let binding = CredentialBinding {
+                organization_id: OrganizationId(row.organization_id),
+                connection_id: row.id,
+                field: CredentialField::OutboundWebhookSecret,
+            };
+            let sealed =
+                Ciphertext { key_version: key_version(row.key_version, "key_version")?, bytes: row.secret_ciphertext };
+            Ok((binding, sealed, row.created_at))
+        })
+        .collect()
+}
+
+/// Swaps an outbound endpoint's current secret if it still is `old`; false if it changed or
+/// vanished.
+pub(crate) async fn replace_secret(
+    conn: &DatabaseConnection,
+    id: Uuid,
+    old: &Ciphertext,
+    new: &Ciphertext,
+) -> Result<bool, StorageError> {
+    let (Ok(old_version), Ok(new_version)) = (i32::try_from(old.key_version), i32::try_from(new.key_version)) else {
+        return Ok(false);
+    };
+    let replaced = endpoint::Entity::update_many()
+        .col_expr(endpoint::Column::KeyVersion, Expr::value(new_version))
+        .col_expr(endpoint::Column::SecretCiphertext, Expr::value(new.bytes.clone()))
+        .filter(endpoint::Column::Id.eq(id))
+        .filter(endpoint::Column::KeyVersion.eq(old_version))
+        .filter(endpoint::Column::SecretCiphertext.eq(old.bytes.clone()))
+        .exec(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(replaced.rows_affected == 1)
+}
