@@ -82,3 +82,30 @@ impl WebhookSender for HttpWebhookSender {
         SecretString::from(WebhookSecret::generate().expose_whsec())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn production_refuses_plain_http_and_internal_addresses_before_sending() {
+        let sender = HttpWebhookSender::new(UrlPolicy::PRODUCTION, Duration::from_secs(1)).unwrap();
+        assert_eq!(sender.check_url("http://hooks.example.com/in").await.unwrap_err(), "the URL must use https");
+        let private = sender.check_url("https://10.0.0.1/in").await.unwrap_err();
+        assert!(private.contains("private or internal address"), "{private}");
+        let loopback = sender.check_url("https://127.0.0.1/in").await.unwrap_err();
+        assert!(loopback.contains("127.0.0.1"), "{loopback}");
+        assert_eq!(sender.check_url("https://93.184.215.14/in").await.unwrap(), "https://93.184.215.14/in");
+        let outcome = sender.send("https://169.254.169.254/latest", &[], "msg_1", 0, "{}").await;
+        assert!(matches!(outcome, SendOutcome::Refused { .. }), "{outcome:?}");
+    }
+
+    #[test]
+    fn secrets_are_fresh_whsec_secrets() {
+        let sender = HttpWebhookSender::new(UrlPolicy::PRODUCTION, Duration::from_secs(1)).unwrap();
+        let (a, b) = (sender.new_secret(), sender.new_secret());
+        assert!(a.expose_secret().starts_with("whsec_"));
+        assert_ne!(a.expose_secret(), b.expose_secret());
+        assert!(WebhookSecret::parse(a.expose_secret()).is_ok());
+    }
+}

@@ -403,3 +403,68 @@ async fn a_refused_update_changes_nothing_and_deleting_an_endpoint_removes_its_l
         .await
         .expect_error(404, "resource_missing");
 }
+
+/// Mounts Postmark's `GET /server` answering `status` and the webhook receiver, replacing
+/// whatever the fake answered before.
+async fn postmark_answers(fake: &MockServer, status: u16) {
+    fake.reset().await;
+    let token = wiremock::matchers::header("X-Postmark-Server-Token", crate::integrations::CANARY);
+    let body = json!({"ErrorCode": 10, "Message": "Request does not contain a valid Server token."});
+    let answer = if status == 200 {
+        ResponseTemplate::new(200).set_body_json(json!({"ID": 1, "Name": "Acme"}))
+    } else {
+        ResponseTemplate::new(status).set_body_json(body)
+    };
+    Mock::given(method("GET")).and(path("/server")).and(token).respond_with(answer).mount(fake).await;
+    Mock::given(method("POST")).and(path("/hook")).respond_with(ResponseTemplate::new(200)).mount(fake).await;
+}
+
+async fn hook_types(fake: &MockServer, secret: &str) -> Vec<String> {
+    let requests = fake.received_requests().await.unwrap();
+    let hooks = requests.iter().filter(|r| r.url.path() == "/hook");
+    hooks.map(|r| assert_signed(r, &[secret])["type"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn scheduled_health_checks_announce_a_failure_and_the_recovery_once_each() {
+    let fake = MockServer::start().await;
+    postmark_answers(&fake, 200).await;
+    let app = crate::integrations::app_with_postmark(&fake, |s| {
+        webhook_settings(s);
+        s.jobs.health_check_interval_secs = 1;
+    })
+    .await;
+    let admin = app.admin().await;
+    let url = format!("{}/hook", fake.uri());
+    let events = ["integration.health_check.failed", "integration.health_check.recovered"];
+    let (_, secret) = create_endpoint(&app, &admin, &url, &events).await;
+    let body = crate::integrations::connect_body(crate::integrations::CANARY);
+    let connection = app.post("/v1/integrations/providers/postmark/connect", &admin, &body).await;
+    let connection = connection.expect(201)["id"].as_str().unwrap().to_owned();
+
+    // The provider starts refusing the token: the next scheduled check fails, once announced.
+    postmark_answers(&fake, 401).await;
+    let failed = eventually("the failure event", || async {
+        let requests = fake.received_requests().await.unwrap();
+        requests.into_iter().find(|r| r.url.path() == "/hook")
+    })
+    .await;
+    let body = assert_signed(&failed, &[&secret]);
+    assert_eq!(body["type"], "integration.health_check.failed");
+    assert_eq!(body["data"]["connection_id"], connection.as_str());
+    assert_eq!(body["data"]["health_check"]["outcome"], "invalid_credentials");
+
+    // It works again: one recovery event, and no repeat of the failure in between.
+    postmark_answers(&fake, 200).await;
+    eventually("the recovery event", || async {
+        let types = hook_types(&fake, &secret).await;
+        (!types.is_empty()).then_some(())
+    })
+    .await;
+    let seen = count(&app, "integration_health_checks").await;
+    eventually("two more healthy checks", || async {
+        (count(&app, "integration_health_checks").await >= seen + 2).then_some(())
+    })
+    .await;
+    assert_eq!(hook_types(&fake, &secret).await, ["integration.health_check.recovered"], "announced once");
+}
