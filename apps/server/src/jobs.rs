@@ -191,7 +191,10 @@ impl Worker {
                     .map_err(|e| e.to_string())?;
                 let keep = Duration::hours(otesse_domain::idempotency::KEEP_FOR_HOURS);
                 let records = self.context.idempotency.prune(now - keep).await.map_err(|e| e.to_string())?;
-                Ok(format!("{pruned} finished jobs and {records} idempotency records pruned"))
+                let deliveries = self.context.webhooks.prune().await.map_err(|e| e.to_string())?;
+                Ok(format!(
+                    "{pruned} finished jobs, {records} idempotency records and {deliveries} webhook deliveries pruned"
+                ))
             }
         }
     }

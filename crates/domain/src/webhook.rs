@@ -323,6 +323,9 @@ pub trait WebhookRepository: Send + Sync {
     ) -> Result<bool, StorageError>;
     /// Resets the consecutive failures.
     async fn endpoint_succeeded(&self, id: EndpointId) -> Result<(), StorageError>;
+    /// Deletes finished deliveries created before `before`, then the events left without a
+    /// delivery; how many deliveries.
+    async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StorageError>;
     /// The endpoint's deliveries, newest first.
     async fn deliveries(
         &self,
@@ -335,6 +338,8 @@ pub trait WebhookRepository: Send + Sync {
 /// The previous secret keeps signing deliveries this long after a rotation.
 pub const PREVIOUS_SECRET_HOURS: i64 = 24;
 pub const MAX_DESCRIPTION_CHARS: usize = 500;
+/// Finished deliveries (and their events) are kept this long in the delivery log.
+pub const KEEP_DELIVERIES_DAYS: i64 = 30;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WebhookSettings {
@@ -591,6 +596,11 @@ impl WebhookService {
     ) -> Result<usize, StorageError> {
         let event = WebhookEvent::new(organization, event_type, data, self.clock.now());
         Ok(self.repo.publish(&event, None, self.settings.max_attempts).await?.len())
+    }
+
+    /// Prunes the delivery log: finished deliveries older than [`KEEP_DELIVERIES_DAYS`].
+    pub async fn prune(&self) -> Result<u64, StorageError> {
+        self.repo.prune(self.clock.now() - Duration::days(KEEP_DELIVERIES_DAYS)).await
     }
 
     /// One attempt of a delivery, from the job worker. `retry_at` is when the job runs again if

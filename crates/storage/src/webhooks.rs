@@ -17,7 +17,7 @@ use otesse_domain::webhook::{
     Attempt, Delivery, DeliveryState, EndpointId, EndpointSecrets, EndpointStatus, EventType, WebhookEndpoint,
     WebhookEvent, WebhookRepository,
 };
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -390,6 +390,23 @@ impl WebhookRepository for WebhookStore {
             .await
             .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn prune(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
+        let deleted = delivery::Entity::delete_many()
+            .filter(delivery::Column::CreatedAt.lt(stored(before)))
+            .filter(delivery::Column::State.ne(DeliveryState::Pending.as_str()))
+            .exec(&self.conn)
+            .await
+            .map_err(db_err)?;
+        let referenced = Query::select().column(delivery::Column::EventId).from(delivery::Entity).to_owned();
+        event::Entity::delete_many()
+            .filter(event::Column::CreatedAt.lt(stored(before)))
+            .filter(event::Column::Id.not_in_subquery(referenced))
+            .exec(&self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(deleted.rows_affected)
     }
 
     async fn deliveries(

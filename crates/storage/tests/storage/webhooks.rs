@@ -140,6 +140,23 @@ async fn a_rotation_keeps_the_previous_secret_and_deleting_removes_the_log(db: D
 
     let event = WebhookEvent::new(admin.organization_id, EventType::Test, json!({}), t0());
     store.publish(&event, Some(target.id), 3).await.unwrap();
+    // Pruning keeps what is pending or recent, and deletes finished deliveries with their events.
+    assert_eq!(store.prune(t0() + Duration::days(1)).await.unwrap(), 0, "still pending");
+    let done = store.deliveries(admin.organization_id, target.id, &page()).await.unwrap().items[0].id;
+    let attempt = Attempt {
+        state: DeliveryState::Succeeded,
+        status: Some(200),
+        error: None,
+        response_ms: Some(3),
+        at: t0(),
+        next_attempt_at: None,
+    };
+    store.record_attempt(done, &attempt).await.unwrap();
+    assert_eq!(store.prune(t0()).await.unwrap(), 0, "not older than the cut");
+    assert_eq!(store.prune(t0() + Duration::days(1)).await.unwrap(), 1);
+    assert!(store.delivery(done).await.unwrap().is_none());
+    // The event went with its last delivery: its id can be stored again.
+    store.publish(&event, Some(target.id), 3).await.unwrap();
     assert!(store.delete_endpoint(admin.organization_id, target.id).await.unwrap());
     assert!(!store.delete_endpoint(admin.organization_id, target.id).await.unwrap());
     assert!(store.deliveries(admin.organization_id, target.id, &page()).await.unwrap().items.is_empty());
