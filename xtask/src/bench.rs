@@ -18,6 +18,8 @@ use crate::http::{Client, metric};
 use crate::server::{Launch, ServerProcess, TempDir, free_port, random_hex};
 use crate::wrk::{self, Load};
 
+/// Set to a server binary to bench it instead of building the workspace's.
+const BINARY_VAR: &str = "OTESSE_BENCH_BINARY";
 /// The authenticated rate must be at least this share of the unauthenticated one.
 const TARGET_RATIO: f64 = 0.80;
 const WARM_UP: &str = "2s";
@@ -168,7 +170,18 @@ impl fmt::Display for Report {
 /// Runs the bench, prints the report to stdout (progress goes to stderr) and returns it.
 pub fn auth(options: &Options) -> Result<Report, Error> {
     wrk::ensure_installed()?;
-    let binary = build_server()?;
+    let binary = match std::env::var_os(BINARY_VAR) {
+        // A/B comparisons: the same bench against builds kept from before and after a change.
+        Some(path) => {
+            let binary = PathBuf::from(path);
+            if !binary.is_file() {
+                return Err(Error::new(format!("{BINARY_VAR}={} is not a file", binary.display())));
+            }
+            step(format!("using {} ({BINARY_VAR}; not building)", binary.display()));
+            binary
+        }
+        None => build_server()?,
+    };
     let mut dir = TempDir::new("otesse-bench")?;
     let result = measure(dir.path(), binary, &options.load);
     match &result {
@@ -246,8 +259,11 @@ fn measure(dir: &Path, binary: PathBuf, load: &Load) -> Result<Report, Error> {
             ("OTESSE_LOG_FILTER".into(), "warn".into()),
             ("OTESSE_SIGN_IN__MAX_FAILURES_PER_IP".into(), "1000".into()),
             // Rate limiting stays on (every keyed request is counted, W2), with a limit the
-            // load never reaches, so what is measured is its cost, not its refusals.
+            // load never reaches, so what is measured is its cost, not its refusals. The server
+            // refuses limits finer than one request per 10 µs: 10^8 per 1000 s is exactly that
+            // (100,000 a second sustained, bursts of 10^8).
             ("OTESSE_RATE_LIMIT__KEY_REQUESTS".into(), "100000000".into()),
+            ("OTESSE_RATE_LIMIT__KEY_PERIOD_SECS".into(), "1000".into()),
         ],
         cwd: dir.to_owned(),
         log: dir.join("server.log"),

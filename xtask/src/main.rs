@@ -22,7 +22,8 @@ Commands:
         API key, and load-tests GET /v1/whoami (with the key) against GET /healthz with wrk.
         Then stops the server gracefully, restarts it, and checks that every keyed request
         reached the usage log. Fails if the ratio is below 0.80, if any response was not 2xx,
-        or if usage rows were lost.
+        or if usage rows were lost. With OTESSE_BENCH_BINARY=<path>, benches that server
+        binary instead of building one (to compare two builds).
   help  Prints this message.
 ";
 

@@ -149,7 +149,7 @@ impl<R: RouteResource> FromRequest for KeyAuth<R> {
             if let Some(limits) = req.app_data::<web::Data<crate::rate_limit::Limits>>()
                 && !counted
             {
-                limits.check(&req, &format!("key:{}", key.id.0), limits.per_key).await?;
+                limits.check(&req, crate::rate_limit::KeyBucket::new(key.id).as_str(), limits.per_key).await?;
             }
             if !key.allows_ip(ip) {
                 return Err(ApiError::new(

@@ -16,7 +16,7 @@
 //! the key's usage, like any other request of the key; one that reaches the handler is counted
 //! once (the key extractor sees the decision left here).
 //!
-//! Requests without the header cost one header lookup.
+//! Requests other than a `POST` cost one comparison; a `POST` without the header, one lookup.
 
 use std::sync::Arc;
 
@@ -48,7 +48,7 @@ pub struct Idempotency {
     pub clock: Arc<dyn Clock>,
 }
 
-const HEADER: &str = "idempotency-key";
+const HEADER: HeaderName = HeaderName::from_static("idempotency-key");
 /// Set on replayed answers.
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// Routes without a caller yet: keys are not honoured there.
@@ -116,18 +116,21 @@ fn payload(bytes: web::Bytes) -> Payload {
 }
 
 /// The middleware. Requests it does not apply to (everything but a POST with the header) only
-/// pay for a header lookup: the work, and its large future, live in [`idempotent`], boxed
-/// separately so the common path does not carry them.
+/// pay for a method comparison, and a POST for a header lookup: the work, and its large
+/// future, live in [`idempotent`], boxed separately so the common path does not carry them.
 pub async fn idempotency(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    match req.headers().get(HEADER) {
-        Some(value) if req.method() == Method::POST && !EXEMPT.contains(&req.path()) => {
-            let raw_key = value.clone();
-            Box::pin(idempotent(req, next, raw_key)).await
-        }
-        _ => Ok(next.call(req).await?.map_into_boxed_body()),
+    // The method first: it is a comparison, where finding a header by name hashes it.
+    let raw_key = if req.method() == Method::POST {
+        req.headers().get(&HEADER).filter(|_| !EXEMPT.contains(&req.path())).cloned()
+    } else {
+        None
+    };
+    match raw_key {
+        Some(raw_key) => Box::pin(idempotent(req, next, raw_key)).await,
+        None => Ok(next.call(req).await?.map_into_boxed_body()),
     }
 }
 
@@ -146,7 +149,8 @@ async fn idempotent(
     // Counted like every request of the key, whoever answers it; the key extractor does not
     // count it again.
     if let (Some(id), Some(limits)) = (caller.key, req.app_data::<web::Data<crate::rate_limit::Limits>>().cloned())
-        && let Err(refused) = limits.check(req.request(), &format!("key:{}", id.0), limits.per_key).await
+        && let Err(refused) =
+            limits.check(req.request(), crate::rate_limit::KeyBucket::new(id).as_str(), limits.per_key).await
     {
         return Ok(answer(req, refused));
     }

@@ -1,10 +1,10 @@
-//! The usage pipeline (K14, F1, F2): the hot path puts each row on a bounded queue with
-//! `try_send`, never waiting; one background task wakes every `usage.flush_interval_ms`, takes
-//! everything queued and writes it in batches, one transaction per batch. Rows that do not fit
-//! the queue are dropped and counted (`otesse_usage_rows_dropped_total`). On shutdown the
-//! queue is written before the process exits.
+//! The usage pipeline (K14, F1, F2): the hot path appends each row to a bounded in-memory
+//! queue, never waiting; one background task wakes every `usage.flush_interval_ms`, takes
+//! everything queued at once and writes it in batches, one transaction per batch. Rows that do
+//! not fit the queue are dropped and counted (`otesse_usage_rows_dropped_total`). On shutdown
+//! the queue is written before the process exits.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use otesse_domain::ports::{UsageLog, UsageSink};
@@ -21,24 +21,55 @@ enum Control {
     Stop(oneshot::Sender<()>),
 }
 
+/// The rows waiting for the writer: a vector behind a mutex, which the writer swaps for an
+/// empty one. A row costs the hot path one uncontended lock and a push (no per-row atomics on a
+/// shared channel, no block allocations, no waker), and the writer takes thousands at once.
+struct Pending {
+    rows: Mutex<Vec<UsageRecord>>,
+    capacity: usize,
+}
+
+impl Pending {
+    fn lock(&self) -> MutexGuard<'_, Vec<UsageRecord>> {
+        // A panic while holding the lock leaves a valid vector: keep using it.
+        self.rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queues `record` unless `capacity` rows already wait.
+    fn push(&self, record: UsageRecord) -> bool {
+        let mut rows = self.lock();
+        if rows.len() >= self.capacity {
+            return false;
+        }
+        rows.push(record);
+        true
+    }
+
+    /// Moves everything queued into `into` (which must be empty), leaving `into`'s allocation
+    /// for the next rows.
+    fn take_all(&self, into: &mut Vec<UsageRecord>) {
+        std::mem::swap(&mut *self.lock(), into);
+    }
+}
+
 /// The sending side, shared by every worker.
 #[derive(Clone)]
 pub struct UsageQueue {
-    rows: mpsc::Sender<UsageRecord>,
+    pending: Arc<Pending>,
     control: mpsc::Sender<Control>,
     metrics: Metrics,
 }
 
 impl std::fmt::Debug for UsageQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UsageQueue").field("capacity", &self.rows.max_capacity()).finish()
+        f.debug_struct("UsageQueue").field("capacity", &self.pending.capacity).finish()
     }
 }
 
 impl UsageSink for UsageQueue {
     fn record(&self, record: UsageRecord) {
         self.metrics.key_requests.inc();
-        if self.rows.try_send(record).is_err() {
+        if !self.pending.push(record) {
             self.metrics.usage_dropped.inc();
         }
     }
@@ -55,12 +86,18 @@ impl UsageQueue {
         interval: Duration,
         metrics: Metrics,
     ) -> Self {
-        let (rows, row_receiver) = mpsc::channel(capacity);
+        // Room for a typical interval's rows up front; the vectors keep their size afterwards.
+        let pending = Arc::new(Pending { rows: Mutex::new(Vec::with_capacity(capacity.min(4096))), capacity });
         let (control, control_receiver) = mpsc::channel(16);
-        let writer =
-            Writer { rows: row_receiver, control: control_receiver, log, batch_size, metrics: metrics.clone() };
+        let writer = Writer {
+            pending: pending.clone(),
+            control: control_receiver,
+            log,
+            batch_size: batch_size.max(1),
+            metrics: metrics.clone(),
+        };
         tokio::spawn(writer.run(interval));
-        Self { rows, control, metrics }
+        Self { pending, control, metrics }
     }
 
     /// Waits until every row queued so far is written.
@@ -82,7 +119,7 @@ impl UsageQueue {
 }
 
 struct Writer {
-    rows: mpsc::Receiver<UsageRecord>,
+    pending: Arc<Pending>,
     control: mpsc::Receiver<Control>,
     log: Arc<dyn UsageLog>,
     batch_size: usize,
@@ -90,29 +127,27 @@ struct Writer {
 }
 
 impl Writer {
-    /// The writer never waits on the row channel itself: rows are taken with `try_recv` when
-    /// the timer (or a flush) wakes it, so a `try_send` on the hot path finds no waiting task
-    /// to wake and costs a few atomics. While it is behind, it keeps writing without waiting.
+    /// The writer is never woken by a row: it takes the queue when the timer (or a flush)
+    /// wakes it, so queuing a row wakes nobody. While it is behind, it keeps writing without
+    /// waiting (missed ticks fire at once).
     async fn run(mut self, interval: Duration) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut batch = Vec::with_capacity(self.batch_size);
+        let mut taken = Vec::new();
         loop {
             let control = tokio::select! {
                 _ = ticker.tick() => None,
                 control = self.control.recv() => control,
             };
-            // Everything queued before the control request is visible now: take it all.
-            loop {
-                let taken = self.take(&mut batch);
-                if !batch.is_empty() {
-                    write_batch(self.log.as_ref(), &batch, &self.metrics).await;
-                    batch.clear();
-                }
-                if taken < self.batch_size {
-                    break;
-                }
+            // Everything queued before the control request is visible now: take it all, once.
+            // Rows that arrive while it is written wait for the next tick (which comes at once
+            // if the writing took longer than the interval): taking them right away would cut
+            // the stream into ever smaller transactions, each rewriting the same pages.
+            self.pending.take_all(&mut taken);
+            for batch in taken.chunks(self.batch_size) {
+                write_batch(self.log.as_ref(), batch, &self.metrics).await;
             }
+            taken.clear();
             match control {
                 Some(Control::Flush(ack)) => {
                     let _ = ack.send(());
@@ -124,21 +159,6 @@ impl Writer {
                 None => {}
             }
         }
-    }
-
-    /// Moves up to a batch of queued rows into `batch` without waiting.
-    fn take(&mut self, batch: &mut Vec<UsageRecord>) -> usize {
-        let mut taken = 0;
-        while taken < self.batch_size {
-            match self.rows.try_recv() {
-                Ok(row) => {
-                    batch.push(row);
-                    taken += 1;
-                }
-                Err(_) => break,
-            }
-        }
-        taken
     }
 }
 

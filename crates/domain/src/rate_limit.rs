@@ -163,6 +163,14 @@ pub trait RateLimiter: Send + Sync {
     /// time budget. Callers fail open on it (let the request through, log, count), because
     /// refusing all traffic while a limiter is down would turn a small outage into a full one.
     async fn check(&self, bucket: &str, limit: RateLimit) -> Result<RateDecision, RateLimitError>;
+
+    /// What [`Self::check`] would answer, when the limiter can tell without waiting (its
+    /// buckets are in this process's memory); `None` when the caller must await `check`. Counts
+    /// the request exactly like `check` does. The hot path calls this first, so an in-process
+    /// limiter costs no boxed future.
+    fn check_now(&self, _bucket: &str, _limit: RateLimit) -> Option<RateDecision> {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -323,6 +331,21 @@ mod tests {
                 assert!((j - i + 1) as f64 <= most + 1e-6, "{} requests in {} ms", j - i + 1, end - start);
             }
         }
+    }
+
+    /// A limiter with a remote store: it cannot answer without waiting.
+    struct Remote;
+
+    #[async_trait]
+    impl RateLimiter for Remote {
+        async fn check(&self, _bucket: &str, _limit: RateLimit) -> Result<RateDecision, RateLimitError> {
+            Err(RateLimitError::Unavailable("not connected".into()))
+        }
+    }
+
+    #[test]
+    fn a_limiter_answers_at_once_only_if_it_says_so() {
+        assert_eq!(Remote.check_now("key:a", per_second(1)), None);
     }
 
     #[test]

@@ -61,6 +61,21 @@ async fn in_process_buckets_are_separate_and_refill_on_the_injected_clock() {
     assert_eq!((full.allowed, full.remaining), (true, 2), "full again after a period");
 }
 
+/// The hot path asks without awaiting: the same buckets, counted the same way.
+#[tokio::test]
+async fn in_process_answers_at_once_from_the_same_buckets() {
+    let clock = TestClock::default();
+    let limiter = clock.limiter();
+    let limit = RateLimit::new(2, Duration::from_secs(2)).unwrap();
+    let first = limiter.check_now("a", limit).expect("an in-process limiter always answers at once");
+    assert_eq!((first.allowed, first.remaining), (true, 1));
+    assert_eq!(limiter.check("a", limit).await.unwrap().remaining, 0, "check sees what check_now counted");
+    let refused = limiter.check_now("a", limit).unwrap();
+    assert!(!refused.allowed);
+    assert_eq!(refused.retry_after, Some(Duration::from_secs(1)));
+    assert!(limiter.check_now("b", limit).unwrap().allowed, "another bucket is untouched");
+}
+
 #[test]
 fn in_process_memory_stays_bounded() {
     let limiter = InProcessRateLimiter::new();

@@ -28,8 +28,9 @@ use crate::entity::{api_key, api_key_ip, api_key_usage};
 use crate::support::{begin, corrupt, db_err, finish, overfetch, stored};
 
 /// Rows per multi-row INSERT: 8 bound values each keeps a statement far below the bind
-/// parameter limits of SQLite (32766) and PostgreSQL (65535).
-const ROWS_PER_INSERT: usize = 500;
+/// parameter limits of SQLite (32766) and PostgreSQL (65535). A power of two: see
+/// [`insert_chunks`].
+const ROWS_PER_INSERT: usize = 512;
 
 /// The usage log on SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
@@ -57,7 +58,9 @@ impl UsageLog for UsageStore {
         }
         // Sorted by key, so concurrent batches lock the keys' rows in the same order.
         let mut tallies: BTreeMap<Uuid, KeyTally> = BTreeMap::new();
-        let mut addresses: BTreeSet<(Uuid, String)> = BTreeSet::new();
+        // As addresses, not text: most rows of a batch repeat a few, and only those few are
+        // formatted.
+        let mut addresses: BTreeSet<(Uuid, IpAddr)> = BTreeSet::new();
         for record in batch {
             let at = stored(record.occurred_at);
             tallies
@@ -68,14 +71,14 @@ impl UsageLog for UsageStore {
                 })
                 .or_insert(KeyTally { requests: 1, last_used_at: at });
             if let Some(ip) = record.client_ip {
-                addresses.insert((record.api_key_id.0, canonical_ip(ip)));
+                addresses.insert((record.api_key_id.0, ip.to_canonical()));
             }
         }
 
         let txn = begin(&self.conn).await?;
         let outcome = async {
             let backend = txn.get_database_backend();
-            for rows in batch.chunks(ROWS_PER_INSERT) {
+            for rows in insert_chunks(batch) {
                 txn.execute_raw(insert_rows(backend, rows)).await.map_err(db_err)?;
             }
             for (key, tally) in &tallies {
@@ -97,7 +100,7 @@ impl UsageLog for UsageStore {
                     .await
                     .map_err(db_err)?;
             }
-            let addresses: Vec<_> = addresses.into_iter().collect();
+            let addresses: Vec<_> = addresses.into_iter().map(|(key, ip)| (key, canonical_ip(ip))).collect();
             for pairs in addresses.chunks(ROWS_PER_INSERT) {
                 let rows = pairs
                     .iter()
@@ -184,6 +187,23 @@ fn canonical_ip(ip: IpAddr) -> String {
     ip.to_canonical().to_string()
 }
 
+/// The batch cut into INSERTs of [`ROWS_PER_INSERT`] rows, then the rest in halving powers of
+/// two (a rest of 300 goes as 256 + 32 + 8 + 4). Only ten statement texts ever occur, so the
+/// driver's prepared-statement cache always hits: parsing a statement of a few thousand bind
+/// parameters cost more than a few extra round trips.
+fn insert_chunks(batch: &[UsageRecord]) -> impl Iterator<Item = &[UsageRecord]> {
+    let mut rest = batch;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let size = if rest.len() >= ROWS_PER_INSERT { ROWS_PER_INSERT } else { 1 << rest.len().ilog2() };
+        let (chunk, tail) = rest.split_at(size);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
 /// One multi-row INSERT, written by hand: this runs for every keyed request, and building it
 /// through the query builder cost several times more than the database's own work. Chunks of
 /// one size produce the same SQL text, so the driver's prepared-statement cache is hit.
@@ -195,6 +215,8 @@ fn insert_rows(backend: DbBackend, rows: &[UsageRecord]) -> Statement {
          (api_key_id, organization_id, occurred_at, method, path, status, response_time_ms, client_ip) VALUES ",
     );
     let mut values: Vec<Value> = Vec::with_capacity(rows.len() * COLUMNS);
+    // Consecutive rows mostly come from one client: format its address once.
+    let mut last_ip: Option<(IpAddr, String)> = None;
     for (i, record) in rows.iter().enumerate() {
         sql.push_str(if i == 0 { "(" } else { ",(" });
         for column in 0..COLUMNS {
@@ -218,7 +240,13 @@ fn insert_rows(backend: DbBackend, rows: &[UsageRecord]) -> Statement {
             i32::from(record.status).into(),
             // A request longer than 24 days is recorded as lasting 24 days.
             i32::try_from(record.response_time_ms).unwrap_or(i32::MAX).into(),
-            record.client_ip.map(|ip| ip.to_string()).into(),
+            record
+                .client_ip
+                .map(|ip| match &last_ip {
+                    Some((last, text)) if *last == ip => text.clone(),
+                    _ => last_ip.insert((ip, ip.to_string())).1.clone(),
+                })
+                .into(),
         ]);
     }
     Statement::from_sql_and_values(backend, sql, values)
@@ -248,4 +276,46 @@ fn to_domain(row: api_key_usage::Model) -> Result<UsageEntry, StorageError> {
             client_ip,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(n: usize) -> Vec<UsageRecord> {
+        let row = UsageRecord {
+            api_key_id: ApiKeyId(Uuid::nil()),
+            organization_id: OrganizationId(Uuid::nil()),
+            occurred_at: Utc::now(),
+            method: "GET".into(),
+            path: "/v1/whoami".into(),
+            status: 200,
+            response_time_ms: 1,
+            client_ip: None,
+        };
+        vec![row; n]
+    }
+
+    fn sizes(n: usize) -> Vec<usize> {
+        insert_chunks(&rows(n)).map(<[UsageRecord]>::len).collect()
+    }
+
+    #[test]
+    fn batches_are_cut_into_a_few_statement_sizes_in_order() {
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(300), [256, 32, 8, 4]);
+        assert_eq!(sizes(512), [512]);
+        assert_eq!(sizes(1_100), [512, 512, 64, 8, 4]);
+        let batch = rows(2_047);
+        let chunks: Vec<_> = insert_chunks(&batch).collect();
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 2_047, "every row once");
+        assert!(chunks.iter().all(|c| c.len().is_power_of_two() && c.len() <= ROWS_PER_INSERT));
+        // Contiguous and in order: each chunk starts where the previous one ended.
+        let mut next = batch.as_ptr();
+        for chunk in chunks {
+            assert_eq!(chunk.as_ptr(), next);
+            next = next.wrapping_add(chunk.len());
+        }
+    }
 }
