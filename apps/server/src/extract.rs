@@ -249,6 +249,31 @@ impl RouteResource for IntegrationsRoute {
     const RESOURCE: Option<Resource> = Some(Resource::Integrations);
 }
 
+/// Whether the request presents an API key rather than a session token: an `X-API-Key` header,
+/// or a bearer token with the key prefix.
+fn presents_key(req: &HttpRequest) -> bool {
+    req.headers().contains_key("x-api-key")
+        || bearer(req).ok().flatten().is_some_and(|token| token.starts_with(otesse_domain::api_key::KEY_PREFIX))
+}
+
+/// For routes that both users and keys may call: a key is checked as `KeyAuth<R>` (level,
+/// method and `R`'s scope), anything else as a user session, and the caller is turned into the
+/// domain's actor by `key` or `user`.
+pub fn user_or_key<R: RouteResource, T: 'static>(
+    req: &HttpRequest,
+    payload: &mut Payload,
+    key: fn(&ApiKey) -> T,
+    user: fn(&SignedIn) -> T,
+) -> LocalBoxFuture<'static, Result<T, ApiError>> {
+    if presents_key(req) {
+        let auth = KeyAuth::<R>::from_request(req, payload);
+        Box::pin(async move { Ok(key(&auth.await?.key)) })
+    } else {
+        let signed_in = SignedInUser::from_request(req, payload);
+        Box::pin(async move { Ok(user(&signed_in.await?.0)) })
+    }
+}
+
 /// A signed-in user, or an API key holding `integrations.manage` (which may do what
 /// `settings.edit` does on integrations).
 #[derive(Debug)]
@@ -260,14 +285,11 @@ impl FromRequest for IntegrationCaller {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         use otesse_domain::integration::IntegrationActor;
-        let is_key = req.headers().contains_key("x-api-key")
-            || bearer(req).ok().flatten().is_some_and(|t| t.starts_with(otesse_domain::api_key::KEY_PREFIX));
-        if is_key {
-            let key = KeyAuth::<IntegrationsRoute>::from_request(req, payload);
-            Box::pin(async move { Ok(IntegrationCaller(IntegrationActor::key(&key.await?.key))) })
-        } else {
-            let user = SignedInUser::from_request(req, payload);
-            Box::pin(async move { Ok(IntegrationCaller(IntegrationActor::user(&user.await?.0.actor()))) })
-        }
+        user_or_key::<IntegrationsRoute, _>(
+            req,
+            payload,
+            |key| IntegrationCaller(IntegrationActor::key(key)),
+            |user| IntegrationCaller(IntegrationActor::user(&user.actor())),
+        )
     }
 }

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use super::{ListResponse, PageQuery, created, parse_id};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::{KeyAuth, RouteResource, SignedInUser};
+use crate::extract::{RouteResource, user_or_key};
 
 #[derive(Debug)]
 pub struct WebhooksRoute;
@@ -35,20 +35,12 @@ impl FromRequest for WebhookCaller {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let is_key = req.headers().contains_key("x-api-key")
-            || req
-                .headers()
-                .get(actix_web::http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split_once(' '))
-                .is_some_and(|(_, token)| token.trim().starts_with(otesse_domain::api_key::KEY_PREFIX));
-        if is_key {
-            let key = KeyAuth::<WebhooksRoute>::from_request(req, payload);
-            Box::pin(async move { Ok(WebhookCaller(WebhookActor::key(&key.await?.key))) })
-        } else {
-            let user = SignedInUser::from_request(req, payload);
-            Box::pin(async move { Ok(WebhookCaller(WebhookActor::user(&user.await?.0.actor()))) })
-        }
+        user_or_key::<WebhooksRoute, _>(
+            req,
+            payload,
+            |key| WebhookCaller(WebhookActor::key(key)),
+            |user| WebhookCaller(WebhookActor::user(&user.actor())),
+        )
     }
 }
 

@@ -315,3 +315,15 @@ pub fn key_body(name: &str, environment: &str) -> Json {
         "allowed_ips": [],
     })
 }
+
+/// Polls `probe` until it returns `Some`, for at most 15 seconds.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut probe: impl FnMut() -> F) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}

@@ -2,30 +2,16 @@
 //! its warning once, also when two servers share the database; the email without Postmark is
 //! recorded as undeliverable; notifications are listed and read by their user only.
 
-use std::time::{Duration, Instant};
-
 use chrono::Utc;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, key_body, spawn_app_with};
+use crate::helpers::{TestApp, eventually, key_body, spawn_app_with};
 
 fn fast_jobs(s: &mut otesse_server::config::Settings) {
     s.jobs.enabled = true;
     s.jobs.poll_interval_ms = 20;
     s.jobs.expiry_warning_interval_secs = 1;
-}
-
-/// Polls `probe` until it returns `Some`, for at most 15 seconds.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut probe: impl FnMut() -> F) -> T {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 async fn count(app: &TestApp, sql: &str) -> i64 {

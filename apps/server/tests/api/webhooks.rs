@@ -3,7 +3,7 @@
 //! rotation, retries, disabling after failures, and receivers that fail, hang or redirect.
 //! Receivers are local wiremock servers (loopback is allowed for these tests only).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use otesse_webhook_signature::{WebhookSecret, verify};
 use reqwest::Method;
@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{TestApp, key_body, spawn_app_with};
+use crate::helpers::{TestApp, eventually, key_body, spawn_app_with};
 
 fn webhook_settings(s: &mut otesse_server::config::Settings) {
     s.allow_loopback_urls = true;
@@ -19,18 +19,6 @@ fn webhook_settings(s: &mut otesse_server::config::Settings) {
     s.jobs.poll_interval_ms = 20;
     s.webhooks.timeout_secs = 1;
     s.webhooks.disable_after_failures = 2;
-}
-
-/// Polls `probe` until it returns `Some`, for at most 15 seconds.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &str, mut probe: impl FnMut() -> F) -> T {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 async fn receiver(status: u16) -> MockServer {
