@@ -275,11 +275,25 @@ pub trait WebhookSender: Send + Sync {
     fn new_secret(&self) -> SecretString;
 }
 
+/// What [`WebhookRepository::insert_endpoint`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointInsert {
+    Inserted,
+    /// The organization already has its limit of endpoints; nothing was stored.
+    LimitReached,
+}
+
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait WebhookRepository: Send + Sync {
-    async fn count_endpoints(&self, organization: OrganizationId) -> Result<u32, StorageError>;
-    async fn insert_endpoint(&self, endpoint: &WebhookEndpoint, secret: &Ciphertext) -> Result<(), StorageError>;
+    /// Stores the endpoint unless its organization already has `limit` endpoints. Counting and
+    /// inserting are one atomic step: concurrent creates never exceed the limit.
+    async fn insert_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        secret: &Ciphertext,
+        limit: u32,
+    ) -> Result<EndpointInsert, StorageError>;
     /// Oldest first.
     async fn endpoints(&self, organization: OrganizationId) -> Result<Vec<WebhookEndpoint>, StorageError>;
     async fn endpoint(
@@ -479,9 +493,6 @@ impl WebhookService {
         let events = parse_events(input.events.as_deref().unwrap_or_default())?;
         let description = parse_description(input.description)?;
         let url = self.checked_url(input.url.as_deref().unwrap_or_default()).await?;
-        if self.repo.count_endpoints(actor.organization_id).await? >= self.settings.max_endpoints {
-            return Err(WebhookError::LimitReached(self.settings.max_endpoints));
-        }
         let now = self.clock.now();
         let endpoint = WebhookEndpoint {
             id: EndpointId(Uuid::now_v7()),
@@ -498,8 +509,10 @@ impl WebhookService {
         };
         let secret = self.sender.new_secret();
         let sealed = self.cipher.encrypt(&secret, &binding(endpoint.organization_id, endpoint.id));
-        self.repo.insert_endpoint(&endpoint, &sealed).await?;
-        Ok((endpoint, secret))
+        match self.repo.insert_endpoint(&endpoint, &sealed, self.settings.max_endpoints).await? {
+            EndpointInsert::Inserted => Ok((endpoint, secret)),
+            EndpointInsert::LimitReached => Err(WebhookError::LimitReached(self.settings.max_endpoints)),
+        }
     }
 
     pub async fn list(&self, actor: &WebhookActor) -> Result<Vec<WebhookEndpoint>, WebhookError> {
@@ -893,13 +906,15 @@ mod tests {
         sender.expect_check_url().returning(|u| Ok(format!("{u}/")));
         sender.expect_new_secret().returning(|| SecretString::from("whsec_abc".to_owned()));
         let mut repo = MockWebhookRepository::new();
-        repo.expect_count_endpoints().returning(|_| Ok(1));
         repo.expect_insert_endpoint()
-            .withf(|e, sealed| {
-                e.url == "https://x.example/" && e.events == [EventType::ApiKeyRevoked] && sealed.bytes == b"sealed"
+            .withf(|e, sealed, limit| {
+                e.url == "https://x.example/"
+                    && e.events == [EventType::ApiKeyRevoked]
+                    && sealed.bytes == b"sealed"
+                    && *limit == 2
             })
             .times(1)
-            .returning(|_, _| Ok(()));
+            .returning(|_, _, _| Ok(EndpointInsert::Inserted));
         let svc = service(repo, sender, MockNotificationRepository::new());
         let (endpoint, secret) =
             svc.create(&admin(), input("https://x.example", &["api_key.revoked", "api_key.revoked"])).await.unwrap();
@@ -911,9 +926,9 @@ mod tests {
     async fn the_endpoint_limit_holds() {
         let mut sender = MockWebhookSender::new();
         sender.expect_check_url().returning(|u| Ok(u.to_owned()));
+        sender.expect_new_secret().returning(|| SecretString::from("whsec_abc".to_owned()));
         let mut repo = MockWebhookRepository::new();
-        repo.expect_count_endpoints().returning(|_| Ok(2));
-        repo.expect_insert_endpoint().never();
+        repo.expect_insert_endpoint().times(1).returning(|_, _, _| Ok(EndpointInsert::LimitReached));
         let svc = service(repo, sender, MockNotificationRepository::new());
         let refused = svc.create(&admin(), input("https://x.example", &["webhook.test"])).await;
         assert!(matches!(refused, Err(WebhookError::LimitReached(2))));

@@ -28,8 +28,8 @@ use sea_orm::{
 
 use crate::Database;
 use crate::audit;
-use crate::entity::{api_key, organization};
-use crate::support::{begin, corrupt, db_err, finish, stored};
+use crate::entity::api_key;
+use crate::support::{begin, corrupt, db_err, finish, lock_organization, stored};
 
 /// API keys on SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
@@ -149,24 +149,6 @@ impl ApiKeyRepository for ApiKeyStore {
         .await;
         finish(txn, outcome).await
     }
-}
-
-/// Step 1: the write that serializes key creation within an organization.
-async fn lock_organization(
-    txn: &impl ConnectionTrait,
-    organization: OrganizationId,
-    now: DateTime<Utc>,
-) -> Result<(), StorageError> {
-    let updated = organization::Entity::update_many()
-        .col_expr(organization::Column::UpdatedAt, Expr::value(stored(now)))
-        .filter(organization::Column::Id.eq(organization.0))
-        .exec(txn)
-        .await
-        .map_err(db_err)?;
-    if updated.rows_affected == 0 {
-        return Err(StorageError::new(format!("organization {organization} does not exist")));
-    }
-    Ok(())
 }
 
 /// Steps 2 and 3: refuses when the organization has no room for `key` at `now`.

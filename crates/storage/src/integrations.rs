@@ -38,7 +38,7 @@ use crate::entity::{
     integration_connection as connection, integration_credential as credential, integration_health_check as health,
     integration_instance as instance,
 };
-use crate::support::{begin, corrupt, db_err, finish, stored};
+use crate::support::{begin, corrupt, db_err, finish, stored, swap_sealed};
 
 /// Integrations on SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
@@ -338,21 +338,8 @@ impl IntegrationRepository for IntegrationStore {
     }
 
     async fn replace_ciphertext(&self, id: Uuid, old: &Ciphertext, new: &Ciphertext) -> Result<bool, StorageError> {
-        let new_version = version_column(new.key_version)?;
-        // No stored row can hold a version the column cannot.
-        let Ok(old_version) = i32::try_from(old.key_version) else {
-            return Ok(false);
-        };
-        let replaced = credential::Entity::update_many()
-            .col_expr(credential::Column::KeyVersion, Expr::value(new_version))
-            .col_expr(credential::Column::Ciphertext, Expr::value(new.bytes.clone()))
-            .filter(credential::Column::Id.eq(id))
-            .filter(credential::Column::KeyVersion.eq(old_version))
-            .filter(credential::Column::Ciphertext.eq(old.bytes.clone()))
-            .exec(&self.conn)
-            .await
-            .map_err(db_err)?;
-        if replaced.rows_affected == 1 {
+        use credential::Column as C;
+        if swap_sealed::<credential::Entity>(&self.conn, [C::Id, C::KeyVersion, C::Ciphertext], id, old, new).await? {
             return Ok(true);
         }
         // Not a credential: perhaps a Stripe endpoint's signing secret, or an outbound one.

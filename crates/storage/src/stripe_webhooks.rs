@@ -10,7 +10,7 @@ use otesse_domain::StorageError;
 use otesse_domain::integration::{Ciphertext, StripeEvent, StripeWebhookEndpoint, StripeWebhookRepository};
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::page::{Page, PageRequest};
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::Database;
 use crate::entity::{stripe_webhook_endpoint as endpoint, stripe_webhook_event as event};
-use crate::support::{begin, corrupt, db_err, finish, is_unique_violation, overfetch, stored};
+use crate::support::{begin, corrupt, db_err, finish, is_unique_violation, overfetch, stored, swap_sealed};
 
 const ENDPOINTS: &str = "stripe_webhook_endpoints";
 
@@ -239,19 +239,8 @@ pub(crate) async fn replace_secret(
     old: &Ciphertext,
     new: &Ciphertext,
 ) -> Result<bool, StorageError> {
-    let (Ok(old_version), Ok(new_version)) = (i32::try_from(old.key_version), i32::try_from(new.key_version)) else {
-        return Ok(false);
-    };
-    let replaced = endpoint::Entity::update_many()
-        .col_expr(endpoint::Column::KeyVersion, Expr::value(new_version))
-        .col_expr(endpoint::Column::SecretCiphertext, Expr::value(new.bytes.clone()))
-        .filter(endpoint::Column::Id.eq(id))
-        .filter(endpoint::Column::KeyVersion.eq(old_version))
-        .filter(endpoint::Column::SecretCiphertext.eq(old.bytes.clone()))
-        .exec(conn)
-        .await
-        .map_err(db_err)?;
-    Ok(replaced.rows_affected == 1)
+    use endpoint::Column as C;
+    swap_sealed::<endpoint::Entity>(conn, [C::Id, C::KeyVersion, C::SecretCiphertext], id, old, new).await
 }
 
 fn to_domain(row: endpoint::Model) -> Result<(StripeWebhookEndpoint, Ciphertext), StorageError> {

@@ -2,7 +2,15 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use otesse_domain::StorageError;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, IsolationLevel, SqlErr, TransactionTrait};
+use otesse_domain::integration::Ciphertext;
+use otesse_domain::organization::OrganizationId;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    IsolationLevel, QueryFilter, SqlErr, TransactionTrait,
+};
+
+use crate::entity::organization;
 
 /// Any database error the caller cannot be blamed for.
 pub(crate) fn db_err(err: DbErr) -> StorageError {
@@ -58,4 +66,53 @@ where
 /// The `limit + 1` rows a page query fetches, to know whether another page follows.
 pub(crate) fn overfetch(limit: u32) -> u64 {
     u64::from(limit) + 1
+}
+
+/// The first statement of a transaction that must not run alongside another of the same
+/// organization (counting against a limit, then inserting). On PostgreSQL the row lock it takes
+/// serializes them; on SQLite a write as first statement takes the database write lock before
+/// any read snapshot exists.
+pub(crate) async fn lock_organization(
+    txn: &impl ConnectionTrait,
+    organization: OrganizationId,
+    now: DateTime<Utc>,
+) -> Result<(), StorageError> {
+    let updated = organization::Entity::update_many()
+        .col_expr(organization::Column::UpdatedAt, Expr::value(stored(now)))
+        .filter(organization::Column::Id.eq(organization.0))
+        .exec(txn)
+        .await
+        .map_err(db_err)?;
+    if updated.rows_affected == 0 {
+        return Err(StorageError::new(format!("organization {organization} does not exist")));
+    }
+    Ok(())
+}
+
+/// The master-key rewrap's compare-and-swap: replaces the sealed value of row `id` (its key
+/// version and ciphertext columns) with `new`, only if it still is `old`. False when the row
+/// changed or vanished since it was read, or `old` holds a version no row can.
+pub(crate) async fn swap_sealed<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    [id_column, version_column, ciphertext_column]: [E::Column; 3],
+    id: uuid::Uuid,
+    old: &Ciphertext,
+    new: &Ciphertext,
+) -> Result<bool, StorageError> {
+    let new_version = i32::try_from(new.key_version).map_err(|_| {
+        StorageError::new(format!("master key version {} is beyond what can be stored", new.key_version))
+    })?;
+    let Ok(old_version) = i32::try_from(old.key_version) else {
+        return Ok(false);
+    };
+    let replaced = E::update_many()
+        .col_expr(version_column, Expr::value(new_version))
+        .col_expr(ciphertext_column, Expr::value(new.bytes.clone()))
+        .filter(id_column.eq(id))
+        .filter(version_column.eq(old_version))
+        .filter(ciphertext_column.eq(old.bytes.clone()))
+        .exec(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(replaced.rows_affected == 1)
 }

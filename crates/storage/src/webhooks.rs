@@ -14,8 +14,8 @@ use otesse_domain::organization::OrganizationId;
 use otesse_domain::page::{Page, PageRequest};
 use otesse_domain::user::UserId;
 use otesse_domain::webhook::{
-    Attempt, Delivery, DeliveryState, EndpointId, EndpointSecrets, EndpointStatus, EventType, WebhookEndpoint,
-    WebhookEvent, WebhookRepository,
+    Attempt, Delivery, DeliveryState, EndpointId, EndpointInsert, EndpointSecrets, EndpointStatus, EventType,
+    WebhookEndpoint, WebhookEvent, WebhookRepository,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::Database;
 use crate::entity::{job, webhook_delivery as delivery, webhook_endpoint as endpoint, webhook_event as event};
-use crate::support::{begin, corrupt, db_err, finish, overfetch, stored};
+use crate::support::{begin, corrupt, db_err, finish, lock_organization, overfetch, stored, swap_sealed};
 
 const ENDPOINTS: &str = "webhook_endpoints";
 const DELIVERIES: &str = "webhook_deliveries";
@@ -106,38 +106,50 @@ fn to_i32(value: u32) -> i32 {
 
 #[async_trait]
 impl WebhookRepository for WebhookStore {
-    async fn count_endpoints(&self, organization: OrganizationId) -> Result<u32, StorageError> {
-        let count = endpoint::Entity::find()
-            .filter(endpoint::Column::OrganizationId.eq(organization.0))
-            .count(&self.conn)
+    async fn insert_endpoint(
+        &self,
+        e: &WebhookEndpoint,
+        secret: &Ciphertext,
+        limit: u32,
+    ) -> Result<EndpointInsert, StorageError> {
+        let txn = begin(&self.conn).await?;
+        let outcome = async {
+            // Serializes creates within the organization, so the count below stays true until
+            // the insert.
+            lock_organization(&txn, e.organization_id, e.created_at).await?;
+            let count = endpoint::Entity::find()
+                .filter(endpoint::Column::OrganizationId.eq(e.organization_id.0))
+                .count(&txn)
+                .await
+                .map_err(db_err)?;
+            if count >= u64::from(limit) {
+                return Ok(EndpointInsert::LimitReached);
+            }
+            endpoint::Entity::insert(endpoint::ActiveModel {
+                id: Set(e.id.0),
+                organization_id: Set(e.organization_id.0),
+                url: Set(e.url.clone()),
+                description: Set(e.description.clone()),
+                events: Set(events_json(&e.events)),
+                status: Set(e.status.as_str().to_owned()),
+                disabled_reason: Set(e.disabled_reason.clone()),
+                consecutive_failures: Set(to_i32(e.consecutive_failures)),
+                created_by: Set(e.created_by.0),
+                key_version: Set(to_i32(secret.key_version)),
+                secret_ciphertext: Set(secret.bytes.clone()),
+                previous_key_version: Set(None),
+                previous_secret_ciphertext: Set(None),
+                previous_secret_until: Set(None),
+                created_at: Set(stored(e.created_at)),
+                updated_at: Set(stored(e.updated_at)),
+            })
+            .exec_without_returning(&txn)
             .await
             .map_err(db_err)?;
-        Ok(u32::try_from(count).unwrap_or(u32::MAX))
-    }
-
-    async fn insert_endpoint(&self, e: &WebhookEndpoint, secret: &Ciphertext) -> Result<(), StorageError> {
-        endpoint::Entity::insert(endpoint::ActiveModel {
-            id: Set(e.id.0),
-            organization_id: Set(e.organization_id.0),
-            url: Set(e.url.clone()),
-            description: Set(e.description.clone()),
-            events: Set(events_json(&e.events)),
-            status: Set(e.status.as_str().to_owned()),
-            disabled_reason: Set(e.disabled_reason.clone()),
-            consecutive_failures: Set(to_i32(e.consecutive_failures)),
-            created_by: Set(e.created_by.0),
-            key_version: Set(to_i32(secret.key_version)),
-            secret_ciphertext: Set(secret.bytes.clone()),
-            previous_key_version: Set(None),
-            previous_secret_ciphertext: Set(None),
-            previous_secret_until: Set(None),
-            created_at: Set(stored(e.created_at)),
-            updated_at: Set(stored(e.updated_at)),
-        })
-        .exec_without_returning(&self.conn)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+            Ok(EndpointInsert::Inserted)
+        }
+        .await;
+        finish(txn, outcome).await
     }
 
     async fn endpoints(&self, organization: OrganizationId) -> Result<Vec<WebhookEndpoint>, StorageError> {
@@ -466,17 +478,6 @@ pub(crate) async fn replace_secret(
     old: &Ciphertext,
     new: &Ciphertext,
 ) -> Result<bool, StorageError> {
-    let (Ok(old_version), Ok(new_version)) = (i32::try_from(old.key_version), i32::try_from(new.key_version)) else {
-        return Ok(false);
-    };
-    let replaced = endpoint::Entity::update_many()
-        .col_expr(endpoint::Column::KeyVersion, Expr::value(new_version))
-        .col_expr(endpoint::Column::SecretCiphertext, Expr::value(new.bytes.clone()))
-        .filter(endpoint::Column::Id.eq(id))
-        .filter(endpoint::Column::KeyVersion.eq(old_version))
-        .filter(endpoint::Column::SecretCiphertext.eq(old.bytes.clone()))
-        .exec(conn)
-        .await
-        .map_err(db_err)?;
-    Ok(replaced.rows_affected == 1)
+    use endpoint::Column as C;
+    swap_sealed::<endpoint::Entity>(conn, [C::Id, C::KeyVersion, C::SecretCiphertext], id, old, new).await
 }

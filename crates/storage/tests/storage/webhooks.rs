@@ -1,6 +1,6 @@
 //! Outbound webhooks: publishing queues exactly one delivery and one job per subscribed enabled
 //! endpoint, atomically; attempts are recorded; an endpoint is disabled by exactly one failure
-//! however many race; a rotation keeps the old secret; deleting an endpoint deletes its log.
+//! however many race; concurrent creates never exceed the endpoint limit; a rotation keeps the old secret; deleting an endpoint deletes its log.
 
 use chrono::Duration;
 use otesse_domain::integration::{Ciphertext, CredentialField};
@@ -9,7 +9,8 @@ use otesse_domain::page::PageRequest;
 use otesse_domain::ports::IntegrationRepository;
 use otesse_domain::user::User;
 use otesse_domain::webhook::{
-    Attempt, DeliveryState, EndpointId, EndpointStatus, EventType, WebhookEndpoint, WebhookEvent, WebhookRepository,
+    Attempt, DeliveryState, EndpointId, EndpointInsert, EndpointStatus, EventType, WebhookEndpoint, WebhookEvent,
+    WebhookRepository,
 };
 use otesse_storage::Database;
 use serde_json::json;
@@ -22,6 +23,7 @@ on_both_databases!(
     attempts_are_recorded_and_one_failure_disables,
     a_rotation_keeps_the_previous_secret_and_deleting_removes_the_log,
     endpoint_secrets_are_rewrapped_like_credentials,
+    concurrent_creates_never_exceed_the_endpoint_limit,
 );
 
 fn endpoint(owner: &User, events: &[EventType], status: EndpointStatus) -> WebhookEndpoint {
@@ -55,9 +57,9 @@ async fn publishing_queues_one_delivery_and_job_per_subscribed_enabled_endpoint(
     let other = endpoint(&admin, &[EventType::ApiKeyCreated], EndpointStatus::Enabled);
     let disabled = endpoint(&admin, &[EventType::ApiKeyRevoked], EndpointStatus::Disabled);
     for e in [&revoked, &other, &disabled] {
-        store.insert_endpoint(e, &sealed(b"s")).await.unwrap();
+        assert_eq!(store.insert_endpoint(e, &sealed(b"s"), 16).await.unwrap(), EndpointInsert::Inserted);
     }
-    assert_eq!(store.count_endpoints(admin.organization_id).await.unwrap(), 3);
+    assert_eq!(store.endpoints(admin.organization_id).await.unwrap().len(), 3);
     let event = WebhookEvent::new(admin.organization_id, EventType::ApiKeyRevoked, json!({"id": "k"}), t0());
     let made = store.publish(&event, None, 4).await.unwrap();
     assert_eq!(made.len(), 1);
@@ -88,7 +90,7 @@ async fn attempts_are_recorded_and_one_failure_disables(db: Database) {
     let (_, admin) = setup(&db).await;
     let store = db.webhooks();
     let target = endpoint(&admin, &[EventType::Test], EndpointStatus::Enabled);
-    store.insert_endpoint(&target, &sealed(b"s")).await.unwrap();
+    store.insert_endpoint(&target, &sealed(b"s"), 16).await.unwrap();
     let event = WebhookEvent::new(admin.organization_id, EventType::Test, json!({}), t0());
     let delivery = store.publish(&event, Some(target.id), 3).await.unwrap().remove(0);
     let attempt = Attempt {
@@ -130,7 +132,7 @@ async fn a_rotation_keeps_the_previous_secret_and_deleting_removes_the_log(db: D
     let (_, admin) = setup(&db).await;
     let store = db.webhooks();
     let target = endpoint(&admin, &[EventType::Test], EndpointStatus::Enabled);
-    store.insert_endpoint(&target, &sealed(b"old")).await.unwrap();
+    store.insert_endpoint(&target, &sealed(b"old"), 16).await.unwrap();
     assert_eq!(store.secrets(target.id).await.unwrap().unwrap().previous, None);
     let until = t0() + Duration::hours(24);
     store.rotate_secret(target.id, &sealed(b"new"), until).await.unwrap();
@@ -168,7 +170,7 @@ async fn endpoint_secrets_are_rewrapped_like_credentials(db: Database) {
     let store = db.webhooks();
     let target = endpoint(&admin, &[EventType::Test], EndpointStatus::Enabled);
     let old = Ciphertext { key_version: 1, bytes: b"under key 1".to_vec() };
-    store.insert_endpoint(&target, &old).await.unwrap();
+    store.insert_endpoint(&target, &old, 16).await.unwrap();
     let integrations = db.integrations();
     let stale = integrations.credentials_below_version(2, 10).await.unwrap();
     assert_eq!(stale.len(), 1, "{stale:?}");
@@ -181,4 +183,20 @@ async fn endpoint_secrets_are_rewrapped_like_credentials(db: Database) {
     assert!(integrations.replace_ciphertext(target.id.0, &old, &fresh).await.unwrap());
     assert_eq!(store.secrets(target.id).await.unwrap().unwrap().current, fresh);
     assert!(integrations.credentials_below_version(2, 10).await.unwrap().is_empty());
+}
+
+async fn concurrent_creates_never_exceed_the_endpoint_limit(db: Database) {
+    let (_, admin) = setup(&db).await;
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let (store, e) = (db.webhooks(), endpoint(&admin, &[EventType::Test], EndpointStatus::Enabled));
+            tokio::spawn(async move { store.insert_endpoint(&e, &sealed(b"s"), 5).await })
+        })
+        .collect();
+    let outcomes: Vec<_> =
+        futures_util::future::join_all(tasks).await.into_iter().map(|joined| joined.expect("task").unwrap()).collect();
+    let inserted = outcomes.iter().filter(|o| **o == EndpointInsert::Inserted).count();
+    assert_eq!(inserted, 5, "{outcomes:?}");
+    assert_eq!(outcomes.len() - inserted, 7);
+    assert_eq!(db.webhooks().endpoints(admin.organization_id).await.unwrap().len(), 5);
 }
