@@ -132,8 +132,7 @@ impl Worker {
                     let mut data = otesse_domain::webhook::api_key_data(&warning.key);
                     data["days_left"] = warning.days.into();
                     let event = otesse_domain::webhook::EventType::ApiKeyExpiring;
-                    crate::routes::webhooks::publish(&self.context.webhooks, warning.key.organization_id, event, data)
-                        .await;
+                    crate::events::publish(&self.context.webhooks, warning.key.organization_id, event, data).await;
                 }
                 Ok(format!(
                     "{} notifications, {} emails sent, {} undeliverable",
@@ -156,8 +155,7 @@ impl Worker {
                         connection.provider.as_str(),
                         Some(&change.check),
                     );
-                    crate::routes::webhooks::publish(&self.context.webhooks, connection.organization_id, event, data)
-                        .await;
+                    crate::events::publish(&self.context.webhooks, connection.organization_id, event, data).await;
                 }
                 Ok(format!("{} health changes", changes.len()))
             }

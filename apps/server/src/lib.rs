@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod idempotency;
 pub mod jobs;

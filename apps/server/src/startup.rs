@@ -23,6 +23,7 @@ use otesse_domain::integration::{
 };
 use otesse_domain::notification::{ExpiryWarningPorts, ExpiryWarnings, NotificationService};
 use otesse_domain::ports::{Clock, CredentialCipher, KeyHasher, SecretGenerator, UsageSink};
+use otesse_domain::webhook::EventPublisher;
 use otesse_providers::{HttpProviderClient, ProviderClientConfig};
 use otesse_storage::Database;
 use secrecy::{ExposeSecret, SecretString};
@@ -93,6 +94,8 @@ impl Application {
             Duration::from_secs(settings.key_cache.negative_ttl_secs),
         ));
         let key_invalidations = KeyInvalidationListener::start(&database, cache.clone()).await?;
+        let webhooks = webhook_service(&settings, &database, clock.clone())?;
+        let events: Arc<dyn EventPublisher> = Arc::new(crate::events::WebhookEvents(webhooks.clone()));
         let api_keys = ApiKeyService::new(ApiKeyPorts {
             keys: Arc::new(database.api_keys()),
             usage: Arc::new(database.usage()),
@@ -101,6 +104,7 @@ impl Application {
             hasher: hasher.clone(),
             secrets: secrets.clone(),
             clock: clock.clone(),
+            events: events.clone(),
         });
         let auth = AuthService::new(
             AuthPorts {
@@ -119,10 +123,9 @@ impl Application {
             chrono::Duration::hours(settings.session_ttl_hours),
         );
         let customers = CustomerService::new(Arc::new(database.customers()), clock.clone());
-        let (integrations, stripe) = integration_services(&settings, &database, clock.clone())?;
+        let (integrations, stripe) = integration_services(&settings, &database, clock.clone(), events)?;
         let audit = AuditService::new(Arc::new(database.audit()));
         let notifications = NotificationService::new(Arc::new(database.notifications()), clock.clone());
-        let webhooks = webhook_service(&settings, &database, clock.clone())?;
         let worker = settings.jobs.enabled.then(|| {
             let expiry = ExpiryWarnings::new(ExpiryWarningPorts {
                 keys: Arc::new(database.api_keys()),
@@ -305,6 +308,7 @@ fn integration_services(
     settings: &Settings,
     database: &Database,
     clock: Arc<dyn Clock>,
+    events: Arc<dyn EventPublisher>,
 ) -> Result<(IntegrationService, StripeWebhookService), StartupError> {
     let extra = match &settings.catalog_file {
         Some(path) => Some((
@@ -358,6 +362,7 @@ fn integration_services(
         preconfigured: Preconfigured::new(preconfigured),
         contacts: Arc::new(database.contacts()),
         audit: Arc::new(database.audit()),
+        events,
     });
     Ok((integrations, stripe))
 }

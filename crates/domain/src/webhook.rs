@@ -275,6 +275,15 @@ pub trait WebhookSender: Send + Sync {
     fn new_secret(&self) -> SecretString;
 }
 
+/// Where the domain services announce a change once it is stored (W3): the server's adapter
+/// queues the event for every subscribed endpoint. Announcing never undoes or fails the change;
+/// the adapter logs an event it could not queue.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    async fn publish(&self, organization: OrganizationId, event: EventType, data: Value);
+}
+
 /// What [`WebhookRepository::insert_endpoint`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndpointInsert {

@@ -185,7 +185,6 @@ impl From<&ApiKeyDetail> for KeyDetailView {
     ))]
 pub async fn create(
     keys: web::Data<ApiKeyService>,
-    webhooks: web::Data<otesse_domain::webhook::WebhookService>,
     limits: web::Data<crate::rate_limit::Limits>,
     req: actix_web::HttpRequest,
     user: SignedInUser,
@@ -204,9 +203,6 @@ pub async fn create(
     };
     let created_key = keys.create(&user.0.actor(), input).await?;
     tracing::info!(api_key_id = %created_key.key.id, "api key created");
-    let (organization, data) =
-        (created_key.key.organization_id, otesse_domain::webhook::api_key_data(&created_key.key));
-    super::webhooks::publish(&webhooks, organization, otesse_domain::webhook::EventType::ApiKeyCreated, data).await;
     Ok(created(&CreatedKeyView::new(&created_key, keys.now())))
 }
 
@@ -265,7 +261,6 @@ pub struct RotateKeyRequest {
     responses((status = 201, body = CreatedKeyView), (status = 404), (status = 409)))]
 pub async fn rotate(
     keys: web::Data<ApiKeyService>,
-    webhooks: web::Data<otesse_domain::webhook::WebhookService>,
     limits: web::Data<crate::rate_limit::Limits>,
     req: actix_web::HttpRequest,
     user: SignedInUser,
@@ -278,9 +273,6 @@ pub async fn rotate(
     let input = RotateKeyInput { name: body.name, revoke_old_at: body.revoke_old_at };
     let created_key = keys.rotate(&user.0.actor(), id, input).await?;
     tracing::info!(api_key_id = %created_key.key.id, rotated_from = %id, "api key rotated");
-    let (organization, data) =
-        (created_key.key.organization_id, otesse_domain::webhook::api_key_data(&created_key.key));
-    super::webhooks::publish(&webhooks, organization, otesse_domain::webhook::EventType::ApiKeyRotated, data).await;
     Ok(created(&CreatedKeyView::new(&created_key, keys.now())))
 }
 
@@ -289,14 +281,11 @@ pub async fn rotate(
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = KeyView), (status = 404)))]
 pub async fn revoke(
     keys: web::Data<ApiKeyService>,
-    webhooks: web::Data<otesse_domain::webhook::WebhookService>,
     user: SignedInUser,
     id: web::Path<String>,
 ) -> Result<web::Json<KeyView>, ApiError> {
     let id = ApiKeyId(parse_id(&id, "API key")?);
     let listing = keys.revoke(&user.0.actor(), id).await?;
     tracing::info!(api_key_id = %id, "api key revoked");
-    let (organization, data) = (listing.key.organization_id, otesse_domain::webhook::api_key_data(&listing.key));
-    super::webhooks::publish(&webhooks, organization, otesse_domain::webhook::EventType::ApiKeyRevoked, data).await;
     Ok(web::Json(KeyView::from(&listing)))
 }

@@ -222,7 +222,6 @@ impl From<&ConnectionView> for ConnectionViewBody {
     ))]
 pub async fn connect(
     service: web::Data<IntegrationService>,
-    webhooks: web::Data<otesse_domain::webhook::WebhookService>,
     caller: IntegrationCaller,
     slug: web::Path<String>,
     body: web::Json<ConnectRequest>,
@@ -240,13 +239,6 @@ pub async fn connect(
     };
     let view = service.connect(&caller.0, &slug, input).await?;
     tracing::info!(provider = %view.connection.provider, connection_id = %view.connection.id, "integration connected");
-    let data = otesse_domain::webhook::connection_data(
-        view.connection.id,
-        view.connection.provider.as_str(),
-        view.latest_health.as_ref(),
-    );
-    let event = otesse_domain::webhook::EventType::IntegrationConnected;
-    super::webhooks::publish(&webhooks, view.connection.organization_id, event, data).await;
     Ok(created(&ConnectionViewBody::from(&view)))
 }
 
@@ -290,15 +282,11 @@ pub async fn connection(
     security(("session" = []), ("api_key" = [])), responses((status = 204), (status = 404)))]
 pub async fn disconnect(
     service: web::Data<IntegrationService>,
-    webhooks: web::Data<otesse_domain::webhook::WebhookService>,
     caller: IntegrationCaller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id, "connection")?;
-    let view = service.disconnect(&caller.0, id).await?;
-    let data = otesse_domain::webhook::connection_data(view.connection.id, view.connection.provider.as_str(), None);
-    let event = otesse_domain::webhook::EventType::IntegrationDisconnected;
-    super::webhooks::publish(&webhooks, view.connection.organization_id, event, data).await;
+    service.disconnect(&caller.0, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -7,7 +7,6 @@ use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use futures_util::future::LocalBoxFuture;
 use otesse_domain::api_key::Resource;
-use otesse_domain::organization::OrganizationId;
 use otesse_domain::page::PageRequest;
 use otesse_domain::webhook::{
     Delivery, EndpointId, EndpointInput, EndpointStatus, EventType, WebhookActor, WebhookEndpoint, WebhookService,
@@ -41,19 +40,6 @@ impl FromRequest for WebhookCaller {
             |key| WebhookCaller(WebhookActor::key(key)),
             |user| WebhookCaller(WebhookActor::user(&user.actor())),
         )
-    }
-}
-
-/// Publishes an event after the change it reports is stored. A failure is logged, never
-/// answered: the change itself happened.
-pub async fn publish(
-    webhooks: &WebhookService,
-    organization: OrganizationId,
-    event: EventType,
-    data: serde_json::Value,
-) {
-    if let Err(err) = webhooks.publish(organization, event, data).await {
-        tracing::error!(error = %err, event = event.as_str(), "could not queue a webhook event");
     }
 }
 

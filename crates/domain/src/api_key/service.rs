@@ -20,6 +20,7 @@ use crate::ports::{
 };
 use crate::usage::{UsageEntry, UsageSummary};
 use crate::user::{Actor, MissingPermission, Permission};
+use crate::webhook::{EventPublisher, EventType, api_key_data};
 
 /// The detail view holds this many recent requests (K9).
 pub const RECENT_REQUESTS: u32 = 50;
@@ -163,6 +164,8 @@ pub struct ApiKeyPorts {
     pub hasher: Arc<dyn KeyHasher>,
     pub secrets: Arc<dyn SecretGenerator>,
     pub clock: Arc<dyn Clock>,
+    /// Announces created, rotated and revoked keys (W3).
+    pub events: Arc<dyn EventPublisher>,
 }
 
 #[derive(Clone)]
@@ -284,7 +287,13 @@ impl ApiKeyService {
         let created = self.mint(actor, spec, None, now);
         let audit = Self::audit(actor, AuditAction::ApiKeyCreated, &created.key, now);
         self.ports.keys.insert(&created.key, &audit, MAX_ACTIVE_KEYS, now).await?;
+        self.announce(EventType::ApiKeyCreated, &created.key).await;
         Ok(created)
+    }
+
+    /// The webhook event of a stored change: the key's public fields, never its secret.
+    async fn announce(&self, event: EventType, key: &ApiKey) {
+        self.ports.events.publish(key.organization_id, event, api_key_data(key)).await;
     }
 
     fn listing(&self, key: ApiKey, now: DateTime<Utc>) -> KeyListing {
@@ -341,6 +350,7 @@ impl ApiKeyService {
             self.ports.keys.revoke(actor.organization_id, id, now, &audit).await?.ok_or(KeyAccessError::NotFound)?;
         self.ports.cache.invalidate(&revoked.key_hash);
         self.ports.invalidations.publish(&revoked.key_hash).await;
+        self.announce(EventType::ApiKeyRevoked, &revoked).await;
         Ok(self.listing(revoked, now))
     }
 
@@ -393,6 +403,7 @@ impl ApiKeyService {
             self.ports.cache.invalidate(&old.key_hash);
             self.ports.invalidations.publish(&old.key_hash).await;
         }
+        self.announce(EventType::ApiKeyRotated, &created.key).await;
         Ok(created)
     }
 
@@ -445,6 +456,7 @@ mod tests {
         MockUsageLog,
     };
     use crate::user::{Role, UserId};
+    use crate::webhook::MockEventPublisher;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
@@ -469,6 +481,14 @@ mod tests {
         cache: MockKeyCache,
         invalidations: MockKeyInvalidationBus,
         clock_now: DateTime<Utc>,
+        /// Every webhook event the service announced, in order.
+        published: Published,
+    }
+
+    type Published = Arc<Mutex<Vec<(OrganizationId, EventType, serde_json::Value)>>>;
+
+    fn announced(published: &Published) -> Vec<EventType> {
+        published.lock().unwrap().iter().map(|(_, event, _)| *event).collect()
     }
 
     impl Mocks {
@@ -480,6 +500,7 @@ mod tests {
                 // No expectation: publishing where a test did not ask for it fails the test.
                 invalidations: MockKeyInvalidationBus::new(),
                 clock_now: now(),
+                published: Published::default(),
             }
         }
 
@@ -493,6 +514,11 @@ mod tests {
             let mut clock = MockClock::new();
             let at = self.clock_now;
             clock.expect_now().returning(move || at);
+            let mut events = MockEventPublisher::new();
+            let published = self.published.clone();
+            events.expect_publish().returning(move |organization, event, data| {
+                published.lock().unwrap().push((organization, event, data));
+            });
             ApiKeyService::new(ApiKeyPorts {
                 keys: Arc::new(self.keys),
                 usage: Arc::new(self.usage),
@@ -501,6 +527,7 @@ mod tests {
                 hasher: Arc::new(hasher),
                 secrets: Arc::new(secrets),
                 clock: Arc::new(clock),
+                events: Arc::new(events),
             })
         }
     }
@@ -533,8 +560,16 @@ mod tests {
                 *sink.lock().unwrap() = Some(key.clone());
                 Ok(())
             });
+        let published = mocks.published.clone();
         let created = mocks.service().create(&actor(Role::Manager), input()).await.unwrap();
         let plaintext = created.plaintext.secret().expose_secret().to_owned();
+        // Announced once, with the key's public fields and never its secret.
+        let events = published.lock().unwrap().clone();
+        assert_eq!(events.len(), 1);
+        let (organization, event, data) = &events[0];
+        assert_eq!((*organization, *event), (created.key.organization_id, EventType::ApiKeyCreated));
+        assert_eq!(data["id"], serde_json::json!(created.key.id.0));
+        assert!(!data.to_string().contains(&plaintext[9..]));
         assert!(plaintext.starts_with("erp_live_"));
         assert_eq!(plaintext.len(), "erp_live_".len() + 40);
         assert!(PresentedKey::parse(&plaintext).is_ok());
@@ -621,7 +656,9 @@ mod tests {
         ] {
             let mut mocks = Mocks::new();
             mocks.keys.expect_insert().returning(move |_, _, _, _| Err(store_err.clone()));
+            let published = mocks.published.clone();
             assert_eq!(mocks.service().create(&actor(Role::Admin), input()).await.unwrap_err(), expected);
+            assert!(announced(&published).is_empty(), "a refused key is not announced");
         }
     }
 
@@ -697,8 +734,11 @@ mod tests {
             .returning(move |_, _, _, _| Ok(Some(revoked.clone())));
         mocks.cache.expect_invalidate().with(eq(fake_hash(&presented()))).times(1).return_const(());
         mocks.invalidations.expect_publish().times(1).return_const(());
+        let published = mocks.published.clone();
         let listing = mocks.service().revoke(&actor(Role::Manager), key.id).await.unwrap();
         assert_eq!(listing.status, ApiKeyStatus::Revoked);
+        assert_eq!(announced(&published), [EventType::ApiKeyRevoked]);
+        assert!(published.lock().unwrap()[0].2["revoked_at"].is_string());
     }
 
     #[tokio::test]
@@ -720,8 +760,10 @@ mod tests {
         mocks.keys.expect_revoke().returning(|_, _, _, _| Err(StorageError::new("connection reset")));
         mocks.cache.expect_invalidate().never();
         mocks.invalidations.expect_publish().never();
+        let published = mocks.published.clone();
         let err = mocks.service().revoke(&actor(Role::Admin), key.id).await.unwrap_err();
         assert!(matches!(err, KeyAccessError::Storage(_)));
+        assert!(announced(&published).is_empty());
     }
 
     #[tokio::test]
@@ -730,8 +772,10 @@ mod tests {
         let mut mocks = Mocks::new();
         mocks.keys.expect_find().returning(move |_, _| Ok(Some(key.clone())));
         mocks.keys.expect_revoke().never();
+        let published = mocks.published.clone();
         let listing = mocks.service().revoke(&actor(Role::Admin), ApiKeyId(Uuid::nil())).await.unwrap();
         assert_eq!(listing.status, ApiKeyStatus::Revoked);
+        assert!(announced(&published).is_empty(), "a second revocation announces nothing");
     }
 
     #[tokio::test]
@@ -772,8 +816,11 @@ mod tests {
         mocks.cache.expect_invalidate().with(eq(old_hash)).times(1).return_const(());
         mocks.invalidations.expect_publish().with(eq(old_hash)).times(1).return_const(());
         let input = RotateKeyInput { name: None, revoke_old_at: Some(revoke_at) };
+        let published = mocks.published.clone();
         let created = mocks.service().rotate(&actor(Role::Admin), old_id, input).await.unwrap();
         assert!(created.plaintext.secret().expose_secret().starts_with("erp_live_"));
+        assert_eq!(announced(&published), [EventType::ApiKeyRotated]);
+        assert_eq!(published.lock().unwrap()[0].2["id"], serde_json::json!(created.key.id.0));
     }
 
     #[tokio::test]

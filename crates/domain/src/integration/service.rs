@@ -24,6 +24,7 @@ use crate::audit::{AuditAction, AuditActor, AuditEntry};
 use crate::organization::OrganizationId;
 use crate::ports::{Clock, CredentialCipher, DecryptError, IntegrationRepository, ProviderClient, ProviderModel};
 use crate::user::{Actor, Permission, UserId};
+use crate::webhook::{EventPublisher, EventType, connection_data};
 
 /// How many health checks the connection detail shows.
 pub const HEALTH_HISTORY: u32 = 20;
@@ -200,6 +201,8 @@ pub struct IntegrationPorts {
     /// Resource edits (I11) are audited here; connects and disconnects are written in the
     /// repository's own transaction instead.
     pub audit: Arc<dyn crate::ports::AuditLog>,
+    /// Announces connects and disconnects (W3).
+    pub events: Arc<dyn EventPublisher>,
 }
 
 #[derive(Clone)]
@@ -444,7 +447,10 @@ impl IntegrationService {
         self.ports.repository.save_connection(&new, &audit(AuditAction::IntegrationConnected)).await?;
         // Read back: when the instance already existed, storage kept its own row and id.
         let stored = self.ports.repository.find_connection(organization, connection_id).await?;
-        Ok(stored.unwrap_or(ConnectionView { connection, instance, latest_health: Some(health) }))
+        let view = stored.unwrap_or(ConnectionView { connection, instance, latest_health: Some(health) });
+        let data = connection_data(view.connection.id, view.connection.provider.as_str(), view.latest_health.as_ref());
+        self.ports.events.publish(organization, EventType::IntegrationConnected, data).await;
+        Ok(view)
     }
 
     fn decrypt_all(&self, stored: &[StoredCredential]) -> Result<Credentials, IntegrationError> {
@@ -566,6 +572,8 @@ impl IntegrationService {
         .for_provider(view.connection.provider.as_str())
         .with("provider", view.connection.provider.as_str());
         if self.ports.repository.disconnect(actor.organization_id, id, now, &audit).await? {
+            let data = connection_data(id, view.connection.provider.as_str(), None);
+            self.ports.events.publish(actor.organization_id, EventType::IntegrationDisconnected, data).await;
             Ok(view)
         } else {
             Err(IntegrationError::ConnectionNotFound)
@@ -994,6 +1002,19 @@ mod tests {
         preconfigured: Preconfigured,
         contacts: crate::ports::MockContactRepository,
         audit: crate::ports::MockAuditLog,
+        /// Every webhook event the service announced, in order.
+        published: Published,
+    }
+
+    type Published = Arc<Mutex<Vec<(OrganizationId, EventType, serde_json::Value)>>>;
+
+    fn recorder(published: &Published) -> Arc<dyn EventPublisher> {
+        let mut events = crate::webhook::MockEventPublisher::new();
+        let published = published.clone();
+        events.expect_publish().returning(move |organization, event, data| {
+            published.lock().unwrap().push((organization, event, data));
+        });
+        Arc::new(events)
     }
 
     impl Mocks {
@@ -1015,6 +1036,7 @@ mod tests {
                 preconfigured: mocks.preconfigured,
                 contacts: Arc::new(mocks.contacts),
                 audit: Arc::new(mocks.audit),
+                events: recorder(&mocks.published),
             })
         }
 
@@ -1029,6 +1051,7 @@ mod tests {
                 preconfigured: Preconfigured::default(),
                 contacts: crate::ports::MockContactRepository::new(),
                 audit: crate::ports::MockAuditLog::new(),
+                published: Published::default(),
             }
         }
 
@@ -1053,6 +1076,7 @@ mod tests {
                 preconfigured: self.preconfigured,
                 contacts: Arc::new(self.contacts),
                 audit: Arc::new(self.audit),
+                events: recorder(&self.published),
             })
         }
     }
@@ -1081,7 +1105,16 @@ mod tests {
         });
         mocks.repository.expect_record_failed_connect().never();
         mocks.repository.expect_find_connection().returning(|_, _| Ok(None));
+        let published = mocks.published.clone();
         let view = mocks.service().connect(&actor(Role::Manager), "postmark", typed(" pm-secret ")).await.unwrap();
+        // Announced once it is stored, with the check's outcome and never the credential.
+        let events = published.lock().unwrap().clone();
+        assert_eq!(events.len(), 1);
+        let (organization, event, data) = &events[0];
+        assert_eq!((*organization, *event), (view.connection.organization_id, EventType::IntegrationConnected));
+        assert_eq!(data["connection_id"], serde_json::json!(view.connection.id));
+        assert_eq!(data["health_check"]["outcome"], "healthy");
+        assert!(!data.to_string().contains("pm-secret"));
         let new = saved.lock().unwrap().clone().unwrap();
         assert_eq!(view.connection.id, new.connection.id);
         assert_eq!(new.instance.status, InstanceStatus::Active);
@@ -1091,6 +1124,35 @@ mod tests {
         assert_eq!(credential.binding.field, CredentialField::ApiKey);
         assert!(!String::from_utf8_lossy(&credential.ciphertext.bytes).contains("pm-secret"), "stored encrypted");
         assert_eq!(new.health.outcome, HealthOutcome::Healthy);
+    }
+
+    #[tokio::test]
+    async fn a_disconnect_is_announced_once_stored() {
+        for stored in [true, false] {
+            let view = connected_view("postmark");
+            let id = view.connection.id;
+            let mut mocks = Mocks::new();
+            mocks.repository.expect_find_connection().returning(move |_, _| Ok(Some(view.clone())));
+            mocks
+                .repository
+                .expect_disconnect()
+                .withf(|_, _, _, audit| audit.action == AuditAction::IntegrationDisconnected)
+                .times(1)
+                .returning(move |_, _, _, _| Ok(stored));
+            let published = mocks.published.clone();
+            let outcome = mocks.service().disconnect(&actor(Role::Admin), id).await;
+            let events = published.lock().unwrap().clone();
+            if stored {
+                assert_eq!(outcome.unwrap().connection.id, id);
+                assert_eq!(events.len(), 1);
+                assert_eq!(events[0].1, EventType::IntegrationDisconnected);
+                assert_eq!(events[0].2, serde_json::json!({"connection_id": id, "provider": "postmark"}));
+            } else {
+                // Disconnected meanwhile by someone else, who announced it.
+                assert_eq!(outcome.unwrap_err(), IntegrationError::ConnectionNotFound);
+                assert!(events.is_empty());
+            }
+        }
     }
 
     #[tokio::test]
@@ -1111,7 +1173,9 @@ mod tests {
                 })
                 .times(1)
                 .returning(|_, _| Ok(()));
+            let published = mocks.published.clone();
             let err = mocks.service().connect(&actor(Role::Admin), "postmark", typed("k")).await.unwrap_err();
+            assert!(published.lock().unwrap().is_empty(), "a failed connect is not announced");
             assert_eq!(err, ConnectError::CheckFailed { outcome, message: message.to_owned() });
             assert_eq!(err.to_string(), message);
         }
@@ -1377,6 +1441,8 @@ mod mailer_tests {
             preconfigured,
             contacts: Arc::new(contacts),
             audit: Arc::new(crate::ports::MockAuditLog::new()),
+            // No expectation: sending mail announces nothing.
+            events: Arc::new(crate::webhook::MockEventPublisher::new()),
         }))
     }
 
@@ -1498,6 +1564,8 @@ mod scheduled_check_tests {
             )])),
             contacts: Arc::new(MockContactRepository::new()),
             audit: Arc::new(crate::ports::MockAuditLog::new()),
+            // Health changes are announced by the job that runs the checks, not here.
+            events: Arc::new(crate::webhook::MockEventPublisher::new()),
         });
         let changes = service.check_all().await.unwrap();
         let summary: Vec<_> = changes.iter().map(|c| (c.view.connection.id.as_u128(), c.recovered)).collect();
