@@ -12,14 +12,16 @@ use otesse_domain::organization::OrganizationId;
 use otesse_domain::page::{Page, PageRequest};
 use sea_orm::sea_query::Query;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
 use crate::Database;
 use crate::entity::{stripe_webhook_endpoint as endpoint, stripe_webhook_event as event};
-use crate::support::{begin, corrupt, db_err, finish, is_unique_violation, overfetch, stored, swap_sealed};
+use crate::support::{
+    begin, corrupt, db_err, finish, is_unique_violation, lock_organization, overfetch, stored, swap_sealed,
+};
 
 const ENDPOINTS: &str = "stripe_webhook_endpoints";
 
@@ -65,24 +67,44 @@ impl StripeWebhookRepository for StripeWebhookStore {
         Ok(endpoints)
     }
 
-    async fn insert(&self, new: &StripeWebhookEndpoint, secret: &Ciphertext) -> Result<(), StorageError> {
+    async fn insert(
+        &self,
+        new: &StripeWebhookEndpoint,
+        secret: &Ciphertext,
+        limit: usize,
+    ) -> Result<bool, StorageError> {
         let events = serde_json::to_string(&new.events).map_err(|e| StorageError::new(e.to_string()))?;
         let key_version = i32::try_from(secret.key_version)
             .map_err(|_| StorageError::new(format!("master key version {} cannot be stored", secret.key_version)))?;
-        endpoint::Entity::insert(endpoint::ActiveModel {
-            id: Set(new.id),
-            organization_id: Set(new.organization_id.0),
-            connection_id: Set(new.connection_id),
-            description: Set(new.description.clone()),
-            events: Set(events),
-            key_version: Set(key_version),
-            secret_ciphertext: Set(secret.bytes.clone()),
-            created_at: Set(stored(new.created_at)),
-        })
-        .exec_without_returning(&self.conn)
-        .await
-        .map_err(db_err)?;
-        Ok(())
+        let txn = begin(&self.conn).await?;
+        let outcome = async {
+            // Serializes adds within the organization, so the count stays true until the insert.
+            lock_organization(&txn, new.organization_id, new.created_at).await?;
+            let count = endpoint::Entity::find()
+                .filter(endpoint::Column::ConnectionId.eq(new.connection_id))
+                .count(&txn)
+                .await
+                .map_err(db_err)?;
+            if count >= limit as u64 {
+                return Ok(false);
+            }
+            endpoint::Entity::insert(endpoint::ActiveModel {
+                id: Set(new.id),
+                organization_id: Set(new.organization_id.0),
+                connection_id: Set(new.connection_id),
+                description: Set(new.description.clone()),
+                events: Set(events),
+                key_version: Set(key_version),
+                secret_ciphertext: Set(secret.bytes.clone()),
+                created_at: Set(stored(new.created_at)),
+            })
+            .exec_without_returning(&txn)
+            .await
+            .map_err(db_err)?;
+            Ok(true)
+        }
+        .await;
+        finish(txn, outcome).await
     }
 
     async fn find(&self, id: Uuid) -> Result<Option<(StripeWebhookEndpoint, Ciphertext)>, StorageError> {

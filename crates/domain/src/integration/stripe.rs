@@ -171,8 +171,14 @@ pub trait StripeWebhookRepository: Send + Sync {
         connection: Uuid,
     ) -> Result<Vec<StripeWebhookEndpoint>, StorageError>;
 
-    /// Stores the endpoint and its sealed secret.
-    async fn insert(&self, endpoint: &StripeWebhookEndpoint, secret: &Ciphertext) -> Result<(), StorageError>;
+    /// Stores the endpoint and its sealed secret unless its connection already has `limit`
+    /// endpoints (false, nothing stored). Counting and inserting are one atomic step.
+    async fn insert(
+        &self,
+        endpoint: &StripeWebhookEndpoint,
+        secret: &Ciphertext,
+        limit: usize,
+    ) -> Result<bool, StorageError>;
 
     /// An endpoint and its sealed secret, by id alone (the receiving route knows nothing else).
     async fn find(&self, id: Uuid) -> Result<Option<(StripeWebhookEndpoint, Ciphertext)>, StorageError>;
@@ -293,10 +299,6 @@ impl StripeWebhookService {
         if view.connection.status != super::ConnectionStatus::Connected {
             return Err(IntegrationError::ConnectionNotFound);
         }
-        let existing = self.ports.webhooks.list(actor.organization_id, connection).await?;
-        if existing.len() >= MAX_ENDPOINTS_PER_CONNECTION {
-            return Err(WebhookEndpointError::TooMany.into());
-        }
         let now = self.ports.clock.now();
         let endpoint = StripeWebhookEndpoint {
             id: Uuid::now_v7(),
@@ -308,7 +310,9 @@ impl StripeWebhookService {
             last_event_at: None,
         };
         let sealed = self.ports.cipher.encrypt(signing_secret, &endpoint.secret_binding());
-        self.ports.webhooks.insert(&endpoint, &sealed).await?;
+        if !self.ports.webhooks.insert(&endpoint, &sealed, MAX_ENDPOINTS_PER_CONNECTION).await? {
+            return Err(WebhookEndpointError::TooMany.into());
+        }
         self.audit(actor, &view, "webhook_endpoint.added", endpoint.id).await?;
         Ok(endpoint)
     }
@@ -543,9 +547,10 @@ mod tests {
         mocks.webhooks.expect_list().returning(|_, _| Ok(vec![]));
         let sealed = Arc::new(Mutex::new(None));
         let sink = sealed.clone();
-        mocks.webhooks.expect_insert().times(1).returning(move |endpoint, secret| {
+        mocks.webhooks.expect_insert().times(1).returning(move |endpoint, secret, limit| {
+            assert_eq!(limit, MAX_ENDPOINTS_PER_CONNECTION);
             *sink.lock().unwrap() = Some((endpoint.clone(), secret.clone()));
-            Ok(())
+            Ok(true)
         });
         mocks
             .audit
@@ -564,6 +569,20 @@ mod tests {
         let bound = endpoint.secret_binding().associated_data();
         assert!(ciphertext.bytes.starts_with(&bound), "sealed to this endpoint");
         assert!(!format!("{endpoint:?}").contains("whsec_canary"));
+    }
+
+    #[tokio::test]
+    async fn a_full_connection_refuses_another_endpoint_and_audits_nothing() {
+        let mut mocks = Mocks::new();
+        mocks.webhooks.expect_insert().times(1).returning(|_, _, _| Ok(false));
+        mocks.audit.expect_record().never();
+        let secret = SecretString::from("whsec_ok".to_owned());
+        let err = mocks
+            .service()
+            .add_endpoint(&actor(Role::Admin), Uuid::from_u128(10), &events(&["a.b"]), &secret, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err, IntegrationError::Webhook(WebhookEndpointError::TooMany));
     }
 
     #[tokio::test]

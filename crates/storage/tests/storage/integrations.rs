@@ -31,6 +31,7 @@ on_both_databases!(
     concurrent_connects_and_disconnects_keep_one_consistent_instance,
     stripe_endpoints_are_scoped_deduplicate_events_and_go_with_the_connection,
     stripe_endpoint_secrets_are_rewrapped_like_credentials,
+    concurrent_stripe_endpoint_adds_never_exceed_the_limit,
 );
 
 fn slug(raw: &str) -> ProviderSlug {
@@ -581,7 +582,7 @@ async fn stripe_endpoints_are_scoped_deduplicate_events_and_go_with_the_connecti
     integrations.save_connection(&new, &connected(&new)).await.unwrap();
     let endpoint = stripe_endpoint(&new, at(1));
     let secret = sealed(1);
-    webhooks.insert(&endpoint, &secret).await.unwrap();
+    assert!(webhooks.insert(&endpoint, &secret, 16).await.unwrap());
 
     let (found, found_secret) = webhooks.find(endpoint.id).await.unwrap().expect("stored");
     assert_eq!((found, found_secret), (endpoint.clone(), secret));
@@ -611,7 +612,7 @@ async fn stripe_endpoints_are_scoped_deduplicate_events_and_go_with_the_connecti
     // Another organization cannot delete it; the owner can, with its events.
     assert!(!webhooks.delete(other_org, new.connection.id, endpoint.id).await.unwrap());
     let second = stripe_endpoint(&new, at(5));
-    webhooks.insert(&second, &sealed(1)).await.unwrap();
+    assert!(webhooks.insert(&second, &sealed(1), 16).await.unwrap());
     assert!(webhooks.delete(organization.id, new.connection.id, endpoint.id).await.unwrap());
     assert!(webhooks.find(endpoint.id).await.unwrap().is_none());
     assert!(!webhooks.delete(organization.id, new.connection.id, endpoint.id).await.unwrap());
@@ -630,7 +631,7 @@ async fn stripe_endpoint_secrets_are_rewrapped_like_credentials(db: Database) {
     integrations.save_connection(&new, &connected(&new)).await.unwrap();
     let endpoint = stripe_endpoint(&new, at(1));
     let old = sealed(1);
-    webhooks.insert(&endpoint, &old).await.unwrap();
+    assert!(webhooks.insert(&endpoint, &old, 16).await.unwrap());
 
     let stale = integrations.credentials_below_version(2, 10).await.unwrap();
     assert_eq!(stale.len(), 1, "only the endpoint secret is under key 1: {stale:?}");
@@ -643,4 +644,21 @@ async fn stripe_endpoint_secrets_are_rewrapped_like_credentials(db: Database) {
     assert!(integrations.replace_ciphertext(endpoint.id, &old, &fresh).await.unwrap());
     assert_eq!(webhooks.find(endpoint.id).await.unwrap().unwrap().1, fresh);
     assert!(integrations.credentials_below_version(2, 10).await.unwrap().is_empty());
+}
+
+async fn concurrent_stripe_endpoint_adds_never_exceed_the_limit(db: Database) {
+    let (_, admin) = setup(&db).await;
+    let new = connect_as(&admin, "stripe", 1, at(0));
+    db.integrations().save_connection(&new, &connected(&new)).await.unwrap();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let (webhooks, endpoint) = (db.stripe_webhooks(), stripe_endpoint(&new, at(1)));
+            tokio::spawn(async move { webhooks.insert(&endpoint, &sealed(1), 4).await })
+        })
+        .collect();
+    let added: Vec<bool> =
+        futures_util::future::join_all(tasks).await.into_iter().map(|joined| joined.expect("task").unwrap()).collect();
+    assert_eq!(added.iter().filter(|added| **added).count(), 4, "{added:?}");
+    let listed = db.stripe_webhooks().list(admin.organization_id, new.connection.id).await.unwrap();
+    assert_eq!(listed.len(), 4);
 }
