@@ -1,10 +1,11 @@
 //! `cargo xtask bench auth`: what authenticating with an API key costs, and whether the usage
 //! log keeps every keyed request across a graceful shutdown.
 //!
-//! The server runs as a release build on a fresh SQLite data dir. wrk loads `GET /healthz`
-//! (no authentication, the baseline) and then `GET /v1/whoami` with a key, each after its own
-//! warm-up; healthz goes first so the usage writer's backlog from the keyed run does not slow
-//! the baseline down. The server is then stopped with SIGTERM while usage rows are still
+//! The server runs as a release build on a fresh SQLite data dir. After a warm-up of each, wrk
+//! loads `GET /healthz` (no authentication, the baseline) and then `GET /v1/whoami` with a key,
+//! for a number of rounds (3 by default); the ratio is the median round's, since wrk shares the
+//! machine with the server and single runs vary. Each keyed run waits for the usage writer to
+//! catch up before the next baseline, so its backlog does not slow the baseline down. The server is then stopped with SIGTERM while usage rows are still
 //! queued, restarted, and the key's `usage.total_requests` must equal the number of keyed
 //! requests the server counted (`otesse_api_key_requests_total`, which includes the warm-up).
 
@@ -32,12 +33,15 @@ const PASSWORD: &str = "bench password 123";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     pub load: Load,
+    /// Pairs of runs (healthz, then whoami); the median ratio counts.
+    pub rounds: u32,
 }
 
 impl Options {
-    /// `[--duration 10s] [--connections 32] [--threads 2]`, also as `--flag=value`.
+    /// `[--duration 10s] [--connections 32] [--threads 2] [--rounds 3]`, also as `--flag=value`.
     pub fn parse(args: &[&str]) -> Result<Self, Error> {
         let mut load = Load { threads: 2, connections: 32, duration: "10s".into() };
+        let mut rounds = 3;
         let mut args = args.iter().copied();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -53,13 +57,14 @@ impl Options {
                 "--duration" => load.duration = parse_duration(value()?)?,
                 "--connections" => load.connections = parse_count(flag, value()?)?,
                 "--threads" => load.threads = parse_count(flag, value()?)?,
+                "--rounds" => rounds = parse_count(flag, value()?)?,
                 _ => return Err(Error::new(format!("unknown option `{arg}`; see `cargo xtask help`"))),
             }
         }
         if load.threads > load.connections {
             return Err(Error::new("--threads cannot exceed --connections (wrk needs a connection per thread)"));
         }
-        Ok(Self { load })
+        Ok(Self { load, rounds })
     }
 }
 
@@ -80,11 +85,28 @@ fn parse_count(flag: &str, raw: &str) -> Result<u32, Error> {
     }
 }
 
+/// One pair of measured runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Round {
+    pub whoami: wrk::Report,
+    pub healthz: wrk::Report,
+}
+
+impl Round {
+    pub fn ratio(&self) -> f64 {
+        if self.healthz.requests_per_sec > 0.0 {
+            self.whoami.requests_per_sec / self.healthz.requests_per_sec
+        } else {
+            0.0
+        }
+    }
+}
+
 /// Everything the bench measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
-    pub whoami: wrk::Report,
-    pub healthz: wrk::Report,
+    /// In the order they ran; at least one.
+    pub rounds: Vec<Round>,
     /// `otesse_api_key_requests_total` once the keyed run was over.
     pub keyed_requests: u64,
     /// `otesse_usage_rows_dropped_total` just before shutdown.
@@ -97,12 +119,15 @@ pub struct Report {
 }
 
 impl Report {
+    /// The round with the median ratio (the lower middle one of an even count).
+    pub fn median(&self) -> &Round {
+        let mut order: Vec<&Round> = self.rounds.iter().collect();
+        order.sort_by(|a, b| a.ratio().total_cmp(&b.ratio()));
+        order[(order.len() - 1) / 2]
+    }
+
     pub fn ratio(&self) -> f64 {
-        if self.healthz.requests_per_sec > 0.0 {
-            self.whoami.requests_per_sec / self.healthz.requests_per_sec
-        } else {
-            0.0
-        }
+        self.median().ratio()
     }
 
     pub fn nothing_lost(&self) -> bool {
@@ -115,9 +140,12 @@ impl Report {
         if self.ratio() < TARGET_RATIO {
             failures.push(format!("ratio {:.3} is below {TARGET_RATIO:.2}", self.ratio()));
         }
-        for (name, run) in [("GET /v1/whoami", &self.whoami), ("GET /healthz", &self.healthz)] {
-            if run.non_2xx > 0 {
-                failures.push(format!("{name} had {} non-2xx responses", run.non_2xx));
+        for (name, non_2xx) in [
+            ("GET /v1/whoami", self.rounds.iter().map(|r| r.whoami.non_2xx).sum::<u64>()),
+            ("GET /healthz", self.rounds.iter().map(|r| r.healthz.non_2xx).sum()),
+        ] {
+            if non_2xx > 0 {
+                failures.push(format!("{name} had {non_2xx} non-2xx responses"));
             }
         }
         if !self.nothing_lost() {
@@ -140,9 +168,14 @@ fn run_line(label: &str, run: &wrk::Report) -> String {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", run_line("authenticated   GET /v1/whoami ", &self.whoami))?;
-        writeln!(f, "{}", run_line("unauthenticated GET /healthz   ", &self.healthz))?;
+        let median = self.median();
+        writeln!(f, "{}", run_line("authenticated   GET /v1/whoami ", &median.whoami))?;
+        writeln!(f, "{}", run_line("unauthenticated GET /healthz   ", &median.healthz))?;
         writeln!(f, "ratio: {:.3} (target >= {TARGET_RATIO:.2})", self.ratio())?;
+        if self.rounds.len() > 1 {
+            let each: Vec<String> = self.rounds.iter().map(|r| format!("{:.3}", r.ratio())).collect();
+            writeln!(f, "ratio per round: {} (the median counts; the lines above are its round)", each.join(", "))?;
+        }
         let verdict = if self.nothing_lost() {
             "nothing lost".to_owned()
         } else if self.written > self.keyed_requests {
@@ -158,9 +191,11 @@ impl fmt::Display for Report {
         if let Some((whoami, healthz)) = self.cpu_us_per_request {
             writeln!(f, "server CPU per request: whoami {whoami:.1} µs, healthz {healthz:.1} µs (informational)")?;
         }
-        for (name, run) in [("GET /v1/whoami", &self.whoami), ("GET /healthz", &self.healthz)] {
-            if let Some(errors) = &run.socket_errors {
-                writeln!(f, "{name}: {errors}")?;
+        for round in &self.rounds {
+            for (name, run) in [("GET /v1/whoami", &round.whoami), ("GET /healthz", &round.healthz)] {
+                if let Some(errors) = &run.socket_errors {
+                    writeln!(f, "{name}: {errors}")?;
+                }
             }
         }
         Ok(())
@@ -183,7 +218,7 @@ pub fn auth(options: &Options) -> Result<Report, Error> {
         None => build_server()?,
     };
     let mut dir = TempDir::new("otesse-bench")?;
-    let result = measure(dir.path(), binary, &options.load);
+    let result = measure(dir.path(), binary, options);
     match &result {
         Ok(report) => {
             print!("{report}");
@@ -247,7 +282,8 @@ fn target_dir(cargo: &std::ffi::OsStr, root: &Path) -> Result<PathBuf, Error> {
         .ok_or_else(|| Error::new("cargo metadata has no target_directory"))
 }
 
-fn measure(dir: &Path, binary: PathBuf, load: &Load) -> Result<Report, Error> {
+fn measure(dir: &Path, binary: PathBuf, options: &Options) -> Result<Report, Error> {
+    let load = &options.load;
     let port = free_port()?;
     let setup_token = random_hex(24)?;
     let launch = Launch {
@@ -286,22 +322,35 @@ fn measure(dir: &Path, binary: PathBuf, load: &Load) -> Result<Report, Error> {
     };
     step(format!("warm-up: {}", describe("/healthz", &warm_up)));
     wrk::run(&healthz_url, &[], &warm_up)?;
-    step(describe("/healthz", load));
-    let cpu_before = server.cpu_time();
-    let healthz = wrk::run(&healthz_url, &[], load)?;
-    let healthz_cpu = server.cpu_time().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
     step(format!("warm-up: {} (with the key)", describe("/v1/whoami", &warm_up)));
     wrk::run(&whoami_url, &keyed, &warm_up)?;
-    step(format!("{} (with the key)", describe("/v1/whoami", load)));
-    let cpu_before = server.cpu_time();
-    let whoami = wrk::run(&whoami_url, &keyed, load)?;
-    // The usage rows of this run are written by the background writer: let it finish (the
-    // settled counters below) before reading the CPU the run cost.
+    settled_counters(&client)?;
+
+    let mut rounds = Vec::new();
+    // Server CPU and requests over every round: (whoami, healthz).
+    let (mut cpu, mut requests) = ((Some(Duration::ZERO), Some(Duration::ZERO)), (0, 0));
+    let add = |total: &mut Option<Duration>, before: Option<Duration>, after: Option<Duration>| {
+        *total = total.zip(after.zip(before)).map(|(sum, (after, before))| sum + after.saturating_sub(before));
+    };
+    for round in 1..=options.rounds {
+        let of = options.rounds;
+        step(format!("round {round}/{of}: {}", describe("/healthz", load)));
+        let before = server.cpu_time();
+        let healthz = wrk::run(&healthz_url, &[], load)?;
+        add(&mut cpu.1, before, server.cpu_time());
+        step(format!("round {round}/{of}: {} (with the key)", describe("/v1/whoami", load)));
+        let before = server.cpu_time();
+        let whoami = wrk::run(&whoami_url, &keyed, load)?;
+        // The usage rows of this run are written by the background writer: let it finish (the
+        // settled counters) before reading the CPU the run cost and starting the next baseline.
+        settled_counters(&client)?;
+        add(&mut cpu.0, before, server.cpu_time());
+        requests = (requests.0 + whoami.requests, requests.1 + healthz.requests);
+        rounds.push(Round { whoami, healthz });
+    }
     let counters = settled_counters(&client)?;
-    let whoami_cpu = server.cpu_time().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
     let per_request = |cpu: Duration, requests: u64| cpu.as_secs_f64() * 1e6 / requests.max(1) as f64;
-    let cpu_us_per_request =
-        whoami_cpu.zip(healthz_cpu).map(|(w, h)| (per_request(w, whoami.requests), per_request(h, healthz.requests)));
+    let cpu_us_per_request = cpu.0.zip(cpu.1).map(|(w, h)| (per_request(w, requests.0), per_request(h, requests.1)));
 
     step(format!(
         "stopping the server with SIGTERM ({} keyed requests counted, {} usage rows still queued)",
@@ -328,8 +377,7 @@ fn measure(dir: &Path, binary: PathBuf, load: &Load) -> Result<Report, Error> {
     }
 
     Ok(Report {
-        whoami,
-        healthz,
+        rounds,
         keyed_requests: counters.keyed_requests,
         dropped: counters.dropped,
         written,
@@ -385,8 +433,7 @@ mod tests {
 
     fn report() -> Report {
         Report {
-            whoami: run(41_234.5, 412_345, 0),
-            healthz: run(45_678.9, 456_789, 0),
+            rounds: vec![Round { whoami: run(41_234.5, 412_345, 0), healthz: run(45_678.9, 456_789, 0) }],
             keyed_requests: 412_345,
             dropped: 0,
             written: 412_345,
@@ -428,18 +475,51 @@ mod tests {
         let dropped = Report { dropped: 3, ..report() };
         assert!(!dropped.passed());
 
-        let slow = Report { whoami: run(30_000.0, 300_000, 0), keyed_requests: 300_000, written: 300_000, ..report() };
+        let slow = Report {
+            rounds: vec![Round { whoami: run(30_000.0, 300_000, 0), healthz: run(45_678.9, 456_789, 0) }],
+            keyed_requests: 300_000,
+            written: 300_000,
+            ..report()
+        };
         assert!(slow.to_string().contains("ratio: 0.657 (target >= 0.80)"));
         assert_eq!(slow.failures(), ["ratio 0.657 is below 0.80"]);
 
-        let errors = Report { healthz: run(45_678.9, 456_789, 2), ..report() };
+        let errors = Report {
+            rounds: vec![Round { whoami: run(41_234.5, 412_345, 0), healthz: run(45_678.9, 456_789, 2) }],
+            ..report()
+        };
         assert_eq!(errors.failures(), ["GET /healthz had 2 non-2xx responses"]);
+    }
+
+    #[test]
+    fn the_median_round_counts_and_every_rounds_errors_fail() {
+        let round = |whoami: f64, non_2xx: u64| Round {
+            whoami: run(whoami, 100_000, non_2xx),
+            healthz: run(50_000.0, 200_000, 0),
+        };
+        let three = Report { rounds: vec![round(45_000.0, 0), round(30_000.0, 0), round(40_000.0, 0)], ..report() };
+        assert!((three.ratio() - 0.8).abs() < 1e-9, "{}", three.ratio());
+        assert_eq!(three.median().whoami.requests_per_sec, 40_000.0);
+        let text = three.to_string();
+        assert!(text.contains("ratio per round: 0.900, 0.600, 0.800 (the median counts"), "{text}");
+        assert!(text.contains("authenticated   GET /v1/whoami : 40000.0 req/s"), "{text}");
+        // With an even count, the lower middle round.
+        let four = Report {
+            rounds: vec![round(45_000.0, 0), round(30_000.0, 0), round(40_000.0, 0), round(35_000.0, 0)],
+            ..report()
+        };
+        assert!((four.ratio() - 0.7).abs() < 1e-9);
+        // A round that is not the median still fails the bench with its errors.
+        let errors = Report { rounds: vec![round(45_000.0, 0), round(30_000.0, 3), round(40_000.0, 0)], ..report() };
+        assert_eq!(errors.failures(), ["GET /v1/whoami had 3 non-2xx responses"]);
     }
 
     #[test]
     fn parses_options() {
         let defaults = Options::parse(&[]).unwrap();
         assert_eq!(defaults.load, Load { threads: 2, connections: 32, duration: "10s".into() });
+        assert_eq!(defaults.rounds, 3);
+        assert_eq!(Options::parse(&["--rounds", "5"]).unwrap().rounds, 5);
         let custom = Options::parse(&["--duration", "5s", "--connections=64", "--threads", "4"]).unwrap();
         assert_eq!(custom.load, Load { threads: 4, connections: 64, duration: "5s".into() });
         assert_eq!(Options::parse(&["--duration", "2m"]).unwrap().load.duration, "2m");
@@ -450,6 +530,7 @@ mod tests {
             &["--duration", "0s"],
             &["--connections", "-1"],
             &["--threads", "8", "--connections", "4"],
+            &["--rounds", "0"],
             &["--verbose"],
         ] {
             assert!(Options::parse(bad).is_err(), "{bad:?} was accepted");

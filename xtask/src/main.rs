@@ -17,9 +17,10 @@ const HELP: &str = "\
 cargo xtask <command>
 
 Commands:
-  bench auth [--duration 10s] [--connections 32] [--threads 2]
+  bench auth [--duration 10s] [--connections 32] [--threads 2] [--rounds 3]
         Builds the server in release mode, starts it on a fresh SQLite data dir, creates an
-        API key, and load-tests GET /v1/whoami (with the key) against GET /healthz with wrk.
+        API key, and load-tests GET /v1/whoami (with the key) against GET /healthz with wrk,
+        in rounds of one run each; the median round's ratio counts.
         Then stops the server gracefully, restarts it, and checks that every keyed request
         reached the usage log. Fails if the ratio is below 0.80, if any response was not 2xx,
         or if usage rows were lost. With OTESSE_BENCH_BINARY=<path>, benches that server
