@@ -343,10 +343,13 @@ impl IntegrationRepository for IntegrationStore {
             return Ok(true);
         }
         // Not a credential: perhaps a Stripe endpoint's signing secret, or an outbound one.
-        if crate::stripe_webhooks::replace_secret(&self.conn, id, old, new).await? {
+        use crate::entity::{stripe_webhook_endpoint as stripe, webhook_endpoint as outbound};
+        let columns = [stripe::Column::Id, stripe::Column::KeyVersion, stripe::Column::SecretCiphertext];
+        if swap_sealed::<stripe::Entity>(&self.conn, columns, id, old, new).await? {
             return Ok(true);
         }
-        crate::webhooks::replace_secret(&self.conn, id, old, new).await
+        let columns = [outbound::Column::Id, outbound::Column::KeyVersion, outbound::Column::SecretCiphertext];
+        swap_sealed::<outbound::Entity>(&self.conn, columns, id, old, new).await
     }
 }
 

@@ -19,9 +19,7 @@ use uuid::Uuid;
 
 use crate::Database;
 use crate::entity::{stripe_webhook_endpoint as endpoint, stripe_webhook_event as event};
-use crate::support::{
-    begin, corrupt, db_err, finish, is_unique_violation, lock_organization, overfetch, stored, swap_sealed,
-};
+use crate::support::{begin, corrupt, db_err, finish, is_unique_violation, lock_organization, overfetch, stored};
 
 const ENDPOINTS: &str = "stripe_webhook_endpoints";
 
@@ -252,17 +250,6 @@ pub(crate) async fn secrets_below_version(
         .into_iter()
         .map(to_domain)
         .collect()
-}
-
-/// Swaps an endpoint's secret if it still is `old`; false if it changed or vanished.
-pub(crate) async fn replace_secret(
-    conn: &DatabaseConnection,
-    id: Uuid,
-    old: &Ciphertext,
-    new: &Ciphertext,
-) -> Result<bool, StorageError> {
-    use endpoint::Column as C;
-    swap_sealed::<endpoint::Entity>(conn, [C::Id, C::KeyVersion, C::SecretCiphertext], id, old, new).await
 }
 
 fn to_domain(row: endpoint::Model) -> Result<(StripeWebhookEndpoint, Ciphertext), StorageError> {

@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use crate::Database;
 use crate::entity::{job, webhook_delivery as delivery, webhook_endpoint as endpoint, webhook_event as event};
-use crate::support::{begin, corrupt, db_err, finish, lock_organization, overfetch, stored, swap_sealed};
+use crate::support::{begin, corrupt, db_err, finish, lock_organization, overfetch, stored};
 
 const ENDPOINTS: &str = "webhook_endpoints";
 const DELIVERIES: &str = "webhook_deliveries";
@@ -468,16 +468,4 @@ pub(crate) async fn secrets_below_version(
             Ok((binding, sealed, row.created_at))
         })
         .collect()
-}
-
-/// Swaps an outbound endpoint's current secret if it still is `old`; false if it changed or
-/// vanished.
-pub(crate) async fn replace_secret(
-    conn: &DatabaseConnection,
-    id: Uuid,
-    old: &Ciphertext,
-    new: &Ciphertext,
-) -> Result<bool, StorageError> {
-    use endpoint::Column as C;
-    swap_sealed::<endpoint::Entity>(conn, [C::Id, C::KeyVersion, C::SecretCiphertext], id, old, new).await
 }
