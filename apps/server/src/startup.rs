@@ -443,8 +443,11 @@ pub async fn rewrap(settings: Settings) -> std::process::ExitCode {
         let database = Database::connect(&settings.database_url(), settings.database_schema.as_deref()).await?;
         let keyring = keyring(&settings)?;
         let current = otesse_domain::ports::CredentialCipher::current_version(&keyring);
-        let rewrapper =
-            otesse_domain::integration::Rewrapper::new(Arc::new(database.integrations()), Arc::new(keyring));
+        let rewrapper = otesse_domain::integration::Rewrapper::new(
+            Arc::new(database.integrations()),
+            Arc::new(keyring),
+            Arc::new(SystemClock),
+        );
         let progress = rewrapper.run(500).await.map_err(|e| StartupError::Config(e.to_string()))?;
         Ok::<_, StartupError>((current, progress))
     }

@@ -424,8 +424,16 @@ pub trait IntegrationRepository: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<(), StorageError>;
 
-    /// Up to `limit` credentials sealed with a key version below `version` (for rewrap).
-    async fn credentials_below_version(&self, version: u32, limit: u32) -> Result<Vec<StoredCredential>, StorageError>;
+    /// Up to `limit` sealed secrets under a key version below `version`, for the rewrap:
+    /// credentials, Stripe endpoints' signing secrets, outbound webhook endpoints' secrets, and
+    /// the previous secrets of outbound endpoints that are still sent at `now` (a rotation's
+    /// overlap). An outbound endpoint's current and previous secret share its id.
+    async fn credentials_below_version(
+        &self,
+        version: u32,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<StoredCredential>, StorageError>;
 
     /// Replaces a credential's ciphertext if it still is `old` (compare-and-swap); false if
     /// the row changed or vanished meanwhile.

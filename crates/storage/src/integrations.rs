@@ -300,7 +300,12 @@ impl IntegrationRepository for IntegrationStore {
         Ok(())
     }
 
-    async fn credentials_below_version(&self, version: u32, limit: u32) -> Result<Vec<StoredCredential>, StorageError> {
+    async fn credentials_below_version(
+        &self,
+        version: u32,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<StoredCredential>, StorageError> {
         let mut query = credential::Entity::find();
         // Beyond i32::MAX every stored version is below.
         if let Ok(version) = i32::try_from(version) {
@@ -323,9 +328,9 @@ impl IntegrationRepository for IntegrationStore {
             ciphertext,
             created_at: endpoint.created_at,
         }));
-        // So are outbound webhook endpoints' current secrets (a previous secret lives 24 hours
-        // and is skipped by deliveries if it no longer decrypts).
-        let outbound = crate::webhooks::secrets_below_version(&self.conn, version, limit).await?;
+        // So are outbound webhook endpoints' secrets, the previous one too while it is still
+        // sent (a rotation's overlap).
+        let outbound = crate::webhooks::secrets_below_version(&self.conn, version, now, limit).await?;
         stale.extend(outbound.into_iter().map(|(binding, ciphertext, created_at)| StoredCredential {
             id: binding.connection_id,
             binding,
@@ -349,6 +354,11 @@ impl IntegrationRepository for IntegrationStore {
             return Ok(true);
         }
         let columns = [outbound::Column::Id, outbound::Column::KeyVersion, outbound::Column::SecretCiphertext];
+        if swap_sealed::<outbound::Entity>(&self.conn, columns, id, old, new).await? {
+            return Ok(true);
+        }
+        let columns =
+            [outbound::Column::Id, outbound::Column::PreviousKeyVersion, outbound::Column::PreviousSecretCiphertext];
         swap_sealed::<outbound::Entity>(&self.conn, columns, id, old, new).await
     }
 }

@@ -444,28 +444,45 @@ impl WebhookRepository for WebhookStore {
     }
 }
 
-/// Outbound endpoints whose current secret is sealed under a key older than `version`, for the
-/// master-key rewrap (through [`crate::IntegrationStore`]), as `(binding, sealed, created_at)`.
+/// The secrets of outbound endpoints sealed under a key older than `version`, for the
+/// master-key rewrap (through [`crate::IntegrationStore`]), as `(binding, sealed, created_at)`:
+/// current secrets, and previous secrets still sent at `now`. Both of an endpoint carry its
+/// binding; an expired previous secret is never read again and is left as it is.
 pub(crate) async fn secrets_below_version(
     conn: &DatabaseConnection,
     version: u32,
+    now: DateTime<Utc>,
     limit: u32,
 ) -> Result<Vec<(CredentialBinding, Ciphertext, DateTime<Utc>)>, StorageError> {
-    let mut query = endpoint::Entity::find();
+    let mut current = endpoint::Entity::find();
+    let mut previous = endpoint::Entity::find()
+        .filter(endpoint::Column::PreviousSecretCiphertext.is_not_null())
+        .filter(endpoint::Column::PreviousSecretUntil.gt(stored(now)));
     if let Ok(version) = i32::try_from(version) {
-        query = query.filter(endpoint::Column::KeyVersion.lt(version));
+        current = current.filter(endpoint::Column::KeyVersion.lt(version));
+        previous = previous.filter(endpoint::Column::PreviousKeyVersion.lt(version));
     }
-    let rows = query.order_by_asc(endpoint::Column::Id).limit(u64::from(limit)).all(conn).await.map_err(db_err)?;
-    rows.into_iter()
-        .map(|row| {
-            let binding = CredentialBinding {
-                organization_id: OrganizationId(row.organization_id),
-                connection_id: row.id,
-                field: CredentialField::OutboundWebhookSecret,
-            };
-            let sealed =
-                Ciphertext { key_version: key_version(row.key_version, "key_version")?, bytes: row.secret_ciphertext };
-            Ok((binding, sealed, row.created_at))
-        })
-        .collect()
+    let by_id =
+        |query: sea_orm::Select<endpoint::Entity>| query.order_by_asc(endpoint::Column::Id).limit(u64::from(limit));
+    let current = by_id(current).all(conn).await.map_err(db_err)?;
+    let previous = by_id(previous).all(conn).await.map_err(db_err)?;
+    let binding = |row: &endpoint::Model| CredentialBinding {
+        organization_id: OrganizationId(row.organization_id),
+        connection_id: row.id,
+        field: CredentialField::OutboundWebhookSecret,
+    };
+    let mut sealed = Vec::with_capacity(current.len() + previous.len());
+    for row in current {
+        let key_version = key_version(row.key_version, "key_version")?;
+        sealed.push((binding(&row), Ciphertext { key_version, bytes: row.secret_ciphertext }, row.created_at));
+    }
+    for row in previous {
+        // Read like `secrets` reads it: without a version there is no previous secret.
+        let (binding, created_at) = (binding(&row), row.created_at);
+        if let (Some(version), Some(bytes)) = (row.previous_key_version, row.previous_secret_ciphertext) {
+            let key_version = key_version(version, "previous_key_version")?;
+            sealed.push((binding, Ciphertext { key_version, bytes }, created_at));
+        }
+    }
+    Ok(sealed)
 }

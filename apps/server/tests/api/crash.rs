@@ -139,9 +139,13 @@ async fn a_connect_killed_mid_check_leaves_no_orphans() {
     assert_eq!(catalog["connection_status"], "not_connected");
 
     let database = otesse_storage::Database::connect(&db.0, db.1.as_deref()).await.unwrap();
-    let stored =
-        otesse_domain::ports::IntegrationRepository::credentials_below_version(&database.integrations(), u32::MAX, 100)
-            .await
-            .unwrap();
+    let stored = otesse_domain::ports::IntegrationRepository::credentials_below_version(
+        &database.integrations(),
+        u32::MAX,
+        chrono::Utc::now(),
+        100,
+    )
+    .await
+    .unwrap();
     assert!(stored.is_empty(), "no orphan credentials");
 }

@@ -179,6 +179,15 @@ impl TestApp {
         self._dir.path()
     }
 
+    /// The database this app runs on, as `OTESSE_DATABASE_URL` names it (with [`Self::schema`]
+    /// on PostgreSQL): for a second process, or a command like `rewrap`, on the same data.
+    pub fn database_url(&self) -> String {
+        match &self.sqlite_file {
+            Some(file) => format!("sqlite://{}", file.display()),
+            None => std::env::var("OTESSE_TEST_POSTGRES_URL").unwrap_or_default(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

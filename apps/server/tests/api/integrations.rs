@@ -321,19 +321,22 @@ async fn rewrap_moves_every_credential_to_the_newest_key_and_connections_keep_wo
     let connected = app.post("/v1/integrations/providers/postmark/connect", &admin, &connect_body(CANARY)).await;
     let id = connected.expect(201)["id"].as_str().unwrap().to_owned();
     let store = app.db.integrations();
-    assert_eq!(store.credentials_below_version(2, 100).await.unwrap().len(), 1, "sealed with v1");
+    assert_eq!(store.credentials_below_version(2, chrono::Utc::now(), 100).await.unwrap().len(), 1, "sealed with v1");
 
     // Add v2 and rewrap while this server (which only knows v1) keeps serving.
     let both = format!("{v1},{}", otesse_crypto::generate_master_key_entry(2));
     let settings = otesse_server::config::Settings {
-        database_url: Some(app_database_url(&app)),
-        database_schema: app_schema(&app),
+        database_url: Some(app.database_url()),
+        database_schema: app.schema.clone(),
         master_keys: Some(both.clone().into()),
         data_dir: app.data_dir().to_owned(),
         ..Default::default()
     };
     assert_eq!(otesse_server::startup::rewrap(settings).await, std::process::ExitCode::SUCCESS);
-    assert!(store.credentials_below_version(2, 100).await.unwrap().is_empty(), "none left under v1");
+    assert!(
+        store.credentials_below_version(2, chrono::Utc::now(), 100).await.unwrap().is_empty(),
+        "none left under v1"
+    );
     let stored = store.credentials(uuid::Uuid::parse_str(&id).unwrap()).await.unwrap();
     assert_eq!(stored[0].ciphertext.key_version, 2);
 
@@ -363,7 +366,7 @@ async fn rewrap_moves_every_credential_to_the_newest_key_and_connections_keep_wo
         .unwrap();
     let check: Value = client
         .post(format!("{base}/v1/integrations/connections/{id}/health-checks"))
-        .bearer_auth(session["token"].as_str().unwrap())
+        .bearer_auth(session["token"].as_str().unwrap_or_else(|| panic!("sign-in failed: {session}")))
         .send()
         .await
         .unwrap()
@@ -374,17 +377,6 @@ async fn rewrap_moves_every_credential_to_the_newest_key_and_connections_keep_wo
     let last = fake.received_requests().await.unwrap().pop().unwrap();
     assert_eq!(last.headers["x-postmark-server-token"], CANARY, "the decrypted credential is the original");
     handle.stop(true).await;
-}
-
-fn app_database_url(app: &TestApp) -> String {
-    match &app.sqlite_file {
-        Some(file) => format!("sqlite://{}", file.display()),
-        None => std::env::var("OTESSE_TEST_POSTGRES_URL").unwrap(),
-    }
-}
-
-fn app_schema(app: &TestApp) -> Option<String> {
-    app.schema.clone()
 }
 
 /// Connects Postmark and a fake Quo, returning `(session, postmark connection, quo connection)`.

@@ -91,10 +91,7 @@ async fn two_servers_on_one_database_warn_once() {
     let first = spawn_app_with(fast_jobs).await;
     let admin = first.admin().await;
     let (_, id) = first.key(&admin, key_body("Shared", "live")).await;
-    let (url, schema) = match (&first.sqlite_file, &first.schema) {
-        (Some(file), _) => (format!("sqlite://{}", file.display()), None),
-        (None, schema) => (std::env::var("OTESSE_TEST_POSTGRES_URL").unwrap(), schema.clone()),
-    };
+    let (url, schema) = (first.database_url(), first.schema.clone());
     let second = spawn_app_with(move |s| {
         fast_jobs(s);
         s.database_url = Some(url);

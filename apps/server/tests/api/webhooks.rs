@@ -232,6 +232,61 @@ async fn a_rotated_secret_signs_alongside_the_old_one_and_the_test_event_reaches
 }
 
 #[tokio::test]
+async fn a_master_key_rotation_keeps_both_signatures_of_a_secret_rotation_in_progress() {
+    let v1 = otesse_crypto::generate_master_key_entry(1);
+    let only_v1 = v1.clone();
+    let app = spawn_app_with(move |s| {
+        webhook_settings(s);
+        s.master_keys = Some(only_v1.into());
+    })
+    .await;
+    let admin = app.admin().await;
+    let receiver = receiver(204).await;
+    let (endpoint, old) =
+        create_endpoint(&app, &admin, &format!("{}/hook", receiver.uri()), &["api_key.revoked"]).await;
+    let rotated = app
+        .send(app.request(Method::POST, &format!("/v1/webhook-endpoints/{endpoint}/rotate-secret")).bearer_auth(&admin))
+        .await;
+    let new = rotated.expect(200)["secret"].as_str().unwrap().to_owned();
+
+    // The operator's procedure (docs/operations.md): add v2, rewrap, then drop v1.
+    let v2 = otesse_crypto::generate_master_key_entry(2);
+    let rewrap = otesse_server::config::Settings {
+        database_url: Some(app.database_url()),
+        database_schema: app.schema.clone(),
+        master_keys: Some(format!("{v1},{v2}").into()),
+        data_dir: app.data_dir().to_owned(),
+        ..Default::default()
+    };
+    assert_eq!(otesse_server::startup::rewrap(rewrap).await, std::process::ExitCode::SUCCESS);
+    let (db, _raw, _file, dir) = app.stop().await;
+    let mut settings = otesse_server::config::Settings {
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_owned(),
+        master_keys: Some(v2.into()),
+        ..Default::default()
+    };
+    webhook_settings(&mut settings);
+    let server = otesse_server::startup::Application::build_with(settings, db).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", server.port());
+    let handle = server.handle();
+    tokio::spawn(server.run_until_stopped());
+
+    let test = reqwest::Client::new()
+        .post(format!("{base}/v1/webhook-endpoints/{endpoint}/test"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(test.status(), 202);
+    let received = eventually("the test event", || async { receiver.received_requests().await.unwrap().pop() }).await;
+    let signature = received.headers.get("webhook-signature").unwrap().to_str().unwrap().to_owned();
+    assert_eq!(signature.split(' ').count(), 2, "both secrets still sign, under the new master key only: {signature}");
+    assert_signed(&received, &[&old, &new]);
+    handle.stop(true).await;
+}
+
+#[tokio::test]
 async fn failing_receivers_are_retried_with_backoff_then_the_endpoint_is_disabled_and_its_owner_notified() {
     let app = spawn_app_with(webhook_settings).await;
     let admin = app.admin().await;

@@ -913,6 +913,7 @@ pub struct RewrapProgress {
 pub struct Rewrapper {
     repository: Arc<dyn IntegrationRepository>,
     cipher: Arc<dyn CredentialCipher>,
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Rewrapper {
@@ -922,17 +923,24 @@ impl std::fmt::Debug for Rewrapper {
 }
 
 impl Rewrapper {
-    pub fn new(repository: Arc<dyn IntegrationRepository>, cipher: Arc<dyn CredentialCipher>) -> Self {
-        Self { repository, cipher }
+    pub fn new(
+        repository: Arc<dyn IntegrationRepository>,
+        cipher: Arc<dyn CredentialCipher>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { repository, cipher, clock }
     }
 
-    /// Runs batches until no credential under an older key remains.
+    /// Runs batches until no secret in use under an older key remains. An outbound endpoint's
+    /// previous secret counts while it is still sent (its rotation's overlap), so that removing
+    /// the old master key afterwards does not cut the overlap short.
     pub async fn run(&self, batch_size: u32) -> Result<RewrapProgress, IntegrationError> {
         let current = self.cipher.current_version();
+        let now = self.clock.now();
         let mut progress = RewrapProgress::default();
         let mut stale = std::collections::HashSet::new();
         loop {
-            let batch = self.repository.credentials_below_version(current, batch_size).await?;
+            let batch = self.repository.credentials_below_version(current, now, batch_size).await?;
             let fresh: Vec<_> = batch.into_iter().filter(|c| !stale.contains(&c.id)).collect();
             if fresh.is_empty() {
                 return Ok(progress);
@@ -1254,26 +1262,71 @@ mod tests {
         StoredCredential { id: Uuid::from_u128(id), binding, ciphertext, created_at: Utc::now() }
     }
 
+    fn rewrap_clock() -> (DateTime<Utc>, Arc<MockClock>) {
+        use chrono::TimeZone;
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap();
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now);
+        (now, Arc::new(clock))
+    }
+
     #[tokio::test]
     async fn rewrap_swaps_each_old_ciphertext_once_and_skips_rows_that_changed() {
+        let (now, clock) = rewrap_clock();
+        let mut repository = MockIntegrationRepository::new();
+        let mut seq = mockall::Sequence::new();
+        repository
+            .expect_credentials_below_version()
+            .withf(move |version, at, _| *version == 2 && *at == now)
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(vec![stored(1, 1), stored(2, 1)]));
+        // Row 2 changed underneath: it comes back, and must not loop forever.
+        repository
+            .expect_credentials_below_version()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(vec![stored(2, 1)]));
+        repository
+            .expect_replace_ciphertext()
+            .returning(|id, old, new| Ok(id == Uuid::from_u128(1) && old.key_version == 1 && new.key_version == 2));
+        let progress = Rewrapper::new(Arc::new(repository), Arc::new(cipher()), clock).run(10).await.unwrap();
+        assert_eq!(progress, RewrapProgress { rewrapped: 1, skipped: 1 });
+    }
+
+    #[tokio::test]
+    async fn rewrap_takes_an_outbound_endpoint_s_current_and_previous_secret_each_by_its_own_ciphertext() {
+        let (_, clock) = rewrap_clock();
+        // Both secrets of one endpoint share its id and binding; only the ciphertexts differ.
+        let current = stored(7, 1);
+        let mut previous = current.clone();
+        previous.ciphertext =
+            cipher().encrypt(&SecretString::from("the secret before the rotation"), &previous.binding);
+        previous.ciphertext.key_version = 1;
+        let listed = vec![current.clone(), previous.clone()];
         let mut repository = MockIntegrationRepository::new();
         let mut seq = mockall::Sequence::new();
         repository
             .expect_credentials_below_version()
             .times(1)
             .in_sequence(&mut seq)
-            .returning(|_, _| Ok(vec![stored(1, 1), stored(2, 1)]));
-        // Row 2 changed underneath: it comes back, and must not loop forever.
-        repository
-            .expect_credentials_below_version()
-            .times(1)
-            .in_sequence(&mut seq)
-            .returning(|_, _| Ok(vec![stored(2, 1)]));
-        repository
-            .expect_replace_ciphertext()
-            .returning(|id, old, new| Ok(id == Uuid::from_u128(1) && old.key_version == 1 && new.key_version == 2));
-        let progress = Rewrapper::new(Arc::new(repository), Arc::new(cipher())).run(10).await.unwrap();
-        assert_eq!(progress, RewrapProgress { rewrapped: 1, skipped: 1 });
+            .returning(move |_, _, _| Ok(listed.clone()));
+        repository.expect_credentials_below_version().times(1).in_sequence(&mut seq).returning(|_, _, _| Ok(vec![]));
+        let swapped = Arc::new(Mutex::new(Vec::new()));
+        let seen = swapped.clone();
+        repository.expect_replace_ciphertext().times(2).returning(move |id, old, new| {
+            seen.lock().unwrap().push((id, old.clone(), new.clone()));
+            Ok(true)
+        });
+        let progress = Rewrapper::new(Arc::new(repository), Arc::new(cipher()), clock).run(10).await.unwrap();
+        assert_eq!(progress, RewrapProgress { rewrapped: 2, skipped: 0 });
+        let swapped = swapped.lock().unwrap();
+        let expected = |c: &StoredCredential| {
+            let plain = cipher().decrypt(&c.ciphertext, &c.binding).unwrap();
+            (c.id, c.ciphertext.clone(), cipher().encrypt(&plain, &c.binding))
+        };
+        assert_eq!(*swapped, vec![expected(&current), expected(&previous)], "each re-sealed from its own plaintext");
+        assert_ne!(swapped[0].2, swapped[1].2);
     }
 
     pub(super) fn connected_view_for(provider_slug: &str) -> ConnectionView {

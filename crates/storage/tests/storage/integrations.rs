@@ -264,7 +264,11 @@ async fn a_failed_connect_leaves_only_the_status_and_the_audit(db: Database) {
     );
     assert_eq!(integrations.find_instance(organization.id, &slug("postmark")).await.unwrap(), Some(attempt.clone()));
     assert_eq!(integrations.list_connections(organization.id).await.unwrap(), vec![]);
-    assert_eq!(integrations.credentials_below_version(u32::MAX, 100).await.unwrap(), vec![], "no credential");
+    assert_eq!(
+        integrations.credentials_below_version(u32::MAX, chrono::Utc::now(), 100).await.unwrap(),
+        vec![],
+        "no credential"
+    );
     assert_eq!(audit_trail(&db, organization.id, AuditFilter::default()).await, vec![entry]);
 
     // Retrying succeeds: the same instance becomes active.
@@ -394,10 +398,14 @@ async fn rewrap_swaps_only_the_ciphertext_it_read(db: Database) {
     }
 
     let below: Vec<_> = old.credentials.iter().chain(&older.credentials).cloned().collect();
-    assert_eq!(integrations.credentials_below_version(2, 100).await.unwrap(), below, "oldest first");
-    assert_eq!(integrations.credentials_below_version(2, 1).await.unwrap(), below[..1]);
-    assert_eq!(integrations.credentials_below_version(1, 100).await.unwrap(), vec![]);
-    assert_eq!(integrations.credentials_below_version(3, 100).await.unwrap().len(), 6);
+    assert_eq!(
+        integrations.credentials_below_version(2, chrono::Utc::now(), 100).await.unwrap(),
+        below,
+        "oldest first"
+    );
+    assert_eq!(integrations.credentials_below_version(2, chrono::Utc::now(), 1).await.unwrap(), below[..1]);
+    assert_eq!(integrations.credentials_below_version(1, chrono::Utc::now(), 100).await.unwrap(), vec![]);
+    assert_eq!(integrations.credentials_below_version(3, chrono::Utc::now(), 100).await.unwrap().len(), 6);
 
     let target = &old.credentials[0];
     let rewrapped = sealed(2);
@@ -416,7 +424,7 @@ async fn rewrap_swaps_only_the_ciphertext_it_read(db: Database) {
     assert_eq!(stored, vec![expected, old.credentials[1].clone()], "same row and binding, new ciphertext");
     // The swap happens once.
     assert!(!integrations.replace_ciphertext(target.id, &target.ciphertext, &sealed(2)).await.unwrap());
-    assert_eq!(integrations.credentials_below_version(2, 100).await.unwrap(), below[1..]);
+    assert_eq!(integrations.credentials_below_version(2, chrono::Utc::now(), 100).await.unwrap(), below[1..]);
 }
 
 async fn audit_entries_filter_by_provider(db: Database) {
@@ -633,7 +641,7 @@ async fn stripe_endpoint_secrets_are_rewrapped_like_credentials(db: Database) {
     let old = sealed(1);
     assert!(webhooks.insert(&endpoint, &old, 16).await.unwrap());
 
-    let stale = integrations.credentials_below_version(2, 10).await.unwrap();
+    let stale = integrations.credentials_below_version(2, chrono::Utc::now(), 10).await.unwrap();
     assert_eq!(stale.len(), 1, "only the endpoint secret is under key 1: {stale:?}");
     assert_eq!(stale[0].id, endpoint.id);
     assert_eq!(stale[0].binding, endpoint.secret_binding());
@@ -643,7 +651,7 @@ async fn stripe_endpoint_secrets_are_rewrapped_like_credentials(db: Database) {
     assert!(!integrations.replace_ciphertext(endpoint.id, &sealed(1), &fresh).await.unwrap(), "not what was read");
     assert!(integrations.replace_ciphertext(endpoint.id, &old, &fresh).await.unwrap());
     assert_eq!(webhooks.find(endpoint.id).await.unwrap().unwrap().1, fresh);
-    assert!(integrations.credentials_below_version(2, 10).await.unwrap().is_empty());
+    assert!(integrations.credentials_below_version(2, chrono::Utc::now(), 10).await.unwrap().is_empty());
 }
 
 async fn concurrent_stripe_endpoint_adds_never_exceed_the_limit(db: Database) {

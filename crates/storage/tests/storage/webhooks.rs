@@ -1,6 +1,7 @@
 //! Outbound webhooks: publishing queues exactly one delivery and one job per subscribed enabled
 //! endpoint, atomically; attempts are recorded; an endpoint is disabled by exactly one failure
-//! however many race; concurrent creates never exceed the endpoint limit; a rotation keeps the old secret; deleting an endpoint deletes its log.
+//! however many race; concurrent creates never exceed the endpoint limit; a rotation keeps the old secret, which
+//! the master-key rewrap covers while it is still sent; deleting an endpoint deletes its log.
 
 use chrono::Duration;
 use otesse_domain::integration::{Ciphertext, CredentialField};
@@ -23,6 +24,7 @@ on_both_databases!(
     attempts_are_recorded_and_one_failure_disables,
     a_rotation_keeps_the_previous_secret_and_deleting_removes_the_log,
     endpoint_secrets_are_rewrapped_like_credentials,
+    a_rotated_endpoint_s_previous_secret_is_rewrapped_while_it_is_still_sent,
     concurrent_creates_never_exceed_the_endpoint_limit,
 );
 
@@ -172,7 +174,7 @@ async fn endpoint_secrets_are_rewrapped_like_credentials(db: Database) {
     let old = Ciphertext { key_version: 1, bytes: b"under key 1".to_vec() };
     store.insert_endpoint(&target, &old, 16).await.unwrap();
     let integrations = db.integrations();
-    let stale = integrations.credentials_below_version(2, 10).await.unwrap();
+    let stale = integrations.credentials_below_version(2, chrono::Utc::now(), 10).await.unwrap();
     assert_eq!(stale.len(), 1, "{stale:?}");
     assert_eq!(stale[0].id, target.id.0);
     assert_eq!(stale[0].binding.field, CredentialField::OutboundWebhookSecret);
@@ -182,7 +184,55 @@ async fn endpoint_secrets_are_rewrapped_like_credentials(db: Database) {
     assert!(!integrations.replace_ciphertext(target.id.0, &fresh, &fresh).await.unwrap(), "not what was read");
     assert!(integrations.replace_ciphertext(target.id.0, &old, &fresh).await.unwrap());
     assert_eq!(store.secrets(target.id).await.unwrap().unwrap().current, fresh);
-    assert!(integrations.credentials_below_version(2, 10).await.unwrap().is_empty());
+    assert!(integrations.credentials_below_version(2, chrono::Utc::now(), 10).await.unwrap().is_empty());
+}
+
+async fn a_rotated_endpoint_s_previous_secret_is_rewrapped_while_it_is_still_sent(db: Database) {
+    let (_, admin) = setup(&db).await;
+    let store = db.webhooks();
+    let integrations = db.integrations();
+    let target = endpoint(&admin, &[EventType::Test], EndpointStatus::Enabled);
+    let before = Ciphertext { key_version: 1, bytes: b"the secret before, under key 1".to_vec() };
+    let after = Ciphertext { key_version: 1, bytes: b"the secret after, under key 1".to_vec() };
+    store.insert_endpoint(&target, &before, 16).await.unwrap();
+    let until = t0() + Duration::hours(24);
+    store.rotate_secret(target.id, &after, until).await.unwrap();
+
+    let listed = |at| {
+        let integrations = integrations.clone();
+        async move {
+            let mut found: Vec<_> = integrations
+                .credentials_below_version(2, at, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|c| {
+                    assert_eq!((c.id, c.binding.connection_id), (target.id.0, target.id.0));
+                    assert_eq!(c.binding.field, CredentialField::OutboundWebhookSecret);
+                    c.ciphertext
+                })
+                .collect();
+            found.sort_by(|a, b| a.bytes.cmp(&b.bytes));
+            found
+        }
+    };
+    // Within the overlap both secrets are listed; once it is over, only the current one.
+    assert_eq!(listed(t0() + Duration::hours(1)).await, vec![after.clone(), before.clone()]);
+    assert_eq!(listed(until).await, vec![after.clone()], "an expired previous secret is never sent again");
+
+    let rewrapped = |bytes: &[u8]| Ciphertext { key_version: 2, bytes: bytes.to_vec() };
+    let (new_before, new_after) =
+        (rewrapped(b"the secret before, under key 2"), rewrapped(b"the secret after, under key 2"));
+    assert!(
+        !integrations.replace_ciphertext(target.id.0, &new_before, &new_before).await.unwrap(),
+        "not what was read"
+    );
+    assert!(integrations.replace_ciphertext(target.id.0, &before, &new_before).await.unwrap(), "the previous secret");
+    assert!(integrations.replace_ciphertext(target.id.0, &after, &new_after).await.unwrap(), "the current secret");
+    let secrets = store.secrets(target.id).await.unwrap().unwrap();
+    assert_eq!(secrets.current, new_after);
+    assert_eq!(secrets.previous, Some((new_before, until)), "the overlap keeps its end");
+    assert!(listed(t0() + Duration::hours(1)).await.is_empty(), "nothing left under key 1");
 }
 
 async fn concurrent_creates_never_exceed_the_endpoint_limit(db: Database) {
