@@ -81,8 +81,10 @@ impl Application {
         let hasher: Arc<dyn KeyHasher> = Arc::new(Sha256KeyHasher);
         let secrets: Arc<dyn SecretGenerator> = Arc::new(RandomSecretGenerator::new());
         let metrics = Metrics::new();
+        // Its own pool: the writer writes the last rows after the HTTP workers have stopped.
+        let usage_database = database.own_pool(1).await?;
         let usage = UsageQueue::start(
-            Arc::new(database.usage()),
+            Arc::new(usage_database.usage()),
             settings.usage.queue_capacity,
             settings.usage.batch_size,
             Duration::from_millis(settings.usage.flush_interval_ms),

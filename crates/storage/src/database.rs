@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use otesse_domain::StorageError;
@@ -27,6 +28,9 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Database {
     conn: DatabaseConnection,
     backend: &'static str,
+    /// How it was opened, so that [`Database::own_pool`] can open another pool.
+    url: Arc<str>,
+    schema: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for Database {
@@ -51,12 +55,29 @@ impl Database {
         let (conn, backend) = if url.starts_with("sqlite:") {
             (connect_sqlite(url).await?, "sqlite")
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            (connect_postgres(url, schema).await?, "postgres")
+            (connect_postgres(url, schema, POSTGRES_MAX_CONNECTIONS).await?, "postgres")
         } else {
             return Err(StorageError::new("unsupported database URL: expected sqlite: or postgres:"));
         };
         Migrator::up(&conn, None).await.map_err(|err| StorageError::new(format!("migrations failed: {err}")))?;
-        Ok(Database { conn, backend })
+        Ok(Database { conn, backend, url: url.into(), schema: schema.map(Into::into) })
+    }
+
+    /// The same database through a pool of its own, of at most `connections`, for one task
+    /// that must keep working after the HTTP workers are gone: the usage writer, which writes
+    /// the last rows once they have stopped.
+    ///
+    /// A PostgreSQL connection is driven by the runtime of the task that opened it, and each
+    /// HTTP worker runs its own runtime, which ends with the worker: a shared pool's
+    /// connections opened by workers fail afterwards ("a Tokio context ... is being
+    /// shutdown"). A pool that only this task uses only holds connections it opened. SQLite
+    /// connections run on threads of their own and can be shared: on SQLite this is a clone.
+    pub async fn own_pool(&self, connections: u32) -> Result<Database, StorageError> {
+        if self.backend != "postgres" {
+            return Ok(self.clone());
+        }
+        let conn = connect_postgres(&self.url, self.schema.as_deref(), connections.max(1)).await?;
+        Ok(Database { conn, ..self.clone() })
     }
 
     /// Whether the database answers (the readiness probe).
@@ -190,9 +211,13 @@ fn redact(message: &str, url: &str) -> String {
     message.replace(url, "<database URL>")
 }
 
-async fn connect_postgres(url: &str, schema: Option<&str>) -> Result<DatabaseConnection, StorageError> {
+async fn connect_postgres(
+    url: &str,
+    schema: Option<&str>,
+    max_connections: u32,
+) -> Result<DatabaseConnection, StorageError> {
     let mut options = ConnectOptions::new(url);
-    options.max_connections(POSTGRES_MAX_CONNECTIONS).acquire_timeout(ACQUIRE_TIMEOUT).sqlx_logging(false);
+    options.max_connections(max_connections).acquire_timeout(ACQUIRE_TIMEOUT).sqlx_logging(false);
     if let Some(schema) = schema {
         check_schema_name(schema)?;
         create_schema(url, schema).await?;

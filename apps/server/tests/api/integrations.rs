@@ -341,7 +341,11 @@ async fn rewrap_moves_every_credential_to_the_newest_key_and_connections_keep_wo
     assert_eq!(stored[0].ciphertext.key_version, 2);
 
     // A server with both keys decrypts the rewrapped credential and checks it.
-    let (db, _raw, _file, dir) = app.stop().await;
+    let (url, schema) = (app.database_url(), app.schema.clone());
+    let (_, _raw, _file, dir) = app.stop().await;
+    // A restart is a new process with a new pool: the old pool's connections may have been
+    // opened by the stopped server's workers, whose runtimes are gone.
+    let db = otesse_storage::Database::connect(&url, schema.as_deref()).await.unwrap();
     let uri = fake.uri();
     let settings = otesse_server::config::Settings {
         listen: "127.0.0.1:0".into(),

@@ -259,7 +259,11 @@ async fn a_master_key_rotation_keeps_both_signatures_of_a_secret_rotation_in_pro
         ..Default::default()
     };
     assert_eq!(otesse_server::startup::rewrap(rewrap).await, std::process::ExitCode::SUCCESS);
-    let (db, _raw, _file, dir) = app.stop().await;
+    let (url, schema) = (app.database_url(), app.schema.clone());
+    let (_, _raw, _file, dir) = app.stop().await;
+    // A restart is a new process with a new pool: the old pool's connections may have been
+    // opened by the stopped server's workers, whose runtimes are gone.
+    let db = otesse_storage::Database::connect(&url, schema.as_deref()).await.unwrap();
     let mut settings = otesse_server::config::Settings {
         listen: "127.0.0.1:0".into(),
         data_dir: dir.path().to_owned(),
@@ -278,7 +282,13 @@ async fn a_master_key_rotation_keeps_both_signatures_of_a_secret_rotation_in_pro
         .send()
         .await
         .unwrap();
-    assert_eq!(test.status(), 202);
+    let status = test.status();
+    let problems: Vec<_> = crate::helpers::captured_logs()
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains(" WARN"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(status, 202, "{}; warnings and errors logged (by any test): {problems:#?}", test.text().await.unwrap());
     let received = eventually("the test event", || async { receiver.received_requests().await.unwrap().pop() }).await;
     let signature = received.headers.get("webhook-signature").unwrap().to_str().unwrap().to_owned();
     assert_eq!(signature.split(' ').count(), 2, "both secrets still sign, under the new master key only: {signature}");
