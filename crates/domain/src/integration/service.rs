@@ -938,10 +938,13 @@ impl Rewrapper {
         let current = self.cipher.current_version();
         let now = self.clock.now();
         let mut progress = RewrapProgress::default();
+        // What could not be swapped, by row and ciphertext: an outbound endpoint's current and
+        // previous secret share a row id, and one changing underneath says nothing of the other.
         let mut stale = std::collections::HashSet::new();
         loop {
             let batch = self.repository.credentials_below_version(current, now, batch_size).await?;
-            let fresh: Vec<_> = batch.into_iter().filter(|c| !stale.contains(&c.id)).collect();
+            let fresh: Vec<_> =
+                batch.into_iter().filter(|c| !stale.contains(&(c.id, c.ciphertext.bytes.clone()))).collect();
             if fresh.is_empty() {
                 return Ok(progress);
             }
@@ -954,7 +957,7 @@ impl Rewrapper {
                 if self.repository.replace_ciphertext(credential.id, &credential.ciphertext, &sealed).await? {
                     progress.rewrapped += 1;
                 } else {
-                    stale.insert(credential.id);
+                    stale.insert((credential.id, credential.ciphertext.bytes));
                     progress.skipped += 1;
                 }
             }
@@ -1327,6 +1330,29 @@ mod tests {
         };
         assert_eq!(*swapped, vec![expected(&current), expected(&previous)], "each re-sealed from its own plaintext");
         assert_ne!(swapped[0].2, swapped[1].2);
+    }
+
+    #[tokio::test]
+    async fn a_secret_that_changed_underneath_does_not_hold_back_the_other_secret_of_its_endpoint() {
+        let (_, clock) = rewrap_clock();
+        let current = stored(7, 1);
+        let mut previous = current.clone();
+        previous.ciphertext = cipher().encrypt(&SecretString::from("the secret before"), &previous.binding);
+        previous.ciphertext.key_version = 1;
+        let mut repository = MockIntegrationRepository::new();
+        let mut seq = mockall::Sequence::new();
+        // Batches of one: the current secret first; it cannot be swapped and is listed again.
+        for listed in [vec![current.clone()], vec![current.clone(), previous.clone()], vec![current.clone()]] {
+            repository
+                .expect_credentials_below_version()
+                .times(1)
+                .in_sequence(&mut seq)
+                .returning(move |_, _, _| Ok(listed.clone()));
+        }
+        let changed = current.ciphertext.clone();
+        repository.expect_replace_ciphertext().times(2).returning(move |_, old, _| Ok(*old != changed));
+        let progress = Rewrapper::new(Arc::new(repository), Arc::new(cipher()), clock).run(1).await.unwrap();
+        assert_eq!(progress, RewrapProgress { rewrapped: 1, skipped: 1 }, "the previous secret is still rewrapped");
     }
 
     pub(super) fn connected_view_for(provider_slug: &str) -> ConnectionView {
