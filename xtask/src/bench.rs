@@ -1,7 +1,9 @@
 //! `cargo xtask bench auth`: what authenticating with an API key costs, and whether the usage
-//! log keeps every keyed request across a graceful shutdown.
+//! log keeps every keyed request across a graceful shutdown; `cargo xtask bench usage-writer`:
+//! the usage log's writer alone.
 //!
-//! The server runs as a release build on a fresh SQLite data dir. After a warm-up of each, wrk
+//! The server runs as a release build on a fresh SQLite data dir, or with `--database
+//! postgres` in a fresh PostgreSQL schema. After a warm-up of each, wrk
 //! loads `GET /healthz` (no authentication, the baseline) and then `GET /v1/whoami` with a key,
 //! for a number of rounds (3 by default); the ratio is the median round's, since wrk shares the
 //! machine with the server and single runs vary. Each keyed run waits for the usage writer to
@@ -21,8 +23,15 @@ use crate::wrk::{self, Load};
 
 /// Set to a server binary to bench it instead of building the workspace's.
 const BINARY_VAR: &str = "OTESSE_BENCH_BINARY";
-/// The authenticated rate must be at least this share of the unauthenticated one.
+/// F2's goal: the authenticated rate at least this share of the unauthenticated one. A goal,
+/// printed beside the figure: the ratio moves with the machine.
 const TARGET_RATIO: f64 = 0.80;
+/// What gates (the F2 decision): the median round's ratio must not fall below this.
+const MIN_RATIO: f64 = 0.65;
+/// Where `--database postgres` runs, unless `OTESSE_BENCH_POSTGRES_URL` says otherwise. The
+/// bench works in a fresh schema of that database and drops it afterwards (with `psql`).
+const POSTGRES_URL_VAR: &str = "OTESSE_BENCH_POSTGRES_URL";
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const WARM_UP: &str = "2s";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The server's own shutdown timeout is 30 s, plus the time to flush the usage queue.
@@ -30,18 +39,47 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 const EMAIL: &str = "bench@example.com";
 const PASSWORD: &str = "bench password 123";
 
+/// Which database the server runs on during the bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A fresh SQLite file in the bench's data dir (the default).
+    Sqlite,
+    /// A fresh schema in the PostgreSQL database at `OTESSE_BENCH_POSTGRES_URL`.
+    Postgres,
+}
+
+impl Backend {
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        match raw {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => Err(Error::new(format!("--database `{raw}`: expected sqlite or postgres"))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     pub load: Load,
     /// Pairs of runs (healthz, then whoami); the median ratio counts.
     pub rounds: u32,
+    pub backend: Backend,
 }
 
 impl Options {
-    /// `[--duration 10s] [--connections 32] [--threads 2] [--rounds 3]`, also as `--flag=value`.
+    /// `[--duration 10s] [--connections 32] [--threads 2] [--rounds 5] [--database sqlite]`,
+    /// also as `--flag=value`.
     pub fn parse(args: &[&str]) -> Result<Self, Error> {
         let mut load = Load { threads: 2, connections: 32, duration: "10s".into() };
-        let mut rounds = 3;
+        let mut rounds = 5;
+        let mut backend = Backend::Sqlite;
         let mut args = args.iter().copied();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -58,13 +96,14 @@ impl Options {
                 "--connections" => load.connections = parse_count(flag, value()?)?,
                 "--threads" => load.threads = parse_count(flag, value()?)?,
                 "--rounds" => rounds = parse_count(flag, value()?)?,
+                "--database" => backend = Backend::parse(value()?)?,
                 _ => return Err(Error::new(format!("unknown option `{arg}`; see `cargo xtask help`"))),
             }
         }
         if load.threads > load.connections {
             return Err(Error::new("--threads cannot exceed --connections (wrk needs a connection per thread)"));
         }
-        Ok(Self { load, rounds })
+        Ok(Self { load, rounds, backend })
     }
 }
 
@@ -113,9 +152,11 @@ pub struct Report {
     pub dropped: u64,
     /// The key's `usage.total_requests` after the restart.
     pub written: u64,
-    /// Server CPU time per request during each measured run, in µs (informational: unlike the
-    /// throughput ratio, it does not depend on how the CPU is shared with wrk).
+    /// Server CPU time per request during each measured run, in µs: (whoami, healthz). Unlike
+    /// the throughput ratio, it hardly depends on how the CPU is shared with wrk; their
+    /// difference is the keyed request's extra cost, which must not grow (F2).
     pub cpu_us_per_request: Option<(f64, f64)>,
+    pub backend: Backend,
 }
 
 impl Report {
@@ -137,8 +178,10 @@ impl Report {
     /// Why the bench fails, if it does.
     pub fn failures(&self) -> Vec<String> {
         let mut failures = Vec::new();
-        if self.ratio() < TARGET_RATIO {
-            failures.push(format!("ratio {:.3} is below {TARGET_RATIO:.2}", self.ratio()));
+        // On PostgreSQL the database shares this machine's cores with the server and wrk, as
+        // it would not in a deployment: the ratio is reported there, and the log gates.
+        if self.backend == Backend::Sqlite && self.ratio() < MIN_RATIO {
+            failures.push(format!("ratio {:.3} is below {MIN_RATIO:.2}", self.ratio()));
         }
         for (name, non_2xx) in [
             ("GET /v1/whoami", self.rounds.iter().map(|r| r.whoami.non_2xx).sum::<u64>()),
@@ -171,7 +214,11 @@ impl fmt::Display for Report {
         let median = self.median();
         writeln!(f, "{}", run_line("authenticated   GET /v1/whoami ", &median.whoami))?;
         writeln!(f, "{}", run_line("unauthenticated GET /healthz   ", &median.healthz))?;
-        writeln!(f, "ratio: {:.3} (target >= {TARGET_RATIO:.2})", self.ratio())?;
+        let gate = match self.backend {
+            Backend::Sqlite => format!("gate >= {MIN_RATIO:.2}"),
+            Backend::Postgres => "not gated: the database shares the machine".to_owned(),
+        };
+        writeln!(f, "ratio: {:.3} on {} ({gate}, goal >= {TARGET_RATIO:.2})", self.ratio(), self.backend.name())?;
         if self.rounds.len() > 1 {
             let each: Vec<String> = self.rounds.iter().map(|r| format!("{:.3}", r.ratio())).collect();
             writeln!(f, "ratio per round: {} (the median counts; the lines above are its round)", each.join(", "))?;
@@ -189,7 +236,11 @@ impl fmt::Display for Report {
             self.written, self.keyed_requests, self.dropped
         )?;
         if let Some((whoami, healthz)) = self.cpu_us_per_request {
-            writeln!(f, "server CPU per request: whoami {whoami:.1} µs, healthz {healthz:.1} µs (informational)")?;
+            writeln!(
+                f,
+                "server CPU per request: whoami {whoami:.1} µs, healthz {healthz:.1} µs: a keyed request costs {:.1} µs more",
+                whoami - healthz
+            )?;
         }
         for round in &self.rounds {
             for (name, run) in [("GET /v1/whoami", &round.whoami), ("GET /healthz", &round.healthz)] {
@@ -218,7 +269,13 @@ pub fn auth(options: &Options) -> Result<Report, Error> {
         None => build_server()?,
     };
     let mut dir = TempDir::new("otesse-bench")?;
-    let result = measure(dir.path(), binary, options);
+    let schema = match options.backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(PostgresSchema::new()?),
+    };
+    let database = schema.as_ref().map(PostgresSchema::server_env).unwrap_or_default();
+    let result = measure(dir.path(), binary, options, &database);
+    drop(schema);
     match &result {
         Ok(report) => {
             print!("{report}");
@@ -236,6 +293,23 @@ pub fn auth(options: &Options) -> Result<Report, Error> {
 
 fn step(message: impl fmt::Display) {
     eprintln!("==> {message}");
+}
+
+/// `cargo bench -p otesse-storage --bench usage_writer`: the writer alone, on a fresh database.
+pub fn usage_writer(backend: Backend) -> Result<(), Error> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(&cargo);
+    command.args(["bench", "-p", "otesse-storage", "--bench", "usage_writer", "--"]).current_dir(workspace_root());
+    if backend == Backend::Postgres {
+        // The bench makes its own schema there and drops it.
+        command.arg(std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned()));
+    }
+    step(format!("usage writer alone on {}", backend.name()));
+    let status = command.status().context("running cargo bench")?;
+    if !status.success() {
+        return Err(Error::new(format!("the usage writer bench failed ({status})")));
+    }
+    Ok(())
 }
 
 /// `cargo build --release -p otesse-server`; returns the binary's path.
@@ -282,13 +356,13 @@ fn target_dir(cargo: &std::ffi::OsStr, root: &Path) -> Result<PathBuf, Error> {
         .ok_or_else(|| Error::new("cargo metadata has no target_directory"))
 }
 
-fn measure(dir: &Path, binary: PathBuf, options: &Options) -> Result<Report, Error> {
+fn measure(dir: &Path, binary: PathBuf, options: &Options, database: &[(String, String)]) -> Result<Report, Error> {
     let load = &options.load;
     let port = free_port()?;
     let setup_token = random_hex(24)?;
     let launch = Launch {
         binary,
-        env: vec![
+        env: [
             ("OTESSE_LISTEN".into(), format!("127.0.0.1:{port}")),
             ("OTESSE_DATA_DIR".into(), dir.display().to_string()),
             ("OTESSE_SETUP_TOKEN".into(), setup_token.clone()),
@@ -300,7 +374,10 @@ fn measure(dir: &Path, binary: PathBuf, options: &Options) -> Result<Report, Err
             // (100,000 a second sustained, bursts of 10^8).
             ("OTESSE_RATE_LIMIT__KEY_REQUESTS".into(), "100000000".into()),
             ("OTESSE_RATE_LIMIT__KEY_PERIOD_SECS".into(), "1000".into()),
-        ],
+        ]
+        .into_iter()
+        .chain(database.iter().cloned())
+        .collect(),
         cwd: dir.to_owned(),
         log: dir.join("server.log"),
     };
@@ -382,7 +459,45 @@ fn measure(dir: &Path, binary: PathBuf, options: &Options) -> Result<Report, Err
         dropped: counters.dropped,
         written,
         cpu_us_per_request,
+        backend: options.backend,
     })
+}
+
+/// A fresh schema for the server in the PostgreSQL database named by `OTESSE_BENCH_POSTGRES_URL`
+/// (the server creates it); dropped with `psql` when this goes out of scope.
+struct PostgresSchema {
+    url: String,
+    name: String,
+}
+
+impl PostgresSchema {
+    fn new() -> Result<Self, Error> {
+        let url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(Error::new(format!("{POSTGRES_URL_VAR} must be a postgres:// URL")));
+        }
+        let name = format!("otesse_bench_{}", random_hex(6)?);
+        step(format!("PostgreSQL: schema {name} ({POSTGRES_URL_VAR} or {DEFAULT_POSTGRES_URL})"));
+        Ok(Self { url, name })
+    }
+
+    fn server_env(&self) -> Vec<(String, String)> {
+        vec![("OTESSE_DATABASE_URL".into(), self.url.clone()), ("OTESSE_DATABASE_SCHEMA".into(), self.name.clone())]
+    }
+}
+
+impl Drop for PostgresSchema {
+    fn drop(&mut self) {
+        let dropped = Command::new("psql")
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &self.url, "-c"])
+            .env("PGOPTIONS", "--client-min-messages=warning")
+            .arg(format!(r#"DROP SCHEMA IF EXISTS "{}" CASCADE"#, self.name))
+            .stdin(std::process::Stdio::null())
+            .status();
+        if !dropped.is_ok_and(|status| status.success()) {
+            eprintln!("==> could not drop schema {} (is psql installed?); drop it by hand", self.name);
+        }
+    }
 }
 
 fn server_log(launch: &Launch) -> String {
@@ -438,6 +553,7 @@ mod tests {
             dropped: 0,
             written: 412_345,
             cpu_us_per_request: None,
+            backend: Backend::Sqlite,
         }
     }
 
@@ -450,7 +566,7 @@ mod tests {
             [
                 "authenticated   GET /v1/whoami : 41234.5 req/s  p50 0.71 ms  p99 2.10 ms  (412345 requests, 0 non-2xx)",
                 "unauthenticated GET /healthz   : 45678.9 req/s  p50 0.71 ms  p99 2.10 ms  (456789 requests, 0 non-2xx)",
-                "ratio: 0.903 (target >= 0.80)",
+                "ratio: 0.903 on SQLite (gate >= 0.65, goal >= 0.80)",
                 "usage log: 412345 of 412345 keyed requests written after shutdown, 0 dropped: nothing lost",
             ]
         );
@@ -460,7 +576,10 @@ mod tests {
     #[test]
     fn prints_server_cpu_per_request_when_measured() {
         let text = Report { cpu_us_per_request: Some((12.46, 8.0)), ..report() }.to_string();
-        assert!(text.contains("server CPU per request: whoami 12.5 µs, healthz 8.0 µs (informational)"), "{text}");
+        assert!(
+            text.contains("server CPU per request: whoami 12.5 µs, healthz 8.0 µs: a keyed request costs 4.5 µs more"),
+            "{text}"
+        );
         assert!(!report().to_string().contains("server CPU"));
     }
 
@@ -475,14 +594,26 @@ mod tests {
         let dropped = Report { dropped: 3, ..report() };
         assert!(!dropped.passed());
 
-        let slow = Report {
+        let below_goal = Report {
             rounds: vec![Round { whoami: run(30_000.0, 300_000, 0), healthz: run(45_678.9, 456_789, 0) }],
             keyed_requests: 300_000,
             written: 300_000,
             ..report()
         };
-        assert!(slow.to_string().contains("ratio: 0.657 (target >= 0.80)"));
-        assert_eq!(slow.failures(), ["ratio 0.657 is below 0.80"]);
+        assert!(below_goal.to_string().contains("ratio: 0.657 on SQLite (gate >= 0.65, goal >= 0.80)"));
+        assert!(below_goal.passed(), "below the goal but above the gate passes");
+        let slow = Report {
+            rounds: vec![Round { whoami: run(29_000.0, 290_000, 0), healthz: run(45_678.9, 456_789, 0) }],
+            keyed_requests: 290_000,
+            written: 290_000,
+            backend: Backend::Postgres,
+            ..report()
+        };
+        assert!(slow.to_string().contains("ratio: 0.635 on PostgreSQL (not gated"));
+        assert!(slow.passed(), "on PostgreSQL the usage log gates, not the ratio");
+        assert!(!Report { dropped: 1, ..slow.clone() }.passed());
+        let slow = Report { backend: Backend::Sqlite, ..slow };
+        assert_eq!(slow.failures(), ["ratio 0.635 is below 0.65"]);
 
         let errors = Report {
             rounds: vec![Round { whoami: run(41_234.5, 412_345, 0), healthz: run(45_678.9, 456_789, 2) }],
@@ -518,7 +649,10 @@ mod tests {
     fn parses_options() {
         let defaults = Options::parse(&[]).unwrap();
         assert_eq!(defaults.load, Load { threads: 2, connections: 32, duration: "10s".into() });
-        assert_eq!(defaults.rounds, 3);
+        assert_eq!(defaults.rounds, 5);
+        assert_eq!(defaults.backend, Backend::Sqlite);
+        assert_eq!(Options::parse(&["--database", "postgres"]).unwrap().backend, Backend::Postgres);
+        assert_eq!(Options::parse(&["--database=sqlite"]).unwrap().backend, Backend::Sqlite);
         assert_eq!(Options::parse(&["--rounds", "5"]).unwrap().rounds, 5);
         let custom = Options::parse(&["--duration", "5s", "--connections=64", "--threads", "4"]).unwrap();
         assert_eq!(custom.load, Load { threads: 4, connections: 64, duration: "5s".into() });
@@ -531,6 +665,7 @@ mod tests {
             &["--connections", "-1"],
             &["--threads", "8", "--connections", "4"],
             &["--rounds", "0"],
+            &["--database", "mysql"],
             &["--verbose"],
         ] {
             assert!(Options::parse(bad).is_err(), "{bad:?} was accepted");

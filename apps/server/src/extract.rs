@@ -18,7 +18,7 @@ use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use otesse_domain::api_key::{ApiKey, ApiKeyService, PresentedKey, RequestMethod, Resource};
 use otesse_domain::auth::{AuthService, SignedIn};
-use otesse_domain::ports::UsageSink;
+use otesse_domain::ports::{Backlog, UsageSink};
 use otesse_domain::usage::UsageRecord;
 
 use crate::error::{ApiError, ErrorCode};
@@ -180,7 +180,7 @@ pub async fn log_key_usage(
     let identified = response.request().extensions_mut().remove::<IdentifiedKey>();
     if let (Some(sink), Some(identified)) = (sink, identified) {
         let request = response.request();
-        sink.record(UsageRecord {
+        let backlog = sink.record(UsageRecord {
             api_key_id: identified.key.id,
             organization_id: identified.key.organization_id,
             occurred_at: chrono::Utc::now(),
@@ -190,6 +190,10 @@ pub async fn log_key_usage(
             response_time_ms: u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX),
             client_ip: identified.client_ip,
         });
+        if backlog == Backlog::Behind {
+            // The log is behind this load: slow it down rather than lose rows.
+            sink.caught_up().await;
+        }
     }
     Ok(response)
 }

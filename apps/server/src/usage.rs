@@ -1,15 +1,23 @@
 //! The usage pipeline (K14, F1, F2): the hot path appends each row to a bounded in-memory
-//! queue, never waiting; one background task wakes every `usage.flush_interval_ms`, takes
-//! everything queued at once and writes it in batches, one transaction per batch. Rows that do
-//! not fit the queue are dropped and counted (`otesse_usage_rows_dropped_total`). On shutdown
+//! queue, never blocking; one background task wakes every `usage.flush_interval_ms`, takes
+//! everything queued at once and writes it in batches, one transaction per batch. On shutdown
 //! the queue is written before the process exits.
+//!
+//! When the writer falls behind (a load faster than the database can log), the queue grows
+//! past its high-water mark (half its capacity) and the requests that find it there wait,
+//! before their answer goes out, until the writer takes the queue (at most
+//! [`MAX_BACKPRESSURE_WAIT`]): keyed requests slow down to the pace of the log instead of
+//! the log losing rows. Only when the queue is full all the same (the database stalled for
+//! longer than that) are rows dropped, counted (`otesse_usage_rows_dropped_total`) and
+//! reported in a warning at most every [`DROP_WARNING_INTERVAL`].
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use otesse_domain::ports::{UsageLog, UsageSink};
+use async_trait::async_trait;
+use otesse_domain::ports::{Backlog, UsageLog, UsageSink};
 use otesse_domain::usage::UsageRecord;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::metrics::Metrics;
 
@@ -27,7 +35,18 @@ enum Control {
 struct Pending {
     rows: Mutex<Vec<UsageRecord>>,
     capacity: usize,
+    /// Past this many rows, callers wait for the writer ([`Backlog::Behind`]).
+    high_water: usize,
+    /// Woken each time the writer takes the queue.
+    taken: Notify,
 }
+
+/// The longest a request waits for the writer to take a queue past its high-water mark. Longer
+/// than the writer's slowest healthy batch; short enough that a stalled database delays
+/// answers by this much, not more.
+pub const MAX_BACKPRESSURE_WAIT: Duration = Duration::from_secs(1);
+/// Dropped rows are reported in a warning at most this often (and always counted).
+pub const DROP_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Pending {
     fn lock(&self) -> MutexGuard<'_, Vec<UsageRecord>> {
@@ -35,20 +54,26 @@ impl Pending {
         self.rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Queues `record` unless `capacity` rows already wait.
-    fn push(&self, record: UsageRecord) -> bool {
+    /// Queues `record` unless `capacity` rows already wait; `None` when it was dropped, else
+    /// how many rows wait now.
+    fn push(&self, record: UsageRecord) -> Option<usize> {
         let mut rows = self.lock();
         if rows.len() >= self.capacity {
-            return false;
+            return None;
         }
         rows.push(record);
-        true
+        Some(rows.len())
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
     }
 
     /// Moves everything queued into `into` (which must be empty), leaving `into`'s allocation
-    /// for the next rows.
+    /// for the next rows, and releases the requests waiting for room.
     fn take_all(&self, into: &mut Vec<UsageRecord>) {
         std::mem::swap(&mut *self.lock(), into);
+        self.taken.notify_waiters();
     }
 }
 
@@ -66,19 +91,37 @@ impl std::fmt::Debug for UsageQueue {
     }
 }
 
+#[async_trait]
 impl UsageSink for UsageQueue {
-    fn record(&self, record: UsageRecord) {
+    fn record(&self, record: UsageRecord) -> Backlog {
         self.metrics.key_requests.inc();
-        if !self.pending.push(record) {
-            self.metrics.usage_dropped.inc();
+        match self.pending.push(record) {
+            Some(waiting) if waiting < self.pending.high_water => Backlog::Normal,
+            Some(_) => Backlog::Behind,
+            None => {
+                self.metrics.usage_dropped.inc();
+                Backlog::Behind
+            }
         }
+    }
+
+    async fn caught_up(&self) {
+        let taken = self.pending.taken.notified();
+        tokio::pin!(taken);
+        // Registered before looking, so a take between the look and the wait still wakes it.
+        taken.as_mut().enable();
+        if self.pending.len() < self.pending.high_water {
+            return;
+        }
+        let _ = tokio::time::timeout(MAX_BACKPRESSURE_WAIT, taken).await;
     }
 }
 
 impl UsageQueue {
     /// Starts the writer task and returns the queue feeding it. The writer wakes every
     /// `interval` (and on flush or stop), takes everything queued, and writes it in
-    /// transactions of at most `batch_size` rows. At most `capacity` rows wait.
+    /// transactions of at most `batch_size` rows. At most `capacity` rows wait; past half of
+    /// that, callers are told to wait for the writer.
     pub fn start(
         log: Arc<dyn UsageLog>,
         capacity: usize,
@@ -87,7 +130,12 @@ impl UsageQueue {
         metrics: Metrics,
     ) -> Self {
         // Room for a typical interval's rows up front; the vectors keep their size afterwards.
-        let pending = Arc::new(Pending { rows: Mutex::new(Vec::with_capacity(capacity.min(4096))), capacity });
+        let pending = Arc::new(Pending {
+            rows: Mutex::new(Vec::with_capacity(capacity.min(4096))),
+            capacity,
+            high_water: (capacity / 2).max(1),
+            taken: Notify::new(),
+        });
         let (control, control_receiver) = mpsc::channel(16);
         let writer = Writer {
             pending: pending.clone(),
@@ -134,6 +182,7 @@ impl Writer {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut taken = Vec::new();
+        let mut drops = DropReport::new(self.metrics.usage_dropped.get());
         loop {
             let control = tokio::select! {
                 _ = ticker.tick() => None,
@@ -148,6 +197,7 @@ impl Writer {
                 write_batch(self.log.as_ref(), batch, &self.metrics).await;
             }
             taken.clear();
+            let _ = drops.warn_if_new(self.metrics.usage_dropped.get(), self.pending.capacity);
             match control {
                 Some(Control::Flush(ack)) => {
                     let _ = ack.send(());
@@ -159,6 +209,34 @@ impl Writer {
                 None => {}
             }
         }
+    }
+}
+
+/// Turns the drop counter into a warning in the log, at most every [`DROP_WARNING_INTERVAL`].
+struct DropReport {
+    reported: u64,
+    last_warning: Option<std::time::Instant>,
+}
+
+impl DropReport {
+    fn new(dropped: u64) -> Self {
+        Self { reported: dropped, last_warning: None }
+    }
+
+    /// Whether it warned.
+    fn warn_if_new(&mut self, dropped: u64, capacity: usize) -> bool {
+        if dropped == self.reported || self.last_warning.is_some_and(|at| at.elapsed() < DROP_WARNING_INTERVAL) {
+            return false;
+        }
+        tracing::warn!(
+            dropped = dropped - self.reported,
+            dropped_total = dropped,
+            queue_capacity = capacity,
+            "usage rows were dropped: the usage log could not keep up or the database failed"
+        );
+        self.reported = dropped;
+        self.last_warning = Some(std::time::Instant::now());
+        true
     }
 }
 
@@ -193,6 +271,8 @@ mod tests {
     use otesse_domain::organization::OrganizationId;
     use otesse_domain::ports::MockUsageLog;
     use uuid::Uuid;
+
+    use futures_util::FutureExt;
 
     use super::*;
 
@@ -269,7 +349,11 @@ mod tests {
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let queue = queue.clone();
-                std::thread::spawn(move || (0..1_000).for_each(|n| queue.record(row(n))))
+                std::thread::spawn(move || {
+                    for n in 0..1_000 {
+                        queue.record(row(n));
+                    }
+                })
             })
             .collect();
         threads.into_iter().for_each(|t| t.join().unwrap());
@@ -290,6 +374,55 @@ mod tests {
         queue.flush().await;
         assert_eq!(metrics.usage_written.get(), 1);
         assert_eq!(metrics.usage_dropped.get(), 0);
+        queue.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_the_high_water_mark_callers_wait_until_the_writer_takes_the_queue() {
+        let mut log = MockUsageLog::new();
+        log.expect_append().returning(|_| Ok(()));
+        let metrics = Metrics::new();
+        // High-water mark 5; the writer only wakes on flush here.
+        let queue = UsageQueue::start(Arc::new(log), 10, 100, Duration::from_secs(3600), metrics.clone());
+        queue.flush().await;
+        for n in 0..4 {
+            assert_eq!(queue.record(row(n)), Backlog::Normal);
+        }
+        assert_eq!(queue.record(row(4)), Backlog::Behind, "the fifth row reaches the mark");
+        let started = tokio::time::Instant::now();
+        let mut waiting = Box::pin(queue.caught_up());
+        assert!((&mut waiting).now_or_never().is_none(), "waits while the queue is behind");
+        queue.flush().await;
+        waiting.await;
+        assert_eq!(started.elapsed(), Duration::ZERO, "released by the writer taking the queue, not by the bound");
+        assert_eq!(metrics.usage_written.get(), 5);
+        // With the queue empty again, nobody waits.
+        assert_eq!(queue.record(row(5)), Backlog::Normal);
+        queue.caught_up().await;
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        queue.stop().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_writer_delays_callers_by_the_bound_and_rows_past_the_capacity_are_dropped() {
+        let mut log = MockUsageLog::new();
+        log.expect_append().returning(|_| Ok(()));
+        // The writer takes the queue only on its first tick and on stop: as stalled as a
+        // database that stopped answering.
+        let metrics = Metrics::new();
+        let queue = UsageQueue::start(Arc::new(log), 4, 100, Duration::from_secs(3600), metrics.clone());
+        queue.flush().await;
+        for n in 0..6 {
+            queue.record(row(n));
+        }
+        assert_eq!(metrics.usage_dropped.get(), 2, "past the capacity rows are dropped and counted");
+        let started = tokio::time::Instant::now();
+        queue.caught_up().await;
+        assert_eq!(started.elapsed(), MAX_BACKPRESSURE_WAIT, "a writer that never takes the queue costs the bound");
+        let mut report = DropReport::new(0);
+        assert!(report.warn_if_new(2, 4), "new drops are reported");
+        assert!(!report.warn_if_new(3, 4), "but not again within the interval");
+        assert!(!DropReport::new(2).warn_if_new(2, 4), "no new drops, no warning");
         queue.stop().await;
     }
 }

@@ -147,11 +147,26 @@ pub trait KeyInvalidationBus: Send + Sync {
     async fn publish(&self, hash: &KeyHash);
 }
 
-/// Accepts usage rows on the hot path. Must never block and never fail the request: when its
-/// queue is full it drops the row and counts the drop.
+/// Accepts usage rows on the hot path. `record` must never block and never fail the request:
+/// it queues the row (or, when even the queue's hard limit is reached, drops and counts it) and
+/// says whether the queue is behind. A caller told [`Backlog::Behind`] awaits
+/// [`UsageSink::caught_up`] before answering, so that a load the log cannot keep up with is
+/// slowed down instead of shedding rows; that wait is bounded by the adapter.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
 pub trait UsageSink: Send + Sync {
-    fn record(&self, record: UsageRecord);
+    fn record(&self, record: UsageRecord) -> Backlog;
+    /// Returns once the writer has taken the queue, or after the adapter's bound on waiting.
+    async fn caught_up(&self);
+}
+
+/// How far behind the usage log is, as [`UsageSink::record`] found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backlog {
+    /// The row is queued; nothing to do.
+    Normal,
+    /// The queue is past its high-water mark (or full): wait for [`UsageSink::caught_up`].
+    Behind,
 }
 
 /// The usage log: batch writes from the background writer, and reads for the views.

@@ -12,7 +12,11 @@ use uuid::Uuid;
 
 use crate::fixtures::{created, key, setup, t0};
 
-on_both_databases!(batches_feed_the_summary_and_the_pages, last_used_only_moves_forward_and_addresses_count_once,);
+on_both_databases!(
+    batches_feed_the_summary_and_the_pages,
+    last_used_only_moves_forward_and_addresses_count_once,
+    a_burst_of_large_concurrent_batches_keeps_every_row_and_count,
+);
 
 fn record(key: &ApiKey, at: DateTime<Utc>, ip: Option<&str>, n: usize) -> UsageRecord {
     UsageRecord {
@@ -124,4 +128,64 @@ async fn last_used_only_moves_forward_and_addresses_count_once(db: Database) {
     // The log keeps the address as it came.
     let page = usage.recent(backend.id, &PageRequest::new(Some(5), None).unwrap()).await.unwrap();
     assert_eq!(page.items[3].record.client_ip, Some("::ffff:203.0.113.7".parse().unwrap()));
+}
+
+/// What the writer does under load: batches of the writer's size, two at once (as two server
+/// processes would), several keys in each. Every row arrives with every field, and each key's
+/// counters add up.
+async fn a_burst_of_large_concurrent_batches_keeps_every_row_and_count(db: Database) {
+    const BATCH: usize = 2_500;
+    const BATCHES: usize = 4;
+    let (_, admin) = setup(&db).await;
+    let keys: Vec<ApiKey> = ["One", "Two", "Three"].into_iter().map(|name| key(&admin, name)).collect();
+    for key in &keys {
+        db.api_keys().insert(key, &created(key), 25, t0()).await.unwrap();
+    }
+    let ips = [Some("203.0.113.7"), Some("2001:db8::1"), None, Some("::ffff:10.0.0.1"), Some("10.0.0.1")];
+    let batches: Vec<Vec<UsageRecord>> = (0..BATCHES)
+        .map(|b| {
+            (0..BATCH)
+                .map(|i| {
+                    let n = b * BATCH + i;
+                    let at = t0() + Duration::milliseconds(i64::try_from(n).unwrap());
+                    record(&keys[n % keys.len()], at, ips[n % ips.len()], n)
+                })
+                .collect()
+        })
+        .collect();
+    let usage = db.usage();
+    for pair in batches.chunks(2) {
+        let (first, second) = (usage.clone(), usage.clone());
+        let (a, b) = tokio::join!(first.append(&pair[0]), second.append(&pair[1]));
+        a.unwrap();
+        b.unwrap();
+    }
+
+    let all: Vec<&UsageRecord> = batches.iter().flatten().collect();
+    for key in &keys {
+        let mut expected: Vec<UsageRecord> =
+            all.iter().filter(|record| record.api_key_id == key.id).map(|record| (*record).clone()).collect();
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = usage.recent(key.id, &PageRequest::new(Some(100), after).unwrap()).await.unwrap();
+            seen.extend(page.items.into_iter().map(|entry| entry.record));
+            match page.next {
+                Some(cursor) => after = Some(cursor),
+                None => break,
+            }
+        }
+        // Two batches written at once may interleave their ids: compare as sets.
+        let order = |record: &UsageRecord| (record.occurred_at, record.path.clone());
+        expected.sort_by_key(order);
+        seen.sort_by_key(order);
+        assert_eq!(seen.len(), expected.len(), "every row of key {:?} once", key.name);
+        assert_eq!(seen, expected, "every field as recorded");
+        let last = expected.iter().map(|record| record.occurred_at).max();
+        assert_eq!(
+            usage.summary(key.id).await.unwrap(),
+            // 10.0.0.1 and ::ffff:10.0.0.1 are one address; each key sees all four.
+            UsageSummary { total_requests: u64::try_from(expected.len()).unwrap(), unique_ips: 3, last_used_at: last }
+        );
+    }
 }
