@@ -567,3 +567,99 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), contents, "a bad file is never overwritten");
     }
 }
+/// Ciphertexts sealed by the code of 2026-12-06 (before sealed secrets got a type of their own),
+/// one per kind of owner. Databases hold such rows: whatever the types become, the associated
+/// data must stay byte for byte what it was, or they stop decrypting.
+#[cfg(test)]
+mod sealed_by_earlier_code {
+    use base64::Engine;
+    use otesse_domain::api_key::ApiKeyId;
+    use otesse_domain::idempotency::{CallerScope, IdempotencyKey, response_binding};
+    use otesse_domain::integration::{Ciphertext, CredentialBinding, CredentialField};
+    use otesse_domain::organization::OrganizationId;
+    use secrecy::ExposeSecret;
+    use uuid::Uuid;
+
+    use super::*;
+
+    const ORGANIZATION: u128 = 0x0190_0000_0000_7000_8000_0000_0000_0001;
+    const OWNER: u128 = 0x0190_0000_0000_7000_8000_0000_0000_0002;
+    const RECORD: u128 = 0x0190_0000_0000_7000_8000_0000_0000_0003;
+
+    fn keyring() -> Keyring {
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        Keyring::parse(&format!("v3:{key}")).unwrap()
+    }
+
+    fn sealed(hex: &str) -> Ciphertext {
+        let bytes = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        Ciphertext { key_version: 3, bytes }
+    }
+
+    fn opens(binding: &CredentialBinding, hex: &str) -> String {
+        keyring()
+            .decrypt(&sealed(hex), binding)
+            .expect("a ciphertext of the earlier code opens")
+            .expose_secret()
+            .to_owned()
+    }
+
+    fn owned(field: CredentialField) -> CredentialBinding {
+        CredentialBinding {
+            organization_id: OrganizationId(Uuid::from_u128(ORGANIZATION)),
+            connection_id: Uuid::from_u128(OWNER),
+            field,
+        }
+    }
+
+    #[test]
+    fn connection_credentials_still_open() {
+        for (field, hex) in [
+            (
+                CredentialField::ApiKey,
+                "bd9514cc1a0892d15d4dfaf9d7c414cb57c9ac710abfb3ff0e1b5a2ed8d8b657535655195ffda03afe0cd99d5de5c6c4",
+            ),
+            (
+                CredentialField::ApiSecret,
+                "9d5a4c2d8497ebe921829aaded10929790251024cf7df8adacdb44bd302358a74e14cf1c8cb6f7960b1e872da0ca7deacd16fe",
+            ),
+            (
+                CredentialField::AccountId,
+                "0fa04b38a168b5252613b847aae43fa47618be4f365ee2ca1b760b1bd5e0f2d37f8cc869a708501ce03b09d8f7d163218b85cc",
+            ),
+        ] {
+            assert_eq!(opens(&owned(field), hex), format!("plaintext of {}", field.as_str()));
+        }
+    }
+
+    #[test]
+    fn stripe_signing_secrets_still_open() {
+        let hex = "3c5a7ee585fd047fe9d811785b77d28501cdd0a823d353f78b8b25ef4ccd31c4a0a92cce5ed166a974ab6f2bd05b55b3\
+                   4a7c881035efe8be57c7d5a3d381b0";
+        let hex: String = hex.split_whitespace().collect();
+        assert_eq!(opens(&owned(CredentialField::WebhookSigningSecret), &hex), "plaintext of webhook_signing_secret");
+    }
+
+    #[test]
+    fn outbound_endpoint_secrets_still_open() {
+        let hex = "35dd44264f069c85cd1557a93fbfb611f50ceb0ef893ee21496ede73555e296e1b0d453d974aa38e738798fe278c7555\
+                   28e6ab4be9711b4dbe33a8b44ea410cc";
+        let hex: String = hex.split_whitespace().collect();
+        assert_eq!(opens(&owned(CredentialField::OutboundWebhookSecret), &hex), "plaintext of outbound_webhook_secret");
+    }
+
+    #[test]
+    fn idempotent_responses_still_open() {
+        let scope = CallerScope::api_key(ApiKeyId(Uuid::from_u128(OWNER)));
+        let key = IdempotencyKey::parse("retry-7").unwrap();
+        let binding = response_binding(
+            OrganizationId(Uuid::from_u128(ORGANIZATION)),
+            &scope,
+            &key,
+            Uuid::from_u128(RECORD),
+            crate::sha256,
+        );
+        let hex = "d9de625ac8904a4e2ba2badd620b156460acde5666dc0835d71b1ca9cfba32280407bc9f";
+        assert_eq!(opens(&binding, hex), "{\"id\":1}");
+    }
+}
