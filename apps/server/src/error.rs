@@ -12,6 +12,7 @@ use actix_web::{HttpResponse, ResponseError};
 use otesse_domain::StorageError;
 use otesse_domain::api_key::{AccessDenied, CreateKeyError, KeyAccessError, RotateKeyError, VerifyError};
 use otesse_domain::auth::{AddUserError, SessionError, SetupError, SignInError};
+use otesse_domain::caller::Denied;
 use otesse_domain::customer::CustomerError;
 use otesse_domain::page::InvalidPageSize;
 use serde::Serialize;
@@ -44,6 +45,8 @@ pub enum ErrorCode {
     ReadOnlyKey,
     ScopeLevelTooLow,
     ScopeMissing,
+    /// A change through the dashboard's session cookie without the session's CSRF token.
+    CsrfTokenInvalid,
     // 404 / 405
     ResourceMissing,
     MethodNotAllowed,
@@ -99,9 +102,8 @@ impl ErrorCode {
             }
             MissingCredentials | ApiKeyMalformed | ApiKeyInvalid | ApiKeyRevoked | ApiKeyExpired | ApiKeyRequired
             | SessionRequired | SessionInvalid | InvalidCredentials => (StatusCode::UNAUTHORIZED, AuthenticationError),
-            PermissionDenied | SetupTokenInvalid | IpNotAllowed | ReadOnlyKey | ScopeLevelTooLow | ScopeMissing => {
-                (StatusCode::FORBIDDEN, PermissionError)
-            }
+            PermissionDenied | SetupTokenInvalid | IpNotAllowed | ReadOnlyKey | ScopeLevelTooLow | ScopeMissing
+            | CsrfTokenInvalid => (StatusCode::FORBIDDEN, PermissionError),
             ResourceMissing => (StatusCode::NOT_FOUND, InvalidRequestError),
             MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, InvalidRequestError),
             NameTaken
@@ -206,7 +208,7 @@ impl From<CreateKeyError> for ApiError {
     fn from(err: CreateKeyError) -> Self {
         use CreateKeyError::*;
         let code = match &err {
-            Forbidden(_) => return permission_denied(),
+            Forbidden(denied) => return (*denied).into(),
             Storage(err) => return err.clone().into(),
             Name(_)
             | Description(_)
@@ -229,10 +231,21 @@ fn permission_denied() -> ApiError {
     ApiError::new(ErrorCode::PermissionDenied, "Your role does not allow this action.")
 }
 
+impl From<Denied> for ApiError {
+    fn from(err: Denied) -> Self {
+        match err {
+            Denied::Role(_) => permission_denied(),
+            Denied::Key(denied) => denied.into(),
+            Denied::UsersOnly => ApiError::new(ErrorCode::SessionRequired, err.to_string()),
+            Denied::KeysOnly => ApiError::new(ErrorCode::ApiKeyRequired, err.to_string()),
+        }
+    }
+}
+
 impl From<KeyAccessError> for ApiError {
     fn from(err: KeyAccessError) -> Self {
         match err {
-            KeyAccessError::Forbidden(_) => permission_denied(),
+            KeyAccessError::Forbidden(denied) => denied.into(),
             KeyAccessError::NotFound => ApiError::not_found("API key"),
             KeyAccessError::Storage(err) => err.into(),
         }
@@ -313,7 +326,7 @@ impl From<SessionError> for ApiError {
 impl From<AddUserError> for ApiError {
     fn from(err: AddUserError) -> Self {
         let code = match &err {
-            AddUserError::Forbidden(_) => return permission_denied(),
+            AddUserError::Forbidden(denied) => return (*denied).into(),
             AddUserError::Email(_) | AddUserError::Password(_) | AddUserError::InvalidRole => {
                 ErrorCode::InvalidParameter
             }
@@ -324,6 +337,16 @@ impl From<AddUserError> for ApiError {
     }
 }
 
+impl From<otesse_domain::notification::NotificationError> for ApiError {
+    fn from(err: otesse_domain::notification::NotificationError) -> Self {
+        use otesse_domain::notification::NotificationError as E;
+        match err {
+            E::Forbidden(denied) => denied.into(),
+            E::Storage(err) => err.into(),
+        }
+    }
+}
+
 impl From<CustomerError> for ApiError {
     fn from(err: CustomerError) -> Self {
         let code = match &err {
@@ -331,6 +354,7 @@ impl From<CustomerError> for ApiError {
                 ErrorCode::InvalidParameter
             }
             CustomerError::NotFound => return ApiError::not_found("customer"),
+            CustomerError::Forbidden(denied) => return (*denied).into(),
             CustomerError::Storage(err) => return err.clone().into(),
         };
         ApiError::new(code, err.to_string())
@@ -377,7 +401,7 @@ impl From<otesse_domain::integration::IntegrationError> for ApiError {
     fn from(err: otesse_domain::integration::IntegrationError) -> Self {
         use otesse_domain::integration::IntegrationError as E;
         match err {
-            E::Forbidden => permission_denied(),
+            E::Forbidden(denied) => denied.into(),
             E::UnknownProvider => ApiError::not_found("provider"),
             E::ConnectionNotFound => ApiError::not_found("connection"),
             E::NotSupported => ApiError::new(ErrorCode::MethodNotAllowed, "This provider does not support that."),

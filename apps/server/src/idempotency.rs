@@ -10,11 +10,11 @@
 //! - a first answer that is not replayable ([`is_replayable`]: 5xx, 401, 403, 409, 429) is
 //!   not stored: the retry runs again.
 //!
-//! A request without a valid credential (or from an address its key does not allow) goes
-//! through untouched, so the handler refuses it as usual. A keyed request the middleware answers
-//! itself (a replay, a 409, a 422) is still counted against the key's rate limit and logged as
-//! the key's usage, like any other request of the key; one that reaches the handler is counted
-//! once (the key extractor sees the decision left here).
+//! It runs inside [`crate::identify::identify`] and keys its records by the caller identified
+//! there. A request without a valid credential (or from an address its key does not allow, or
+//! past its rate limit) goes through untouched, so the handler refuses it as usual. A keyed
+//! request the middleware answers itself (a replay, a 409, a 422) was counted against the key's
+//! rate limit and is logged as the key's usage, like any other request of the key.
 //!
 //! Requests other than a `POST` cost one comparison; a `POST` without the header, one lookup.
 
@@ -22,12 +22,11 @@ use std::sync::Arc;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
-use actix_web::{Error, FromRequest, HttpMessage, HttpResponse, ResponseError, web};
-use otesse_domain::api_key::{ApiKeyId, ApiKeyService, KEY_PREFIX};
-use otesse_domain::auth::AuthService;
+use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
+use otesse_domain::caller::Caller;
 use otesse_domain::idempotency::{
     Begin, CallerScope, Fingerprint, IdempotencyKey, IdempotencyStore, StoredResponse, is_replayable, response_binding,
 };
@@ -38,7 +37,7 @@ use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::{ClientIp, IdentifiedKey};
+use crate::identify::Identity;
 
 /// What the middleware needs.
 #[derive(Clone)]
@@ -55,52 +54,27 @@ pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 const EXEMPT: [&str; 2] = ["/v1/sessions", "/v1/setup"];
 
 /// The caller a record belongs to.
-struct Caller {
+struct Owner {
     scope: CallerScope,
     organization: OrganizationId,
-    /// When the caller is an API key.
-    key: Option<ApiKeyId>,
 }
 
-impl Caller {
+impl Owner {
+    /// The request's identified caller (see [`crate::identify`]), or `None` when it has none:
+    /// no credential, or one that was refused (also a key used from an address it does not
+    /// allow, or past its rate limit), which the handler answers.
+    fn of(req: &ServiceRequest) -> Option<Self> {
+        let extensions = req.extensions();
+        let caller = extensions.get::<Identity>()?.caller()?;
+        let scope = match caller {
+            Caller::User { .. } => CallerScope::user(caller.on_behalf_of()),
+            Caller::Key(key) => CallerScope::api_key(key.id),
+        };
+        Some(Owner { scope, organization: caller.organization_id() })
+    }
+
     fn binding(&self, key: &IdempotencyKey, record: Uuid) -> CredentialBinding {
         response_binding(self.organization, &self.scope, key, record, otesse_crypto::sha256)
-    }
-}
-
-/// The caller, found the way the extractors find it, or `None` when the request carries no
-/// valid credential (the handler answers it). A key used from an address it does not allow is
-/// no caller either: the replay of its answer must not reach that address.
-async fn caller(req: &ServiceRequest) -> Option<Caller> {
-    let headers = req.headers();
-    let bearer = headers
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
-    let api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(str::trim);
-    match (bearer, api_key) {
-        (Some(token), _) if !token.starts_with(KEY_PREFIX) => {
-            let auth = req.app_data::<web::Data<AuthService>>()?;
-            let signed_in = auth.authenticate(token).await.ok()?;
-            let user = signed_in.user;
-            Some(Caller { scope: CallerScope::user(user.id), organization: user.organization_id, key: None })
-        }
-        (Some(presented), _) | (None, Some(presented)) => {
-            let keys = req.app_data::<web::Data<ApiKeyService>>()?;
-            let key = keys.verify(presented).await.ok()?;
-            let ClientIp(client_ip) = ClientIp::from_request(req.request(), &mut Payload::None).await.ok()?;
-            if !key.allows_ip(client_ip) {
-                return None;
-            }
-            let caller =
-                Caller { scope: CallerScope::api_key(key.id), organization: key.organization_id, key: Some(key.id) };
-            // Logged like every request of the key, whoever answers it.
-            req.extensions_mut().insert(IdentifiedKey { key, client_ip });
-            Some(caller)
-        }
-        (None, None) => None,
     }
 }
 
@@ -142,18 +116,10 @@ async fn idempotent(
     let Some(layer) = req.app_data::<web::Data<Idempotency>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let Some(caller) = caller(&req).await else {
-        // No identified caller: the handler answers 401 (or 403); nothing to remember.
+    let Some(caller) = Owner::of(&req) else {
+        // No identified caller: the handler answers 401 (or 403, or 429); nothing to remember.
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    // Counted like every request of the key, whoever answers it; the key extractor does not
-    // count it again.
-    if let (Some(id), Some(limits)) = (caller.key, req.app_data::<web::Data<crate::rate_limit::Limits>>().cloned())
-        && let Err(refused) =
-            limits.check(req.request(), crate::rate_limit::KeyBucket::new(id).as_str(), limits.per_key).await
-    {
-        return Ok(answer(req, refused));
-    }
     let key = match raw_key.to_str().ok().map(IdempotencyKey::parse) {
         Some(Ok(key)) => key,
         _ => {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod idempotency;
+pub mod identify;
 pub mod jobs;
 pub mod key_invalidation;
 pub mod metrics;

@@ -1,6 +1,6 @@
 //! Rate limits at the edge (W2): per API key on every keyed request, per client address on
 //! sign-in, per user on key creation and rotation. A decision is left in the request's
-//! extensions; [`crate::extract::log_key_usage`], which wraps every `/v1` route, turns it into
+//! extensions; [`crate::identify::identify`], which wraps every `/v1` route, turns it into
 //! `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` headers (a 429 adds
 //! `Retry-After`).
 //!

@@ -32,7 +32,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::{Mode, Settings};
 use crate::error::json_error;
-use crate::extract::TrustedProxies;
+use crate::identify::TrustedProxies;
 use crate::key_invalidation::KeyInvalidationListener;
 use crate::metrics::Metrics;
 use crate::openapi::ApiDoc;

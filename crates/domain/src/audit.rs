@@ -131,7 +131,7 @@ impl std::fmt::Debug for AuditService {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuditQueryError {
     #[error(transparent)]
-    Forbidden(#[from] crate::user::MissingPermission),
+    Forbidden(#[from] crate::caller::Denied),
     #[error(transparent)]
     Storage(#[from] crate::StorageError),
 }
@@ -141,15 +141,15 @@ impl AuditService {
         Self { log }
     }
 
-    /// The actor's organization's entries, newest first; needs `settings.view`.
+    /// The caller's organization's entries, newest first; needs a user with `settings.view`.
     pub async fn list(
         &self,
-        actor: &crate::user::Actor,
+        caller: &crate::caller::Caller,
         filter: &AuditFilter,
         page: &crate::page::PageRequest<Uuid>,
     ) -> Result<crate::page::Page<AuditEntry, Uuid>, AuditQueryError> {
-        actor.require(crate::user::Permission::SettingsView)?;
-        Ok(self.log.list(actor.organization_id, filter, page).await?)
+        caller.require(crate::caller::Need::User(crate::user::Permission::SettingsView))?;
+        Ok(self.log.list(caller.organization_id(), filter, page).await?)
     }
 }
 
@@ -160,10 +160,10 @@ mod tests {
     use super::*;
     use crate::page::{Page, PageRequest};
     use crate::ports::MockAuditLog;
-    use crate::user::{Actor, Role, UserId};
+    use crate::user::Role;
 
-    fn actor(role: Role) -> Actor {
-        Actor { user_id: UserId(Uuid::from_u128(2)), organization_id: OrganizationId(Uuid::from_u128(1)), role }
+    fn actor(role: Role) -> crate::caller::Caller {
+        crate::caller::fixtures::user(role)
     }
 
     #[tokio::test]

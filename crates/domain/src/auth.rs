@@ -9,14 +9,13 @@ use uuid::Uuid;
 
 use crate::StorageError;
 use crate::api_key::KeyHash;
+use crate::caller::{Caller, Need};
 use crate::organization::{Organization, OrganizationId, OrganizationName, OrganizationNameError};
 use crate::ports::{
     Clock, InsertUserError, KeyHasher, PasswordHasher, SecretGenerator, SessionRepository, SetupStoreError,
     SignInThrottle, UserRepository,
 };
-use crate::user::{
-    Actor, Email, EmailError, MissingPermission, Password, PasswordError, Permission, Role, User, UserId,
-};
+use crate::user::{Actor, Email, EmailError, Password, PasswordError, Permission, Role, User, UserId};
 
 /// Session tokens look like `ses_` followed by this many base62 characters.
 pub const SESSION_TOKEN_PREFIX: &str = "ses_";
@@ -53,6 +52,11 @@ pub struct SignedIn {
 impl SignedIn {
     pub fn actor(&self) -> Actor {
         Actor::of(&self.user)
+    }
+
+    /// The caller of a request made through this session.
+    pub fn caller(&self) -> Caller {
+        Caller::user(self.actor(), self.session_id)
     }
 }
 
@@ -94,7 +98,7 @@ pub enum SessionError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddUserError {
     #[error(transparent)]
-    Forbidden(#[from] MissingPermission),
+    Forbidden(#[from] crate::caller::Denied),
     #[error(transparent)]
     Email(#[from] EmailError),
     #[error(transparent)]
@@ -260,18 +264,18 @@ impl AuthService {
     /// Adds a user to the actor's organization (admins only).
     pub async fn add_user(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         email: &str,
         password: SecretString,
         role: &str,
     ) -> Result<User, AddUserError> {
-        actor.require(Permission::UsersManage)?;
+        caller.require(Need::User(Permission::UsersManage))?;
         let email = Email::parse(email)?;
         let password = Password::parse(password)?;
         let role = Role::parse(role).ok_or(AddUserError::InvalidRole)?;
         let user = User {
             id: UserId(Uuid::now_v7()),
-            organization_id: actor.organization_id,
+            organization_id: caller.organization_id(),
             email,
             role,
             created_at: self.ports.clock.now(),
@@ -281,13 +285,20 @@ impl AuthService {
         Ok(user)
     }
 
-    pub async fn list_users(&self, actor: &Actor) -> Result<Vec<User>, AddUserError> {
-        actor.require(Permission::UsersManage)?;
-        Ok(self.ports.users.list(actor.organization_id).await?)
+    pub async fn list_users(&self, caller: &Caller) -> Result<Vec<User>, AddUserError> {
+        caller.require(Need::User(Permission::UsersManage))?;
+        Ok(self.ports.users.list(caller.organization_id()).await?)
     }
 
     pub async fn organization(&self, id: OrganizationId) -> Result<Option<Organization>, StorageError> {
         self.ports.users.organization(id).await
+    }
+
+    /// The signed-in caller's own record and organization; `None` when either is gone.
+    pub async fn me(&self, caller: &Caller) -> Result<Option<(User, Organization)>, AddUserError> {
+        caller.require(Need::AnyUser)?;
+        let Some(user) = self.ports.users.find(caller.on_behalf_of()).await? else { return Ok(None) };
+        Ok(self.ports.users.organization(user.organization_id).await?.map(|organization| (user, organization)))
     }
 }
 
@@ -475,10 +486,10 @@ mod tests {
         let mut mocks = Mocks::new();
         mocks.users.expect_insert().never();
         let svc = mocks.service();
-        let manager = Actor::of(&user(Role::Manager));
+        let manager = Caller::user(Actor::of(&user(Role::Manager)), SessionId(Uuid::nil()));
         let err =
             svc.add_user(&manager, "bo@acme.test", "long password 1".to_owned().into(), "viewer").await.unwrap_err();
-        assert_eq!(err, AddUserError::Forbidden(MissingPermission(Permission::UsersManage)));
+        assert_eq!(err, AddUserError::Forbidden(crate::caller::Denied::Role(Permission::UsersManage)));
     }
 
     #[tokio::test]
@@ -487,7 +498,7 @@ mod tests {
         mocks.passwords.expect_hash().returning(|_| PasswordHash("h".into()));
         mocks.users.expect_insert().times(1).returning(|_, _| Err(InsertUserError::EmailTaken));
         let svc = mocks.service();
-        let admin = Actor::of(&user(Role::Admin));
+        let admin = Caller::user(Actor::of(&user(Role::Admin)), SessionId(Uuid::nil()));
         let err = svc.add_user(&admin, "bo@acme.test", "long password 1".to_owned().into(), "owner").await.unwrap_err();
         assert_eq!(err, AddUserError::InvalidRole);
         let err =

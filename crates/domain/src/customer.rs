@@ -8,6 +8,8 @@ use uuid::Uuid;
 
 use crate::StorageError;
 use crate::api_key::Environment;
+use crate::api_key::Scope;
+use crate::caller::{Caller, Denied, Need};
 use crate::organization::OrganizationId;
 use crate::page::{Page, PageRequest};
 use crate::ports::{Clock, CustomerRepository};
@@ -70,6 +72,8 @@ pub enum CustomerError {
     #[error("no such customer")]
     NotFound,
     #[error(transparent)]
+    Forbidden(#[from] Denied),
+    #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
@@ -95,7 +99,18 @@ fn parse_email(raw: &str) -> Result<Email, CustomerError> {
     Ok(Email::parse(raw)?)
 }
 
-/// Customer operations, always within one tenant.
+/// Customers are the platform's data, reached with API keys (P7): reading needs
+/// `customers.read`, changing `customers.write`.
+const READ: Need = Need::Key(Scope::CustomersRead);
+const WRITE: Need = Need::Key(Scope::CustomersWrite);
+
+/// The tenant a caller may reach with `need`: the key's organization and environment.
+fn tenant(caller: &Caller, need: Need) -> Result<Tenant, CustomerError> {
+    caller.require(need)?;
+    caller.tenant().ok_or(CustomerError::Forbidden(Denied::KeysOnly))
+}
+
+/// Customer operations, always within the caller's tenant.
 #[derive(Clone)]
 pub struct CustomerService {
     customers: Arc<dyn CustomerRepository>,
@@ -113,7 +128,8 @@ impl CustomerService {
         Self { customers, clock }
     }
 
-    pub async fn create(&self, tenant: Tenant, input: CustomerInput) -> Result<Customer, CustomerError> {
+    pub async fn create(&self, caller: &Caller, input: CustomerInput) -> Result<Customer, CustomerError> {
+        let tenant = tenant(caller, WRITE)?;
         let now = self.clock.now();
         let customer = Customer {
             id: CustomerId(Uuid::now_v7()),
@@ -129,24 +145,25 @@ impl CustomerService {
         Ok(customer)
     }
 
-    pub async fn get(&self, tenant: Tenant, id: CustomerId) -> Result<Customer, CustomerError> {
-        self.customers.find(tenant, id).await?.ok_or(CustomerError::NotFound)
+    pub async fn get(&self, caller: &Caller, id: CustomerId) -> Result<Customer, CustomerError> {
+        self.customers.find(tenant(caller, READ)?, id).await?.ok_or(CustomerError::NotFound)
     }
 
     pub async fn list(
         &self,
-        tenant: Tenant,
+        caller: &Caller,
         page: &PageRequest<CustomerId>,
     ) -> Result<Page<Customer, CustomerId>, CustomerError> {
-        Ok(self.customers.list(tenant, page).await?)
+        Ok(self.customers.list(tenant(caller, READ)?, page).await?)
     }
 
     pub async fn update(
         &self,
-        tenant: Tenant,
+        caller: &Caller,
         id: CustomerId,
         input: CustomerPatchInput,
     ) -> Result<Customer, CustomerError> {
+        let tenant = tenant(caller, WRITE)?;
         let patch = CustomerPatch {
             name: input.name.as_deref().map(parse_name).transpose()?,
             email: input.email.map(|email| email.as_deref().map(parse_email).transpose()).transpose()?,
@@ -155,8 +172,8 @@ impl CustomerService {
         self.customers.update(tenant, id, &patch, self.clock.now()).await?.ok_or(CustomerError::NotFound)
     }
 
-    pub async fn delete(&self, tenant: Tenant, id: CustomerId) -> Result<(), CustomerError> {
-        if self.customers.delete(tenant, id).await? { Ok(()) } else { Err(CustomerError::NotFound) }
+    pub async fn delete(&self, caller: &Caller, id: CustomerId) -> Result<(), CustomerError> {
+        if self.customers.delete(tenant(caller, WRITE)?, id).await? { Ok(()) } else { Err(CustomerError::NotFound) }
     }
 }
 
@@ -165,8 +182,11 @@ mod tests {
     use super::*;
     use crate::ports::{MockClock, MockCustomerRepository};
 
-    fn tenant() -> Tenant {
-        Tenant { organization_id: OrganizationId(Uuid::from_u128(1)), environment: Environment::Test }
+    /// A test-environment key of organization 1 with both customer scopes.
+    fn caller() -> Caller {
+        let mut key = crate::api_key::fixtures::key(Utc::now());
+        key.environment = Environment::Test;
+        Caller::key(Arc::new(key))
     }
 
     fn service(repo: MockCustomerRepository) -> CustomerService {
@@ -183,7 +203,7 @@ mod tests {
             .times(1)
             .returning(|_| Ok(()));
         let created = service(repo)
-            .create(tenant(), CustomerInput { name: " Ada ".into(), email: Some("ADA@x.io".into()), phone: None })
+            .create(&caller(), CustomerInput { name: " Ada ".into(), email: Some("ADA@x.io".into()), phone: None })
             .await
             .unwrap();
         assert_eq!(created.email.unwrap().as_str(), "ada@x.io");
@@ -199,7 +219,7 @@ mod tests {
             CustomerInput { name: "Ada".into(), email: Some("nope".into()), phone: None },
             CustomerInput { name: "Ada".into(), email: None, phone: Some("call me".into()) },
         ] {
-            assert!(svc.create(tenant(), input).await.is_err());
+            assert!(svc.create(&caller(), input).await.is_err());
         }
     }
 
@@ -211,10 +231,10 @@ mod tests {
         repo.expect_update().returning(|_, _, _, _| Ok(None));
         let svc = service(repo);
         let id = CustomerId(Uuid::now_v7());
-        assert_eq!(svc.get(tenant(), id).await.unwrap_err(), CustomerError::NotFound);
-        assert_eq!(svc.delete(tenant(), id).await.unwrap_err(), CustomerError::NotFound);
+        assert_eq!(svc.get(&caller(), id).await.unwrap_err(), CustomerError::NotFound);
+        assert_eq!(svc.delete(&caller(), id).await.unwrap_err(), CustomerError::NotFound);
         let patch = CustomerPatchInput { name: Some("Bo".into()), ..Default::default() };
-        assert_eq!(svc.update(tenant(), id, patch).await.unwrap_err(), CustomerError::NotFound);
+        assert_eq!(svc.update(&caller(), id, patch).await.unwrap_err(), CustomerError::NotFound);
     }
 
     #[tokio::test]
@@ -226,6 +246,39 @@ mod tests {
         let svc = service(repo);
         let patch = CustomerPatchInput { email: Some(None), ..Default::default() };
         // The mock answers "absent", which proves the patch reached it in the expected shape.
-        assert_eq!(svc.update(tenant(), CustomerId(Uuid::now_v7()), patch).await.unwrap_err(), CustomerError::NotFound);
+        assert_eq!(
+            svc.update(&caller(), CustomerId(Uuid::now_v7()), patch).await.unwrap_err(),
+            CustomerError::NotFound
+        );
+    }
+}
+
+#[cfg(test)]
+mod authorization {
+    use super::*;
+    use crate::api_key::{AccessDenied, ScopeLevel};
+    use crate::ports::{MockClock, MockCustomerRepository};
+    use crate::user::Role;
+
+    #[tokio::test]
+    async fn reading_needs_customers_read_and_writing_customers_write_and_users_are_refused() {
+        let mut repo = MockCustomerRepository::new();
+        repo.expect_insert().never();
+        repo.expect_find().never();
+        let svc = CustomerService::new(Arc::new(repo), Arc::new(MockClock::new()));
+        let mut key = crate::api_key::fixtures::key(Utc::now());
+        key.scope_level = ScopeLevel::ReadOnly;
+        key.scopes = vec![Scope::CustomersRead];
+        let reader = Caller::key(Arc::new(key));
+        let input = CustomerInput { name: "Ada".into(), ..Default::default() };
+        assert_eq!(
+            svc.create(&reader, input.clone()).await.unwrap_err(),
+            CustomerError::Forbidden(Denied::Key(AccessDenied::MissingScope(Scope::CustomersWrite)))
+        );
+        let user = crate::caller::fixtures::user(Role::Admin);
+        assert_eq!(
+            svc.get(&user, CustomerId(Uuid::nil())).await.unwrap_err(),
+            CustomerError::Forbidden(Denied::KeysOnly)
+        );
     }
 }

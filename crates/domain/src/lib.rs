@@ -8,6 +8,7 @@
 pub mod api_key;
 pub mod audit;
 pub mod auth;
+pub mod caller;
 pub mod customer;
 pub mod error;
 pub mod idempotency;

@@ -15,10 +15,11 @@ use uuid::Uuid;
 
 use crate::StorageError;
 use crate::api_key::ApiKey;
+use crate::caller::{Caller, Denied, Need};
 use crate::organization::OrganizationId;
 use crate::page::{Page, PageRequest};
 use crate::ports::{ApiKeyRepository, Clock, UserRepository};
-use crate::user::{Actor, Role, UserId};
+use crate::user::{Role, UserId};
 
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
@@ -158,6 +159,14 @@ pub trait Mailer: Send + Sync {
     ) -> Result<String, MailError>;
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotificationError {
+    #[error(transparent)]
+    Forbidden(#[from] Denied),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
 /// Listing and reading notifications.
 #[derive(Clone)]
 pub struct NotificationService {
@@ -176,18 +185,21 @@ impl NotificationService {
         Self { repository, clock }
     }
 
+    /// The caller's own notifications (users only: keys have no inbox).
     pub async fn list(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         unread_only: bool,
         page: &PageRequest<Uuid>,
-    ) -> Result<Page<Notification, Uuid>, StorageError> {
-        self.repository.list(actor.organization_id, actor.user_id, unread_only, page).await
+    ) -> Result<Page<Notification, Uuid>, NotificationError> {
+        caller.require(Need::AnyUser)?;
+        Ok(self.repository.list(caller.organization_id(), caller.on_behalf_of(), unread_only, page).await?)
     }
 
     /// `None` if the caller has no such notification (another user's is not theirs to read).
-    pub async fn mark_read(&self, actor: &Actor, id: Uuid) -> Result<Option<Notification>, StorageError> {
-        self.repository.mark_read(actor.organization_id, actor.user_id, id, self.clock.now()).await
+    pub async fn mark_read(&self, caller: &Caller, id: Uuid) -> Result<Option<Notification>, NotificationError> {
+        caller.require(Need::AnyUser)?;
+        Ok(self.repository.mark_read(caller.organization_id(), caller.on_behalf_of(), id, self.clock.now()).await?)
     }
 }
 

@@ -156,7 +156,7 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-/// The signed-in user on whose behalf a service acts.
+/// A signed-in user's identity, as [`crate::caller::Caller::User`] carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub user_id: UserId,
@@ -168,19 +168,7 @@ impl Actor {
     pub fn of(user: &User) -> Self {
         Self { user_id: user.id, organization_id: user.organization_id, role: user.role }
     }
-
-    pub fn can(&self, permission: Permission) -> bool {
-        self.role.has(permission)
-    }
-
-    pub fn require(&self, permission: Permission) -> Result<(), MissingPermission> {
-        if self.can(permission) { Ok(()) } else { Err(MissingPermission(permission)) }
-    }
 }
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("your role does not have the {0:?} permission")]
-pub struct MissingPermission(pub Permission);
 
 #[cfg(test)]
 mod tests {

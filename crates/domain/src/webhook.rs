@@ -23,13 +23,14 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::StorageError;
-use crate::api_key::ApiKey;
+use crate::api_key::{ApiKey, Scope};
+use crate::caller::{Caller, Denied, Need};
 use crate::integration::{Ciphertext, CredentialBinding, CredentialField, HealthCheck};
 use crate::notification::{Notification, NotificationKind, NotificationRepository};
 use crate::organization::OrganizationId;
 use crate::page::{Page, PageRequest};
 use crate::ports::{Clock, CredentialCipher};
-use crate::user::{Actor, Permission, UserId};
+use crate::user::{Permission, UserId};
 
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
@@ -380,39 +381,10 @@ impl Default for WebhookSettings {
     }
 }
 
-/// Who manages endpoints: a user (settings.view to read, settings.edit to change) or an API key
-/// holding `webhooks.manage` (both; the key's creator owns what it makes).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookActor {
-    pub organization_id: OrganizationId,
-    pub user_id: UserId,
-    can_view: bool,
-    can_edit: bool,
-}
-
-impl WebhookActor {
-    pub fn user(actor: &Actor) -> Self {
-        Self {
-            organization_id: actor.organization_id,
-            user_id: actor.user_id,
-            can_view: actor.can(Permission::SettingsView),
-            can_edit: actor.can(Permission::SettingsEdit),
-        }
-    }
-
-    /// A key that passed the `webhooks.manage` scope check.
-    pub fn key(key: &ApiKey) -> Self {
-        Self { organization_id: key.organization_id, user_id: key.created_by, can_view: true, can_edit: true }
-    }
-
-    fn require_view(&self) -> Result<(), WebhookError> {
-        if self.can_view { Ok(()) } else { Err(WebhookError::Forbidden) }
-    }
-
-    fn require_edit(&self) -> Result<(), WebhookError> {
-        if self.can_edit { Ok(()) } else { Err(WebhookError::Forbidden) }
-    }
-}
+/// Reading endpoints needs `settings.view`, managing them `settings.edit`; a key with
+/// `webhooks.manage` may do both (what it creates belongs to its creator).
+const VIEW: Need = Need::UserOrKey(Permission::SettingsView, Scope::WebhooksManage);
+const EDIT: Need = Need::UserOrKey(Permission::SettingsEdit, Scope::WebhooksManage);
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -426,8 +398,8 @@ pub enum WebhookError {
     LimitReached(u32),
     #[error("No such webhook endpoint.")]
     NotFound,
-    #[error("You do not have permission to manage webhooks.")]
-    Forbidden,
+    #[error(transparent)]
+    Forbidden(#[from] Denied),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -495,24 +467,24 @@ impl WebhookService {
     /// Registers an endpoint; returns it with its secret, which is never shown again.
     pub async fn create(
         &self,
-        actor: &WebhookActor,
+        caller: &Caller,
         input: EndpointInput,
     ) -> Result<(WebhookEndpoint, SecretString), WebhookError> {
-        actor.require_edit()?;
+        caller.require(EDIT)?;
         let events = parse_events(input.events.as_deref().unwrap_or_default())?;
         let description = parse_description(input.description)?;
         let url = self.checked_url(input.url.as_deref().unwrap_or_default()).await?;
         let now = self.clock.now();
         let endpoint = WebhookEndpoint {
             id: EndpointId(Uuid::now_v7()),
-            organization_id: actor.organization_id,
+            organization_id: caller.organization_id(),
             url,
             description,
             events,
             status: EndpointStatus::Enabled,
             disabled_reason: None,
             consecutive_failures: 0,
-            created_by: actor.user_id,
+            created_by: caller.on_behalf_of(),
             created_at: now,
             updated_at: now,
         };
@@ -524,25 +496,25 @@ impl WebhookService {
         }
     }
 
-    pub async fn list(&self, actor: &WebhookActor) -> Result<Vec<WebhookEndpoint>, WebhookError> {
-        actor.require_view()?;
-        Ok(self.repo.endpoints(actor.organization_id).await?)
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<WebhookEndpoint>, WebhookError> {
+        caller.require(VIEW)?;
+        Ok(self.repo.endpoints(caller.organization_id()).await?)
     }
 
-    pub async fn get(&self, actor: &WebhookActor, id: EndpointId) -> Result<WebhookEndpoint, WebhookError> {
-        actor.require_view()?;
-        self.repo.endpoint(actor.organization_id, id).await?.ok_or(WebhookError::NotFound)
+    pub async fn get(&self, caller: &Caller, id: EndpointId) -> Result<WebhookEndpoint, WebhookError> {
+        caller.require(VIEW)?;
+        self.repo.endpoint(caller.organization_id(), id).await?.ok_or(WebhookError::NotFound)
     }
 
     /// Changes what is given; nothing when any of it is invalid.
     pub async fn update(
         &self,
-        actor: &WebhookActor,
+        caller: &Caller,
         id: EndpointId,
         input: EndpointInput,
     ) -> Result<WebhookEndpoint, WebhookError> {
-        actor.require_edit()?;
-        let mut endpoint = self.repo.endpoint(actor.organization_id, id).await?.ok_or(WebhookError::NotFound)?;
+        caller.require(EDIT)?;
+        let mut endpoint = self.repo.endpoint(caller.organization_id(), id).await?.ok_or(WebhookError::NotFound)?;
         if let Some(events) = &input.events {
             endpoint.events = parse_events(events)?;
         }
@@ -569,15 +541,19 @@ impl WebhookService {
         Ok(endpoint)
     }
 
-    pub async fn delete(&self, actor: &WebhookActor, id: EndpointId) -> Result<(), WebhookError> {
-        actor.require_edit()?;
-        if self.repo.delete_endpoint(actor.organization_id, id).await? { Ok(()) } else { Err(WebhookError::NotFound) }
+    pub async fn delete(&self, caller: &Caller, id: EndpointId) -> Result<(), WebhookError> {
+        caller.require(EDIT)?;
+        if self.repo.delete_endpoint(caller.organization_id(), id).await? {
+            Ok(())
+        } else {
+            Err(WebhookError::NotFound)
+        }
     }
 
     /// A new secret, shown once; the old one keeps signing for [`PREVIOUS_SECRET_HOURS`].
-    pub async fn rotate_secret(&self, actor: &WebhookActor, id: EndpointId) -> Result<SecretString, WebhookError> {
-        actor.require_edit()?;
-        let endpoint = self.repo.endpoint(actor.organization_id, id).await?.ok_or(WebhookError::NotFound)?;
+    pub async fn rotate_secret(&self, caller: &Caller, id: EndpointId) -> Result<SecretString, WebhookError> {
+        caller.require(EDIT)?;
+        let endpoint = self.repo.endpoint(caller.organization_id(), id).await?.ok_or(WebhookError::NotFound)?;
         let secret = self.sender.new_secret();
         let sealed = self.cipher.encrypt(&secret, &binding(endpoint.organization_id, endpoint.id));
         let until = self.clock.now() + Duration::hours(PREVIOUS_SECRET_HOURS);
@@ -587,9 +563,9 @@ impl WebhookService {
 
     /// Queues a `webhook.test` event to this endpoint (enabled or not: a user re-checking a
     /// disabled endpoint wants to see it work).
-    pub async fn send_test(&self, actor: &WebhookActor, id: EndpointId) -> Result<Delivery, WebhookError> {
-        actor.require_edit()?;
-        let endpoint = self.repo.endpoint(actor.organization_id, id).await?.ok_or(WebhookError::NotFound)?;
+    pub async fn send_test(&self, caller: &Caller, id: EndpointId) -> Result<Delivery, WebhookError> {
+        caller.require(EDIT)?;
+        let endpoint = self.repo.endpoint(caller.organization_id(), id).await?.ok_or(WebhookError::NotFound)?;
         let data = json!({ "endpoint_id": endpoint.id.0, "message": "This is a test event from Otesse." });
         let event = WebhookEvent::new(endpoint.organization_id, EventType::Test, data, self.clock.now());
         let deliveries = self.repo.publish(&event, Some(endpoint.id), self.settings.max_attempts).await?;
@@ -598,13 +574,13 @@ impl WebhookService {
 
     pub async fn deliveries(
         &self,
-        actor: &WebhookActor,
+        caller: &Caller,
         id: EndpointId,
         page: &PageRequest<Uuid>,
     ) -> Result<Page<Delivery, Uuid>, WebhookError> {
-        actor.require_view()?;
-        self.repo.endpoint(actor.organization_id, id).await?.ok_or(WebhookError::NotFound)?;
-        Ok(self.repo.deliveries(actor.organization_id, id, page).await?)
+        caller.require(VIEW)?;
+        self.repo.endpoint(caller.organization_id(), id).await?.ok_or(WebhookError::NotFound)?;
+        Ok(self.repo.deliveries(caller.organization_id(), id, page).await?)
     }
 
     /// Queues `event_type` with `data` for every subscribed endpoint of the organization; how
@@ -798,8 +774,8 @@ mod tests {
         OrganizationId(Uuid::from_u128(1))
     }
 
-    fn admin() -> WebhookActor {
-        WebhookActor::user(&Actor { user_id: UserId(Uuid::from_u128(2)), organization_id: org(), role: Role::Admin })
+    fn admin() -> Caller {
+        crate::caller::fixtures::user(Role::Admin)
     }
 
     fn endpoint() -> WebhookEndpoint {
@@ -898,14 +874,10 @@ mod tests {
         let long =
             EndpointInput { description: Some("x".repeat(501)), ..input("https://x.example", &["webhook.test"]) };
         assert!(matches!(svc.create(&admin(), long).await, Err(WebhookError::Invalid(_))));
-        let viewer = WebhookActor::user(&Actor {
-            user_id: UserId(Uuid::from_u128(9)),
-            organization_id: org(),
-            role: Role::Viewer,
-        });
+        let viewer = crate::caller::fixtures::user(Role::Viewer);
         assert!(matches!(
             svc.create(&viewer, input("https://x.example", &["webhook.test"])).await,
-            Err(WebhookError::Forbidden)
+            Err(WebhookError::Forbidden(Denied::Role(Permission::SettingsEdit)))
         ));
     }
 

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::scopes::{ScopeView, scope_view};
 use super::{ListResponse, PageQuery, created, parse_id};
 use crate::error::ApiError;
-use crate::extract::SignedInUser;
+use crate::extract::ByUser;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -187,10 +187,10 @@ pub async fn create(
     keys: web::Data<ApiKeyService>,
     limits: web::Data<crate::rate_limit::Limits>,
     req: actix_web::HttpRequest,
-    user: SignedInUser,
+    user: ByUser,
     body: web::Json<CreateKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    limits.check(&req, &format!("key-creation:{}", user.0.user.id.0), limits.key_creation).await?;
+    limits.check(&req, &format!("key-creation:{}", user.0.on_behalf_of().0), limits.key_creation).await?;
     let body = body.into_inner();
     let input = CreateKeyInput {
         name: body.name,
@@ -201,7 +201,7 @@ pub async fn create(
         environment: body.environment,
         allowed_ips: body.allowed_ips,
     };
-    let created_key = keys.create(&user.0.actor(), input).await?;
+    let created_key = keys.create(&user.0, input).await?;
     tracing::info!(api_key_id = %created_key.key.id, "api key created");
     Ok(created(&CreatedKeyView::new(&created_key, keys.now())))
 }
@@ -209,11 +209,8 @@ pub async fn create(
 /// Every key of the organization, newest first; revoked keys stay listed.
 #[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("session" = [])),
     responses((status = 200, body = ListResponse<KeyView>)))]
-pub async fn list(
-    keys: web::Data<ApiKeyService>,
-    user: SignedInUser,
-) -> Result<web::Json<ListResponse<KeyView>>, ApiError> {
-    let listings = keys.list(&user.0.actor()).await?;
+pub async fn list(keys: web::Data<ApiKeyService>, user: ByUser) -> Result<web::Json<ListResponse<KeyView>>, ApiError> {
+    let listings = keys.list(&user.0).await?;
     Ok(web::Json(ListResponse::new::<String>(listings.iter().map(KeyView::from).collect(), None)))
 }
 
@@ -222,11 +219,11 @@ pub async fn list(
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = KeyDetailView), (status = 404)))]
 pub async fn detail(
     keys: web::Data<ApiKeyService>,
-    user: SignedInUser,
+    user: ByUser,
     id: web::Path<String>,
 ) -> Result<web::Json<KeyDetailView>, ApiError> {
     let id = ApiKeyId(parse_id(&id, "API key")?);
-    let detail = keys.detail(&user.0.actor(), id).await?;
+    let detail = keys.detail(&user.0, id).await?;
     Ok(web::Json(KeyDetailView::from(&detail)))
 }
 
@@ -235,13 +232,13 @@ pub async fn detail(
     params(("id" = uuid::Uuid, Path), PageQuery), responses((status = 200, body = ListResponse<UsageView>)))]
 pub async fn usage(
     keys: web::Data<ApiKeyService>,
-    user: SignedInUser,
+    user: ByUser,
     id: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<ListResponse<UsageView>>, ApiError> {
     let id = ApiKeyId(parse_id(&id, "API key")?);
     let page = PageRequest::new(query.limit, query.cursor::<i64>()?)?;
-    let page = keys.usage(&user.0.actor(), id, &page).await?;
+    let page = keys.usage(&user.0, id, &page).await?;
     Ok(web::Json(ListResponse::new(page.items.iter().map(UsageView::from).collect(), page.next)))
 }
 
@@ -263,15 +260,15 @@ pub async fn rotate(
     keys: web::Data<ApiKeyService>,
     limits: web::Data<crate::rate_limit::Limits>,
     req: actix_web::HttpRequest,
-    user: SignedInUser,
+    user: ByUser,
     id: web::Path<String>,
     body: Option<web::Json<RotateKeyRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    limits.check(&req, &format!("key-creation:{}", user.0.user.id.0), limits.key_creation).await?;
+    limits.check(&req, &format!("key-creation:{}", user.0.on_behalf_of().0), limits.key_creation).await?;
     let id = ApiKeyId(parse_id(&id, "API key")?);
     let body = body.map(web::Json::into_inner).unwrap_or_default();
     let input = RotateKeyInput { name: body.name, revoke_old_at: body.revoke_old_at };
-    let created_key = keys.rotate(&user.0.actor(), id, input).await?;
+    let created_key = keys.rotate(&user.0, id, input).await?;
     tracing::info!(api_key_id = %created_key.key.id, rotated_from = %id, "api key rotated");
     Ok(created(&CreatedKeyView::new(&created_key, keys.now())))
 }
@@ -281,11 +278,11 @@ pub async fn rotate(
     params(("id" = uuid::Uuid, Path)), responses((status = 200, body = KeyView), (status = 404)))]
 pub async fn revoke(
     keys: web::Data<ApiKeyService>,
-    user: SignedInUser,
+    user: ByUser,
     id: web::Path<String>,
 ) -> Result<web::Json<KeyView>, ApiError> {
     let id = ApiKeyId(parse_id(&id, "API key")?);
-    let listing = keys.revoke(&user.0.actor(), id).await?;
+    let listing = keys.revoke(&user.0, id).await?;
     tracing::info!(api_key_id = %id, "api key revoked");
     Ok(web::Json(KeyView::from(&listing)))
 }

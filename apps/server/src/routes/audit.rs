@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::ListResponse;
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::SignedInUser;
+use crate::extract::ByUser;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEntryView {
@@ -70,10 +70,10 @@ pub struct AuditQuery {
     responses((status = 200, body = ListResponse<AuditEntryView>)))]
 pub async fn list(
     audit: web::Data<AuditService>,
-    user: SignedInUser,
+    user: ByUser,
     query: web::Query<AuditQuery>,
 ) -> Result<web::Json<ListResponse<AuditEntryView>>, ApiError> {
-    let actor = user.0.actor();
+    let actor = user.0;
     let query = query.into_inner();
     let action = query
         .action

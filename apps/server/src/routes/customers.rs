@@ -2,14 +2,14 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use otesse_domain::customer::{Customer, CustomerId, CustomerInput, CustomerPatchInput, CustomerService, Tenant};
+use otesse_domain::customer::{Customer, CustomerId, CustomerInput, CustomerPatchInput, CustomerService};
 use otesse_domain::page::PageRequest;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 use super::{ListResponse, PageQuery, created, parse_id};
 use crate::error::ApiError;
-use crate::extract::{CustomersRoute, KeyAuth};
+use crate::extract::{ByKey, CustomersRoute};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CustomerView {
@@ -63,20 +63,16 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<S
     Option::<String>::deserialize(deserializer).map(Some)
 }
 
-fn tenant<R>(auth: &KeyAuth<R>) -> Tenant {
-    Tenant { organization_id: auth.key.organization_id, environment: auth.key.environment }
-}
-
 /// Customers of the key's organization and environment, newest first.
 #[utoipa::path(get, path = "/v1/customers", tag = "api", params(PageQuery), security(("api_key" = [])),
     responses((status = 200, body = ListResponse<CustomerView>)))]
 pub async fn list(
     customers: web::Data<CustomerService>,
-    auth: KeyAuth<CustomersRoute>,
+    auth: ByKey<CustomersRoute>,
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<ListResponse<CustomerView>>, ApiError> {
     let page = PageRequest::new(query.limit, query.cursor::<uuid::Uuid>()?.map(CustomerId))?;
-    let page = customers.list(tenant(&auth), &page).await?;
+    let page = customers.list(&auth.caller, &page).await?;
     Ok(web::Json(ListResponse::new(page.items.iter().map(CustomerView::from).collect(), page.next.map(|id| id.0))))
 }
 
@@ -85,13 +81,12 @@ pub async fn list(
     responses((status = 201, body = CustomerView), (status = 400)))]
 pub async fn create(
     customers: web::Data<CustomerService>,
-    auth: KeyAuth<CustomersRoute>,
+    auth: ByKey<CustomersRoute>,
     body: web::Json<CreateCustomerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let customer = customers
-        .create(tenant(&auth), CustomerInput { name: body.name, email: body.email, phone: body.phone })
-        .await?;
+    let customer =
+        customers.create(&auth.caller, CustomerInput { name: body.name, email: body.email, phone: body.phone }).await?;
     Ok(created(&CustomerView::from(&customer)))
 }
 
@@ -100,11 +95,11 @@ pub async fn create(
     responses((status = 200, body = CustomerView), (status = 404)))]
 pub async fn get(
     customers: web::Data<CustomerService>,
-    auth: KeyAuth<CustomersRoute>,
+    auth: ByKey<CustomersRoute>,
     id: web::Path<String>,
 ) -> Result<web::Json<CustomerView>, ApiError> {
     let id = CustomerId(parse_id(&id, "customer")?);
-    Ok(web::Json(CustomerView::from(&customers.get(tenant(&auth), id).await?)))
+    Ok(web::Json(CustomerView::from(&customers.get(&auth.caller, id).await?)))
 }
 
 /// Update a customer.
@@ -113,14 +108,14 @@ pub async fn get(
     responses((status = 200, body = CustomerView), (status = 404)))]
 pub async fn update(
     customers: web::Data<CustomerService>,
-    auth: KeyAuth<CustomersRoute>,
+    auth: ByKey<CustomersRoute>,
     id: web::Path<String>,
     body: web::Json<UpdateCustomerRequest>,
 ) -> Result<web::Json<CustomerView>, ApiError> {
     let id = CustomerId(parse_id(&id, "customer")?);
     let body = body.into_inner();
     let patch = CustomerPatchInput { name: body.name, email: body.email, phone: body.phone };
-    Ok(web::Json(CustomerView::from(&customers.update(tenant(&auth), id, patch).await?)))
+    Ok(web::Json(CustomerView::from(&customers.update(&auth.caller, id, patch).await?)))
 }
 
 /// Delete a customer.
@@ -128,10 +123,10 @@ pub async fn update(
     responses((status = 204), (status = 404)))]
 pub async fn delete(
     customers: web::Data<CustomerService>,
-    auth: KeyAuth<CustomersRoute>,
+    auth: ByKey<CustomersRoute>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = CustomerId(parse_id(&id, "customer")?);
-    customers.delete(tenant(&auth), id).await?;
+    customers.delete(&auth.caller, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

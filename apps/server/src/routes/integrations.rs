@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ListResponse, created, parse_id};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::IntegrationCaller;
+use crate::extract::{ByEither, IntegrationsRoute};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FieldView {
@@ -107,7 +107,7 @@ pub struct ProviderQuery {
     security(("session" = []), ("api_key" = [])), responses((status = 200, body = ListResponse<ProviderView>)))]
 pub async fn providers(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     query: web::Query<ProviderQuery>,
 ) -> Result<web::Json<ListResponse<ProviderView>>, ApiError> {
     let category = query
@@ -122,7 +122,7 @@ pub async fn providers(
             })
         })
         .transpose()?;
-    let listings = service.list_providers(&caller.0, query.q.as_deref(), category).await?;
+    let listings = service.list_providers(&caller.caller, query.q.as_deref(), category).await?;
     Ok(web::Json(ListResponse::new::<String>(listings.iter().map(ProviderView::from).collect(), None)))
 }
 
@@ -131,10 +131,10 @@ pub async fn providers(
     security(("session" = []), ("api_key" = [])), responses((status = 200, body = ProviderView), (status = 404)))]
 pub async fn provider(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     slug: web::Path<String>,
 ) -> Result<web::Json<ProviderView>, ApiError> {
-    Ok(web::Json(ProviderView::from(&service.provider(&caller.0, &slug).await?)))
+    Ok(web::Json(ProviderView::from(&service.provider(&caller.caller, &slug).await?)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -222,7 +222,7 @@ impl From<&ConnectionView> for ConnectionViewBody {
     ))]
 pub async fn connect(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     slug: web::Path<String>,
     body: web::Json<ConnectRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -237,7 +237,7 @@ pub async fn connect(
             ));
         }
     };
-    let view = service.connect(&caller.0, &slug, input).await?;
+    let view = service.connect(&caller.caller, &slug, input).await?;
     tracing::info!(provider = %view.connection.provider, connection_id = %view.connection.id, "integration connected");
     Ok(created(&ConnectionViewBody::from(&view)))
 }
@@ -247,9 +247,9 @@ pub async fn connect(
     responses((status = 200, body = ListResponse<ConnectionViewBody>)))]
 pub async fn connections(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
 ) -> Result<web::Json<ListResponse<ConnectionViewBody>>, ApiError> {
-    let views = service.list_connections(&caller.0).await?;
+    let views = service.list_connections(&caller.caller).await?;
     Ok(web::Json(ListResponse::new::<String>(views.iter().map(ConnectionViewBody::from).collect(), None)))
 }
 
@@ -266,11 +266,11 @@ pub struct ConnectionDetailBody {
     security(("session" = []), ("api_key" = [])), responses((status = 200, body = ConnectionDetailBody), (status = 404)))]
 pub async fn connection(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
 ) -> Result<web::Json<ConnectionDetailBody>, ApiError> {
     let id = parse_id(&id, "connection")?;
-    let detail = service.connection(&caller.0, id).await?;
+    let detail = service.connection(&caller.caller, id).await?;
     Ok(web::Json(ConnectionDetailBody {
         connection: ConnectionViewBody::from(&detail.view),
         health_history: detail.history.iter().map(HealthView::from).collect(),
@@ -282,11 +282,11 @@ pub async fn connection(
     security(("session" = []), ("api_key" = [])), responses((status = 204), (status = 404)))]
 pub async fn disconnect(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id, "connection")?;
-    service.disconnect(&caller.0, id).await?;
+    service.disconnect(&caller.caller, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -296,11 +296,11 @@ pub async fn disconnect(
     responses((status = 201, body = HealthView), (status = 404)))]
 pub async fn run_check(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id, "connection")?;
-    let check = service.check(&caller.0, id).await?;
+    let check = service.check(&caller.caller, id).await?;
     Ok(created(&HealthView::from(&check)))
 }
 
@@ -310,11 +310,11 @@ pub async fn run_check(
     responses((status = 200, body = ListResponse<HealthView>)))]
 pub async fn checks(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
 ) -> Result<web::Json<ListResponse<HealthView>>, ApiError> {
     let id = parse_id(&id, "connection")?;
-    let history = service.health_history(&caller.0, id).await?;
+    let history = service.health_history(&caller.caller, id).await?;
     Ok(web::Json(ListResponse::new::<String>(history.iter().map(HealthView::from).collect(), None)))
 }
 
@@ -330,12 +330,12 @@ pub struct EnabledRequest {
     responses((status = 200, body = ConnectionViewBody), (status = 404), (status = 405)))]
 pub async fn set_enabled(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
     body: web::Json<EnabledRequest>,
 ) -> Result<web::Json<ConnectionViewBody>, ApiError> {
     let id = parse_id(&id, "connection")?;
-    let view = service.set_enabled(&caller.0, id, body.enabled).await?;
+    let view = service.set_enabled(&caller.caller, id, body.enabled).await?;
     Ok(web::Json(ConnectionViewBody::from(&view)))
 }
 
@@ -351,11 +351,11 @@ pub struct ModelView {
     responses((status = 200, body = ListResponse<ModelView>)))]
 pub async fn models(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
 ) -> Result<web::Json<ListResponse<ModelView>>, ApiError> {
     let id = parse_id(&id, "connection")?;
-    let models = service.models(&caller.0, id).await?.map_err(|outcome| {
+    let models = service.models(&caller.caller, id).await?.map_err(|outcome| {
         ApiError::from(otesse_domain::integration::ConnectError::CheckFailed {
             outcome,
             message: outcome.message("the provider"),
@@ -401,7 +401,7 @@ pub struct UsageReportView {
     responses((status = 200, body = UsageReportView), (status = 404), (status = 409)))]
 pub async fn usage(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
     query: web::Query<UsageQuery>,
 ) -> Result<web::Json<UsageReportView>, ApiError> {
@@ -410,7 +410,7 @@ pub async fn usage(
     if !(1..=31).contains(&days) {
         return Err(ApiError::new(ErrorCode::InvalidParameter, "days must be between 1 and 31"));
     }
-    let report = service.usage(&caller.0, id, days).await?.map_err(|outcome| {
+    let report = service.usage(&caller.caller, id, days).await?.map_err(|outcome| {
         ApiError::from(otesse_domain::integration::ConnectError::CheckFailed {
             outcome,
             message: outcome.message("the provider"),
@@ -450,12 +450,12 @@ pub struct ModelRequest {
     responses((status = 200, body = ConnectionViewBody), (status = 400), (status = 404)))]
 pub async fn select_model(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
     body: web::Json<ModelRequest>,
 ) -> Result<web::Json<ConnectionViewBody>, ApiError> {
     let id = parse_id(&id, "connection")?;
-    let view = service.select_model(&caller.0, id, &body.model).await?.map_err(|outcome| {
+    let view = service.select_model(&caller.caller, id, &body.model).await?.map_err(|outcome| {
         ApiError::from(otesse_domain::integration::ConnectError::CheckFailed {
             outcome,
             message: outcome.message("the provider"),
@@ -518,12 +518,12 @@ pub struct ContactPatch {
     security(("session" = []), ("api_key" = [])), responses((status = 200, body = ListResponse<ContactView>)))]
 pub async fn contacts(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     path: web::Path<(String, String)>,
 ) -> Result<web::Json<ListResponse<ContactView>>, ApiError> {
     let (id, kind) = path.into_inner();
     let kind = contact_kind(&kind)?;
-    let listed = service.contacts(&caller.0, parse_id(&id, "connection")?, kind).await?;
+    let listed = service.contacts(&caller.caller, parse_id(&id, "connection")?, kind).await?;
     Ok(web::Json(ListResponse::new::<String>(listed.iter().map(ContactView::from).collect(), None)))
 }
 
@@ -533,14 +533,15 @@ pub async fn contacts(
     security(("session" = []), ("api_key" = [])), responses((status = 201, body = ContactView), (status = 400), (status = 409)))]
 pub async fn add_contact(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     path: web::Path<(String, String)>,
     body: web::Json<ContactRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, kind) = path.into_inner();
     let kind = contact_kind(&kind)?;
-    let created_contact =
-        service.add_contact(&caller.0, parse_id(&id, "connection")?, kind, &body.value, body.label.as_deref()).await?;
+    let created_contact = service
+        .add_contact(&caller.caller, parse_id(&id, "connection")?, kind, &body.value, body.label.as_deref())
+        .await?;
     Ok(created(&ContactView::from(&created_contact)))
 }
 
@@ -550,7 +551,7 @@ pub async fn add_contact(
     security(("session" = []), ("api_key" = [])), responses((status = 200, body = ContactView), (status = 404)))]
 pub async fn update_contact(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     path: web::Path<(String, String, String)>,
     body: web::Json<ContactPatch>,
 ) -> Result<web::Json<ContactView>, ApiError> {
@@ -558,7 +559,7 @@ pub async fn update_contact(
     let kind = contact_kind(&kind)?;
     let updated = service
         .update_contact(
-            &caller.0,
+            &caller.caller,
             parse_id(&id, "connection")?,
             kind,
             parse_id(&resource, "resource")?,
@@ -575,12 +576,14 @@ pub async fn update_contact(
     security(("session" = []), ("api_key" = [])), responses((status = 204), (status = 404)))]
 pub async fn delete_contact(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, kind, resource) = path.into_inner();
     let kind = contact_kind(&kind)?;
-    service.delete_contact(&caller.0, parse_id(&id, "connection")?, kind, parse_id(&resource, "resource")?).await?;
+    service
+        .delete_contact(&caller.caller, parse_id(&id, "connection")?, kind, parse_id(&resource, "resource")?)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -590,13 +593,13 @@ pub async fn delete_contact(
     security(("session" = []), ("api_key" = [])), responses((status = 200, body = ContactView), (status = 404)))]
 pub async fn set_default_contact(
     service: web::Data<IntegrationService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     path: web::Path<(String, String, String)>,
 ) -> Result<web::Json<ContactView>, ApiError> {
     let (id, kind, resource) = path.into_inner();
     let kind = contact_kind(&kind)?;
     let updated = service
-        .set_default_contact(&caller.0, parse_id(&id, "connection")?, kind, parse_id(&resource, "resource")?)
+        .set_default_contact(&caller.caller, parse_id(&id, "connection")?, kind, parse_id(&resource, "resource")?)
         .await?;
     Ok(web::Json(ContactView::from(&updated)))
 }

@@ -19,7 +19,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::log_key_usage;
 
 /// A page of a list: `{data, has_more, next_cursor}`. Pass `next_cursor` back as `cursor`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -74,9 +73,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/metrics").route(get().to(health::metrics)))
         .service(
             web::scope("/v1")
-                // Every request made with a key is logged, whatever its outcome.
+                // The caller is identified once, outside everything else; every request made
+                // with a key is logged, whatever its outcome.
                 .wrap(actix_web::middleware::from_fn(crate::idempotency::idempotency))
-                .wrap(actix_web::middleware::from_fn(log_key_usage))
+                .wrap(actix_web::middleware::from_fn(crate::identify::identify))
                 .service(resource("/openapi.json").route(get().to(openapi_json)))
                 .service(resource("/whoami").route(get().to(whoami::whoami)))
                 .service(

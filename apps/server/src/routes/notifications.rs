@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ListResponse, parse_id};
 use crate::error::ApiError;
-use crate::extract::SignedInUser;
+use crate::extract::ByUser;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NotificationView {
@@ -54,12 +54,12 @@ pub struct NotificationQuery {
     security(("session" = [])), responses((status = 200, body = ListResponse<NotificationView>)))]
 pub async fn list(
     service: web::Data<NotificationService>,
-    user: SignedInUser,
+    user: ByUser,
     query: web::Query<NotificationQuery>,
 ) -> Result<web::Json<ListResponse<NotificationView>>, ApiError> {
     let cursor = super::PageQuery { limit: query.limit, cursor: query.cursor.clone() }.cursor()?;
     let page = PageRequest::new(query.limit, cursor)?;
-    let page = service.list(&user.0.actor(), query.unread.unwrap_or(false), &page).await?;
+    let page = service.list(&user.0, query.unread.unwrap_or(false), &page).await?;
     Ok(web::Json(ListResponse::new(page.items.iter().map(NotificationView::from).collect(), page.next)))
 }
 
@@ -68,10 +68,10 @@ pub async fn list(
     security(("session" = [])), responses((status = 200, body = NotificationView), (status = 404)))]
 pub async fn mark_read(
     service: web::Data<NotificationService>,
-    user: SignedInUser,
+    user: ByUser,
     id: web::Path<String>,
 ) -> Result<web::Json<NotificationView>, ApiError> {
     let id = parse_id(&id, "notification")?;
-    let read = service.mark_read(&user.0.actor(), id).await?.ok_or_else(|| ApiError::not_found("notification"))?;
+    let read = service.mark_read(&user.0, id).await?.ok_or_else(|| ApiError::not_found("notification"))?;
     Ok(web::Json(NotificationView::from(&read)))
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
-use crate::extract::SignedInUser;
+use crate::extract::ByUser;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScopeView {
@@ -57,7 +57,7 @@ fn level_description(level: ScopeLevel) -> &'static str {
 /// Every granular scope with its description and sensitive flag, and the scope levels.
 #[utoipa::path(get, path = "/v1/scopes", tag = "api-keys", security(("session" = [])),
     responses((status = 200, body = ScopeCatalog)))]
-pub async fn list(_user: SignedInUser) -> Result<web::Json<ScopeCatalog>, ApiError> {
+pub async fn list(_user: ByUser) -> Result<web::Json<ScopeCatalog>, ApiError> {
     Ok(web::Json(ScopeCatalog {
         data: Scope::ALL.into_iter().map(scope_view).collect(),
         levels: ScopeLevel::ALL

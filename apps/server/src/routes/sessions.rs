@@ -11,7 +11,7 @@ use super::created;
 use super::setup::OrganizationView;
 use super::users::UserView;
 use crate::error::ApiError;
-use crate::extract::{ClientIp, SignedInUser};
+use crate::extract::{ByUser, ClientIp};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -59,8 +59,8 @@ pub async fn sign_in(
 /// Sign out: the session token stops working at once.
 #[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", security(("session" = [])),
     responses((status = 204, description = "Signed out")))]
-pub async fn sign_out(auth: web::Data<AuthService>, user: SignedInUser) -> Result<HttpResponse, ApiError> {
-    auth.sign_out(user.0.session_id).await?;
+pub async fn sign_out(auth: web::Data<AuthService>, user: ByUser) -> Result<HttpResponse, ApiError> {
+    auth.sign_out(user.0.session().ok_or_else(ApiError::internal)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -75,9 +75,8 @@ pub struct MeResponse {
 /// The signed-in user, their organization and permissions.
 #[utoipa::path(get, path = "/v1/me", tag = "sessions", security(("session" = [])),
     responses((status = 200, body = MeResponse)))]
-pub async fn me(auth: web::Data<AuthService>, user: SignedInUser) -> Result<web::Json<MeResponse>, ApiError> {
-    let user = user.0.user;
-    let organization = auth.organization(user.organization_id).await?.ok_or_else(ApiError::internal)?;
+pub async fn me(auth: web::Data<AuthService>, user: ByUser) -> Result<web::Json<MeResponse>, ApiError> {
+    let (user, organization) = auth.me(&user.0).await?.ok_or_else(ApiError::internal)?;
     Ok(web::Json(MeResponse {
         permissions: user.role.permissions().iter().map(|p| super::users::permission_name(*p)).collect(),
         organization: OrganizationView { id: organization.id.0, name: organization.name.as_str().to_owned() },

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::integrations::ConnectionViewBody;
 use super::{ListResponse, PageQuery, created, parse_id};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::IntegrationCaller;
+use crate::extract::{ByEither, IntegrationsRoute};
 
 /// Where Stripe should send an endpoint's events: `OTESSE_PUBLIC_URL` when set, otherwise the
 /// scheme and host this request came in on.
@@ -77,11 +77,11 @@ pub struct WebhookEndpointRequest {
 pub async fn endpoints(
     service: web::Data<StripeWebhookService>,
     public: web::Data<PublicUrl>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
     req: HttpRequest,
 ) -> Result<web::Json<ListResponse<WebhookEndpointView>>, ApiError> {
-    let listed = service.endpoints(&caller.0, parse_id(&id, "connection")?).await?;
+    let listed = service.endpoints(&caller.caller, parse_id(&id, "connection")?).await?;
     let views = listed.iter().map(|e| WebhookEndpointView::new(e, &public, &req)).collect();
     Ok(web::Json(ListResponse::new::<String>(views, None)))
 }
@@ -95,7 +95,7 @@ pub async fn endpoints(
 pub async fn add_endpoint(
     service: web::Data<StripeWebhookService>,
     public: web::Data<PublicUrl>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
     body: web::Json<WebhookEndpointRequest>,
     req: HttpRequest,
@@ -103,7 +103,7 @@ pub async fn add_endpoint(
     let body = body.into_inner();
     let endpoint = service
         .add_endpoint(
-            &caller.0,
+            &caller.caller,
             parse_id(&id, "connection")?,
             &body.events,
             &body.signing_secret,
@@ -118,11 +118,11 @@ pub async fn add_endpoint(
     security(("session" = []), ("api_key" = [])), responses((status = 204), (status = 404)))]
 pub async fn delete_endpoint(
     service: web::Data<StripeWebhookService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, endpoint) = path.into_inner();
-    service.delete_endpoint(&caller.0, parse_id(&id, "connection")?, parse_id(&endpoint, "resource")?).await?;
+    service.delete_endpoint(&caller.caller, parse_id(&id, "connection")?, parse_id(&endpoint, "resource")?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -141,10 +141,10 @@ pub struct StripeStatusView {
     responses((status = 200, body = StripeStatusView), (status = 404)))]
 pub async fn status(
     service: web::Data<StripeWebhookService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
 ) -> Result<web::Json<StripeStatusView>, ApiError> {
-    let status = service.status(&caller.0, parse_id(&id, "connection")?).await?;
+    let status = service.status(&caller.caller, parse_id(&id, "connection")?).await?;
     Ok(web::Json(StripeStatusView {
         connection: ConnectionViewBody::from(&status.view),
         webhook_endpoints: status.endpoints.len(),
@@ -173,12 +173,12 @@ pub struct StripeEventView {
     responses((status = 200, body = ListResponse<StripeEventView>)))]
 pub async fn events(
     service: web::Data<StripeWebhookService>,
-    caller: IntegrationCaller,
+    caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<ListResponse<StripeEventView>>, ApiError> {
     let page = PageRequest::new(query.limit, query.cursor()?)?;
-    let page = service.events(&caller.0, parse_id(&id, "connection")?, &page).await?;
+    let page = service.events(&caller.caller, parse_id(&id, "connection")?, &page).await?;
     let views = page
         .items
         .into_iter()

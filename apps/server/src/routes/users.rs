@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::{ListResponse, created};
 use crate::error::ApiError;
-use crate::extract::SignedInUser;
+use crate::extract::ByUser;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
@@ -58,21 +58,18 @@ pub struct CreateUserRequest {
     responses((status = 201, body = UserView), (status = 403), (status = 409, description = "Email taken")))]
 pub async fn create(
     auth: web::Data<AuthService>,
-    user: SignedInUser,
+    user: ByUser,
     body: web::Json<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let added = auth.add_user(&user.0.actor(), &body.email, body.password, &body.role).await?;
+    let added = auth.add_user(&user.0, &body.email, body.password, &body.role).await?;
     Ok(created(&UserView::from(&added)))
 }
 
 /// Users of your organization (admin only).
 #[utoipa::path(get, path = "/v1/users", tag = "users", security(("session" = [])),
     responses((status = 200, body = ListResponse<UserView>)))]
-pub async fn list(
-    auth: web::Data<AuthService>,
-    user: SignedInUser,
-) -> Result<web::Json<ListResponse<UserView>>, ApiError> {
-    let users = auth.list_users(&user.0.actor()).await?;
+pub async fn list(auth: web::Data<AuthService>, user: ByUser) -> Result<web::Json<ListResponse<UserView>>, ApiError> {
+    let users = auth.list_users(&user.0).await?;
     Ok(web::Json(ListResponse::new::<String>(users.iter().map(UserView::from).collect(), None)))
 }

@@ -2,14 +2,11 @@
 //! the event-type catalog. Users with settings.view read and settings.edit change; API keys
 //! need `webhooks.manage` (and an admin scope level, like every settings resource).
 
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use futures_util::future::LocalBoxFuture;
-use otesse_domain::api_key::Resource;
 use otesse_domain::page::PageRequest;
 use otesse_domain::webhook::{
-    Delivery, EndpointId, EndpointInput, EndpointStatus, EventType, WebhookActor, WebhookEndpoint, WebhookService,
+    Delivery, EndpointId, EndpointInput, EndpointStatus, EventType, WebhookEndpoint, WebhookService,
 };
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -17,31 +14,7 @@ use utoipa::ToSchema;
 
 use super::{ListResponse, PageQuery, created, parse_id};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::{RouteResource, user_or_key};
-
-#[derive(Debug)]
-pub struct WebhooksRoute;
-impl RouteResource for WebhooksRoute {
-    const RESOURCE: Option<Resource> = Some(Resource::Webhooks);
-}
-
-/// A signed-in user, or an API key holding `webhooks.manage`.
-#[derive(Debug)]
-pub struct WebhookCaller(pub WebhookActor);
-
-impl FromRequest for WebhookCaller {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        user_or_key::<WebhooksRoute, _>(
-            req,
-            payload,
-            |key| WebhookCaller(WebhookActor::key(key)),
-            |user| WebhookCaller(WebhookActor::user(&user.actor())),
-        )
-    }
-}
+use crate::extract::{ByEither, WebhooksRoute};
 
 impl From<otesse_domain::webhook::WebhookError> for ApiError {
     fn from(err: otesse_domain::webhook::WebhookError) -> Self {
@@ -51,7 +24,7 @@ impl From<otesse_domain::webhook::WebhookError> for ApiError {
             E::UrlRefused(_) => ApiError::new(ErrorCode::UrlNotAllowed, err.to_string()),
             E::LimitReached(_) => ApiError::new(ErrorCode::ResourceLimitReached, err.to_string()),
             E::NotFound => ApiError::not_found("webhook endpoint"),
-            E::Forbidden => ApiError::new(ErrorCode::PermissionDenied, err.to_string()),
+            E::Forbidden(denied) => denied.into(),
             E::Storage(err) => err.into(),
         }
     }
@@ -179,7 +152,7 @@ fn endpoint_id(raw: &str) -> Result<EndpointId, ApiError> {
 /// The event types endpoints can subscribe to.
 #[utoipa::path(get, path = "/v1/event-types", tag = "webhooks", security(("session" = []), ("api_key" = [])),
     responses((status = 200, body = EventTypeList)))]
-pub async fn event_types(_caller: WebhookCaller) -> Result<web::Json<EventTypeList>, ApiError> {
+pub async fn event_types(_caller: ByEither<WebhooksRoute>) -> Result<web::Json<EventTypeList>, ApiError> {
     let data =
         EventType::ALL.iter().map(|t| EventTypeView { name: t.as_str(), description: t.description() }).collect();
     Ok(web::Json(EventTypeList { data }))
@@ -191,13 +164,13 @@ pub async fn event_types(_caller: WebhookCaller) -> Result<web::Json<EventTypeLi
     responses((status = 201, body = EndpointWithSecret), (status = 400), (status = 409)))]
 pub async fn create(
     service: web::Data<WebhookService>,
-    caller: WebhookCaller,
+    caller: ByEither<WebhooksRoute>,
     body: web::Json<CreateEndpointRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let input =
         EndpointInput { url: Some(body.url), events: Some(body.events), description: body.description, status: None };
-    let (endpoint, secret) = service.create(&caller.0, input).await?;
+    let (endpoint, secret) = service.create(&caller.caller, input).await?;
     tracing::info!(webhook_endpoint_id = %endpoint.id.0, "webhook endpoint created");
     Ok(created(&EndpointWithSecret {
         endpoint: EndpointView::from(&endpoint),
@@ -210,9 +183,9 @@ pub async fn create(
     responses((status = 200, body = ListResponse<EndpointView>)))]
 pub async fn list(
     service: web::Data<WebhookService>,
-    caller: WebhookCaller,
+    caller: ByEither<WebhooksRoute>,
 ) -> Result<web::Json<ListResponse<EndpointView>>, ApiError> {
-    let endpoints = service.list(&caller.0).await?;
+    let endpoints = service.list(&caller.caller).await?;
     Ok(web::Json(ListResponse::new(endpoints.iter().map(EndpointView::from).collect(), None::<String>)))
 }
 
@@ -220,10 +193,10 @@ pub async fn list(
     security(("session" = []), ("api_key" = [])), responses((status = 200, body = EndpointView), (status = 404)))]
 pub async fn get(
     service: web::Data<WebhookService>,
-    caller: WebhookCaller,
+    caller: ByEither<WebhooksRoute>,
     id: web::Path<String>,
 ) -> Result<web::Json<EndpointView>, ApiError> {
-    let endpoint = service.get(&caller.0, endpoint_id(&id)?).await?;
+    let endpoint = service.get(&caller.caller, endpoint_id(&id)?).await?;
     Ok(web::Json(EndpointView::from(&endpoint)))
 }
 
@@ -233,7 +206,7 @@ pub async fn get(
     responses((status = 200, body = EndpointView), (status = 400), (status = 404)))]
 pub async fn update(
     service: web::Data<WebhookService>,
-    caller: WebhookCaller,
+    caller: ByEither<WebhooksRoute>,
     id: web::Path<String>,
     body: web::Json<UpdateEndpointRequest>,
 ) -> Result<web::Json<EndpointView>, ApiError> {
@@ -247,7 +220,7 @@ pub async fn update(
         })
         .transpose()?;
     let input = EndpointInput { url: body.url, events: body.events, description: body.description, status };
-    let endpoint = service.update(&caller.0, endpoint_id(&id)?, input).await?;
+    let endpoint = service.update(&caller.caller, endpoint_id(&id)?, input).await?;
     Ok(web::Json(EndpointView::from(&endpoint)))
 }
 
@@ -256,10 +229,10 @@ pub async fn update(
     security(("session" = []), ("api_key" = [])), responses((status = 204), (status = 404)))]
 pub async fn delete(
     service: web::Data<WebhookService>,
-    caller: WebhookCaller,
+    caller: ByEither<WebhooksRoute>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    service.delete(&caller.0, endpoint_id(&id)?).await?;
+    service.delete(&caller.caller, endpoint_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -269,10 +242,10 @@ pub async fn delete(
     responses((status = 200, body = SecretView), (status = 404)))]
 pub async fn rotate_secret(
     service: web::Data<WebhookService>,
-    caller: WebhookCaller,
+    caller: ByEither<WebhooksRoute>,
     id: web::Path<String>,
 ) -> Result<web::Json<SecretView>, ApiError> {
-    let secret = service.rotate_secret(&caller.0, endpoint_id(&id)?).await?;
+    let secret = service.rotate_secret(&caller.caller, endpoint_id(&id)?).await?;
     Ok(web::Json(SecretView { secret: secret.expose_secret().to_owned() }))
 }
 
@@ -281,10 +254,10 @@ pub async fn rotate_secret(
     security(("session" = []), ("api_key" = [])), responses((status = 202, body = DeliveryView), (status = 404)))]
 pub async fn send_test(
     service: web::Data<WebhookService>,
-    caller: WebhookCaller,
+    caller: ByEither<WebhooksRoute>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let delivery = service.send_test(&caller.0, endpoint_id(&id)?).await?;
+    let delivery = service.send_test(&caller.caller, endpoint_id(&id)?).await?;
     Ok(HttpResponse::Accepted().json(DeliveryView::from(&delivery)))
 }
 
@@ -294,11 +267,11 @@ pub async fn send_test(
     responses((status = 200, body = ListResponse<DeliveryView>), (status = 404)))]
 pub async fn deliveries(
     service: web::Data<WebhookService>,
-    caller: WebhookCaller,
+    caller: ByEither<WebhooksRoute>,
     id: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<web::Json<ListResponse<DeliveryView>>, ApiError> {
     let page = PageRequest::new(query.limit, query.cursor()?)?;
-    let page = service.deliveries(&caller.0, endpoint_id(&id)?, &page).await?;
+    let page = service.deliveries(&caller.caller, endpoint_id(&id)?, &page).await?;
     Ok(web::Json(ListResponse::new(page.items.iter().map(DeliveryView::from).collect(), page.next)))
 }

@@ -7,7 +7,7 @@ use otesse_domain::api_key::Scope;
 use serde::{Serialize, Serializer};
 use utoipa::ToSchema;
 
-use crate::extract::{AnyScope, KeyAuth};
+use crate::extract::{AnyScope, ByKey};
 
 /// The answer's shape, as documented. The handler serializes [`Whoami`], which borrows the same
 /// fields from the cached key instead of copying them (this answers every keyed health check).
@@ -42,8 +42,8 @@ fn scope_names<S: Serializer>(scopes: &&[Scope], serializer: S) -> Result<S::Ok,
 /// Which key is this?
 #[utoipa::path(get, path = "/v1/whoami", tag = "api", security(("api_key" = []), ("api_key_header" = [])),
     responses((status = 200, body = WhoamiResponse), (status = 401)))]
-pub async fn whoami(auth: KeyAuth<AnyScope>) -> HttpResponse {
-    let key = &auth.key;
+pub async fn whoami(auth: ByKey<AnyScope>) -> HttpResponse {
+    let key = auth.key();
     let body = Whoami {
         id: key.id.0,
         name: key.name.as_str(),

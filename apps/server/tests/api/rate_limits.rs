@@ -120,3 +120,27 @@ async fn an_unreachable_redis_at_start_is_a_clear_error() {
     let err = otesse_server::startup::Application::build(settings).await.unwrap_err();
     assert!(err.to_string().contains("OTESSE_RATE_LIMIT__REDIS_URL"), "{err}");
 }
+
+#[tokio::test]
+async fn a_key_used_from_an_address_it_does_not_allow_spends_none_of_its_budget() {
+    let app = spawn_app_with(|s| {
+        s.rate_limit.key_requests = 2;
+        s.rate_limit.key_period_secs = 3600;
+    })
+    .await;
+    let admin = app.admin().await;
+    let mut body = key_body("office only", "live");
+    body["allowed_ips"] = serde_json::json!(["203.0.113.0/24"]);
+    let (key, id) = app.key(&admin, body).await;
+    // Five times the budget from the wrong address: refused for the address every time, never
+    // for the rate, and nothing was counted against the key's owner.
+    for _ in 0..10 {
+        let refused = whoami(&app, &key).await;
+        refused.expect_error(403, "ip_not_allowed");
+        assert_eq!(header(&refused, "ratelimit-remaining"), None, "not charged, so no rate-limit headers");
+    }
+    // Still logged: they are requests made with the key.
+    app.flush_usage().await;
+    let detail = app.get(&format!("/v1/api-keys/{id}"), &admin).await;
+    assert_eq!(detail.expect(200)["usage"]["total_requests"], 10);
+}

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::{ADMIN_EMAIL, PASSWORD, SETUP_TOKEN, spawn_app, spawn_app_with};
+use crate::helpers::{ADMIN_EMAIL, PASSWORD, SETUP_TOKEN, key_body, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn setup_with_a_wrong_token_is_refused_and_changes_nothing() {
@@ -173,4 +173,51 @@ async fn the_scope_catalog_has_descriptions_and_sensitive_flags() {
     assert_eq!(find("customers.read")["sensitive"], false);
     assert!(find("customers.read")["description"].as_str().unwrap().len() > 5);
     assert_eq!(find("customers.write")["levels"], json!(["read_write", "admin"]));
+}
+
+/// The dashboard's session cookie identifies its user like a bearer token does, and any
+/// change made through it needs the session's CSRF token.
+#[tokio::test]
+async fn a_session_cookie_identifies_the_user_and_changes_need_its_csrf_token() {
+    use otesse_server::identify::{CSRF_HEADER, SESSION_COOKIE, csrf_token};
+    let app = spawn_app().await;
+    let token = app.admin().await;
+    let cookie = format!("{SESSION_COOKIE}={token}");
+    let me = app.send(app.request(Method::GET, "/v1/me").header("cookie", &cookie)).await;
+    assert_eq!(me.expect(200)["user"]["email"], ADMIN_EMAIL);
+
+    let body = key_body("from the dashboard", "live");
+    let forged = app.send(app.request(Method::POST, "/v1/api-keys").header("cookie", &cookie).json(&body)).await;
+    forged.expect_error(403, "csrf_token_invalid");
+    let wrong = app
+        .send(
+            app.request(Method::POST, "/v1/api-keys")
+                .header("cookie", &cookie)
+                .header(CSRF_HEADER, csrf_token("ses_someone_else"))
+                .json(&body),
+        )
+        .await;
+    wrong.expect_error(403, "csrf_token_invalid");
+    assert_eq!(app.key_count(&token).await, 0, "refused changes change nothing");
+
+    let made = app
+        .send(
+            app.request(Method::POST, "/v1/api-keys")
+                .header("cookie", &cookie)
+                .header(CSRF_HEADER, csrf_token(&token))
+                .json(&body),
+        )
+        .await;
+    made.expect(201);
+    assert_eq!(app.key_count(&token).await, 1);
+
+    // A signed-out session's cookie is refused like its token.
+    app.send(
+        app.request(Method::DELETE, "/v1/sessions/current")
+            .header("cookie", &cookie)
+            .header(CSRF_HEADER, csrf_token(&token)),
+    )
+    .await
+    .expect(204);
+    app.send(app.request(Method::GET, "/v1/me").header("cookie", &cookie)).await.expect_error(401, "session_invalid");
 }

@@ -340,6 +340,15 @@ impl ApiKey {
     pub fn authorize(&self, method: RequestMethod, resource: Option<Resource>) -> Result<(), AccessDenied> {
         authorize(self.scope_level, &self.scopes, method, resource)
     }
+
+    /// Whether the key holds `scope` and its level reaches it (a scope granted under a level
+    /// that no longer allows it does not count).
+    pub fn holds(&self, scope: Scope) -> Result<(), AccessDenied> {
+        if !self.scopes.contains(&scope) {
+            return Err(AccessDenied::MissingScope(scope));
+        }
+        if self.scope_level.allows_scope(scope) { Ok(()) } else { Err(AccessDenied::LevelTooLow) }
+    }
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) are compared as the IPv4 address they carry.

@@ -13,14 +13,19 @@ use super::{
     parse_allowed_ip,
 };
 use crate::StorageError;
-use crate::audit::{AuditAction, AuditActor, AuditEntry};
+use crate::audit::{AuditAction, AuditEntry};
+use crate::caller::{Caller, Denied, Need};
 use crate::page::{Page, PageRequest};
 use crate::ports::{
     ApiKeyRepository, Clock, InsertKeyError, KeyCache, KeyHasher, KeyInvalidationBus, SecretGenerator, UsageLog,
 };
 use crate::usage::{UsageEntry, UsageSummary};
-use crate::user::{Actor, MissingPermission, Permission};
+use crate::user::Permission;
 use crate::webhook::{EventPublisher, EventType, api_key_data};
+
+/// Managing keys is for users: keys never manage keys.
+const VIEW: Need = Need::User(Permission::SettingsView);
+const EDIT: Need = Need::User(Permission::SettingsEdit);
 
 /// The detail view holds this many recent requests (K9).
 pub const RECENT_REQUESTS: u32 = 50;
@@ -74,7 +79,7 @@ pub struct ApiKeyDetail {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CreateKeyError {
     #[error(transparent)]
-    Forbidden(#[from] MissingPermission),
+    Forbidden(#[from] Denied),
     #[error(transparent)]
     Name(#[from] NameError),
     #[error(transparent)]
@@ -117,7 +122,7 @@ impl From<InsertKeyError> for CreateKeyError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyAccessError {
     #[error(transparent)]
-    Forbidden(#[from] MissingPermission),
+    Forbidden(#[from] Denied),
     #[error("No such API key.")]
     NotFound,
     #[error(transparent)]
@@ -199,7 +204,7 @@ impl ApiKeyService {
         self.ports.clock.now()
     }
 
-    fn validate(actor: &Actor, input: &CreateKeyInput) -> Result<KeySpec, CreateKeyError> {
+    fn validate(caller: &Caller, input: &CreateKeyInput) -> Result<KeySpec, CreateKeyError> {
         let name = ApiKeyName::parse(&input.name)?;
         let description = ApiKeyDescription::parse(input.description.as_deref().unwrap_or(""))?;
         let scope_level = ScopeLevel::parse(&input.scope_level).ok_or(CreateKeyError::InvalidScopeLevel)?;
@@ -209,7 +214,7 @@ impl ApiKeyService {
             scopes.insert(scope);
         }
         let scopes: Vec<Scope> = scopes.into_iter().collect();
-        Self::check_scopes(actor, scope_level, &scopes)?;
+        Self::check_scopes(caller, scope_level, &scopes)?;
         let expires_in = ExpiresIn::parse(&input.expires_in).ok_or(CreateKeyError::InvalidExpiration)?;
         let environment = Environment::parse(&input.environment).ok_or(CreateKeyError::InvalidEnvironment)?;
         if input.allowed_ips.len() > MAX_ALLOWED_IPS {
@@ -226,12 +231,12 @@ impl ApiKeyService {
     }
 
     /// K4 (scopes fit the level) and K6 (sensitive scopes need an admin).
-    fn check_scopes(actor: &Actor, level: ScopeLevel, scopes: &[Scope]) -> Result<(), CreateKeyError> {
+    fn check_scopes(caller: &Caller, level: ScopeLevel, scopes: &[Scope]) -> Result<(), CreateKeyError> {
         for &scope in scopes {
             if !level.allows_scope(scope) {
                 return Err(CreateKeyError::ScopeNotAllowed { scope, level });
             }
-            if scope.info().sensitive && !actor.can(Permission::GrantSensitiveScopes) {
+            if scope.info().sensitive && !caller.may(Need::User(Permission::GrantSensitiveScopes)) {
                 return Err(CreateKeyError::SensitiveScope(scope));
             }
         }
@@ -240,12 +245,12 @@ impl ApiKeyService {
 
     /// Builds the record and plaintext for a new key. The plaintext leaves this function only
     /// inside [`CreatedKey`]; the record holds its SHA-256 and last four characters.
-    fn mint(&self, actor: &Actor, spec: KeySpec, rotated_from: Option<ApiKeyId>, now: DateTime<Utc>) -> CreatedKey {
+    fn mint(&self, caller: &Caller, spec: KeySpec, rotated_from: Option<ApiKeyId>, now: DateTime<Utc>) -> CreatedKey {
         let secret = self.ports.secrets.base62(SECRET_CHARS);
         let plaintext = PlaintextKey::new(spec.environment, &secret);
         let key = ApiKey {
             id: ApiKeyId(Uuid::now_v7()),
-            organization_id: actor.organization_id,
+            organization_id: caller.organization_id(),
             name: spec.name,
             description: spec.description,
             environment: spec.environment,
@@ -255,7 +260,7 @@ impl ApiKeyService {
             allowed_ips: spec.allowed_ips,
             key_hash: self.ports.hasher.hash(plaintext.secret().expose_secret()),
             last4: plaintext.last4(),
-            created_by: actor.user_id,
+            created_by: caller.on_behalf_of(),
             created_at: now,
             expires_at: spec.expires_in.expires_at(now),
             revoked_at: None,
@@ -265,27 +270,20 @@ impl ApiKeyService {
         CreatedKey { key, plaintext }
     }
 
-    fn audit(actor: &Actor, action: AuditAction, key: &ApiKey, now: DateTime<Utc>) -> AuditEntry {
-        AuditEntry::new(
-            key.organization_id,
-            AuditActor::User(actor.user_id),
-            action,
-            "api_key",
-            key.id.to_string(),
-            now,
-        )
-        .with("name", key.name.as_str())
-        .with("environment", key.environment.as_str())
-        .with("scope_level", key.scope_level.as_str())
+    fn audit(caller: &Caller, action: AuditAction, key: &ApiKey, now: DateTime<Utc>) -> AuditEntry {
+        AuditEntry::new(key.organization_id, caller.audit_actor(), action, "api_key", key.id.to_string(), now)
+            .with("name", key.name.as_str())
+            .with("environment", key.environment.as_str())
+            .with("scope_level", key.scope_level.as_str())
     }
 
     /// Creates a key (K1, K3-K7, K16).
-    pub async fn create(&self, actor: &Actor, input: CreateKeyInput) -> Result<CreatedKey, CreateKeyError> {
-        actor.require(Permission::SettingsEdit)?;
-        let spec = Self::validate(actor, &input)?;
+    pub async fn create(&self, caller: &Caller, input: CreateKeyInput) -> Result<CreatedKey, CreateKeyError> {
+        caller.require(EDIT)?;
+        let spec = Self::validate(caller, &input)?;
         let now = self.now();
-        let created = self.mint(actor, spec, None, now);
-        let audit = Self::audit(actor, AuditAction::ApiKeyCreated, &created.key, now);
+        let created = self.mint(caller, spec, None, now);
+        let audit = Self::audit(caller, AuditAction::ApiKeyCreated, &created.key, now);
         self.ports.keys.insert(&created.key, &audit, MAX_ACTIVE_KEYS, now).await?;
         self.announce(EventType::ApiKeyCreated, &created.key).await;
         Ok(created)
@@ -301,21 +299,21 @@ impl ApiKeyService {
     }
 
     /// Every key of the organization, newest first, revoked ones included (K8, K11).
-    pub async fn list(&self, actor: &Actor) -> Result<Vec<KeyListing>, KeyAccessError> {
-        actor.require(Permission::SettingsView)?;
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<KeyListing>, KeyAccessError> {
+        caller.require(VIEW)?;
         let now = self.now();
-        let keys = self.ports.keys.list(actor.organization_id).await?;
+        let keys = self.ports.keys.list(caller.organization_id()).await?;
         Ok(keys.into_iter().map(|key| self.listing(key, now)).collect())
     }
 
-    async fn find(&self, actor: &Actor, id: ApiKeyId) -> Result<ApiKey, KeyAccessError> {
-        self.ports.keys.find(actor.organization_id, id).await?.ok_or(KeyAccessError::NotFound)
+    async fn find(&self, caller: &Caller, id: ApiKeyId) -> Result<ApiKey, KeyAccessError> {
+        self.ports.keys.find(caller.organization_id(), id).await?.ok_or(KeyAccessError::NotFound)
     }
 
     /// One key with its usage (K9).
-    pub async fn detail(&self, actor: &Actor, id: ApiKeyId) -> Result<ApiKeyDetail, KeyAccessError> {
-        actor.require(Permission::SettingsView)?;
-        let key = self.find(actor, id).await?;
+    pub async fn detail(&self, caller: &Caller, id: ApiKeyId) -> Result<ApiKeyDetail, KeyAccessError> {
+        caller.require(VIEW)?;
+        let key = self.find(caller, id).await?;
         let usage = self.ports.usage.summary(key.id).await?;
         let page = PageRequest::new(Some(RECENT_REQUESTS), None).map_err(|_| StorageError::new("page size"))?;
         let recent = self.ports.usage.recent(key.id, &page).await?;
@@ -328,26 +326,26 @@ impl ApiKeyService {
     /// A page of the key's usage log, newest first.
     pub async fn usage(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         id: ApiKeyId,
         page: &PageRequest<i64>,
     ) -> Result<Page<UsageEntry, i64>, KeyAccessError> {
-        actor.require(Permission::SettingsView)?;
-        let key = self.find(actor, id).await?;
+        caller.require(VIEW)?;
+        let key = self.find(caller, id).await?;
         Ok(self.ports.usage.recent(key.id, page).await?)
     }
 
     /// Revokes a key at once and for good (K11, K16). Revoking a revoked key changes nothing.
-    pub async fn revoke(&self, actor: &Actor, id: ApiKeyId) -> Result<KeyListing, RevokeKeyError> {
-        actor.require(Permission::SettingsEdit)?;
-        let key = self.find(actor, id).await?;
+    pub async fn revoke(&self, caller: &Caller, id: ApiKeyId) -> Result<KeyListing, RevokeKeyError> {
+        caller.require(EDIT)?;
+        let key = self.find(caller, id).await?;
         let now = self.now();
         if key.status(now) == ApiKeyStatus::Revoked {
             return Ok(self.listing(key, now));
         }
-        let audit = Self::audit(actor, AuditAction::ApiKeyRevoked, &key, now);
+        let audit = Self::audit(caller, AuditAction::ApiKeyRevoked, &key, now);
         let revoked =
-            self.ports.keys.revoke(actor.organization_id, id, now, &audit).await?.ok_or(KeyAccessError::NotFound)?;
+            self.ports.keys.revoke(caller.organization_id(), id, now, &audit).await?.ok_or(KeyAccessError::NotFound)?;
         self.ports.cache.invalidate(&revoked.key_hash);
         self.ports.invalidations.publish(&revoked.key_hash).await;
         self.announce(EventType::ApiKeyRevoked, &revoked).await;
@@ -358,12 +356,12 @@ impl ApiKeyService {
     /// until it is revoked, optionally at `revoke_old_at` (never later than its own expiry).
     pub async fn rotate(
         &self,
-        actor: &Actor,
+        caller: &Caller,
         id: ApiKeyId,
         input: RotateKeyInput,
     ) -> Result<CreatedKey, RotateKeyError> {
-        actor.require(Permission::SettingsEdit).map_err(KeyAccessError::from)?;
-        let old = self.find(actor, id).await?;
+        caller.require(EDIT).map_err(KeyAccessError::from)?;
+        let old = self.find(caller, id).await?;
         let now = self.now();
         let status = old.status(now);
         if status != ApiKeyStatus::Active {
@@ -379,7 +377,7 @@ impl ApiKeyService {
             Some(name) => ApiKeyName::parse(name).map_err(CreateKeyError::from)?,
             None => rotated_name(&old.name),
         };
-        Self::check_scopes(actor, old.scope_level, &old.scopes)?;
+        Self::check_scopes(caller, old.scope_level, &old.scopes)?;
         let spec = KeySpec {
             name,
             description: old.description.clone(),
@@ -389,8 +387,8 @@ impl ApiKeyService {
             environment: old.environment,
             allowed_ips: old.allowed_ips.clone(),
         };
-        let created = self.mint(actor, spec, Some(old.id), now);
-        let audit = Self::audit(actor, AuditAction::ApiKeyRotated, &created.key, now)
+        let created = self.mint(caller, spec, Some(old.id), now);
+        let audit = Self::audit(caller, AuditAction::ApiKeyRotated, &created.key, now)
             .with("rotated_from", old.id.to_string())
             .with("old_key_revoked_at", revoke_old_at.map(|at| at.to_rfc3339()).unwrap_or_default());
         self.ports
@@ -462,8 +460,8 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
     }
 
-    fn actor(role: Role) -> Actor {
-        Actor { user_id: UserId(Uuid::from_u128(2)), organization_id: OrganizationId(Uuid::from_u128(1)), role }
+    fn actor(role: Role) -> Caller {
+        crate::caller::fixtures::user(role)
     }
 
     /// A readable stand-in for SHA-256: the first 32 bytes of the plaintext, zero-padded.
@@ -645,7 +643,7 @@ mod tests {
         let mut mocks = Mocks::new();
         mocks.keys.expect_insert().never();
         let err = mocks.service().create(&actor(Role::Viewer), input()).await.unwrap_err();
-        assert_eq!(err, CreateKeyError::Forbidden(MissingPermission(Permission::SettingsEdit)));
+        assert_eq!(err, CreateKeyError::Forbidden(Denied::Role(Permission::SettingsEdit)));
     }
 
     #[tokio::test]

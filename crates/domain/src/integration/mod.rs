@@ -21,8 +21,8 @@ pub use catalog::{
 };
 pub use resources::{ContactError, ContactKind, ContactResource, parse_label};
 pub use service::{
-    ConnectError, ConnectInput, ConnectionDetail, HealthChange, IntegrationActor, IntegrationError, IntegrationPorts,
-    IntegrationService, PostmarkMailer, Preconfigured, ProviderListing, RewrapProgress, Rewrapper,
+    ConnectError, ConnectInput, ConnectionDetail, HealthChange, IntegrationError, IntegrationPorts, IntegrationService,
+    PostmarkMailer, Preconfigured, ProviderListing, RewrapProgress, Rewrapper,
 };
 pub use stripe::{
     MAX_ENDPOINTS_PER_CONNECTION, ReceiveError, Received, SignatureError, StripeEvent, StripeEventHeader,

@@ -19,57 +19,21 @@ use super::{
     ProviderDefinition, ProviderSlug, ProviderState, ResourceType, StoredCredential,
 };
 use crate::StorageError;
-use crate::api_key::ApiKey;
-use crate::audit::{AuditAction, AuditActor, AuditEntry};
+use crate::api_key::Scope;
+use crate::audit::{AuditAction, AuditEntry};
+use crate::caller::{Caller, Denied, Need};
 use crate::organization::OrganizationId;
 use crate::ports::{Clock, CredentialCipher, DecryptError, IntegrationRepository, ProviderClient, ProviderModel};
-use crate::user::{Actor, Permission, UserId};
+use crate::user::Permission;
 use crate::webhook::{EventPublisher, EventType, connection_data};
 
 /// How many health checks the connection detail shows.
 pub const HEALTH_HISTORY: u32 = 20;
 
-/// Who acts on integrations: a user (by role) or an API key holding `integrations.manage`,
-/// which may do what `settings.edit` does (the key's connections belong to its creator).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IntegrationActor {
-    pub organization_id: OrganizationId,
-    pub user_id: UserId,
-    pub audit_actor: AuditActor,
-    can_view: bool,
-    can_edit: bool,
-}
-
-impl IntegrationActor {
-    pub fn user(actor: &Actor) -> Self {
-        Self {
-            organization_id: actor.organization_id,
-            user_id: actor.user_id,
-            audit_actor: AuditActor::User(actor.user_id),
-            can_view: actor.can(Permission::SettingsView),
-            can_edit: actor.can(Permission::SettingsEdit),
-        }
-    }
-
-    /// A key that passed the `integrations.manage` scope check.
-    pub fn key(key: &ApiKey) -> Self {
-        Self {
-            organization_id: key.organization_id,
-            user_id: key.created_by,
-            audit_actor: AuditActor::ApiKey(key.id),
-            can_view: true,
-            can_edit: true,
-        }
-    }
-
-    pub(super) fn require_view(&self) -> Result<(), IntegrationError> {
-        if self.can_view { Ok(()) } else { Err(IntegrationError::Forbidden) }
-    }
-
-    pub(super) fn require_edit(&self) -> Result<(), IntegrationError> {
-        if self.can_edit { Ok(()) } else { Err(IntegrationError::Forbidden) }
-    }
-}
+/// Browsing integrations needs `settings.view`, changing them `settings.edit`; a key with
+/// `integrations.manage` may do both (what it connects belongs to its creator).
+pub(super) const VIEW: Need = Need::UserOrKey(Permission::SettingsView, Scope::IntegrationsManage);
+pub(super) const EDIT: Need = Need::UserOrKey(Permission::SettingsEdit, Scope::IntegrationsManage);
 
 /// Credentials the deployment supplies for some providers (I13). Never returned or logged.
 #[derive(Clone, Default)]
@@ -106,8 +70,8 @@ pub enum ConnectInput {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IntegrationError {
-    #[error("Your role does not allow this action.")]
-    Forbidden,
+    #[error(transparent)]
+    Forbidden(#[from] Denied),
     #[error("No such provider.")]
     UnknownProvider,
     #[error("No such connection.")]
@@ -157,6 +121,12 @@ pub enum ConnectError {
     /// The provider refused or could not be reached: I7's message.
     #[error("{message}")]
     CheckFailed { outcome: HealthOutcome, message: String },
+}
+
+impl From<Denied> for ConnectError {
+    fn from(err: Denied) -> Self {
+        ConnectError::Integration(err.into())
+    }
 }
 
 impl From<StorageError> for ConnectError {
@@ -232,12 +202,12 @@ impl IntegrationService {
     /// The catalog with this organization's connection status (I2).
     pub async fn list_providers(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         q: Option<&str>,
         category: Option<super::Category>,
     ) -> Result<Vec<ProviderListing>, IntegrationError> {
-        actor.require_view()?;
-        let states = self.ports.repository.provider_states(actor.organization_id).await?;
+        caller.require(VIEW)?;
+        let states = self.ports.repository.provider_states(caller.organization_id()).await?;
         Ok(self
             .ports
             .catalog
@@ -255,10 +225,10 @@ impl IntegrationService {
         }
     }
 
-    pub async fn provider(&self, actor: &IntegrationActor, slug: &str) -> Result<ProviderListing, IntegrationError> {
-        actor.require_view()?;
+    pub async fn provider(&self, caller: &Caller, slug: &str) -> Result<ProviderListing, IntegrationError> {
+        caller.require(VIEW)?;
         let definition = self.definition(slug)?;
-        let states = self.ports.repository.provider_states(actor.organization_id).await?;
+        let states = self.ports.repository.provider_states(caller.organization_id()).await?;
         Ok(self.listing(definition, &states))
     }
 
@@ -317,11 +287,11 @@ impl IntegrationService {
     /// and the audit entry is written, and the caller may retry at once.
     pub async fn connect(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         slug: &str,
         input: ConnectInput,
     ) -> Result<ConnectionView, ConnectError> {
-        actor.require_edit()?;
+        caller.require(EDIT)?;
         let definition = self.definition(slug)?;
         if !definition.active {
             return Err(ConnectError::InactiveProvider(definition.name.clone()));
@@ -329,7 +299,7 @@ impl IntegrationService {
         if definition.auth_type == AuthType::OAuth2 {
             return Err(ConnectError::OAuthNotSupported(definition.name.clone()));
         }
-        let organization = actor.organization_id;
+        let organization = caller.organization_id();
         let states = self.ports.repository.provider_states(organization).await?;
         for dependency in &definition.dependencies {
             if !states.iter().any(|s| &s.provider == dependency && s.connected) {
@@ -344,7 +314,7 @@ impl IntegrationService {
         let mine = self.ports.repository.list_connections(organization).await?;
         if mine.iter().any(|c| {
             c.connection.provider == definition.slug
-                && c.connection.user_id == actor.user_id
+                && c.connection.user_id == caller.on_behalf_of()
                 && c.connection.status == ConnectionStatus::Connected
         }) {
             return Err(ConnectError::AlreadyConnected(definition.name.clone()));
@@ -398,7 +368,7 @@ impl IntegrationService {
             },
         };
         let audit = |action| {
-            AuditEntry::new(organization, actor.audit_actor, action, "integration", connection_id.to_string(), now)
+            AuditEntry::new(organization, caller.audit_actor(), action, "integration", connection_id.to_string(), now)
                 .for_provider(definition.slug.as_str())
                 .with("provider", definition.slug.as_str())
                 .with("auth_method", auth_method.as_str())
@@ -424,7 +394,7 @@ impl IntegrationService {
             instance_id: instance.id,
             organization_id: organization,
             provider: definition.slug.clone(),
-            user_id: actor.user_id,
+            user_id: caller.on_behalf_of(),
             auth_method,
             status: ConnectionStatus::Connected,
             created_at: now,
@@ -478,38 +448,34 @@ impl IntegrationService {
         }
     }
 
-    pub async fn list_connections(&self, actor: &IntegrationActor) -> Result<Vec<ConnectionView>, IntegrationError> {
-        actor.require_view()?;
-        Ok(self.ports.repository.list_connections(actor.organization_id).await?)
+    pub async fn list_connections(&self, caller: &Caller) -> Result<Vec<ConnectionView>, IntegrationError> {
+        caller.require(VIEW)?;
+        Ok(self.ports.repository.list_connections(caller.organization_id()).await?)
     }
 
-    async fn find(&self, actor: &IntegrationActor, id: Uuid) -> Result<ConnectionView, IntegrationError> {
+    async fn find(&self, caller: &Caller, id: Uuid) -> Result<ConnectionView, IntegrationError> {
         self.ports
             .repository
-            .find_connection(actor.organization_id, id)
+            .find_connection(caller.organization_id(), id)
             .await?
             .ok_or(IntegrationError::ConnectionNotFound)
     }
 
-    pub async fn connection(&self, actor: &IntegrationActor, id: Uuid) -> Result<ConnectionDetail, IntegrationError> {
-        actor.require_view()?;
-        let view = self.find(actor, id).await?;
+    pub async fn connection(&self, caller: &Caller, id: Uuid) -> Result<ConnectionDetail, IntegrationError> {
+        caller.require(VIEW)?;
+        let view = self.find(caller, id).await?;
         let history = self.ports.repository.health_history(id, HEALTH_HISTORY).await?;
         Ok(ConnectionDetail { view, history })
     }
 
-    pub async fn health_history(
-        &self,
-        actor: &IntegrationActor,
-        id: Uuid,
-    ) -> Result<Vec<HealthCheck>, IntegrationError> {
-        Ok(self.connection(actor, id).await?.history)
+    pub async fn health_history(&self, caller: &Caller, id: Uuid) -> Result<Vec<HealthCheck>, IntegrationError> {
+        Ok(self.connection(caller, id).await?.history)
     }
 
     /// Re-runs the connection's health check and records it (I10).
-    pub async fn check(&self, actor: &IntegrationActor, id: Uuid) -> Result<HealthCheck, IntegrationError> {
-        actor.require_edit()?;
-        let view = self.find(actor, id).await?;
+    pub async fn check(&self, caller: &Caller, id: Uuid) -> Result<HealthCheck, IntegrationError> {
+        caller.require(EDIT)?;
+        let view = self.find(caller, id).await?;
         if view.connection.status != ConnectionStatus::Connected {
             return Err(IntegrationError::ConnectionNotFound);
         }
@@ -557,13 +523,13 @@ impl IntegrationService {
     }
 
     /// Disconnects: credentials deleted, audit written (I10). Returns the connection as it was.
-    pub async fn disconnect(&self, actor: &IntegrationActor, id: Uuid) -> Result<ConnectionView, IntegrationError> {
-        actor.require_edit()?;
-        let view = self.find(actor, id).await?;
+    pub async fn disconnect(&self, caller: &Caller, id: Uuid) -> Result<ConnectionView, IntegrationError> {
+        caller.require(EDIT)?;
+        let view = self.find(caller, id).await?;
         let now = self.ports.clock.now();
         let audit = AuditEntry::new(
-            actor.organization_id,
-            actor.audit_actor,
+            caller.organization_id(),
+            caller.audit_actor(),
             AuditAction::IntegrationDisconnected,
             "integration",
             id.to_string(),
@@ -571,9 +537,9 @@ impl IntegrationService {
         )
         .for_provider(view.connection.provider.as_str())
         .with("provider", view.connection.provider.as_str());
-        if self.ports.repository.disconnect(actor.organization_id, id, now, &audit).await? {
+        if self.ports.repository.disconnect(caller.organization_id(), id, now, &audit).await? {
             let data = connection_data(id, view.connection.provider.as_str(), None);
-            self.ports.events.publish(actor.organization_id, EventType::IntegrationDisconnected, data).await;
+            self.ports.events.publish(caller.organization_id(), EventType::IntegrationDisconnected, data).await;
             Ok(view)
         } else {
             Err(IntegrationError::ConnectionNotFound)
@@ -583,33 +549,33 @@ impl IntegrationService {
     /// The active/inactive toggle of the mapping providers (I11).
     pub async fn set_enabled(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         id: Uuid,
         enabled: bool,
     ) -> Result<ConnectionView, IntegrationError> {
-        actor.require_edit()?;
-        let view = self.find(actor, id).await?;
+        caller.require(EDIT)?;
+        let view = self.find(caller, id).await?;
         let definition = self.definition(view.connection.provider.as_str())?;
         if !definition.resource_types.contains(&ResourceType::ActiveToggle) {
             return Err(IntegrationError::NotSupported);
         }
         self.ports.repository.set_enabled(view.instance.id, enabled, self.ports.clock.now()).await?;
-        self.audit_update(actor, &view, "enabled", enabled.to_string()).await?;
-        self.find(actor, id).await
+        self.audit_update(caller, &view, "enabled", enabled.to_string()).await?;
+        self.find(caller, id).await
     }
 
     /// Writes an `integration.updated` entry for a resource edit (I9, K16): what changed and
     /// its new value. Values here are never secrets (emails, phone numbers, model ids, flags).
     async fn audit_update(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         view: &ConnectionView,
         change: &str,
         value: String,
     ) -> Result<(), IntegrationError> {
         let entry = AuditEntry::new(
-            actor.organization_id,
-            actor.audit_actor,
+            caller.organization_id(),
+            caller.audit_actor(),
             AuditAction::IntegrationUpdated,
             "integration",
             view.connection.id.to_string(),
@@ -626,12 +592,12 @@ impl IntegrationService {
     /// does not proxy model calls, so the provider is the only one who knows.
     pub async fn usage(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         id: Uuid,
         days: u32,
     ) -> Result<Result<Vec<crate::ports::ProviderUsageDay>, HealthOutcome>, IntegrationError> {
-        actor.require_view()?;
-        let view = self.find(actor, id).await?;
+        caller.require(VIEW)?;
+        let view = self.find(caller, id).await?;
         let definition = self.definition(view.connection.provider.as_str())?;
         if !definition.resource_types.contains(&ResourceType::UsageMonitoring) {
             return Err(IntegrationError::NotSupported);
@@ -654,11 +620,11 @@ impl IntegrationService {
     /// The models a connected provider offers (Anthropic's model selection).
     pub async fn models(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         id: Uuid,
     ) -> Result<Result<Vec<ProviderModel>, HealthOutcome>, IntegrationError> {
-        actor.require_view()?;
-        let view = self.find(actor, id).await?;
+        caller.require(VIEW)?;
+        let view = self.find(caller, id).await?;
         let definition = self.definition(view.connection.provider.as_str())?;
         if !definition.resource_types.contains(&ResourceType::ModelSelection) {
             return Err(IntegrationError::NotSupported);
@@ -680,35 +646,35 @@ impl IntegrationService {
     /// provider currently offers to these credentials.
     pub async fn select_model(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         id: Uuid,
         model: &str,
     ) -> Result<Result<ConnectionView, HealthOutcome>, IntegrationError> {
-        actor.require_edit()?;
-        let offered = match self.models(actor, id).await? {
+        caller.require(EDIT)?;
+        let offered = match self.models(caller, id).await? {
             Ok(models) => models,
             Err(outcome) => return Ok(Err(outcome)),
         };
         if !offered.iter().any(|m| m.id == model) {
             return Err(IntegrationError::UnknownModel(model.chars().take(100).collect()));
         }
-        let view = self.find(actor, id).await?;
+        let view = self.find(caller, id).await?;
         self.ports
             .repository
             .set_selected_model(view.instance.id, Some(model.to_owned()), self.ports.clock.now())
             .await?;
-        self.audit_update(actor, &view, "model", model.to_owned()).await?;
-        Ok(Ok(self.find(actor, id).await?))
+        self.audit_update(caller, &view, "model", model.to_owned()).await?;
+        Ok(Ok(self.find(caller, id).await?))
     }
 
     /// The connection's instance, if its provider offers `kind` (I11).
     async fn contact_instance(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         connection: Uuid,
         kind: super::ContactKind,
     ) -> Result<ConnectionView, IntegrationError> {
-        let view = self.find(actor, connection).await?;
+        let view = self.find(caller, connection).await?;
         let definition = self.definition(view.connection.provider.as_str())?;
         if !definition.resource_types.contains(&kind.resource_type()) {
             return Err(IntegrationError::NotSupported);
@@ -719,32 +685,32 @@ impl IntegrationService {
     /// Sender emails or phone numbers of the connection's provider, oldest first.
     pub async fn contacts(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         connection: Uuid,
         kind: super::ContactKind,
     ) -> Result<Vec<super::ContactResource>, IntegrationError> {
-        actor.require_view()?;
-        let view = self.contact_instance(actor, connection, kind).await?;
-        Ok(self.ports.contacts.list(actor.organization_id, view.instance.id, kind).await?)
+        caller.require(VIEW)?;
+        let view = self.contact_instance(caller, connection, kind).await?;
+        Ok(self.ports.contacts.list(caller.organization_id(), view.instance.id, kind).await?)
     }
 
     /// Adds one; the first of its kind becomes the default.
     pub async fn add_contact(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         connection: Uuid,
         kind: super::ContactKind,
         value: &str,
         label: Option<&str>,
     ) -> Result<super::ContactResource, IntegrationError> {
-        actor.require_edit()?;
+        caller.require(EDIT)?;
         let value = kind.parse_value(value)?;
         let label = super::parse_label(label)?;
-        let view = self.contact_instance(actor, connection, kind).await?;
+        let view = self.contact_instance(caller, connection, kind).await?;
         let now = self.ports.clock.now();
         let resource = super::ContactResource {
             id: Uuid::now_v7(),
-            organization_id: actor.organization_id,
+            organization_id: caller.organization_id(),
             instance_id: view.instance.id,
             kind,
             value,
@@ -754,45 +720,45 @@ impl IntegrationService {
             updated_at: now,
         };
         let added = self.ports.contacts.insert(&resource).await.map_err(contact_store_error)?;
-        self.audit_update(actor, &view, &format!("{}.added", kind.as_str()), added.value.clone()).await?;
+        self.audit_update(caller, &view, &format!("{}.added", kind.as_str()), added.value.clone()).await?;
         Ok(added)
     }
 
     pub async fn update_contact(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         connection: Uuid,
         kind: super::ContactKind,
         id: Uuid,
         value: Option<&str>,
         label: Option<&str>,
     ) -> Result<super::ContactResource, IntegrationError> {
-        actor.require_edit()?;
+        caller.require(EDIT)?;
         let value = value.map(|v| kind.parse_value(v)).transpose()?;
         let label = label.map(|l| super::parse_label(Some(l))).transpose()?;
-        let view = self.owned_contact(actor, connection, kind, id).await?;
+        let view = self.owned_contact(caller, connection, kind, id).await?;
         let updated = self
             .ports
             .contacts
-            .update(actor.organization_id, id, value, label, self.ports.clock.now())
+            .update(caller.organization_id(), id, value, label, self.ports.clock.now())
             .await
             .map_err(contact_store_error)?
             .ok_or(IntegrationError::ResourceNotFound)?;
-        self.audit_update(actor, &view, &format!("{}.updated", kind.as_str()), updated.value.clone()).await?;
+        self.audit_update(caller, &view, &format!("{}.updated", kind.as_str()), updated.value.clone()).await?;
         Ok(updated)
     }
 
     pub async fn delete_contact(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         connection: Uuid,
         kind: super::ContactKind,
         id: Uuid,
     ) -> Result<(), IntegrationError> {
-        actor.require_edit()?;
-        let view = self.owned_contact(actor, connection, kind, id).await?;
-        if self.ports.contacts.delete(actor.organization_id, id).await? {
-            self.audit_update(actor, &view, &format!("{}.deleted", kind.as_str()), id.to_string()).await
+        caller.require(EDIT)?;
+        let view = self.owned_contact(caller, connection, kind, id).await?;
+        if self.ports.contacts.delete(caller.organization_id(), id).await? {
+            self.audit_update(caller, &view, &format!("{}.deleted", kind.as_str()), id.to_string()).await
         } else {
             Err(IntegrationError::ResourceNotFound)
         }
@@ -801,33 +767,33 @@ impl IntegrationService {
     /// Makes it the one default of its kind.
     pub async fn set_default_contact(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         connection: Uuid,
         kind: super::ContactKind,
         id: Uuid,
     ) -> Result<super::ContactResource, IntegrationError> {
-        actor.require_edit()?;
-        let view = self.owned_contact(actor, connection, kind, id).await?;
+        caller.require(EDIT)?;
+        let view = self.owned_contact(caller, connection, kind, id).await?;
         let chosen = self
             .ports
             .contacts
-            .set_default(actor.organization_id, id, self.ports.clock.now())
+            .set_default(caller.organization_id(), id, self.ports.clock.now())
             .await?
             .ok_or(IntegrationError::ResourceNotFound)?;
-        self.audit_update(actor, &view, &format!("{}.default", kind.as_str()), chosen.value.clone()).await?;
+        self.audit_update(caller, &view, &format!("{}.default", kind.as_str()), chosen.value.clone()).await?;
         Ok(chosen)
     }
 
     /// The resource must belong to this connection's instance and be of this kind.
     async fn owned_contact(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         connection: Uuid,
         kind: super::ContactKind,
         id: Uuid,
     ) -> Result<ConnectionView, IntegrationError> {
-        let view = self.contact_instance(actor, connection, kind).await?;
-        let listed = self.ports.contacts.list(actor.organization_id, view.instance.id, kind).await?;
+        let view = self.contact_instance(caller, connection, kind).await?;
+        let listed = self.ports.contacts.list(caller.organization_id(), view.instance.id, kind).await?;
         if listed.iter().any(|c| c.id == id) { Ok(view) } else { Err(IntegrationError::ResourceNotFound) }
     }
 }
@@ -973,14 +939,10 @@ mod tests {
     use super::super::{Category, Ciphertext, HealthReport};
     use super::*;
     use crate::ports::{MockClock, MockCredentialCipher, MockIntegrationRepository, MockProviderClient};
-    use crate::user::Role;
+    use crate::user::{Role, UserId};
 
-    fn actor(role: Role) -> IntegrationActor {
-        IntegrationActor::user(&Actor {
-            user_id: UserId(Uuid::from_u128(2)),
-            organization_id: OrganizationId(Uuid::from_u128(1)),
-            role,
-        })
+    fn actor(role: Role) -> Caller {
+        crate::caller::fixtures::user(role)
     }
 
     /// A readable fake cipher: version 1, bytes = binding's associated data + plaintext.
@@ -1229,7 +1191,12 @@ mod tests {
         let mut mocks = Mocks::new();
         mocks.client.expect_health_check().never();
         let err = mocks.service().connect(&actor(Role::Viewer), "postmark", typed("k")).await.unwrap_err();
-        assert_eq!(err, ConnectError::Integration(IntegrationError::Forbidden));
+        assert_eq!(
+            err,
+            ConnectError::Integration(IntegrationError::Forbidden(crate::caller::Denied::Role(
+                Permission::SettingsEdit
+            )))
+        );
     }
 
     #[tokio::test]
@@ -1407,7 +1374,7 @@ mod tests {
         assert_eq!(err.unwrap_err(), IntegrationError::ResourceNotFound, "not one of this connection's senders");
         let viewer = actor(Role::Viewer);
         let err = svc.add_contact(&viewer, conn, ContactKind::SenderEmail, "a@b.co", None).await.unwrap_err();
-        assert_eq!(err, IntegrationError::Forbidden);
+        assert_eq!(err, IntegrationError::Forbidden(crate::caller::Denied::Role(Permission::SettingsEdit)));
     }
 
     #[tokio::test]

@@ -17,9 +17,13 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use super::{CredentialBinding, CredentialField, IntegrationError, ResourceType, service::IntegrationActor};
+use super::{
+    CredentialBinding, CredentialField, IntegrationError, ResourceType,
+    service::{EDIT, VIEW},
+};
 use crate::StorageError;
 use crate::audit::{AuditAction, AuditEntry};
+use crate::caller::Caller;
 use crate::integration::{Catalog, Ciphertext, ConnectionView};
 use crate::organization::OrganizationId;
 use crate::page::{Page, PageRequest};
@@ -256,11 +260,11 @@ impl StripeWebhookService {
     }
 
     /// The connection, if it is connected and its provider offers webhook endpoints.
-    async fn connection(&self, actor: &IntegrationActor, id: Uuid) -> Result<ConnectionView, IntegrationError> {
+    async fn connection(&self, caller: &Caller, id: Uuid) -> Result<ConnectionView, IntegrationError> {
         let view = self
             .ports
             .integrations
-            .find_connection(actor.organization_id, id)
+            .find_connection(caller.organization_id(), id)
             .await?
             .ok_or(IntegrationError::ConnectionNotFound)?;
         let definition =
@@ -273,36 +277,36 @@ impl StripeWebhookService {
 
     pub async fn endpoints(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         connection: Uuid,
     ) -> Result<Vec<StripeWebhookEndpoint>, IntegrationError> {
-        actor.require_view()?;
-        self.connection(actor, connection).await?;
-        Ok(self.ports.webhooks.list(actor.organization_id, connection).await?)
+        caller.require(VIEW)?;
+        self.connection(caller, connection).await?;
+        Ok(self.ports.webhooks.list(caller.organization_id(), connection).await?)
     }
 
     /// Registers an endpoint; its secret is sealed and never returned.
     pub async fn add_endpoint(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         connection: Uuid,
         events: &[String],
         signing_secret: &SecretString,
         description: Option<&str>,
     ) -> Result<StripeWebhookEndpoint, IntegrationError> {
         use secrecy::ExposeSecret;
-        actor.require_edit()?;
+        caller.require(EDIT)?;
         let events = parse_events(events)?;
         check_secret(signing_secret.expose_secret())?;
         let description = parse_description(description)?;
-        let view = self.connection(actor, connection).await?;
+        let view = self.connection(caller, connection).await?;
         if view.connection.status != super::ConnectionStatus::Connected {
             return Err(IntegrationError::ConnectionNotFound);
         }
         let now = self.ports.clock.now();
         let endpoint = StripeWebhookEndpoint {
             id: Uuid::now_v7(),
-            organization_id: actor.organization_id,
+            organization_id: caller.organization_id(),
             connection_id: connection,
             description,
             events,
@@ -313,34 +317,29 @@ impl StripeWebhookService {
         if !self.ports.webhooks.insert(&endpoint, &sealed, MAX_ENDPOINTS_PER_CONNECTION).await? {
             return Err(WebhookEndpointError::TooMany.into());
         }
-        self.audit(actor, &view, "webhook_endpoint.added", endpoint.id).await?;
+        self.audit(caller, &view, "webhook_endpoint.added", endpoint.id).await?;
         Ok(endpoint)
     }
 
-    pub async fn delete_endpoint(
-        &self,
-        actor: &IntegrationActor,
-        connection: Uuid,
-        id: Uuid,
-    ) -> Result<(), IntegrationError> {
-        actor.require_edit()?;
-        let view = self.connection(actor, connection).await?;
-        if !self.ports.webhooks.delete(actor.organization_id, connection, id).await? {
+    pub async fn delete_endpoint(&self, caller: &Caller, connection: Uuid, id: Uuid) -> Result<(), IntegrationError> {
+        caller.require(EDIT)?;
+        let view = self.connection(caller, connection).await?;
+        if !self.ports.webhooks.delete(caller.organization_id(), connection, id).await? {
             return Err(IntegrationError::ResourceNotFound);
         }
-        self.audit(actor, &view, "webhook_endpoint.deleted", id).await
+        self.audit(caller, &view, "webhook_endpoint.deleted", id).await
     }
 
     async fn audit(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         view: &ConnectionView,
         change: &str,
         endpoint: Uuid,
     ) -> Result<(), IntegrationError> {
         let entry = AuditEntry::new(
-            actor.organization_id,
-            actor.audit_actor,
+            caller.organization_id(),
+            caller.audit_actor(),
             AuditAction::IntegrationUpdated,
             "integration",
             view.connection.id.to_string(),
@@ -354,23 +353,23 @@ impl StripeWebhookService {
 
     /// The status view: the connection with its latest health, its endpoints and when the
     /// newest event arrived.
-    pub async fn status(&self, actor: &IntegrationActor, connection: Uuid) -> Result<StripeStatus, IntegrationError> {
-        actor.require_view()?;
-        let view = self.connection(actor, connection).await?;
-        let endpoints = self.ports.webhooks.list(actor.organization_id, connection).await?;
+    pub async fn status(&self, caller: &Caller, connection: Uuid) -> Result<StripeStatus, IntegrationError> {
+        caller.require(VIEW)?;
+        let view = self.connection(caller, connection).await?;
+        let endpoints = self.ports.webhooks.list(caller.organization_id(), connection).await?;
         let last_event_at = endpoints.iter().filter_map(|e| e.last_event_at).max();
         Ok(StripeStatus { view, endpoints, last_event_at })
     }
 
     pub async fn events(
         &self,
-        actor: &IntegrationActor,
+        caller: &Caller,
         connection: Uuid,
         page: &PageRequest<Uuid>,
     ) -> Result<Page<StripeEvent, Uuid>, IntegrationError> {
-        actor.require_view()?;
-        self.connection(actor, connection).await?;
-        Ok(self.ports.webhooks.events(actor.organization_id, connection, page).await?)
+        caller.require(VIEW)?;
+        self.connection(caller, connection).await?;
+        Ok(self.ports.webhooks.events(caller.organization_id(), connection, page).await?)
     }
 
     /// An inbound delivery (W4): the signature is checked before anything is stored; a retried
@@ -421,12 +420,8 @@ mod tests {
     use crate::ports::{MockAuditLog, MockClock, MockCredentialCipher, MockIntegrationRepository};
     use crate::user::{Role, UserId};
 
-    fn actor(role: Role) -> IntegrationActor {
-        IntegrationActor::user(&crate::user::Actor {
-            user_id: UserId(Uuid::from_u128(2)),
-            organization_id: OrganizationId(Uuid::from_u128(1)),
-            role,
-        })
+    fn actor(role: Role) -> Caller {
+        crate::caller::fixtures::user(role)
     }
 
     fn stripe_view() -> ConnectionView {
@@ -601,7 +596,10 @@ mod tests {
         let err = svc.add_endpoint(&admin, conn, &events(&["a.b"]), &bad_secret, None).await.unwrap_err();
         assert_eq!(err, IntegrationError::Webhook(WebhookEndpointError::InvalidSecret));
         let err = svc.add_endpoint(&actor(Role::Viewer), conn, &events(&["a.b"]), &secret, None).await.unwrap_err();
-        assert_eq!(err, IntegrationError::Forbidden);
+        assert_eq!(
+            err,
+            IntegrationError::Forbidden(crate::caller::Denied::Role(crate::user::Permission::SettingsEdit))
+        );
         let err = svc.add_endpoint(&admin, Uuid::from_u128(11), &events(&["a.b"]), &secret, None).await.unwrap_err();
         assert_eq!(err, IntegrationError::ConnectionNotFound);
     }
