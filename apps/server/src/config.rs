@@ -143,7 +143,7 @@ impl Default for WebhookSettings {
         let domain = otesse_domain::webhook::WebhookSettings::default();
         Self {
             timeout_secs: 10,
-            max_attempts: domain.max_attempts,
+            max_attempts: otesse_storage::Outbox::default().delivery_attempts,
             disable_after_failures: domain.disable_after_failures,
             max_endpoints: domain.max_endpoints,
         }

@@ -28,11 +28,11 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
 use otesse_domain::caller::Caller;
 use otesse_domain::idempotency::{
-    Begin, CallerScope, Fingerprint, IdempotencyKey, IdempotencyStore, StoredResponse, is_replayable, response_binding,
+    Begin, CallerScope, Fingerprint, IdempotencyKey, IdempotencyStore, StoredResponse, is_replayable, response_owner,
 };
-use otesse_domain::integration::CredentialBinding;
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::ports::{Clock, CredentialCipher};
+use otesse_domain::sealed::SecretOwner;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -73,8 +73,8 @@ impl Owner {
         Some(Owner { scope, organization: caller.organization_id() })
     }
 
-    fn binding(&self, key: &IdempotencyKey, record: Uuid) -> CredentialBinding {
-        response_binding(self.organization, &self.scope, key, record, otesse_crypto::sha256)
+    fn binding(&self, key: &IdempotencyKey, record: Uuid) -> SecretOwner {
+        response_owner(self.organization, &self.scope, key, record, otesse_crypto::sha256)
     }
 }
 

@@ -127,35 +127,20 @@ impl Worker {
         let now = self.context.clock.now();
         match job.kind {
             JobKind::ExpiryWarnings => {
-                let (run, issued) = self.context.expiry.run().await.map_err(|e| e.to_string())?;
-                for warning in &issued {
-                    let mut data = otesse_domain::webhook::api_key_data(&warning.key);
-                    data["days_left"] = warning.days.into();
-                    let event = otesse_domain::webhook::EventType::ApiKeyExpiring;
-                    crate::events::publish(&self.context.webhooks, warning.key.organization_id, event, data).await;
-                }
+                // Each warning's webhook event is recorded with its notice (see ExpiryWarnings).
+                let (run, _) = self.context.expiry.run().await.map_err(|e| e.to_string())?;
                 Ok(format!(
                     "{} notifications, {} emails sent, {} undeliverable",
                     run.notifications, run.emails_sent, run.emails_undeliverable
                 ))
             }
             JobKind::HealthChecks => {
+                // A change of health is recorded with its check, as its event (see check_all).
                 let changes = self.context.integrations.check_all().await.map_err(|e| e.to_string())?;
                 for change in &changes {
                     let connection = &change.view.connection;
                     tracing::info!(connection = %connection.id, provider = %connection.provider,
                         outcome = change.check.outcome.as_str(), recovered = change.recovered, "connection health changed");
-                    let event = if change.recovered {
-                        otesse_domain::webhook::EventType::HealthCheckRecovered
-                    } else {
-                        otesse_domain::webhook::EventType::HealthCheckFailed
-                    };
-                    let data = otesse_domain::webhook::connection_data(
-                        connection.id,
-                        connection.provider.as_str(),
-                        Some(&change.check),
-                    );
-                    crate::events::publish(&self.context.webhooks, connection.organization_id, event, data).await;
                 }
                 Ok(format!("{} health changes", changes.len()))
             }

@@ -4,7 +4,6 @@
 pub mod catalog;
 pub mod config;
 pub mod error;
-pub mod events;
 pub mod extract;
 pub mod idempotency;
 pub mod identify;

@@ -22,8 +22,8 @@ use otesse_domain::integration::{
     StripeWebhookService,
 };
 use otesse_domain::notification::{ExpiryWarningPorts, ExpiryWarnings, NotificationService};
-use otesse_domain::ports::{Clock, CredentialCipher, KeyHasher, SecretGenerator, UsageSink};
-use otesse_domain::webhook::EventPublisher;
+use otesse_domain::ports::{Clock, KeyHasher, SecretGenerator, UsageSink};
+use otesse_domain::sealed::CredentialCipher;
 use otesse_providers::{HttpProviderClient, ProviderClientConfig};
 use otesse_storage::Database;
 use secrecy::{ExposeSecret, SecretString};
@@ -77,6 +77,9 @@ impl Application {
     }
 
     pub async fn build_with(settings: Settings, database: Database) -> Result<Self, StartupError> {
+        // Every change records its events in its own transaction; the outbox turns the
+        // deliverable ones into webhook deliveries with the configured attempts.
+        let database = database.with_delivery_attempts(settings.webhooks.max_attempts.max(1));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let hasher: Arc<dyn KeyHasher> = Arc::new(Sha256KeyHasher);
         let secrets: Arc<dyn SecretGenerator> = Arc::new(RandomSecretGenerator::new());
@@ -97,7 +100,6 @@ impl Application {
         ));
         let key_invalidations = KeyInvalidationListener::start(&database, cache.clone()).await?;
         let webhooks = webhook_service(&settings, &database, clock.clone())?;
-        let events: Arc<dyn EventPublisher> = Arc::new(crate::events::WebhookEvents(webhooks.clone()));
         let api_keys = ApiKeyService::new(ApiKeyPorts {
             keys: Arc::new(database.api_keys()),
             usage: Arc::new(database.usage()),
@@ -106,7 +108,6 @@ impl Application {
             hasher: hasher.clone(),
             secrets: secrets.clone(),
             clock: clock.clone(),
-            events: events.clone(),
         });
         let auth = AuthService::new(
             AuthPorts {
@@ -125,7 +126,7 @@ impl Application {
             chrono::Duration::hours(settings.session_ttl_hours),
         );
         let customers = CustomerService::new(Arc::new(database.customers()), clock.clone());
-        let (integrations, stripe) = integration_services(&settings, &database, clock.clone(), events)?;
+        let (integrations, stripe) = integration_services(&settings, &database, clock.clone())?;
         let audit = AuditService::new(Arc::new(database.audit()));
         let notifications = NotificationService::new(Arc::new(database.notifications()), clock.clone());
         let worker = settings.jobs.enabled.then(|| {
@@ -298,7 +299,6 @@ fn webhook_service(
         notifications: Arc::new(database.notifications()),
         clock,
         settings: otesse_domain::webhook::WebhookSettings {
-            max_attempts: settings.webhooks.max_attempts.max(1),
             disable_after_failures: settings.webhooks.disable_after_failures.max(1),
             max_endpoints: settings.webhooks.max_endpoints,
         },
@@ -310,7 +310,6 @@ fn integration_services(
     settings: &Settings,
     database: &Database,
     clock: Arc<dyn Clock>,
-    events: Arc<dyn EventPublisher>,
 ) -> Result<(IntegrationService, StripeWebhookService), StartupError> {
     let extra = match &settings.catalog_file {
         Some(path) => Some((
@@ -352,7 +351,6 @@ fn integration_services(
         webhooks: Arc::new(database.stripe_webhooks()),
         cipher: cipher.clone(),
         verifier: Arc::new(StripeSignatures::new(Duration::from_secs(settings.stripe_webhook_tolerance_secs))),
-        audit: Arc::new(database.audit()),
         clock: clock.clone(),
     });
     let integrations = IntegrationService::new(IntegrationPorts {
@@ -363,8 +361,6 @@ fn integration_services(
         clock,
         preconfigured: Preconfigured::new(preconfigured),
         contacts: Arc::new(database.contacts()),
-        audit: Arc::new(database.audit()),
-        events,
     });
     Ok((integrations, stripe))
 }
@@ -444,9 +440,9 @@ pub async fn rewrap(settings: Settings) -> std::process::ExitCode {
     let outcome = async {
         let database = Database::connect(&settings.database_url(), settings.database_schema.as_deref()).await?;
         let keyring = keyring(&settings)?;
-        let current = otesse_domain::ports::CredentialCipher::current_version(&keyring);
-        let rewrapper = otesse_domain::integration::Rewrapper::new(
-            Arc::new(database.integrations()),
+        let current = CredentialCipher::current_version(&keyring);
+        let rewrapper = otesse_domain::sealed::Rewrapper::new(
+            Arc::new(database.sealed_secrets()),
             Arc::new(keyring),
             Arc::new(SystemClock),
         );

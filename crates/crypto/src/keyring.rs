@@ -19,8 +19,7 @@ use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInPlace, KeyInit};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use otesse_domain::integration::{Ciphertext, CredentialBinding};
-use otesse_domain::ports::{CredentialCipher, DecryptError};
+use otesse_domain::sealed::{Ciphertext, CredentialCipher, DecryptError, SecretOwner};
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::zeroize::{Zeroize, Zeroizing};
 use secrecy::{ExposeSecret, SecretBox, SecretString};
@@ -123,7 +122,7 @@ impl fmt::Debug for Keyring {
 }
 
 impl CredentialCipher for Keyring {
-    fn encrypt(&self, plaintext: &SecretString, binding: &CredentialBinding) -> Ciphertext {
+    fn encrypt(&self, plaintext: &SecretString, owner: &SecretOwner) -> Ciphertext {
         let key = &self.keys[&self.current];
         let mut nonce = [0u8; NONCE_LEN];
         fill_random(&self.rng, &mut nonce);
@@ -134,7 +133,7 @@ impl CredentialCipher for Keyring {
         bytes.extend_from_slice(plain);
         let sealed = Self::cipher(key).encrypt_in_place_detached(
             (&nonce).into(),
-            &binding.associated_data(),
+            &owner.associated_data(),
             &mut bytes[NONCE_LEN..],
         );
         match sealed {
@@ -148,14 +147,14 @@ impl CredentialCipher for Keyring {
         Ciphertext { key_version: self.current, bytes }
     }
 
-    fn decrypt(&self, ciphertext: &Ciphertext, binding: &CredentialBinding) -> Result<SecretString, DecryptError> {
+    fn decrypt(&self, ciphertext: &Ciphertext, owner: &SecretOwner) -> Result<SecretString, DecryptError> {
         let version = ciphertext.key_version;
         let key = self.keys.get(&version).ok_or(DecryptError::UnknownKeyVersion(version))?;
         let (nonce, rest) = ciphertext.bytes.split_first_chunk::<NONCE_LEN>().ok_or(DecryptError::Tampered)?;
         let (sealed, tag) = rest.split_last_chunk::<TAG_LEN>().ok_or(DecryptError::Tampered)?;
         let mut buffer = Zeroizing::new(sealed.to_vec());
         Self::cipher(key)
-            .decrypt_in_place_detached(nonce.into(), &binding.associated_data(), &mut buffer[..], tag.into())
+            .decrypt_in_place_detached(nonce.into(), &owner.associated_data(), &mut buffer[..], tag.into())
             .map_err(|_| DecryptError::Tampered)?;
         // Authenticated bytes that are not UTF-8 were not made by `encrypt`.
         let text = std::str::from_utf8(&buffer).map_err(|_| DecryptError::Tampered)?;
@@ -312,10 +311,10 @@ mod tests {
         Keyring::parse(&raw.join(",")).unwrap()
     }
 
-    fn binding() -> CredentialBinding {
-        CredentialBinding {
-            organization_id: OrganizationId(Uuid::new_v4()),
-            connection_id: Uuid::new_v4(),
+    fn binding() -> SecretOwner {
+        SecretOwner::ConnectionCredential {
+            organization: OrganizationId(Uuid::new_v4()),
+            connection: Uuid::new_v4(),
             field: CredentialField::ApiKey,
         }
     }
@@ -369,10 +368,14 @@ mod tests {
         let keys = keyring(&[(1, 1)]);
         let original = binding();
         let ciphertext = keys.encrypt(&secret("sk_test_123"), &original);
-        let other_org = CredentialBinding { organization_id: OrganizationId(Uuid::new_v4()), ..original };
-        let other_connection = CredentialBinding { connection_id: Uuid::new_v4(), ..original };
-        let other_field = CredentialBinding { field: CredentialField::ApiSecret, ..original };
-        for moved in [other_org, other_connection, other_field] {
+        let SecretOwner::ConnectionCredential { organization, connection, field } = original else { unreachable!() };
+        let other_org =
+            SecretOwner::ConnectionCredential { organization: OrganizationId(Uuid::new_v4()), connection, field };
+        let other_connection = SecretOwner::ConnectionCredential { organization, connection: Uuid::new_v4(), field };
+        let other_field =
+            SecretOwner::ConnectionCredential { organization, connection, field: CredentialField::ApiSecret };
+        let other_kind = SecretOwner::StripeSigningSecret { organization, endpoint: connection };
+        for moved in [other_org, other_connection, other_field, other_kind] {
             assert_eq!(keys.decrypt(&ciphertext, &moved).unwrap_err(), DecryptError::Tampered, "{moved:?}");
         }
         assert!(keys.decrypt(&ciphertext, &original).is_ok());
@@ -574,9 +577,10 @@ mod tests {
 mod sealed_by_earlier_code {
     use base64::Engine;
     use otesse_domain::api_key::ApiKeyId;
-    use otesse_domain::idempotency::{CallerScope, IdempotencyKey, response_binding};
-    use otesse_domain::integration::{Ciphertext, CredentialBinding, CredentialField};
+    use otesse_domain::idempotency::{CallerScope, IdempotencyKey, response_owner};
+    use otesse_domain::integration::CredentialField;
     use otesse_domain::organization::OrganizationId;
+    use otesse_domain::sealed::{Ciphertext, EndpointSlot, SecretOwner};
     use secrecy::ExposeSecret;
     use uuid::Uuid;
 
@@ -596,20 +600,20 @@ mod sealed_by_earlier_code {
         Ciphertext { key_version: 3, bytes }
     }
 
-    fn opens(binding: &CredentialBinding, hex: &str) -> String {
+    fn opens(owner: &SecretOwner, hex: &str) -> String {
         keyring()
-            .decrypt(&sealed(hex), binding)
+            .decrypt(&sealed(hex), owner)
             .expect("a ciphertext of the earlier code opens")
             .expose_secret()
             .to_owned()
     }
 
-    fn owned(field: CredentialField) -> CredentialBinding {
-        CredentialBinding {
-            organization_id: OrganizationId(Uuid::from_u128(ORGANIZATION)),
-            connection_id: Uuid::from_u128(OWNER),
-            field,
-        }
+    fn organization() -> OrganizationId {
+        OrganizationId(Uuid::from_u128(ORGANIZATION))
+    }
+
+    fn owned(field: CredentialField) -> SecretOwner {
+        SecretOwner::ConnectionCredential { organization: organization(), connection: Uuid::from_u128(OWNER), field }
     }
 
     #[test]
@@ -637,7 +641,8 @@ mod sealed_by_earlier_code {
         let hex = "3c5a7ee585fd047fe9d811785b77d28501cdd0a823d353f78b8b25ef4ccd31c4a0a92cce5ed166a974ab6f2bd05b55b3\
                    4a7c881035efe8be57c7d5a3d381b0";
         let hex: String = hex.split_whitespace().collect();
-        assert_eq!(opens(&owned(CredentialField::WebhookSigningSecret), &hex), "plaintext of webhook_signing_secret");
+        let owner = SecretOwner::StripeSigningSecret { organization: organization(), endpoint: Uuid::from_u128(OWNER) };
+        assert_eq!(opens(&owner, &hex), "plaintext of webhook_signing_secret");
     }
 
     #[test]
@@ -645,14 +650,22 @@ mod sealed_by_earlier_code {
         let hex = "35dd44264f069c85cd1557a93fbfb611f50ceb0ef893ee21496ede73555e296e1b0d453d974aa38e738798fe278c7555\
                    28e6ab4be9711b4dbe33a8b44ea410cc";
         let hex: String = hex.split_whitespace().collect();
-        assert_eq!(opens(&owned(CredentialField::OutboundWebhookSecret), &hex), "plaintext of outbound_webhook_secret");
+        // Both slots: a rotation moved the current secret to the previous slot as it was.
+        for slot in [EndpointSlot::Current, EndpointSlot::Previous] {
+            let owner = SecretOwner::OutboundEndpointSecret {
+                organization: organization(),
+                endpoint: Uuid::from_u128(OWNER),
+                slot,
+            };
+            assert_eq!(opens(&owner, &hex), "plaintext of outbound_webhook_secret");
+        }
     }
 
     #[test]
     fn idempotent_responses_still_open() {
         let scope = CallerScope::api_key(ApiKeyId(Uuid::from_u128(OWNER)));
         let key = IdempotencyKey::parse("retry-7").unwrap();
-        let binding = response_binding(
+        let binding = response_owner(
             OrganizationId(Uuid::from_u128(ORGANIZATION)),
             &scope,
             &key,

@@ -1,69 +1,36 @@
-//! The audit trail: who did what to which key or integration, and when (K16, I9).
+//! The audit trail: who did what to which key or integration, and when (K16, I9). An entry is
+//! the audit log's view of a recorded [`DomainEvent`]; storage writes it in the transaction of
+//! the change (see [`crate::event`]). This module says what an entry holds and lets users read
+//! them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::api_key::ApiKeyId;
+use crate::StorageError;
+use crate::caller::{Caller, Denied, Need};
+pub use crate::event::AuditActor;
+use crate::event::{DomainEvent, EventKind};
 use crate::organization::OrganizationId;
-use crate::user::UserId;
+use crate::page::{Page, PageRequest};
+use crate::user::Permission;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuditAction {
-    ApiKeyCreated,
-    ApiKeyRotated,
-    ApiKeyRevoked,
-    IntegrationConnected,
-    IntegrationConnectFailed,
-    IntegrationDisconnected,
-    IntegrationUpdated,
-}
-
-impl AuditAction {
-    pub const ALL: [AuditAction; 7] = [
-        AuditAction::ApiKeyCreated,
-        AuditAction::ApiKeyRotated,
-        AuditAction::ApiKeyRevoked,
-        AuditAction::IntegrationConnected,
-        AuditAction::IntegrationConnectFailed,
-        AuditAction::IntegrationDisconnected,
-        AuditAction::IntegrationUpdated,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuditAction::ApiKeyCreated => "api_key.created",
-            AuditAction::ApiKeyRotated => "api_key.rotated",
-            AuditAction::ApiKeyRevoked => "api_key.revoked",
-            AuditAction::IntegrationConnected => "integration.connected",
-            AuditAction::IntegrationConnectFailed => "integration.connect_failed",
-            AuditAction::IntegrationDisconnected => "integration.disconnected",
-            AuditAction::IntegrationUpdated => "integration.updated",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|action| action.as_str() == raw)
-    }
-}
-
-/// Who did it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuditActor {
-    User(UserId),
-    ApiKey(ApiKeyId),
-    System,
-}
+#[cfg(any(test, feature = "mocks"))]
+use mockall::automock;
 
 /// One audit entry. `details` holds names and identifiers only, never a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
+    /// The event's id.
     pub id: Uuid,
     pub organization_id: OrganizationId,
     pub actor: AuditActor,
-    pub action: AuditAction,
-    /// What the action was done to, e.g. `api_key`.
+    /// One of the audited kinds ([`EventKind::audited`]).
+    pub action: EventKind,
+    /// What the action was done to: `api_key` or `integration`.
     pub target_type: String,
     pub target_id: String,
     pub occurred_at: DateTime<Utc>,
@@ -73,42 +40,27 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
-    pub fn new(
-        organization_id: OrganizationId,
-        actor: AuditActor,
-        action: AuditAction,
-        target_type: &str,
-        target_id: String,
-        occurred_at: DateTime<Utc>,
-    ) -> Self {
-        Self {
-            id: Uuid::now_v7(),
-            organization_id,
-            actor,
-            action,
-            target_type: target_type.to_owned(),
-            target_id,
-            occurred_at,
-            provider: None,
-            details: BTreeMap::new(),
-        }
-    }
-
-    pub fn for_provider(mut self, provider: &str) -> Self {
-        self.provider = Some(provider.to_owned());
-        self
-    }
-
-    pub fn with(mut self, key: &str, value: impl Into<String>) -> Self {
-        self.details.insert(key.to_owned(), value.into());
-        self
+    /// The audit log's entry for an event, if its kind is audited.
+    pub fn of(event: &DomainEvent) -> Option<AuditEntry> {
+        let facts = event.event.audit_facts()?;
+        Some(AuditEntry {
+            id: event.id,
+            organization_id: event.organization_id,
+            actor: event.actor,
+            action: event.kind(),
+            target_type: facts.target_type.to_owned(),
+            target_id: facts.target_id,
+            occurred_at: event.occurred_at,
+            provider: facts.provider,
+            details: facts.details,
+        })
     }
 }
 
 /// Which entries to list; every field narrows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
-    pub action: Option<AuditAction>,
+    pub action: Option<EventKind>,
     pub actor: Option<AuditActor>,
     pub target_type: Option<String>,
     pub provider: Option<String>,
@@ -116,10 +68,31 @@ pub struct AuditFilter {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// Reading the audit log. Entries are written by storage with the change they record.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Newest first; the cursor is the id of the last entry of the previous page.
+    async fn list(
+        &self,
+        organization: OrganizationId,
+        filter: &AuditFilter,
+        page: &PageRequest<Uuid>,
+    ) -> Result<Page<AuditEntry, Uuid>, StorageError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditQueryError {
+    #[error(transparent)]
+    Forbidden(#[from] Denied),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
 /// Reading the audit log (writing happens inside the operations that are audited).
 #[derive(Clone)]
 pub struct AuditService {
-    log: std::sync::Arc<dyn crate::ports::AuditLog>,
+    log: Arc<dyn AuditLog>,
 }
 
 impl std::fmt::Debug for AuditService {
@@ -128,41 +101,32 @@ impl std::fmt::Debug for AuditService {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuditQueryError {
-    #[error(transparent)]
-    Forbidden(#[from] crate::caller::Denied),
-    #[error(transparent)]
-    Storage(#[from] crate::StorageError),
-}
-
 impl AuditService {
-    pub fn new(log: std::sync::Arc<dyn crate::ports::AuditLog>) -> Self {
+    pub fn new(log: Arc<dyn AuditLog>) -> Self {
         Self { log }
     }
 
     /// The caller's organization's entries, newest first; needs a user with `settings.view`.
     pub async fn list(
         &self,
-        caller: &crate::caller::Caller,
+        caller: &Caller,
         filter: &AuditFilter,
-        page: &crate::page::PageRequest<Uuid>,
-    ) -> Result<crate::page::Page<AuditEntry, Uuid>, AuditQueryError> {
-        caller.require(crate::caller::Need::User(crate::user::Permission::SettingsView))?;
+        page: &PageRequest<Uuid>,
+    ) -> Result<Page<AuditEntry, Uuid>, AuditQueryError> {
+        caller.require(Need::User(Permission::SettingsView))?;
         Ok(self.log.list(caller.organization_id(), filter, page).await?)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::page::{Page, PageRequest};
-    use crate::ports::MockAuditLog;
+    use crate::api_key::ApiKeyId;
+    use crate::event::Event;
+    use crate::integration::{AuthMethod, HealthCheck, HealthOutcome, ProviderSlug};
     use crate::user::Role;
 
-    fn actor(role: Role) -> crate::caller::Caller {
+    fn actor(role: Role) -> Caller {
         crate::caller::fixtures::user(role)
     }
 
@@ -178,10 +142,78 @@ mod tests {
         assert!(listed.unwrap().items.is_empty());
     }
 
+    fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    fn recorded(event: Event) -> DomainEvent {
+        DomainEvent::new(
+            OrganizationId(Uuid::from_u128(1)),
+            AuditActor::User(crate::user::UserId(Uuid::from_u128(2))),
+            at(),
+            event,
+        )
+    }
+
     #[test]
-    fn actions_round_trip() {
-        for action in AuditAction::ALL {
-            assert_eq!(AuditAction::parse(action.as_str()), Some(action));
-        }
+    fn key_events_name_the_key_and_never_its_secret() {
+        let key = crate::api_key::fixtures::key(at());
+        let rotated = recorded(Event::ApiKeyRotated {
+            key: key.clone(),
+            rotated_from: ApiKeyId(Uuid::from_u128(9)),
+            old_key_revoked_at: Some(at()),
+        });
+        let entry = AuditEntry::of(&rotated).unwrap();
+        assert_eq!((entry.id, entry.action), (rotated.id, EventKind::ApiKeyRotated));
+        assert_eq!((entry.target_type.as_str(), entry.target_id.clone()), ("api_key", key.id.to_string()));
+        assert_eq!(entry.details["name"], key.name.as_str());
+        assert_eq!(entry.details["scope_level"], "read_write");
+        assert_eq!(entry.details["rotated_from"], Uuid::from_u128(9).to_string());
+        assert_eq!(entry.details["old_key_revoked_at"], at().to_rfc3339());
+        assert_eq!(entry.provider, None);
+        let created = AuditEntry::of(&recorded(Event::ApiKeyCreated { key })).unwrap();
+        assert!(!created.details.contains_key("rotated_from"));
+    }
+
+    #[test]
+    fn integration_events_carry_their_provider_and_system_events_are_not_audited() {
+        let postmark = ProviderSlug::parse("postmark").unwrap();
+        let check = HealthCheck {
+            id: Uuid::from_u128(5),
+            connection_id: Uuid::from_u128(4),
+            outcome: HealthOutcome::Healthy,
+            response_time_ms: 42,
+            detail: "HTTP 200".into(),
+            checked_at: at(),
+        };
+        let connected = recorded(Event::IntegrationConnected {
+            connection_id: Uuid::from_u128(4),
+            provider: postmark.clone(),
+            auth_method: AuthMethod::ApiKey,
+            check: check.clone(),
+        });
+        let entry = AuditEntry::of(&connected).unwrap();
+        assert_eq!(entry.provider.as_deref(), Some("postmark"));
+        assert_eq!(entry.target_id, Uuid::from_u128(4).to_string());
+        assert_eq!(
+            entry.details,
+            BTreeMap::from([
+                ("auth_method".into(), "api_key".into()),
+                ("outcome".into(), "healthy".into()),
+                ("provider".into(), "postmark".into()),
+                ("response_time_ms".into(), "42".into()),
+            ])
+        );
+        let updated = recorded(Event::IntegrationUpdated {
+            connection_id: Uuid::from_u128(4),
+            provider: postmark.clone(),
+            change: "sender_email.added".into(),
+            value: "billing@acme.test".into(),
+        });
+        assert_eq!(AuditEntry::of(&updated).unwrap().details["value"], "billing@acme.test");
+        let failed =
+            recorded(Event::HealthCheckFailed { connection_id: Uuid::from_u128(4), provider: postmark, check });
+        assert_eq!(AuditEntry::of(&failed), None);
+        assert_eq!(AuditEntry::of(&recorded(Event::WebhookTest { endpoint_id: Uuid::nil() })), None);
     }
 }

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
@@ -11,18 +12,17 @@ use crate::StorageError;
 use crate::api_key::KeyHash;
 use crate::caller::{Caller, Need};
 use crate::organization::{Organization, OrganizationId, OrganizationName, OrganizationNameError};
-use crate::ports::{
-    Clock, InsertUserError, KeyHasher, PasswordHasher, SecretGenerator, SessionRepository, SetupStoreError,
-    SignInThrottle, UserRepository,
-};
-use crate::user::{Actor, Email, EmailError, Password, PasswordError, Permission, Role, User, UserId};
+use crate::ports::{Clock, KeyHasher, PasswordHasher, SecretGenerator};
+use crate::user::{Actor, Email, EmailError, Password, PasswordError, PasswordHash, Permission, Role, User, UserId};
+
+#[cfg(any(test, feature = "mocks"))]
+use mockall::automock;
 
 /// Session tokens look like `ses_` followed by this many base62 characters.
 pub const SESSION_TOKEN_PREFIX: &str = "ses_";
 pub const SESSION_SECRET_CHARS: usize = 43;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SessionId(pub Uuid);
+pub use crate::user::SessionId;
 
 /// A stored session: only the hash of its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +118,60 @@ impl From<InsertUserError> for AddUserError {
             InsertUserError::Storage(err) => AddUserError::Storage(err),
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SetupStoreError {
+    #[error("setup has already been completed")]
+    AlreadyDone,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InsertUserError {
+    #[error("a user with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait UserRepository: Send + Sync {
+    /// Creates the first organization and its admin, atomically, only if setup was never done.
+    async fn complete_setup(
+        &self,
+        organization: &Organization,
+        admin: &User,
+        hash: &PasswordHash,
+    ) -> Result<(), SetupStoreError>;
+    /// Whether first-run setup has been completed (its one-time record exists).
+    async fn is_setup_done(&self) -> Result<bool, StorageError>;
+    async fn insert(&self, user: &User, hash: &PasswordHash) -> Result<(), InsertUserError>;
+    async fn find_by_email(&self, email: &Email) -> Result<Option<(User, PasswordHash)>, StorageError>;
+    async fn find(&self, id: UserId) -> Result<Option<User>, StorageError>;
+    async fn list(&self, organization: OrganizationId) -> Result<Vec<User>, StorageError>;
+    async fn organization(&self, id: OrganizationId) -> Result<Option<Organization>, StorageError>;
+}
+
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    async fn insert(&self, session: &Session) -> Result<(), StorageError>;
+    /// The unexpired, unrevoked session with this token hash, with its user.
+    async fn find_active(&self, hash: &KeyHash, now: DateTime<Utc>) -> Result<Option<(Session, User)>, StorageError>;
+    /// Ends the session; ending an ended session is not an error.
+    async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), StorageError>;
+}
+
+/// Failed sign-in bookkeeping (P2). In-process by default.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait SignInThrottle: Send + Sync {
+    /// `Err(seconds)` when attempts for this subject are refused for that long.
+    fn check(&self, subject: &str) -> Result<(), u64>;
+    fn record_failure(&self, subject: &str);
+    fn reset(&self, subject: &str);
 }
 
 /// What a first-run setup request carries.

@@ -8,11 +8,17 @@
 use std::sync::Arc;
 
 use crate::api_key::{AccessDenied, ApiKey, Environment, Scope};
-use crate::audit::AuditActor;
-use crate::auth::SessionId;
-use crate::customer::Tenant;
+use crate::event::AuditActor;
 use crate::organization::OrganizationId;
-use crate::user::{Actor, Permission, UserId};
+use crate::user::{Actor, Permission, SessionId, UserId};
+
+/// The data a request may reach: one organization's, in one environment (P5, P7). An API key
+/// reaches its own environment's data only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tenant {
+    pub organization_id: OrganizationId,
+    pub environment: Environment,
+}
 
 /// The identified caller of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,27 +3,26 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::StorageError;
 use crate::api_key::Environment;
 use crate::api_key::Scope;
+pub use crate::caller::Tenant;
 use crate::caller::{Caller, Denied, Need};
 use crate::organization::OrganizationId;
 use crate::page::{Page, PageRequest};
-use crate::ports::{Clock, CustomerRepository};
+use crate::ports::Clock;
 use crate::user::{Email, EmailError};
+
+#[cfg(any(test, feature = "mocks"))]
+use mockall::automock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CustomerId(pub Uuid);
-
-/// The slice of data a key reaches: its organization, in its environment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Tenant {
-    pub organization_id: OrganizationId,
-    pub environment: Environment,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Customer {
@@ -59,6 +58,30 @@ pub struct CustomerPatchInput {
     pub name: Option<String>,
     pub email: Option<Option<String>>,
     pub phone: Option<Option<String>>,
+}
+
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait CustomerRepository: Send + Sync {
+    async fn insert(&self, customer: &Customer) -> Result<(), StorageError>;
+    /// The customer with this id in this tenant (organization and environment), or `None`.
+    async fn find(&self, tenant: Tenant, id: CustomerId) -> Result<Option<Customer>, StorageError>;
+    /// Newest first; the cursor is the id of the last customer of the previous page.
+    async fn list(
+        &self,
+        tenant: Tenant,
+        page: &PageRequest<CustomerId>,
+    ) -> Result<Page<Customer, CustomerId>, StorageError>;
+    /// Applies the patch and returns the customer as stored, or `None` if absent.
+    async fn update(
+        &self,
+        tenant: Tenant,
+        id: CustomerId,
+        patch: &CustomerPatch,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Customer>, StorageError>;
+    /// Whether a customer was deleted.
+    async fn delete(&self, tenant: Tenant, id: CustomerId) -> Result<bool, StorageError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,7 +4,7 @@
 //! Records are scoped to the caller ([`CallerScope`]: an API key or a user), so two callers
 //! never share a key's answer; kept at least 24 hours ([`KEEP_FOR_HOURS`]), then pruned. The
 //! first response's body may hold a secret shown once (a created key), so it is stored sealed
-//! with the master keyring, bound to its caller, key and record ([`response_binding`]).
+//! with the master keyring, bound to its caller, key and record ([`response_owner`]).
 //!
 //! The HTTP side (reading the header, hashing, replaying) lives in the server; this module holds
 //! the rules it applies and the [`IdempotencyStore`] port.
@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use crate::StorageError;
 use crate::api_key::ApiKeyId;
-use crate::integration::{Ciphertext, CredentialBinding, CredentialField};
 use crate::organization::OrganizationId;
+use crate::sealed::{Ciphertext, SecretOwner};
 use crate::user::UserId;
 
 #[cfg(any(test, feature = "mocks"))]
@@ -117,23 +117,19 @@ pub fn is_replayable(status: u16) -> bool {
 /// 128-bit digest of the caller scope, the idempotency key and the record, so a ciphertext
 /// moved to another row, key or caller no longer opens. `sha256` is the adapter's hash (the
 /// domain does no cryptography itself).
-pub fn response_binding(
+pub fn response_owner(
     organization: OrganizationId,
     scope: &CallerScope,
     key: &IdempotencyKey,
     record: Uuid,
     sha256: impl FnOnce(&[u8]) -> [u8; 32],
-) -> CredentialBinding {
+) -> SecretOwner {
     // Neither a scope nor a key holds a line break: the fields cannot run into each other.
     let preimage = format!("otesse/idempotency/v1\n{}\n{}\n{record}", scope.as_str(), key.as_str());
     let digest = sha256(preimage.as_bytes());
-    let mut id = [0u8; 16];
-    id.copy_from_slice(&digest[..16]);
-    CredentialBinding {
-        organization_id: organization,
-        connection_id: Uuid::from_bytes(id),
-        field: CredentialField::IdempotentResponse,
-    }
+    let mut first = [0u8; 16];
+    first.copy_from_slice(&digest[..16]);
+    SecretOwner::IdempotentResponse { organization, digest: first }
 }
 
 /// The first answer, as stored.
@@ -141,7 +137,7 @@ pub fn response_binding(
 pub struct StoredResponse {
     pub status: u16,
     pub content_type: String,
-    /// The body, sealed (see [`response_binding`]).
+    /// The body, sealed (see [`response_owner`]).
     pub body: Ciphertext,
 }
 
@@ -257,21 +253,21 @@ mod tests {
         let scope = CallerScope::user(UserId(Uuid::from_u128(2)));
         let key = IdempotencyKey::parse("k1").unwrap();
         let record = Uuid::from_u128(3);
-        let binding = response_binding(org, &scope, &key, record, fold);
-        assert_eq!(binding, response_binding(org, &scope, &key, record, fold), "deterministic");
-        assert_eq!(binding.field, CredentialField::IdempotentResponse);
+        let binding = response_owner(org, &scope, &key, record, fold);
+        assert_eq!(binding, response_owner(org, &scope, &key, record, fold), "deterministic");
+        assert!(matches!(binding, SecretOwner::IdempotentResponse { organization, .. } if organization == org));
         let mut seen = None;
-        response_binding(org, &scope, &key, record, |bytes| {
+        response_owner(org, &scope, &key, record, |bytes| {
             seen = Some(bytes.to_vec());
             fold(bytes)
         });
         assert_eq!(seen.unwrap(), format!("otesse/idempotency/v1\n{}\nk1\n{record}", scope.as_str()).into_bytes());
 
         let others = [
-            response_binding(OrganizationId(Uuid::from_u128(9)), &scope, &key, record, fold),
-            response_binding(org, &CallerScope::api_key(ApiKeyId(Uuid::from_u128(2))), &key, record, fold),
-            response_binding(org, &scope, &IdempotencyKey::parse("k2").unwrap(), record, fold),
-            response_binding(org, &scope, &key, Uuid::from_u128(4), fold),
+            response_owner(OrganizationId(Uuid::from_u128(9)), &scope, &key, record, fold),
+            response_owner(org, &CallerScope::api_key(ApiKeyId(Uuid::from_u128(2))), &key, record, fold),
+            response_owner(org, &scope, &IdempotencyKey::parse("k2").unwrap(), record, fold),
+            response_owner(org, &scope, &key, Uuid::from_u128(4), fold),
         ];
         for other in others {
             assert_ne!(other.associated_data(), binding.associated_data());

@@ -15,10 +15,13 @@ use uuid::Uuid;
 
 use crate::StorageError;
 use crate::api_key::ApiKey;
+use crate::api_key::ApiKeyRepository;
+use crate::auth::UserRepository;
 use crate::caller::{Caller, Denied, Need};
+use crate::event::{AuditActor, DomainEvent, Event};
 use crate::organization::OrganizationId;
 use crate::page::{Page, PageRequest};
-use crate::ports::{ApiKeyRepository, Clock, UserRepository};
+use crate::ports::Clock;
 use crate::user::{Role, UserId};
 
 #[cfg(any(test, feature = "mocks"))]
@@ -101,8 +104,14 @@ pub struct EmailRecord {
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait NotificationRepository: Send + Sync {
-    /// Stores it unless a notification with this dedupe key exists; true if stored.
-    async fn insert(&self, notification: &Notification, dedupe_key: &str) -> Result<bool, StorageError>;
+    /// Stores it unless a notification with this dedupe key exists, with `event` in the same
+    /// transaction; true if stored (false: neither the notification nor the event was stored).
+    async fn insert<'a>(
+        &self,
+        notification: &Notification,
+        dedupe_key: &str,
+        event: Option<&'a DomainEvent>,
+    ) -> Result<bool, StorageError>;
 
     /// The user's notifications, newest first; the cursor is the last entry's id.
     async fn list(
@@ -214,7 +223,7 @@ pub struct ExpiryWarningRun {
     pub emails_undeliverable: u32,
 }
 
-/// A key crossing a threshold, for whoever else wants to know (outbound webhooks).
+/// A key crossing a threshold (its `api_key.expiring` event was recorded with the notice).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpiryWarning {
     pub key: ApiKey,
@@ -293,7 +302,14 @@ impl ExpiryWarnings {
                 created_at: now,
                 read_at: None,
             };
-            if !self.ports.notifications.insert(&notification, &dedupe).await? {
+            // The webhook event goes with the creator's notice: once per key and window.
+            let event = DomainEvent::new(
+                key.organization_id,
+                AuditActor::System,
+                now,
+                Event::ApiKeyExpiring { key: key.clone(), days_left: days },
+            );
+            if !self.ports.notifications.insert(&notification, &dedupe, Some(&event)).await? {
                 continue;
             }
             run.notifications += 1;
@@ -398,7 +414,17 @@ mod tests {
         let recorded = Arc::new(Mutex::new(Recorded { notifications: vec![], emails: vec![], finished: vec![] }));
         let mut notifications = MockNotificationRepository::new();
         let log = recorded.clone();
-        notifications.expect_insert().returning(move |_, dedupe| {
+        notifications.expect_insert().returning(move |notification, dedupe, event| {
+            // Each notice carries the key's expiring event, with the days left.
+            let event = event.expect("an expiry notice carries its webhook event");
+            match &event.event {
+                Event::ApiKeyExpiring { key, days_left } => {
+                    assert_eq!(format!("api_key:{}", key.id.0), notification.subject);
+                    assert!(dedupe.ends_with(&format!(":{days_left}d")), "{dedupe}");
+                }
+                other => panic!("unexpected event {other:?}"),
+            }
+            assert_eq!(event.actor, AuditActor::System);
             let mut log = log.lock().unwrap();
             let new = !log.notifications.contains(&dedupe.to_owned());
             log.notifications.push(dedupe.to_owned());

@@ -2,10 +2,16 @@
 
 use std::net::IpAddr;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::StorageError;
 use crate::api_key::ApiKeyId;
 use crate::organization::OrganizationId;
+use crate::page::{Page, PageRequest};
+
+#[cfg(any(test, feature = "mocks"))]
+use mockall::automock;
 
 /// One request made with a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,4 +40,41 @@ pub struct UsageSummary {
     pub total_requests: u64,
     pub unique_ips: u64,
     pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// Accepts usage rows on the hot path. `record` must never block and never fail the request:
+/// it queues the row (or, when even the queue's hard limit is reached, drops and counts it) and
+/// says whether the queue is behind. A caller told [`Backlog::Behind`] awaits
+/// [`UsageSink::caught_up`] before answering, so that a load the log cannot keep up with is
+/// slowed down instead of shedding rows; that wait is bounded by the adapter.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait UsageSink: Send + Sync {
+    fn record(&self, record: UsageRecord) -> Backlog;
+    /// Returns once the writer has taken the queue, or after the adapter's bound on waiting.
+    async fn caught_up(&self);
+}
+
+/// How far behind the usage log is, as [`UsageSink::record`] found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backlog {
+    /// The row is queued; nothing to do.
+    Normal,
+    /// The queue is past its high-water mark (or full): wait for [`UsageSink::caught_up`].
+    Behind,
+}
+
+/// The usage log: batch writes from the background writer, and reads for the views.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait UsageLog: Send + Sync {
+    /// Writes a batch of rows in one transaction, and coalesces each key's `last_used_at` and
+    /// counters from it. Used by the background writer.
+    async fn append(&self, batch: &[UsageRecord]) -> Result<(), StorageError>;
+    async fn summary(&self, key: ApiKeyId) -> Result<UsageSummary, StorageError>;
+    /// Newest first; the cursor is the id of the last entry of the previous page.
+    async fn recent(&self, key: ApiKeyId, page: &PageRequest<i64>) -> Result<Page<UsageEntry, i64>, StorageError>;
+    /// Deletes up to `limit` rows that occurred before `before` (retention); how many. The
+    /// per-key totals are kept: they are counters, not counts of what remains.
+    async fn delete_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StorageError>;
 }

@@ -13,7 +13,7 @@ use chrono::{Duration, Utc};
 use otesse_domain::api_key::{
     ApiKey, ApiKeyDescription, ApiKeyId, ApiKeyName, Environment, ExpiresIn, KeyHash, Scope, ScopeLevel,
 };
-use otesse_domain::audit::{AuditAction, AuditActor, AuditEntry};
+use otesse_domain::event::{AuditActor, DomainEvent, Event};
 use otesse_domain::organization::{Organization, OrganizationId, OrganizationName};
 use otesse_domain::ports::{ApiKeyRepository, UsageLog, UserRepository};
 use otesse_domain::usage::UsageRecord;
@@ -77,15 +77,13 @@ async fn run(db: &Database, rows: usize) -> Result<(), Box<dyn std::error::Error
             rotated_from: None,
             last_used_at: None,
         };
-        let audit = AuditEntry::new(
+        let created = DomainEvent::new(
             organization.id,
             AuditActor::User(admin.id),
-            AuditAction::ApiKeyCreated,
-            "api_key",
-            key.id.0.to_string(),
             now,
+            Event::ApiKeyCreated { key: key.clone() },
         );
-        db.api_keys().insert(&key, &audit, 25, now).await?;
+        db.api_keys().insert(&key, &created, 25, now).await?;
         keys.push(key);
     }
     let addresses = ["203.0.113.7", "203.0.113.8", "2001:db8::1", "198.51.100.20"].map(|ip| ip.parse().ok());

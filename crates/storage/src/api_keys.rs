@@ -7,7 +7,8 @@
 //! 2. The count of the organization's keys active at `now`, refused at `limit`.
 //! 3. The same-name check among those active keys.
 //! 4. The inserts (and, for a rotation, the old key's scheduled revocation, applied before the
-//!    count so that an old key revoked at once frees its place).
+//!    count so that an old key revoked at once frees its place), and the operation's event
+//!    (its audit row and webhook deliveries, see [`crate::Outbox`]).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -16,7 +17,7 @@ use otesse_domain::StorageError;
 use otesse_domain::api_key::{
     ApiKey, ApiKeyDescription, ApiKeyId, ApiKeyName, Environment, ExpiresIn, KeyHash, Scope, ScopeLevel,
 };
-use otesse_domain::audit::AuditEntry;
+use otesse_domain::event::DomainEvent;
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::ports::{ApiKeyRepository, InsertKeyError};
 use otesse_domain::user::UserId;
@@ -27,19 +28,20 @@ use sea_orm::{
 };
 
 use crate::Database;
-use crate::audit;
 use crate::entity::api_key;
+use crate::outbox::Outbox;
 use crate::support::{begin, corrupt, db_err, finish, lock_organization, stored};
 
 /// API keys on SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
 pub struct ApiKeyStore {
     conn: DatabaseConnection,
+    outbox: Outbox,
 }
 
 impl ApiKeyStore {
     pub fn new(db: &Database) -> Self {
-        Self { conn: db.connection().clone() }
+        Self { conn: db.connection().clone(), outbox: db.outbox() }
     }
 }
 
@@ -48,7 +50,7 @@ impl ApiKeyRepository for ApiKeyStore {
     async fn insert(
         &self,
         key: &ApiKey,
-        audit: &AuditEntry,
+        event: &DomainEvent,
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<(), InsertKeyError> {
@@ -57,7 +59,7 @@ impl ApiKeyRepository for ApiKeyStore {
             lock_organization(&txn, key.organization_id, now).await?;
             check_room(&txn, key, limit, now).await?;
             insert_key(&txn, key).await?;
-            audit::insert(&txn, audit).await?;
+            self.outbox.record(&txn, event).await?;
             Ok(())
         }
         .await;
@@ -108,17 +110,19 @@ impl ApiKeyRepository for ApiKeyStore {
         organization: OrganizationId,
         id: ApiKeyId,
         at: DateTime<Utc>,
-        audit: &AuditEntry,
+        event: &DomainEvent,
     ) -> Result<Option<ApiKey>, StorageError> {
         let txn = begin(&self.conn).await?;
         let outcome = async {
             // The write comes first (see the module docs); it matches nothing when the key is
             // absent or already revoked at or before `at`.
-            revoke_no_later_than(&txn, organization, id, at).await?;
+            let changed = revoke_no_later_than(&txn, organization, id, at).await?;
             let Some(key) = find_in(&txn, organization, id).await? else {
                 return Ok(None);
             };
-            audit::insert(&txn, audit).await?;
+            if changed {
+                self.outbox.record(&txn, event).await?;
+            }
             Ok(Some(key))
         }
         .await;
@@ -130,7 +134,7 @@ impl ApiKeyRepository for ApiKeyStore {
         new_key: &ApiKey,
         old_key: ApiKeyId,
         revoke_old_at: Option<DateTime<Utc>>,
-        audit: &AuditEntry,
+        event: &DomainEvent,
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<(), InsertKeyError> {
@@ -143,7 +147,7 @@ impl ApiKeyRepository for ApiKeyStore {
             }
             check_room(&txn, new_key, limit, now).await?;
             insert_key(&txn, new_key).await?;
-            audit::insert(&txn, audit).await?;
+            self.outbox.record(&txn, event).await?;
             Ok(())
         }
         .await;
@@ -184,15 +188,15 @@ async fn insert_key(txn: &impl ConnectionTrait, key: &ApiKey) -> Result<(), Stor
 }
 
 /// Sets `revoked_at = at` unless the key is already revoked at or before `at`: revocation only
-/// ever moves earlier.
+/// ever moves earlier. Whether it changed the key.
 async fn revoke_no_later_than(
     txn: &impl ConnectionTrait,
     organization: OrganizationId,
     id: ApiKeyId,
     at: DateTime<Utc>,
-) -> Result<(), StorageError> {
+) -> Result<bool, StorageError> {
     let at = stored(at);
-    api_key::Entity::update_many()
+    let updated = api_key::Entity::update_many()
         .col_expr(api_key::Column::RevokedAt, Expr::value(Some(at)))
         .filter(api_key::Column::Id.eq(id.0))
         .filter(api_key::Column::OrganizationId.eq(organization.0))
@@ -200,7 +204,7 @@ async fn revoke_no_later_than(
         .exec(txn)
         .await
         .map_err(db_err)?;
-    Ok(())
+    Ok(updated.rows_affected > 0)
 }
 
 async fn find_in(

@@ -1,4 +1,4 @@
-//! The audit trail ([`AuditLog`]). Entries are also written by the key and integration stores,
+//! The audit trail ([`AuditLog`]). Entries are written by the outbox ([`crate::Outbox`]),
 //! inside the transaction of the change they record.
 
 use std::collections::BTreeMap;
@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use otesse_domain::StorageError;
 use otesse_domain::api_key::ApiKeyId;
-use otesse_domain::audit::{AuditAction, AuditActor, AuditEntry, AuditFilter};
+use otesse_domain::audit::{AuditActor, AuditEntry, AuditFilter};
+use otesse_domain::event::EventKind;
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::page::{Page, PageRequest};
 use otesse_domain::ports::AuditLog;
@@ -39,10 +40,6 @@ impl AuditStore {
 
 #[async_trait]
 impl AuditLog for AuditStore {
-    async fn record(&self, entry: &AuditEntry) -> Result<(), StorageError> {
-        insert(&self.conn, entry).await
-    }
-
     async fn list(
         &self,
         organization: OrganizationId,
@@ -126,7 +123,9 @@ fn to_domain(row: audit_log::Model) -> Result<AuditEntry, StorageError> {
         (ACTOR_SYSTEM, None) => AuditActor::System,
         (other, id) => return Err(corrupt("audit_log", "actor_type", (other, id))),
     };
-    let action = AuditAction::parse(&row.action).ok_or_else(|| corrupt("audit_log", "action", &row.action))?;
+    let action = EventKind::parse(&row.action)
+        .filter(|kind| kind.audited())
+        .ok_or_else(|| corrupt("audit_log", "action", &row.action))?;
     let details: BTreeMap<String, String> =
         serde_json::from_str(&row.details).map_err(|_| corrupt("audit_log", "details", &row.details))?;
     Ok(AuditEntry {

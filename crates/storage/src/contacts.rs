@@ -6,11 +6,13 @@
 //! serializes the writes of one instance, so each sees what the previous ones committed (READ
 //! COMMITTED); on SQLite the first write takes the database write lock before any read. The
 //! partial unique index on `(instance_id, kind) WHERE is_default` backs this up: two defaults
-//! of a kind cannot be stored, whatever happens.
+//! of a kind cannot be stored, whatever happens. Each change is written with its event (see
+//! [`crate::Outbox`]).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use otesse_domain::StorageError;
+use otesse_domain::event::DomainEvent;
 use otesse_domain::integration::{ContactKind, ContactResource};
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::ports::{ContactRepository, ContactStoreError};
@@ -23,17 +25,19 @@ use uuid::Uuid;
 
 use crate::Database;
 use crate::entity::{integration_contact as contact, integration_instance as instance};
+use crate::outbox::Outbox;
 use crate::support::{begin, corrupt, db_err, finish, is_unique_violation, stored};
 
 /// Contacts on SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
 pub struct ContactStore {
     conn: DatabaseConnection,
+    outbox: Outbox,
 }
 
 impl ContactStore {
     pub fn new(db: &Database) -> Self {
-        Self { conn: db.connection().clone() }
+        Self { conn: db.connection().clone(), outbox: db.outbox() }
     }
 }
 
@@ -59,7 +63,11 @@ impl ContactRepository for ContactStore {
             .collect()
     }
 
-    async fn insert(&self, resource: &ContactResource) -> Result<ContactResource, ContactStoreError> {
+    async fn insert(
+        &self,
+        resource: &ContactResource,
+        event: &DomainEvent,
+    ) -> Result<ContactResource, ContactStoreError> {
         let txn = begin(&self.conn).await?;
         let outcome = async {
             let locked = instance::Entity::update_many()
@@ -90,6 +98,7 @@ impl ContactRepository for ContactStore {
                 .exec_without_returning(&txn)
                 .await
                 .map_err(write_err)?;
+            self.outbox.record(&txn, event).await?;
             Ok(stored_resource)
         }
         .await;
@@ -103,6 +112,7 @@ impl ContactRepository for ContactStore {
         value: Option<String>,
         label: Option<String>,
         at: DateTime<Utc>,
+        event: &DomainEvent,
     ) -> Result<Option<ContactResource>, ContactStoreError> {
         let at = stored(at);
         let txn = begin(&self.conn).await?;
@@ -123,13 +133,14 @@ impl ContactRepository for ContactStore {
                 .exec(&txn)
                 .await
                 .map_err(write_err)?;
+            self.outbox.record(&txn, event).await?;
             Ok(Some(ContactResource { value, label, updated_at: at, ..current }))
         }
         .await;
         finish_found(txn, outcome).await
     }
 
-    async fn delete(&self, organization: OrganizationId, id: Uuid) -> Result<bool, StorageError> {
+    async fn delete(&self, organization: OrganizationId, id: Uuid, event: &DomainEvent) -> Result<bool, StorageError> {
         let txn = begin(&self.conn).await?;
         let outcome = async {
             // No time is given: the lock rewrites the instance's `updated_at` as it is.
@@ -148,6 +159,7 @@ impl ContactRepository for ContactStore {
                     .await
                     .map_err(db_err)?;
             }
+            self.outbox.record(&txn, event).await?;
             Ok(Some(()))
         }
         .await;
@@ -159,6 +171,7 @@ impl ContactRepository for ContactStore {
         organization: OrganizationId,
         id: Uuid,
         at: DateTime<Utc>,
+        event: &DomainEvent,
     ) -> Result<Option<ContactResource>, StorageError> {
         let at = stored(at);
         let txn = begin(&self.conn).await?;
@@ -166,6 +179,7 @@ impl ContactRepository for ContactStore {
             let Some(current) = lock_and_find(&txn, organization, id, Expr::value(at)).await? else {
                 return Ok(None);
             };
+            self.outbox.record(&txn, event).await?;
             if current.is_default {
                 return Ok(Some(current));
             }

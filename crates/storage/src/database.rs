@@ -10,6 +10,7 @@ use otesse_migration::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend};
 
+use crate::outbox::Outbox;
 use crate::support::{db_err, is_unique_violation};
 use crate::{
     ApiKeyStore, AuditStore, ContactStore, CustomerStore, IntegrationStore, SessionStore, UsageStore, UserStore,
@@ -31,6 +32,8 @@ pub struct Database {
     /// How it was opened, so that [`Database::own_pool`] can open another pool.
     url: Arc<str>,
     schema: Option<Arc<str>>,
+    /// How the stores queue the webhook deliveries of the events they record.
+    outbox: Outbox,
 }
 
 impl std::fmt::Debug for Database {
@@ -60,7 +63,7 @@ impl Database {
             return Err(StorageError::new("unsupported database URL: expected sqlite: or postgres:"));
         };
         Migrator::up(&conn, None).await.map_err(|err| StorageError::new(format!("migrations failed: {err}")))?;
-        Ok(Database { conn, backend, url: url.into(), schema: schema.map(Into::into) })
+        Ok(Database { conn, backend, url: url.into(), schema: schema.map(Into::into), outbox: Outbox::default() })
     }
 
     /// The same database through a pool of its own, of at most `connections`, for one task
@@ -78,6 +81,16 @@ impl Database {
         }
         let conn = connect_postgres(&self.url, self.schema.as_deref(), connections.max(1)).await?;
         Ok(Database { conn, ..self.clone() })
+    }
+
+    /// The same database, with webhook deliveries queued for `attempts` attempts each.
+    pub fn with_delivery_attempts(mut self, attempts: u32) -> Self {
+        self.outbox = Outbox { delivery_attempts: attempts.max(1) };
+        self
+    }
+
+    pub(crate) fn outbox(&self) -> Outbox {
+        self.outbox
     }
 
     /// Whether the database answers (the readiness probe).
@@ -117,6 +130,10 @@ impl Database {
 
     pub fn customers(&self) -> CustomerStore {
         CustomerStore::new(self)
+    }
+
+    pub fn sealed_secrets(&self) -> crate::SealedSecretsStore {
+        crate::SealedSecretsStore::new(self)
     }
 
     pub fn integrations(&self) -> IntegrationStore {
@@ -266,7 +283,9 @@ fn check_schema_name(schema: &str) -> Result<(), StorageError> {
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
-    use otesse_domain::audit::{AuditAction, AuditActor, AuditEntry, AuditFilter};
+    use otesse_domain::audit::AuditFilter;
+    use otesse_domain::event::{AuditActor, DomainEvent, Event};
+    use otesse_domain::integration::ProviderSlug;
     use otesse_domain::organization::OrganizationId;
     use otesse_domain::page::PageRequest;
     use otesse_domain::ports::AuditLog;
@@ -300,15 +319,14 @@ mod tests {
     async fn in_memory_databases_keep_their_data() {
         let db = Database::connect("sqlite::memory:", None).await.unwrap();
         let organization = OrganizationId(Uuid::now_v7());
-        let entry = AuditEntry::new(
-            organization,
-            AuditActor::System,
-            AuditAction::ApiKeyCreated,
-            "api_key",
-            "k".into(),
-            Utc::now(),
-        );
-        db.audit().record(&entry).await.unwrap();
+        let event = Event::IntegrationUpdated {
+            connection_id: Uuid::now_v7(),
+            provider: ProviderSlug::parse("postmark").unwrap(),
+            change: "enabled".into(),
+            value: "true".into(),
+        };
+        let event = DomainEvent::new(organization, AuditActor::System, Utc::now(), event);
+        db.outbox().record(db.connection(), &event).await.unwrap();
         let page = PageRequest::new(None, None).unwrap();
         let listed = db.audit().list(organization, &AuditFilter::default(), &page).await.unwrap();
         assert_eq!(listed.items.len(), 1);

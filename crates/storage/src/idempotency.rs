@@ -9,7 +9,7 @@ use otesse_domain::StorageError;
 use otesse_domain::idempotency::{
     Begin, CallerScope, Fingerprint, IdempotencyKey, IdempotencyStore, StoredResponse, expiry_cutoff,
 };
-use otesse_domain::integration::Ciphertext;
+use otesse_domain::sealed::Ciphertext;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use uuid::Uuid;

@@ -7,23 +7,23 @@
 //! after the others committed and an instance is never left `active` with nothing connected, or
 //! `disconnected` with a connection. On SQLite the first write takes the database write lock.
 //!
-//! Credentials are stored as the cipher sealed them; their binding (organization, connection,
+//! Credentials are stored as the cipher sealed them; their owner (organization, connection,
 //! field: the associated data) is rebuilt from the row's own columns, so a ciphertext copied to
-//! another row fails to decrypt.
+//! another row fails to decrypt. Every change is written with its event (see [`Outbox`]).
 
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use otesse_domain::StorageError;
-use otesse_domain::audit::AuditEntry;
+use otesse_domain::event::DomainEvent;
 use otesse_domain::integration::{
-    AuthMethod, Ciphertext, ConnectionStatus, ConnectionView, CredentialBinding, CredentialField, HealthCheck,
-    HealthOutcome, InstanceStatus, IntegrationConnection, IntegrationInstance, NewConnection, ProviderSlug,
-    ProviderState, StoredCredential,
+    AuthMethod, ConnectionStatus, ConnectionView, CredentialField, HealthCheck, HealthOutcome, InstanceStatus,
+    IntegrationConnection, IntegrationInstance, NewConnection, ProviderSlug, ProviderState, StoredCredential,
 };
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::ports::IntegrationRepository;
+use otesse_domain::sealed::Ciphertext;
 use otesse_domain::user::UserId;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Order, Query};
 use sea_orm::{
@@ -33,22 +33,23 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::Database;
-use crate::audit;
 use crate::entity::{
     integration_connection as connection, integration_credential as credential, integration_health_check as health,
     integration_instance as instance,
 };
-use crate::support::{begin, corrupt, db_err, finish, stored, swap_sealed};
+use crate::outbox::Outbox;
+use crate::support::{begin, corrupt, db_err, finish, stored};
 
 /// Integrations on SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
 pub struct IntegrationStore {
     conn: DatabaseConnection,
+    outbox: Outbox,
 }
 
 impl IntegrationStore {
     pub fn new(db: &Database) -> Self {
-        Self { conn: db.connection().clone() }
+        Self { conn: db.connection().clone(), outbox: db.outbox() }
     }
 }
 
@@ -91,7 +92,7 @@ impl IntegrationRepository for IntegrationStore {
         find_instance_in(&self.conn, organization, provider).await?.map(instance_to_domain).transpose()
     }
 
-    async fn save_connection(&self, new: &NewConnection, audit: &AuditEntry) -> Result<(), StorageError> {
+    async fn save_connection(&self, new: &NewConnection, event: &DomainEvent) -> Result<(), StorageError> {
         check_belongs(new)?;
         let txn = begin(&self.conn).await?;
         let outcome = async {
@@ -105,7 +106,7 @@ impl IntegrationRepository for IntegrationStore {
                 credential::Entity::insert_many(rows).exec_without_returning(&txn).await.map_err(db_err)?;
             }
             insert_health(&txn, &new.health).await?;
-            audit::insert(&txn, audit).await
+            self.outbox.record(&txn, event).await
         }
         .await;
         finish(txn, outcome).await
@@ -114,12 +115,12 @@ impl IntegrationRepository for IntegrationStore {
     async fn record_failed_connect(
         &self,
         instance: &IntegrationInstance,
-        audit: &AuditEntry,
+        event: &DomainEvent,
     ) -> Result<(), StorageError> {
         let txn = begin(&self.conn).await?;
         let outcome = async {
             upsert_instance(&txn, instance).await?;
-            audit::insert(&txn, audit).await
+            self.outbox.record(&txn, event).await
         }
         .await;
         finish(txn, outcome).await
@@ -157,11 +158,12 @@ impl IntegrationRepository for IntegrationStore {
             .collect()
     }
 
-    async fn record_health(
+    async fn record_health<'a>(
         &self,
         check: &HealthCheck,
         instance: Uuid,
         status: InstanceStatus,
+        event: Option<&'a DomainEvent>,
     ) -> Result<(), StorageError> {
         let txn = begin(&self.conn).await?;
         let outcome = async {
@@ -173,6 +175,9 @@ impl IntegrationRepository for IntegrationStore {
                 .exec(&txn)
                 .await
                 .map_err(db_err)?;
+            if let Some(event) = event {
+                self.outbox.record(&txn, event).await?;
+            }
             Ok(())
         }
         .await;
@@ -197,7 +202,7 @@ impl IntegrationRepository for IntegrationStore {
         organization: OrganizationId,
         id: Uuid,
         at: DateTime<Utc>,
-        audit: &AuditEntry,
+        event: &DomainEvent,
     ) -> Result<bool, StorageError> {
         let at = stored(at);
         let connected = ConnectionStatus::Connected.as_str();
@@ -266,22 +271,33 @@ impl IntegrationRepository for IntegrationStore {
                     .await
                     .map_err(db_err)?;
             }
-            audit::insert(&txn, audit).await?;
+            self.outbox.record(&txn, event).await?;
             Ok(true)
         }
         .await;
         commit_if(txn, outcome).await
     }
 
-    async fn set_enabled(&self, instance: Uuid, enabled: bool, at: DateTime<Utc>) -> Result<(), StorageError> {
-        instance::Entity::update_many()
-            .col_expr(instance::Column::Enabled, Expr::value(enabled))
-            .col_expr(instance::Column::UpdatedAt, Expr::value(stored(at)))
-            .filter(instance::Column::Id.eq(instance))
-            .exec(&self.conn)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+    async fn set_enabled(
+        &self,
+        instance: Uuid,
+        enabled: bool,
+        at: DateTime<Utc>,
+        event: &DomainEvent,
+    ) -> Result<(), StorageError> {
+        let txn = begin(&self.conn).await?;
+        let outcome = async {
+            instance::Entity::update_many()
+                .col_expr(instance::Column::Enabled, Expr::value(enabled))
+                .col_expr(instance::Column::UpdatedAt, Expr::value(stored(at)))
+                .filter(instance::Column::Id.eq(instance))
+                .exec(&txn)
+                .await
+                .map_err(db_err)?;
+            self.outbox.record(&txn, event).await
+        }
+        .await;
+        finish(txn, outcome).await
     }
 
     async fn set_selected_model(
@@ -289,77 +305,21 @@ impl IntegrationRepository for IntegrationStore {
         instance: Uuid,
         model: Option<String>,
         at: DateTime<Utc>,
+        event: &DomainEvent,
     ) -> Result<(), StorageError> {
-        instance::Entity::update_many()
-            .col_expr(instance::Column::SelectedModel, Expr::value(model))
-            .col_expr(instance::Column::UpdatedAt, Expr::value(stored(at)))
-            .filter(instance::Column::Id.eq(instance))
-            .exec(&self.conn)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-
-    async fn credentials_below_version(
-        &self,
-        version: u32,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<StoredCredential>, StorageError> {
-        let mut query = credential::Entity::find();
-        // Beyond i32::MAX every stored version is below.
-        if let Ok(version) = i32::try_from(version) {
-            query = query.filter(credential::Column::KeyVersion.lt(version));
+        let txn = begin(&self.conn).await?;
+        let outcome = async {
+            instance::Entity::update_many()
+                .col_expr(instance::Column::SelectedModel, Expr::value(model))
+                .col_expr(instance::Column::UpdatedAt, Expr::value(stored(at)))
+                .filter(instance::Column::Id.eq(instance))
+                .exec(&txn)
+                .await
+                .map_err(db_err)?;
+            self.outbox.record(&txn, event).await
         }
-        let mut stale = query
-            .order_by_asc(credential::Column::Id)
-            .limit(u64::from(limit))
-            .all(&self.conn)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(credential_to_domain)
-            .collect::<Result<Vec<_>, _>>()?;
-        // Stripe endpoints' signing secrets are sealed the same way, bound to the endpoint.
-        let secrets = crate::stripe_webhooks::secrets_below_version(&self.conn, version, limit).await?;
-        stale.extend(secrets.into_iter().map(|(endpoint, ciphertext)| StoredCredential {
-            id: endpoint.id,
-            binding: endpoint.secret_binding(),
-            ciphertext,
-            created_at: endpoint.created_at,
-        }));
-        // So are outbound webhook endpoints' secrets, the previous one too while it is still
-        // sent (a rotation's overlap).
-        let outbound = crate::webhooks::secrets_below_version(&self.conn, version, now, limit).await?;
-        stale.extend(outbound.into_iter().map(|(binding, ciphertext, created_at)| StoredCredential {
-            id: binding.connection_id,
-            binding,
-            ciphertext,
-            created_at,
-        }));
-        stale.sort_by_key(|c| c.id);
-        stale.truncate(limit as usize);
-        Ok(stale)
-    }
-
-    async fn replace_ciphertext(&self, id: Uuid, old: &Ciphertext, new: &Ciphertext) -> Result<bool, StorageError> {
-        use credential::Column as C;
-        if swap_sealed::<credential::Entity>(&self.conn, [C::Id, C::KeyVersion, C::Ciphertext], id, old, new).await? {
-            return Ok(true);
-        }
-        // Not a credential: perhaps a Stripe endpoint's signing secret, or an outbound one.
-        use crate::entity::{stripe_webhook_endpoint as stripe, webhook_endpoint as outbound};
-        let columns = [stripe::Column::Id, stripe::Column::KeyVersion, stripe::Column::SecretCiphertext];
-        if swap_sealed::<stripe::Entity>(&self.conn, columns, id, old, new).await? {
-            return Ok(true);
-        }
-        let columns = [outbound::Column::Id, outbound::Column::KeyVersion, outbound::Column::SecretCiphertext];
-        if swap_sealed::<outbound::Entity>(&self.conn, columns, id, old, new).await? {
-            return Ok(true);
-        }
-        let columns =
-            [outbound::Column::Id, outbound::Column::PreviousKeyVersion, outbound::Column::PreviousSecretCiphertext];
-        swap_sealed::<outbound::Entity>(&self.conn, columns, id, old, new).await
+        .await;
+        finish(txn, outcome).await
     }
 }
 
@@ -368,12 +328,13 @@ impl IntegrationRepository for IntegrationStore {
 fn check_belongs(new: &NewConnection) -> Result<(), StorageError> {
     let id = new.connection.id;
     let organization = new.connection.organization_id;
-    let misfiled =
-        new.credentials.iter().any(|credential| {
-            credential.binding.connection_id != id || credential.binding.organization_id != organization
-        }) || new.health.connection_id != id
-            || new.instance.organization_id != organization
-            || new.instance.provider != new.connection.provider;
+    let misfiled = new
+        .credentials
+        .iter()
+        .any(|credential| credential.connection_id != id || credential.organization_id != organization)
+        || new.health.connection_id != id
+        || new.instance.organization_id != organization
+        || new.instance.provider != new.connection.provider;
     if misfiled {
         return Err(StorageError::new(format!("the records of integration connection {id} do not all belong to it")));
     }
@@ -516,9 +477,9 @@ fn connection_to_active(connection: &IntegrationConnection) -> connection::Activ
 fn credential_to_active(credential: &StoredCredential) -> Result<credential::ActiveModel, StorageError> {
     Ok(credential::ActiveModel {
         id: Set(credential.id),
-        connection_id: Set(credential.binding.connection_id),
-        organization_id: Set(credential.binding.organization_id.0),
-        field: Set(credential.binding.field.as_str().to_owned()),
+        connection_id: Set(credential.connection_id),
+        organization_id: Set(credential.organization_id.0),
+        field: Set(credential.field.as_str().to_owned()),
         key_version: Set(version_column(credential.ciphertext.key_version)?),
         ciphertext: Set(credential.ciphertext.bytes.clone()),
         created_at: Set(stored(credential.created_at)),
@@ -577,11 +538,9 @@ fn credential_to_domain(row: credential::Model) -> Result<StoredCredential, Stor
         u32::try_from(row.key_version).map_err(|_| corrupt(CREDENTIALS, "key_version", row.key_version))?;
     Ok(StoredCredential {
         id: row.id,
-        binding: CredentialBinding {
-            organization_id: OrganizationId(row.organization_id),
-            connection_id: row.connection_id,
-            field,
-        },
+        organization_id: OrganizationId(row.organization_id),
+        connection_id: row.connection_id,
+        field,
         ciphertext: Ciphertext { key_version, bytes: row.ciphertext },
         created_at: row.created_at,
     })

@@ -14,6 +14,8 @@
 //!   before reading anything (no `SQLITE_BUSY_SNAPSHOT`) and PostgreSQL locks the row that
 //!   serializes the transaction.
 //! - Timestamps are stored to the microsecond, PostgreSQL's precision, on both databases.
+//! - A recorded event (its audit row, its webhook deliveries and their jobs) is written in the
+//!   transaction of the change it records ([`Outbox`]).
 
 mod api_keys;
 mod audit;
@@ -26,6 +28,9 @@ mod integrations;
 mod jobs;
 mod key_invalidation;
 mod notifications;
+mod outbox;
+mod payload;
+mod sealed;
 mod sessions;
 mod stripe_webhooks;
 mod support;
@@ -45,6 +50,8 @@ pub use key_invalidation::{
     KEY_INVALIDATION_CHANNEL, KeyInvalidationPublisher, KeyInvalidationSubscription, KeyNotice,
 };
 pub use notifications::NotificationStore;
+pub use outbox::Outbox;
+pub use sealed::SealedSecretsStore;
 pub use sessions::SessionStore;
 pub use stripe_webhooks::StripeWebhookStore;
 pub use usage::UsageStore;

@@ -1,55 +1,75 @@
 //! Notifications and emails ([`NotificationRepository`]). The unique dedupe keys make each
-//! insert happen once whoever races for it; a lost race is a `false`, not an error.
+//! insert happen once whoever races for it; a lost race is a `false`, not an error. A
+//! notification's event (an expiry warning's webhook) is written with it, or not at all.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use otesse_domain::StorageError;
+use otesse_domain::event::DomainEvent;
 use otesse_domain::notification::{EmailRecord, EmailStatus, Notification, NotificationKind, NotificationRepository};
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::page::{Page, PageRequest};
 use otesse_domain::user::UserId;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::Database;
 use crate::entity::{email, notification};
-use crate::support::{corrupt, db_err, is_unique_violation, overfetch, stored};
+use crate::outbox::Outbox;
+use crate::support::{begin, corrupt, db_err, finish, is_unique_violation, overfetch, stored};
 
 /// Notifications and emails on SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
 pub struct NotificationStore {
     conn: DatabaseConnection,
+    outbox: Outbox,
 }
 
 impl NotificationStore {
     pub fn new(db: &Database) -> Self {
-        Self { conn: db.connection().clone() }
+        Self { conn: db.connection().clone(), outbox: db.outbox() }
     }
 }
 
 #[async_trait]
 impl NotificationRepository for NotificationStore {
-    async fn insert(&self, n: &Notification, dedupe_key: &str) -> Result<bool, StorageError> {
-        let inserted = notification::Entity::insert(notification::ActiveModel {
-            id: Set(n.id),
-            organization_id: Set(n.organization_id.0),
-            user_id: Set(n.user_id.0),
-            kind: Set(n.kind.as_str().to_owned()),
-            title: Set(n.title.clone()),
-            body: Set(n.body.clone()),
-            subject: Set(n.subject.clone()),
-            dedupe_key: Set(dedupe_key.to_owned()),
-            created_at: Set(stored(n.created_at)),
-            read_at: Set(n.read_at.map(stored)),
-        })
-        .exec_without_returning(&self.conn)
-        .await;
-        match inserted {
-            Ok(_) => Ok(true),
-            Err(err) if is_unique_violation(&err) => Ok(false),
-            Err(err) => Err(db_err(err)),
+    async fn insert<'a>(
+        &self,
+        n: &Notification,
+        dedupe_key: &str,
+        event: Option<&'a DomainEvent>,
+    ) -> Result<bool, StorageError> {
+        let txn = begin(&self.conn).await?;
+        let outcome = async {
+            // A duplicate is skipped, not an error: a failed statement would end the
+            // transaction on PostgreSQL.
+            let inserted = notification::Entity::insert(notification::ActiveModel {
+                id: Set(n.id),
+                organization_id: Set(n.organization_id.0),
+                user_id: Set(n.user_id.0),
+                kind: Set(n.kind.as_str().to_owned()),
+                title: Set(n.title.clone()),
+                body: Set(n.body.clone()),
+                subject: Set(n.subject.clone()),
+                dedupe_key: Set(dedupe_key.to_owned()),
+                created_at: Set(stored(n.created_at)),
+                read_at: Set(n.read_at.map(stored)),
+            })
+            .on_conflict(OnConflict::column(notification::Column::DedupeKey).do_nothing().to_owned())
+            .exec_without_returning(&txn)
+            .await
+            .map_err(db_err)?;
+            if inserted == 0 {
+                return Ok(false);
+            }
+            if let Some(event) = event {
+                self.outbox.record(&txn, event).await?;
+            }
+            Ok(true)
         }
+        .await;
+        finish(txn, outcome).await
     }
 
     async fn list(

@@ -3,13 +3,15 @@
 //! De-duplication is the unique index on `(endpoint_id, event_id)`: an insert that violates it
 //! is a retry, reported as such, and the rest of the store does not need a transaction.
 //! Endpoint secrets are also visible to the master-key rewrap through
-//! [`crate::IntegrationStore`], which lists and swaps them like credentials.
+//! [`crate::SealedSecretsStore`]. Adding or deleting an endpoint is written with its event.
 
 use async_trait::async_trait;
 use otesse_domain::StorageError;
-use otesse_domain::integration::{Ciphertext, StripeEvent, StripeWebhookEndpoint, StripeWebhookRepository};
+use otesse_domain::event::DomainEvent;
+use otesse_domain::integration::{StripeEvent, StripeWebhookEndpoint, StripeWebhookRepository};
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::page::{Page, PageRequest};
+use otesse_domain::sealed::Ciphertext;
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
@@ -19,6 +21,7 @@ use uuid::Uuid;
 
 use crate::Database;
 use crate::entity::{stripe_webhook_endpoint as endpoint, stripe_webhook_event as event};
+use crate::outbox::Outbox;
 use crate::support::{begin, corrupt, db_err, finish, is_unique_violation, lock_organization, overfetch, stored};
 
 const ENDPOINTS: &str = "stripe_webhook_endpoints";
@@ -27,11 +30,12 @@ const ENDPOINTS: &str = "stripe_webhook_endpoints";
 #[derive(Clone, Debug)]
 pub struct StripeWebhookStore {
     conn: DatabaseConnection,
+    outbox: Outbox,
 }
 
 impl StripeWebhookStore {
     pub fn new(db: &Database) -> Self {
-        Self { conn: db.connection().clone() }
+        Self { conn: db.connection().clone(), outbox: db.outbox() }
     }
 }
 
@@ -70,6 +74,7 @@ impl StripeWebhookRepository for StripeWebhookStore {
         new: &StripeWebhookEndpoint,
         secret: &Ciphertext,
         limit: usize,
+        recorded: &DomainEvent,
     ) -> Result<bool, StorageError> {
         let events = serde_json::to_string(&new.events).map_err(|e| StorageError::new(e.to_string()))?;
         let key_version = i32::try_from(secret.key_version)
@@ -99,6 +104,7 @@ impl StripeWebhookRepository for StripeWebhookStore {
             .exec_without_returning(&txn)
             .await
             .map_err(db_err)?;
+            self.outbox.record(&txn, recorded).await?;
             Ok(true)
         }
         .await;
@@ -109,7 +115,13 @@ impl StripeWebhookRepository for StripeWebhookStore {
         endpoint::Entity::find_by_id(id).one(&self.conn).await.map_err(db_err)?.map(to_domain).transpose()
     }
 
-    async fn delete(&self, organization: OrganizationId, connection: Uuid, id: Uuid) -> Result<bool, StorageError> {
+    async fn delete(
+        &self,
+        organization: OrganizationId,
+        connection: Uuid,
+        id: Uuid,
+        recorded: &DomainEvent,
+    ) -> Result<bool, StorageError> {
         let owned = Condition::all()
             .add(endpoint::Column::Id.eq(id))
             .add(endpoint::Column::OrganizationId.eq(organization.0))
@@ -129,7 +141,11 @@ impl StripeWebhookRepository for StripeWebhookStore {
                 .await
                 .map_err(db_err)?;
             let deleted = endpoint::Entity::delete_many().filter(owned).exec(&txn).await.map_err(db_err)?;
-            Ok(deleted.rows_affected == 1)
+            if deleted.rows_affected == 0 {
+                return Ok(false);
+            }
+            self.outbox.record(&txn, recorded).await?;
+            Ok(true)
         }
         .await;
         finish(txn, outcome).await
@@ -228,28 +244,6 @@ pub(crate) async fn delete_for_connection(conn: &impl ConnectionTrait, connectio
         .await
         .map_err(db_err)?;
     delete_endpoints(conn, &ids).await
-}
-
-/// Endpoint secrets sealed under a key version below `version`, for the rewrap: as
-/// `(endpoint, ciphertext)`, oldest first.
-pub(crate) async fn secrets_below_version(
-    conn: &DatabaseConnection,
-    version: u32,
-    limit: u32,
-) -> Result<Vec<(StripeWebhookEndpoint, Ciphertext)>, StorageError> {
-    let mut query = endpoint::Entity::find();
-    if let Ok(version) = i32::try_from(version) {
-        query = query.filter(endpoint::Column::KeyVersion.lt(version));
-    }
-    query
-        .order_by_asc(endpoint::Column::Id)
-        .limit(u64::from(limit))
-        .all(conn)
-        .await
-        .map_err(db_err)?
-        .into_iter()
-        .map(to_domain)
-        .collect()
 }
 
 fn to_domain(row: endpoint::Model) -> Result<(StripeWebhookEndpoint, Ciphertext), StorageError> {

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 use otesse_domain::StorageError;
-use otesse_domain::integration::Ciphertext;
 use otesse_domain::organization::OrganizationId;
+use otesse_domain::sealed::Ciphertext;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
@@ -89,13 +89,13 @@ pub(crate) async fn lock_organization(
     Ok(())
 }
 
-/// The master-key rewrap's compare-and-swap: replaces the sealed value of row `id` (its key
-/// version and ciphertext columns) with `new`, only if it still is `old`. False when the row
-/// changed or vanished since it was read, or `old` holds a version no row can.
+/// The master-key rewrap's compare-and-swap: replaces the sealed value (its key version and
+/// ciphertext columns) of the row `owner` selects with `new`, only if it still is `old`. False
+/// when the row changed or vanished since it was read, or `old` holds a version no row can.
 pub(crate) async fn swap_sealed<E: EntityTrait>(
     conn: &impl ConnectionTrait,
-    [id_column, version_column, ciphertext_column]: [E::Column; 3],
-    id: uuid::Uuid,
+    owner: sea_orm::Condition,
+    [version_column, ciphertext_column]: [E::Column; 2],
     old: &Ciphertext,
     new: &Ciphertext,
 ) -> Result<bool, StorageError> {
@@ -108,7 +108,7 @@ pub(crate) async fn swap_sealed<E: EntityTrait>(
     let replaced = E::update_many()
         .col_expr(version_column, Expr::value(new_version))
         .col_expr(ciphertext_column, Expr::value(new.bytes.clone()))
-        .filter(id_column.eq(id))
+        .filter(owner)
         .filter(version_column.eq(old_version))
         .filter(ciphertext_column.eq(old.bytes.clone()))
         .exec(conn)

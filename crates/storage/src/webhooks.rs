@@ -1,21 +1,20 @@
 //! Outbound webhook endpoints, events and deliveries ([`WebhookRepository`]).
 //!
-//! Publishing writes the event, its deliveries and one queued job per delivery in one
-//! transaction, so the job worker finds every delivery it must make and none that was not
-//! stored. Disabling an endpoint is a conditional update (`status = 'enabled' AND failures >=
+//! Events and their deliveries are written by the outbox ([`crate::Outbox`]) in the
+//! transaction of the change they announce; the test event of one endpoint is too. Disabling an endpoint is a conditional update (`status = 'enabled' AND failures >=
 //! threshold`), so exactly one failing attempt disables it, however many run at once.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use otesse_domain::StorageError;
-use otesse_domain::integration::{Ciphertext, CredentialBinding, CredentialField};
-use otesse_domain::jobs::{JobKind, NewJob};
+use otesse_domain::event::{DomainEvent, EventKind};
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::page::{Page, PageRequest};
+use otesse_domain::sealed::Ciphertext;
 use otesse_domain::user::UserId;
 use otesse_domain::webhook::{
-    Attempt, Delivery, DeliveryState, EndpointId, EndpointInsert, EndpointSecrets, EndpointStatus, EventType,
-    WebhookEndpoint, WebhookEvent, WebhookRepository,
+    Attempt, Delivery, DeliveryState, EndpointId, EndpointInsert, EndpointSecrets, EndpointStatus, WebhookEndpoint,
+    WebhookEvent, WebhookRepository,
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
@@ -25,7 +24,8 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::Database;
-use crate::entity::{job, webhook_delivery as delivery, webhook_endpoint as endpoint, webhook_event as event};
+use crate::entity::{webhook_delivery as delivery, webhook_endpoint as endpoint, webhook_event as event};
+use crate::outbox::Outbox;
 use crate::support::{begin, corrupt, db_err, finish, lock_organization, overfetch, stored};
 
 const ENDPOINTS: &str = "webhook_endpoints";
@@ -35,15 +35,16 @@ const DELIVERIES: &str = "webhook_deliveries";
 #[derive(Clone, Debug)]
 pub struct WebhookStore {
     conn: DatabaseConnection,
+    outbox: Outbox,
 }
 
 impl WebhookStore {
     pub fn new(db: &Database) -> Self {
-        Self { conn: db.connection().clone() }
+        Self { conn: db.connection().clone(), outbox: db.outbox() }
     }
 }
 
-fn events_json(events: &[EventType]) -> String {
+fn events_json(events: &[EventKind]) -> String {
     let names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
     serde_json::to_string(&names).unwrap_or_else(|_| "[]".into())
 }
@@ -52,12 +53,12 @@ fn key_version(raw: i32, column: &str) -> Result<u32, StorageError> {
     u32::try_from(raw).map_err(|_| corrupt(ENDPOINTS, column, raw))
 }
 
-fn endpoint_to_domain(row: &endpoint::Model) -> Result<WebhookEndpoint, StorageError> {
+pub(crate) fn endpoint_to_domain(row: &endpoint::Model) -> Result<WebhookEndpoint, StorageError> {
     let names: Vec<String> =
         serde_json::from_str(&row.events).map_err(|_| corrupt(ENDPOINTS, "events", &row.events))?;
     let events = names
         .iter()
-        .map(|name| EventType::parse(name).ok_or_else(|| corrupt(ENDPOINTS, "events", name)))
+        .map(|name| EventKind::parse(name).ok_or_else(|| corrupt(ENDPOINTS, "events", name)))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(WebhookEndpoint {
         id: EndpointId(row.id),
@@ -84,7 +85,7 @@ fn delivery_to_domain(row: delivery::Model) -> Result<Delivery, StorageError> {
         organization_id: OrganizationId(row.organization_id),
         endpoint_id: EndpointId(row.endpoint_id),
         event_id: row.event_id,
-        event_type: EventType::parse(&row.event_type)
+        event_type: EventKind::parse(&row.event_type)
             .ok_or_else(|| corrupt(DELIVERIES, "event_type", &row.event_type))?,
         state: DeliveryState::parse(&row.state).ok_or_else(|| corrupt(DELIVERIES, "state", &row.state))?,
         attempts: u32::try_from(row.attempts).map_err(|_| corrupt(DELIVERIES, "attempts", row.attempts))?,
@@ -251,82 +252,9 @@ impl WebhookRepository for WebhookStore {
         Ok(())
     }
 
-    async fn publish(
-        &self,
-        e: &WebhookEvent,
-        only: Option<EndpointId>,
-        max_attempts: u32,
-    ) -> Result<Vec<Delivery>, StorageError> {
+    async fn send_test(&self, e: &DomainEvent, endpoint: EndpointId) -> Result<Option<Delivery>, StorageError> {
         let txn = begin(&self.conn).await?;
-        let outcome = async {
-            let now = stored(e.created_at);
-            event::Entity::insert(event::ActiveModel {
-                id: Set(e.id),
-                organization_id: Set(e.organization_id.0),
-                event_type: Set(e.event_type.as_str().to_owned()),
-                payload: Set(e.payload.clone()),
-                created_at: Set(now),
-            })
-            .exec_without_returning(&txn)
-            .await
-            .map_err(db_err)?;
-            let mut query = endpoint::Entity::find().filter(endpoint::Column::OrganizationId.eq(e.organization_id.0));
-            query = match only {
-                Some(id) => query.filter(endpoint::Column::Id.eq(id.0)),
-                None => query.filter(endpoint::Column::Status.eq(EndpointStatus::Enabled.as_str())),
-            };
-            let rows = query.order_by_asc(endpoint::Column::Id).all(&txn).await.map_err(db_err)?;
-            let mut deliveries = Vec::new();
-            for row in &rows {
-                let target = endpoint_to_domain(row)?;
-                if only.is_none() && !target.subscribes_to(e.event_type) {
-                    continue;
-                }
-                let made = Delivery {
-                    id: Uuid::now_v7(),
-                    organization_id: e.organization_id,
-                    endpoint_id: target.id,
-                    event_id: e.id,
-                    event_type: e.event_type,
-                    state: DeliveryState::Pending,
-                    attempts: 0,
-                    last_status: None,
-                    last_error: None,
-                    last_response_ms: None,
-                    last_attempt_at: None,
-                    next_attempt_at: Some(now),
-                    created_at: now,
-                };
-                delivery::Entity::insert(delivery::ActiveModel {
-                    id: Set(made.id),
-                    organization_id: Set(made.organization_id.0),
-                    endpoint_id: Set(made.endpoint_id.0),
-                    event_id: Set(made.event_id),
-                    event_type: Set(made.event_type.as_str().to_owned()),
-                    state: Set(made.state.as_str().to_owned()),
-                    attempts: Set(0),
-                    last_status: Set(None),
-                    last_error: Set(None),
-                    last_response_ms: Set(None),
-                    last_attempt_at: Set(None),
-                    next_attempt_at: Set(Some(now)),
-                    created_at: Set(now),
-                })
-                .exec_without_returning(&txn)
-                .await
-                .map_err(db_err)?;
-                let mut job = NewJob::new(JobKind::WebhookDelivery, now);
-                job.payload = serde_json::json!({ "delivery_id": made.id }).to_string();
-                job.max_attempts = Ord::max(max_attempts, 1);
-                job::Entity::insert(crate::jobs::queued_row(&job, now))
-                    .exec_without_returning(&txn)
-                    .await
-                    .map_err(db_err)?;
-                deliveries.push(made);
-            }
-            Ok(deliveries)
-        }
-        .await;
+        let outcome = async { Ok(self.outbox.deliver(&txn, e, Some(endpoint)).await?.into_iter().next()) }.await;
         finish(txn, outcome).await
     }
 
@@ -343,7 +271,7 @@ impl WebhookRepository for WebhookStore {
         let stored_event = WebhookEvent {
             id: message.id,
             organization_id: OrganizationId(message.organization_id),
-            event_type: EventType::parse(&message.event_type)
+            event_type: EventKind::parse(&message.event_type)
                 .ok_or_else(|| corrupt("webhook_events", "event_type", &message.event_type))?,
             payload: message.payload,
             created_at: message.created_at,
@@ -442,47 +370,4 @@ impl WebhookRepository for WebhookStore {
         let items = rows.into_iter().map(delivery_to_domain).collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_overfetch(items, page.limit(), |d| d.id))
     }
-}
-
-/// The secrets of outbound endpoints sealed under a key older than `version`, for the
-/// master-key rewrap (through [`crate::IntegrationStore`]), as `(binding, sealed, created_at)`:
-/// current secrets, and previous secrets still sent at `now`. Both of an endpoint carry its
-/// binding; an expired previous secret is never read again and is left as it is.
-pub(crate) async fn secrets_below_version(
-    conn: &DatabaseConnection,
-    version: u32,
-    now: DateTime<Utc>,
-    limit: u32,
-) -> Result<Vec<(CredentialBinding, Ciphertext, DateTime<Utc>)>, StorageError> {
-    let mut current = endpoint::Entity::find();
-    let mut previous = endpoint::Entity::find()
-        .filter(endpoint::Column::PreviousSecretCiphertext.is_not_null())
-        .filter(endpoint::Column::PreviousSecretUntil.gt(stored(now)));
-    if let Ok(version) = i32::try_from(version) {
-        current = current.filter(endpoint::Column::KeyVersion.lt(version));
-        previous = previous.filter(endpoint::Column::PreviousKeyVersion.lt(version));
-    }
-    let by_id =
-        |query: sea_orm::Select<endpoint::Entity>| query.order_by_asc(endpoint::Column::Id).limit(u64::from(limit));
-    let current = by_id(current).all(conn).await.map_err(db_err)?;
-    let previous = by_id(previous).all(conn).await.map_err(db_err)?;
-    let binding = |row: &endpoint::Model| CredentialBinding {
-        organization_id: OrganizationId(row.organization_id),
-        connection_id: row.id,
-        field: CredentialField::OutboundWebhookSecret,
-    };
-    let mut sealed = Vec::with_capacity(current.len() + previous.len());
-    for row in current {
-        let key_version = key_version(row.key_version, "key_version")?;
-        sealed.push((binding(&row), Ciphertext { key_version, bytes: row.secret_ciphertext }, row.created_at));
-    }
-    for row in previous {
-        // Read like `secrets` reads it: without a version there is no previous secret.
-        let (binding, created_at) = (binding(&row), row.created_at);
-        if let (Some(version), Some(bytes)) = (row.previous_key_version, row.previous_secret_ciphertext) {
-            let key_version = key_version(version, "previous_key_version")?;
-            sealed.push((binding, Ciphertext { key_version, bytes }, created_at));
-        }
-    }
-    Ok(sealed)
 }

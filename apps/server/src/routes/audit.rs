@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use actix_web::web;
 use chrono::{DateTime, Utc};
-use otesse_domain::audit::{AuditAction, AuditActor, AuditEntry, AuditFilter, AuditQueryError, AuditService};
+use otesse_domain::audit::{AuditActor, AuditEntry, AuditFilter, AuditQueryError, AuditService};
+use otesse_domain::event::EventKind;
 use otesse_domain::page::PageRequest;
 use otesse_domain::user::UserId;
 use serde::{Deserialize, Serialize};
@@ -78,7 +79,11 @@ pub async fn list(
     let action = query
         .action
         .as_deref()
-        .map(|raw| AuditAction::parse(raw).ok_or_else(|| ApiError::new(ErrorCode::InvalidParameter, "unknown action")))
+        .map(|raw| {
+            EventKind::parse(raw)
+                .filter(|kind| kind.audited())
+                .ok_or_else(|| ApiError::new(ErrorCode::InvalidParameter, "unknown action"))
+        })
         .transpose()?;
     let filter = AuditFilter {
         action,

@@ -4,10 +4,9 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use otesse_domain::event::EventKind;
 use otesse_domain::page::PageRequest;
-use otesse_domain::webhook::{
-    Delivery, EndpointId, EndpointInput, EndpointStatus, EventType, WebhookEndpoint, WebhookService,
-};
+use otesse_domain::webhook::{Delivery, EndpointId, EndpointInput, EndpointStatus, WebhookEndpoint, WebhookService};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -154,7 +153,7 @@ fn endpoint_id(raw: &str) -> Result<EndpointId, ApiError> {
     responses((status = 200, body = EventTypeList)))]
 pub async fn event_types(_caller: ByEither<WebhooksRoute>) -> Result<web::Json<EventTypeList>, ApiError> {
     let data =
-        EventType::ALL.iter().map(|t| EventTypeView { name: t.as_str(), description: t.description() }).collect();
+        EventKind::deliverable().map(|t| EventTypeView { name: t.as_str(), description: t.description() }).collect();
     Ok(web::Json(EventTypeList { data }))
 }
 

@@ -139,8 +139,8 @@ async fn a_connect_killed_mid_check_leaves_no_orphans() {
     assert_eq!(catalog["connection_status"], "not_connected");
 
     let database = otesse_storage::Database::connect(&db.0, db.1.as_deref()).await.unwrap();
-    let stored = otesse_domain::ports::IntegrationRepository::credentials_below_version(
-        &database.integrations(),
+    let stored = otesse_domain::sealed::SealedSecretStore::below_version(
+        &database.sealed_secrets(),
         u32::MAX,
         chrono::Utc::now(),
         100,

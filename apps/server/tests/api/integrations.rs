@@ -313,6 +313,7 @@ async fn the_canary_credential_is_stored_encrypted_and_never_echoed() {
 #[tokio::test]
 async fn rewrap_moves_every_credential_to_the_newest_key_and_connections_keep_working() {
     use otesse_domain::ports::IntegrationRepository;
+    use otesse_domain::sealed::SealedSecretStore;
     let fake = fake_postmark(200).await;
     let v1 = otesse_crypto::generate_master_key_entry(1);
     let keys_v1 = v1.clone();
@@ -321,7 +322,8 @@ async fn rewrap_moves_every_credential_to_the_newest_key_and_connections_keep_wo
     let connected = app.post("/v1/integrations/providers/postmark/connect", &admin, &connect_body(CANARY)).await;
     let id = connected.expect(201)["id"].as_str().unwrap().to_owned();
     let store = app.db.integrations();
-    assert_eq!(store.credentials_below_version(2, chrono::Utc::now(), 100).await.unwrap().len(), 1, "sealed with v1");
+    let sealed = app.db.sealed_secrets();
+    assert_eq!(sealed.below_version(2, chrono::Utc::now(), 100).await.unwrap().len(), 1, "sealed with v1");
 
     // Add v2 and rewrap while this server (which only knows v1) keeps serving.
     let both = format!("{v1},{}", otesse_crypto::generate_master_key_entry(2));
@@ -333,10 +335,7 @@ async fn rewrap_moves_every_credential_to_the_newest_key_and_connections_keep_wo
         ..Default::default()
     };
     assert_eq!(otesse_server::startup::rewrap(settings).await, std::process::ExitCode::SUCCESS);
-    assert!(
-        store.credentials_below_version(2, chrono::Utc::now(), 100).await.unwrap().is_empty(),
-        "none left under v1"
-    );
+    assert!(sealed.below_version(2, chrono::Utc::now(), 100).await.unwrap().is_empty(), "none left under v1");
     let stored = store.credentials(uuid::Uuid::parse_str(&id).unwrap()).await.unwrap();
     assert_eq!(stored[0].ciphertext.key_version, 2);
 

@@ -1,6 +1,7 @@
 //! API keys: their format, the rules on their fields, their status, and the service that
 //! creates, lists, rotates, revokes and verifies them (K1-K12, K14-K16).
 
+mod ports;
 mod scope;
 mod service;
 
@@ -14,6 +15,9 @@ use uuid::Uuid;
 use crate::organization::OrganizationId;
 use crate::user::UserId;
 
+pub use ports::{ApiKeyRepository, CachedKey, InsertKeyError, KeyCache, KeyInvalidationBus};
+#[cfg(any(test, feature = "mocks"))]
+pub use ports::{MockApiKeyRepository, MockKeyCache, MockKeyInvalidationBus};
 pub use scope::{
     Access, AccessDenied, RequestMethod, Resource, ResourceClass, Scope, ScopeInfo, ScopeLevel, authorize,
 };

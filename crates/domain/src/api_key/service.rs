@@ -7,21 +7,19 @@ use chrono::{DateTime, Duration, Utc};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
+use super::ports::{ApiKeyRepository, InsertKeyError, KeyCache, KeyInvalidationBus};
 use super::{
     ApiKey, ApiKeyDescription, ApiKeyId, ApiKeyName, ApiKeyStatus, DescriptionError, Environment, ExpiresIn, InvalidIp,
     MAX_ACTIVE_KEYS, MAX_ALLOWED_IPS, NameError, PlaintextKey, PresentedKey, SECRET_CHARS, Scope, ScopeLevel,
     parse_allowed_ip,
 };
 use crate::StorageError;
-use crate::audit::{AuditAction, AuditEntry};
 use crate::caller::{Caller, Denied, Need};
+use crate::event::{DomainEvent, Event};
 use crate::page::{Page, PageRequest};
-use crate::ports::{
-    ApiKeyRepository, Clock, InsertKeyError, KeyCache, KeyHasher, KeyInvalidationBus, SecretGenerator, UsageLog,
-};
-use crate::usage::{UsageEntry, UsageSummary};
+use crate::ports::{Clock, KeyHasher, SecretGenerator};
+use crate::usage::{UsageEntry, UsageLog, UsageSummary};
 use crate::user::Permission;
-use crate::webhook::{EventPublisher, EventType, api_key_data};
 
 /// Managing keys is for users: keys never manage keys.
 const VIEW: Need = Need::User(Permission::SettingsView);
@@ -169,8 +167,6 @@ pub struct ApiKeyPorts {
     pub hasher: Arc<dyn KeyHasher>,
     pub secrets: Arc<dyn SecretGenerator>,
     pub clock: Arc<dyn Clock>,
-    /// Announces created, rotated and revoked keys (W3).
-    pub events: Arc<dyn EventPublisher>,
 }
 
 #[derive(Clone)]
@@ -270,11 +266,10 @@ impl ApiKeyService {
         CreatedKey { key, plaintext }
     }
 
-    fn audit(caller: &Caller, action: AuditAction, key: &ApiKey, now: DateTime<Utc>) -> AuditEntry {
-        AuditEntry::new(key.organization_id, caller.audit_actor(), action, "api_key", key.id.to_string(), now)
-            .with("name", key.name.as_str())
-            .with("environment", key.environment.as_str())
-            .with("scope_level", key.scope_level.as_str())
+    /// What a key operation records: its audit row and its webhook event, stored with the
+    /// change itself. The key's public fields only: its record holds no secret.
+    fn event(caller: &Caller, event: Event, now: DateTime<Utc>) -> DomainEvent {
+        DomainEvent::new(caller.organization_id(), caller.audit_actor(), now, event)
     }
 
     /// Creates a key (K1, K3-K7, K16).
@@ -283,15 +278,9 @@ impl ApiKeyService {
         let spec = Self::validate(caller, &input)?;
         let now = self.now();
         let created = self.mint(caller, spec, None, now);
-        let audit = Self::audit(caller, AuditAction::ApiKeyCreated, &created.key, now);
-        self.ports.keys.insert(&created.key, &audit, MAX_ACTIVE_KEYS, now).await?;
-        self.announce(EventType::ApiKeyCreated, &created.key).await;
+        let event = Self::event(caller, Event::ApiKeyCreated { key: created.key.clone() }, now);
+        self.ports.keys.insert(&created.key, &event, MAX_ACTIVE_KEYS, now).await?;
         Ok(created)
-    }
-
-    /// The webhook event of a stored change: the key's public fields, never its secret.
-    async fn announce(&self, event: EventType, key: &ApiKey) {
-        self.ports.events.publish(key.organization_id, event, api_key_data(key)).await;
     }
 
     fn listing(&self, key: ApiKey, now: DateTime<Utc>) -> KeyListing {
@@ -343,12 +332,12 @@ impl ApiKeyService {
         if key.status(now) == ApiKeyStatus::Revoked {
             return Ok(self.listing(key, now));
         }
-        let audit = Self::audit(caller, AuditAction::ApiKeyRevoked, &key, now);
+        let revoked_now = ApiKey { revoked_at: Some(now), ..key };
+        let event = Self::event(caller, Event::ApiKeyRevoked { key: revoked_now }, now);
         let revoked =
-            self.ports.keys.revoke(caller.organization_id(), id, now, &audit).await?.ok_or(KeyAccessError::NotFound)?;
+            self.ports.keys.revoke(caller.organization_id(), id, now, &event).await?.ok_or(KeyAccessError::NotFound)?;
         self.ports.cache.invalidate(&revoked.key_hash);
         self.ports.invalidations.publish(&revoked.key_hash).await;
-        self.announce(EventType::ApiKeyRevoked, &revoked).await;
         Ok(self.listing(revoked, now))
     }
 
@@ -388,12 +377,12 @@ impl ApiKeyService {
             allowed_ips: old.allowed_ips.clone(),
         };
         let created = self.mint(caller, spec, Some(old.id), now);
-        let audit = Self::audit(caller, AuditAction::ApiKeyRotated, &created.key, now)
-            .with("rotated_from", old.id.to_string())
-            .with("old_key_revoked_at", revoke_old_at.map(|at| at.to_rfc3339()).unwrap_or_default());
+        let rotated =
+            Event::ApiKeyRotated { key: created.key.clone(), rotated_from: old.id, old_key_revoked_at: revoke_old_at };
+        let event = Self::event(caller, rotated, now);
         self.ports
             .keys
-            .rotate(&created.key, old.id, revoke_old_at, &audit, MAX_ACTIVE_KEYS, now)
+            .rotate(&created.key, old.id, revoke_old_at, &event, MAX_ACTIVE_KEYS, now)
             .await
             .map_err(CreateKeyError::from)?;
         if revoke_old_at.is_some() {
@@ -401,7 +390,6 @@ impl ApiKeyService {
             self.ports.cache.invalidate(&old.key_hash);
             self.ports.invalidations.publish(&old.key_hash).await;
         }
-        self.announce(EventType::ApiKeyRotated, &created.key).await;
         Ok(created)
     }
 
@@ -448,13 +436,13 @@ mod tests {
 
     use super::super::{KeyHash, fixtures};
     use super::*;
-    use crate::organization::OrganizationId;
+
+    use crate::event::AuditActor;
     use crate::ports::{
         MockApiKeyRepository, MockClock, MockKeyCache, MockKeyHasher, MockKeyInvalidationBus, MockSecretGenerator,
         MockUsageLog,
     };
     use crate::user::{Role, UserId};
-    use crate::webhook::MockEventPublisher;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
@@ -479,14 +467,6 @@ mod tests {
         cache: MockKeyCache,
         invalidations: MockKeyInvalidationBus,
         clock_now: DateTime<Utc>,
-        /// Every webhook event the service announced, in order.
-        published: Published,
-    }
-
-    type Published = Arc<Mutex<Vec<(OrganizationId, EventType, serde_json::Value)>>>;
-
-    fn announced(published: &Published) -> Vec<EventType> {
-        published.lock().unwrap().iter().map(|(_, event, _)| *event).collect()
     }
 
     impl Mocks {
@@ -498,7 +478,6 @@ mod tests {
                 // No expectation: publishing where a test did not ask for it fails the test.
                 invalidations: MockKeyInvalidationBus::new(),
                 clock_now: now(),
-                published: Published::default(),
             }
         }
 
@@ -512,11 +491,6 @@ mod tests {
             let mut clock = MockClock::new();
             let at = self.clock_now;
             clock.expect_now().returning(move || at);
-            let mut events = MockEventPublisher::new();
-            let published = self.published.clone();
-            events.expect_publish().returning(move |organization, event, data| {
-                published.lock().unwrap().push((organization, event, data));
-            });
             ApiKeyService::new(ApiKeyPorts {
                 keys: Arc::new(self.keys),
                 usage: Arc::new(self.usage),
@@ -525,7 +499,6 @@ mod tests {
                 hasher: Arc::new(hasher),
                 secrets: Arc::new(secrets),
                 clock: Arc::new(clock),
-                events: Arc::new(events),
             })
         }
     }
@@ -552,22 +525,16 @@ mod tests {
             .expect_insert()
             .with(mockall::predicate::always(), mockall::predicate::always(), eq(25), eq(now()))
             .times(1)
-            .returning(move |key, audit, _, _| {
-                assert_eq!(audit.action, AuditAction::ApiKeyCreated);
-                assert_eq!(audit.target_id, key.id.to_string());
+            .returning(move |key, event, _, _| {
+                // The event is stored with the key: who created which key, the record only.
+                assert_eq!(event.event, Event::ApiKeyCreated { key: key.clone() });
+                assert_eq!(event.actor, AuditActor::User(UserId(Uuid::from_u128(2))));
+                assert_eq!((event.organization_id, event.occurred_at), (key.organization_id, now()));
                 *sink.lock().unwrap() = Some(key.clone());
                 Ok(())
             });
-        let published = mocks.published.clone();
         let created = mocks.service().create(&actor(Role::Manager), input()).await.unwrap();
         let plaintext = created.plaintext.secret().expose_secret().to_owned();
-        // Announced once, with the key's public fields and never its secret.
-        let events = published.lock().unwrap().clone();
-        assert_eq!(events.len(), 1);
-        let (organization, event, data) = &events[0];
-        assert_eq!((*organization, *event), (created.key.organization_id, EventType::ApiKeyCreated));
-        assert_eq!(data["id"], serde_json::json!(created.key.id.0));
-        assert!(!data.to_string().contains(&plaintext[9..]));
         assert!(plaintext.starts_with("erp_live_"));
         assert_eq!(plaintext.len(), "erp_live_".len() + 40);
         assert!(PresentedKey::parse(&plaintext).is_ok());
@@ -653,10 +620,9 @@ mod tests {
             (InsertKeyError::NameTaken, CreateKeyError::NameTaken),
         ] {
             let mut mocks = Mocks::new();
-            mocks.keys.expect_insert().returning(move |_, _, _, _| Err(store_err.clone()));
-            let published = mocks.published.clone();
+            // The event goes with the refused insert: storage records neither.
+            mocks.keys.expect_insert().times(1).returning(move |_, _, _, _| Err(store_err.clone()));
             assert_eq!(mocks.service().create(&actor(Role::Admin), input()).await.unwrap_err(), expected);
-            assert!(announced(&published).is_empty(), "a refused key is not announced");
         }
     }
 
@@ -727,16 +693,15 @@ mod tests {
         mocks
             .keys
             .expect_revoke()
-            .withf(|_, _, at, audit| *at == now() && audit.action == AuditAction::ApiKeyRevoked)
+            .withf(|_, _, at, event| {
+                *at == now() && matches!(&event.event, Event::ApiKeyRevoked { key } if key.revoked_at == Some(now()))
+            })
             .times(1)
             .returning(move |_, _, _, _| Ok(Some(revoked.clone())));
         mocks.cache.expect_invalidate().with(eq(fake_hash(&presented()))).times(1).return_const(());
         mocks.invalidations.expect_publish().times(1).return_const(());
-        let published = mocks.published.clone();
         let listing = mocks.service().revoke(&actor(Role::Manager), key.id).await.unwrap();
         assert_eq!(listing.status, ApiKeyStatus::Revoked);
-        assert_eq!(announced(&published), [EventType::ApiKeyRevoked]);
-        assert!(published.lock().unwrap()[0].2["revoked_at"].is_string());
     }
 
     #[tokio::test]
@@ -758,10 +723,8 @@ mod tests {
         mocks.keys.expect_revoke().returning(|_, _, _, _| Err(StorageError::new("connection reset")));
         mocks.cache.expect_invalidate().never();
         mocks.invalidations.expect_publish().never();
-        let published = mocks.published.clone();
         let err = mocks.service().revoke(&actor(Role::Admin), key.id).await.unwrap_err();
         assert!(matches!(err, KeyAccessError::Storage(_)));
-        assert!(announced(&published).is_empty());
     }
 
     #[tokio::test]
@@ -769,11 +732,10 @@ mod tests {
         let key = ApiKey { revoked_at: Some(now() - Duration::days(1)), ..stored_for(&presented()) };
         let mut mocks = Mocks::new();
         mocks.keys.expect_find().returning(move |_, _| Ok(Some(key.clone())));
+        // Nothing is stored, so nothing is recorded or announced a second time.
         mocks.keys.expect_revoke().never();
-        let published = mocks.published.clone();
         let listing = mocks.service().revoke(&actor(Role::Admin), ApiKeyId(Uuid::nil())).await.unwrap();
         assert_eq!(listing.status, ApiKeyStatus::Revoked);
-        assert!(announced(&published).is_empty(), "a second revocation announces nothing");
     }
 
     #[tokio::test]
@@ -797,7 +759,7 @@ mod tests {
         mocks.keys.expect_find().returning(move |_, _| Ok(Some(found.clone())));
         let revoke_at = now() + Duration::days(3);
         let expected = old.clone();
-        mocks.keys.expect_rotate().times(1).returning(move |new, from, at, audit, limit, _| {
+        mocks.keys.expect_rotate().times(1).returning(move |new, from, at, event, limit, _| {
             assert_eq!(from, old_id);
             assert_eq!(at, Some(revoke_at));
             assert_eq!(limit, MAX_ACTIVE_KEYS);
@@ -808,17 +770,17 @@ mod tests {
             assert_eq!(new.rotated_from, Some(old_id));
             assert_eq!(new.name.as_str(), "Backend (rotated)");
             assert_ne!(new.key_hash, expected.key_hash);
-            assert_eq!(audit.action, AuditAction::ApiKeyRotated);
+            assert_eq!(
+                event.event,
+                Event::ApiKeyRotated { key: new.clone(), rotated_from: old_id, old_key_revoked_at: Some(revoke_at) }
+            );
             Ok(())
         });
         mocks.cache.expect_invalidate().with(eq(old_hash)).times(1).return_const(());
         mocks.invalidations.expect_publish().with(eq(old_hash)).times(1).return_const(());
         let input = RotateKeyInput { name: None, revoke_old_at: Some(revoke_at) };
-        let published = mocks.published.clone();
         let created = mocks.service().rotate(&actor(Role::Admin), old_id, input).await.unwrap();
         assert!(created.plaintext.secret().expose_secret().starts_with("erp_live_"));
-        assert_eq!(announced(&published), [EventType::ApiKeyRotated]);
-        assert_eq!(published.lock().unwrap()[0].2["id"], serde_json::json!(created.key.id.0));
     }
 
     #[tokio::test]

@@ -75,13 +75,6 @@ pub enum CredentialField {
     ApiKey,
     ApiSecret,
     AccountId,
-    /// A Stripe webhook endpoint's signing secret (bound to the endpoint, not a connection);
-    /// never a connect-form field, so not in [`CredentialField::ALL`].
-    WebhookSigningSecret,
-    /// A stored idempotent response (bound to its record); not a connect-form field either.
-    IdempotentResponse,
-    /// An outbound webhook endpoint's signing secret (bound to the endpoint).
-    OutboundWebhookSecret,
 }
 
 impl CredentialField {
@@ -93,13 +86,9 @@ impl CredentialField {
             CredentialField::ApiKey => "api_key",
             CredentialField::ApiSecret => "api_secret",
             CredentialField::AccountId => "account_id",
-            CredentialField::WebhookSigningSecret => "webhook_signing_secret",
-            CredentialField::IdempotentResponse => "idempotent_response",
-            CredentialField::OutboundWebhookSecret => "outbound_webhook_secret",
         }
     }
 
-    /// A connect-form field (never the webhook signing secret).
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|f| f.as_str() == raw)
     }

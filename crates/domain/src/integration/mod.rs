@@ -1,28 +1,45 @@
 //! Integrations (I1-I11, I13): the provider catalog, connections with encrypted credentials,
-//! health checks and post-connection resources.
+//! health checks and post-connection resources. This file holds the records; the service and
+//! its operations live in the files beside it.
 
+mod browse;
 mod catalog;
+mod connect;
+mod connections;
+mod contacts;
+mod health;
+mod mailer;
+mod models;
+mod ports;
 mod resources;
 mod service;
 mod stripe;
-
-use std::collections::BTreeMap;
+#[cfg(test)]
+mod testing;
 
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::organization::OrganizationId;
+use crate::sealed::{Ciphertext, SecretOwner};
 use crate::user::UserId;
 
 pub use catalog::{
     AuthType, Catalog, CatalogError, Category, CredentialField, FieldSpec, ProviderDefinition, ProviderSlug,
     ResourceType,
 };
+pub use mailer::PostmarkMailer;
+pub use ports::{
+    ContactRepository, ContactStoreError, IntegrationRepository, OutgoingMessage, ProviderClient, ProviderModel,
+    ProviderUsageDay,
+};
+#[cfg(any(test, feature = "mocks"))]
+pub use ports::{MockContactRepository, MockIntegrationRepository, MockProviderClient};
 pub use resources::{ContactError, ContactKind, ContactResource, parse_label};
 pub use service::{
     ConnectError, ConnectInput, ConnectionDetail, HealthChange, IntegrationError, IntegrationPorts, IntegrationService,
-    PostmarkMailer, Preconfigured, ProviderListing, RewrapProgress, Rewrapper,
+    Preconfigured, ProviderListing,
 };
 pub use stripe::{
     MAX_ENDPOINTS_PER_CONNECTION, ReceiveError, Received, SignatureError, StripeEvent, StripeEventHeader,
@@ -128,43 +145,27 @@ pub struct IntegrationConnection {
     pub disconnected_at: Option<DateTime<Utc>>,
 }
 
-/// An AES-256-GCM ciphertext with the version of the master key that made it (I5).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Ciphertext {
-    pub key_version: u32,
-    /// Nonce followed by the sealed bytes and tag.
-    pub bytes: Vec<u8>,
-}
-
-impl std::fmt::Debug for Ciphertext {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Ciphertext(v{}, {} bytes)", self.key_version, self.bytes.len())
-    }
-}
-
-/// What a ciphertext is bound to: moving it to another row makes it fail to decrypt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CredentialBinding {
-    pub organization_id: OrganizationId,
-    pub connection_id: Uuid,
-    pub field: CredentialField,
-}
-
-impl CredentialBinding {
-    /// The associated data sealed with the ciphertext.
-    pub fn associated_data(&self) -> Vec<u8> {
-        format!("otesse/credential/v1|{}|{}|{}", self.organization_id, self.connection_id, self.field.as_str())
-            .into_bytes()
-    }
-}
-
-/// One stored, encrypted credential field (IntegrationCredential).
+/// One stored, encrypted credential field (IntegrationCredential), sealed to its
+/// organization, connection and field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCredential {
     pub id: Uuid,
-    pub binding: CredentialBinding,
+    pub organization_id: OrganizationId,
+    pub connection_id: Uuid,
+    pub field: CredentialField,
     pub ciphertext: Ciphertext,
     pub created_at: DateTime<Utc>,
+}
+
+impl StoredCredential {
+    /// What its ciphertext is bound to.
+    pub fn owner(&self) -> SecretOwner {
+        SecretOwner::ConnectionCredential {
+            organization: self.organization_id,
+            connection: self.connection_id,
+            field: self.field,
+        }
+    }
 }
 
 /// Credentials in plaintext, in memory only, for the length of one provider call.
@@ -260,14 +261,4 @@ pub struct NewConnection {
     pub connection: IntegrationConnection,
     pub credentials: Vec<StoredCredential>,
     pub health: HealthCheck,
-}
-
-/// Details for audit entries about an integration.
-pub fn audit_details(provider: &ProviderSlug, extra: &[(&str, String)]) -> BTreeMap<String, String> {
-    let mut details = BTreeMap::new();
-    details.insert("provider".to_owned(), provider.as_str().to_owned());
-    for (key, value) in extra {
-        details.insert((*key).to_owned(), value.clone());
-    }
-    details
 }

@@ -5,14 +5,15 @@ use chrono::Duration;
 use otesse_domain::api_key::{
     ApiKeyDescription, ApiKeyId, ApiKeyStatus, Environment, ExpiresIn, Scope, ScopeLevel, parse_allowed_ip,
 };
-use otesse_domain::audit::{AuditAction, AuditFilter};
+use otesse_domain::audit::AuditFilter;
+use otesse_domain::event::{Event, EventKind};
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::page::PageRequest;
 use otesse_domain::ports::{ApiKeyRepository, AuditLog, InsertKeyError};
 use otesse_storage::Database;
 use uuid::Uuid;
 
-use crate::fixtures::{audit_for, created, key, random_hash, setup, t0};
+use crate::fixtures::{created, entry, key, key_event, random_hash, revoked, setup, t0};
 
 on_both_databases!(
     every_field_survives_the_round_trip,
@@ -60,10 +61,10 @@ async fn every_field_survives_the_round_trip(db: Database) {
     assert_eq!(keys.find(elsewhere, full.id).await.unwrap(), None);
     assert_eq!(keys.list(elsewhere).await.unwrap(), vec![]);
 
-    // The audit entry went in with the key.
+    // The event's audit row went in with the key.
     let page = PageRequest::new(None, None).unwrap();
     let trail = db.audit().list(organization.id, &AuditFilter::default(), &page).await.unwrap();
-    assert_eq!(trail.items, vec![plain_audit, full_audit]);
+    assert_eq!(trail.items, vec![entry(&plain_audit), entry(&full_audit)]);
 }
 
 async fn concurrent_inserts_never_exceed_the_limit(db: Database) {
@@ -116,8 +117,7 @@ async fn revoked_and_expired_keys_free_their_name_and_place(db: Database) {
     assert_eq!(insert(key(&admin, "A"), t0()).await, Err(InsertKeyError::NameTaken));
 
     // Once revoked, the name is free again and the key no longer counts.
-    let revocation = audit_for(&first_a, AuditAction::ApiKeyRevoked, t0());
-    keys.revoke(organization.id, first_a.id, t0(), &revocation).await.unwrap().expect("the key exists");
+    keys.revoke(organization.id, first_a.id, t0(), &revoked(&first_a, t0())).await.unwrap().expect("the key exists");
     insert(key(&admin, "A"), t0()).await.unwrap();
 
     let mut short_lived = key(&admin, "B");
@@ -144,8 +144,8 @@ async fn revocation_only_moves_earlier_and_is_audited(db: Database) {
 
     let revoke = |at| {
         let keys = keys.clone();
-        let audit = audit_for(&backend, AuditAction::ApiKeyRevoked, at);
-        async move { keys.revoke(organization.id, backend.id, at, &audit).await.unwrap().expect("the key exists") }
+        let event = revoked(&backend, at);
+        async move { keys.revoke(organization.id, backend.id, at, &event).await.unwrap().expect("the key exists") }
     };
     let in_two_hours = t0() + Duration::hours(2);
     let in_one_hour = t0() + Duration::hours(1);
@@ -158,15 +158,15 @@ async fn revocation_only_moves_earlier_and_is_audited(db: Database) {
 
     // Another organization's key, or no key at all: nothing happens, nothing is audited.
     let elsewhere = OrganizationId(Uuid::now_v7());
-    let audit = audit_for(&backend, AuditAction::ApiKeyRevoked, t0());
-    assert_eq!(keys.revoke(elsewhere, backend.id, t0(), &audit).await.unwrap(), None);
-    assert_eq!(keys.revoke(organization.id, ApiKeyId(Uuid::now_v7()), t0(), &audit).await.unwrap(), None);
+    let event = revoked(&backend, t0());
+    assert_eq!(keys.revoke(elsewhere, backend.id, t0(), &event).await.unwrap(), None);
+    assert_eq!(keys.revoke(organization.id, ApiKeyId(Uuid::now_v7()), t0(), &event).await.unwrap(), None);
     assert_eq!(keys.find(organization.id, backend.id).await.unwrap().unwrap().revoked_at, Some(in_one_hour));
 
-    let filter = AuditFilter { action: Some(AuditAction::ApiKeyRevoked), ..AuditFilter::default() };
+    let filter = AuditFilter { action: Some(EventKind::ApiKeyRevoked), ..AuditFilter::default() };
     let page = PageRequest::new(None, None).unwrap();
     let revocations = db.audit().list(organization.id, &filter, &page).await.unwrap();
-    assert_eq!(revocations.items.len(), 3);
+    assert_eq!(revocations.items.len(), 2, "a revocation that changes nothing records nothing");
     assert!(revocations.items.iter().all(|entry| entry.target_id == backend.id.to_string()));
 }
 
@@ -182,7 +182,14 @@ async fn rotation_schedules_the_old_key_atomically(db: Database) {
         new.rotated_from = Some(from.id);
         new
     };
-    let rotation_audit = |new: &otesse_domain::api_key::ApiKey| audit_for(new, AuditAction::ApiKeyRotated, t0());
+    let rotation_audit = |new: &otesse_domain::api_key::ApiKey| {
+        let event = Event::ApiKeyRotated {
+            key: new.clone(),
+            rotated_from: new.rotated_from.unwrap(),
+            old_key_revoked_at: None,
+        };
+        key_event(new, event, t0())
+    };
 
     // Rotate with a one-hour grace period.
     let grace_end = t0() + Duration::hours(1);
@@ -232,7 +239,7 @@ async fn rotation_schedules_the_old_key_atomically(db: Database) {
     .unwrap();
     assert_eq!(keys.find(organization.id, old.id).await.unwrap().unwrap().revoked_at, Some(grace_end));
 
-    let filter = AuditFilter { action: Some(AuditAction::ApiKeyRotated), ..AuditFilter::default() };
+    let filter = AuditFilter { action: Some(EventKind::ApiKeyRotated), ..AuditFilter::default() };
     let page = PageRequest::new(None, None).unwrap();
     let rotations = db.audit().list(organization.id, &filter, &page).await.unwrap();
     assert_eq!(rotations.items.len(), 3, "one entry per successful rotation");

@@ -5,7 +5,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use otesse_domain::api_key::{
     ApiKey, ApiKeyDescription, ApiKeyId, ApiKeyName, Environment, ExpiresIn, KeyHash, Scope, ScopeLevel,
 };
-use otesse_domain::audit::{AuditAction, AuditActor, AuditEntry};
+use otesse_domain::audit::AuditEntry;
+use otesse_domain::event::{AuditActor, DomainEvent, Event};
 use otesse_domain::organization::{Organization, OrganizationId, OrganizationName};
 use otesse_domain::ports::UserRepository;
 use otesse_domain::user::{Email, PasswordHash, Role, User, UserId};
@@ -79,11 +80,22 @@ pub fn key(admin: &User, name: &str) -> ApiKey {
     }
 }
 
-pub fn audit_for(key: &ApiKey, action: AuditAction, at: DateTime<Utc>) -> AuditEntry {
-    AuditEntry::new(key.organization_id, AuditActor::User(key.created_by), action, "api_key", key.id.to_string(), at)
-        .with("name", key.name.as_str())
+/// An event of `key`'s organization, by its creator, at `at`.
+pub fn key_event(key: &ApiKey, event: Event, at: DateTime<Utc>) -> DomainEvent {
+    DomainEvent::new(key.organization_id, AuditActor::User(key.created_by), at, event)
 }
 
-pub fn created(key: &ApiKey) -> AuditEntry {
-    audit_for(key, AuditAction::ApiKeyCreated, key.created_at)
+/// The event of `key`'s creation, as the service records it.
+pub fn created(key: &ApiKey) -> DomainEvent {
+    key_event(key, Event::ApiKeyCreated { key: key.clone() }, key.created_at)
+}
+
+/// The event of `key`'s revocation at `at`.
+pub fn revoked(key: &ApiKey, at: DateTime<Utc>) -> DomainEvent {
+    key_event(key, Event::ApiKeyRevoked { key: ApiKey { revoked_at: Some(at), ..key.clone() } }, at)
+}
+
+/// The audit row an event writes.
+pub fn entry(event: &DomainEvent) -> AuditEntry {
+    AuditEntry::of(event).expect("an audited event")
 }

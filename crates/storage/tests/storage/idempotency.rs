@@ -8,7 +8,7 @@ use otesse_domain::api_key::ApiKeyId;
 use otesse_domain::idempotency::{
     Begin, CallerScope, Fingerprint, IdempotencyKey, IdempotencyStore, KEEP_FOR_HOURS, StoredResponse,
 };
-use otesse_domain::integration::Ciphertext;
+use otesse_domain::sealed::Ciphertext;
 use otesse_domain::user::UserId;
 use otesse_storage::Database;
 use uuid::Uuid;

@@ -1,23 +1,25 @@
 //! Integrations: a connect's records in one transaction, the instance shared by an
 //! organization's connections of a provider, failed connects, disconnects, health checks,
-//! the rewrap compare-and-swap, and audit entries by provider.
+//! and audit entries by provider. (The rewrap's compare-and-swap is in `sealed.rs`.)
 
 use chrono::{DateTime, Duration, Utc};
-use otesse_domain::audit::{AuditAction, AuditActor, AuditEntry, AuditFilter};
+use otesse_domain::audit::{AuditEntry, AuditFilter};
+use otesse_domain::event::{AuditActor, DomainEvent, Event, EventKind};
 use otesse_domain::integration::{
-    AuthMethod, Ciphertext, ConnectionStatus, ConnectionView, CredentialBinding, CredentialField, HealthCheck,
-    HealthOutcome, InstanceStatus, IntegrationConnection, IntegrationInstance, NewConnection, ProviderSlug,
-    ProviderState, StoredCredential, StripeEvent, StripeWebhookEndpoint, StripeWebhookRepository,
+    AuthMethod, ConnectionStatus, ConnectionView, CredentialField, HealthCheck, HealthOutcome, InstanceStatus,
+    IntegrationConnection, IntegrationInstance, NewConnection, ProviderSlug, ProviderState, StoredCredential,
+    StripeEvent, StripeWebhookEndpoint, StripeWebhookRepository,
 };
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::page::PageRequest;
-use otesse_domain::ports::{ApiKeyRepository, AuditLog, IntegrationRepository, UserRepository};
+use otesse_domain::ports::{ApiKeyRepository, AuditLog, IntegrationRepository, SealedSecretStore, UserRepository};
+use otesse_domain::sealed::Ciphertext;
 use otesse_domain::user::{Role, User};
 use otesse_storage::Database;
 use sea_orm::ConnectionTrait;
 use uuid::Uuid;
 
-use crate::fixtures::{created, key, password_hash, setup, t0, user};
+use crate::fixtures::{created, entry as row, key, password_hash, setup, t0, user};
 use crate::harness::TestDb;
 
 on_both_databases!(
@@ -26,11 +28,9 @@ on_both_databases!(
     a_failed_connect_leaves_only_the_status_and_the_audit,
     disconnect_deletes_credentials_and_frees_the_instance_last,
     health_checks_come_back_newest_first,
-    rewrap_swaps_only_the_ciphertext_it_read,
     audit_entries_filter_by_provider,
     concurrent_connects_and_disconnects_keep_one_consistent_instance,
     stripe_endpoints_are_scoped_deduplicate_events_and_go_with_the_connection,
-    stripe_endpoint_secrets_are_rewrapped_like_credentials,
     concurrent_stripe_endpoint_adds_never_exceed_the_limit,
 );
 
@@ -87,7 +87,9 @@ fn connect_as(user: &User, provider: &str, version: u32, now: DateTime<Utc>) -> 
         .into_iter()
         .map(|field| StoredCredential {
             id: Uuid::now_v7(),
-            binding: CredentialBinding { organization_id: user.organization_id, connection_id: id, field },
+            organization_id: user.organization_id,
+            connection_id: id,
+            field,
             ciphertext: sealed(version),
             created_at: now,
         })
@@ -110,33 +112,51 @@ fn connect_as(user: &User, provider: &str, version: u32, now: DateTime<Utc>) -> 
     }
 }
 
-fn audit(user: &User, action: AuditAction, provider: &str, target: Uuid, now: DateTime<Utc>) -> AuditEntry {
-    audit_by(user.organization_id, AuditActor::User(user.id), action, provider, target, now)
+/// `user`'s event of `kind` about connection `target` of `provider`, as the service records it.
+fn audit(user: &User, kind: EventKind, provider: &str, target: Uuid, now: DateTime<Utc>) -> DomainEvent {
+    let (connection_id, provider) = (target, slug(provider));
+    let event = match kind {
+        EventKind::IntegrationConnectFailed => Event::IntegrationConnectFailed {
+            connection_id,
+            provider,
+            auth_method: AuthMethod::ApiKey,
+            outcome: HealthOutcome::InvalidCredentials,
+            response_time_ms: 40,
+        },
+        EventKind::IntegrationDisconnected => Event::IntegrationDisconnected { connection_id, provider },
+        EventKind::IntegrationUpdated => {
+            Event::IntegrationUpdated { connection_id, provider, change: "enabled".into(), value: "false".into() }
+        }
+        other => panic!("not an integration change: {other:?}"),
+    };
+    DomainEvent::new(user.organization_id, AuditActor::User(user.id), now, event)
 }
 
-fn audit_by(
-    organization: OrganizationId,
-    actor: AuditActor,
-    action: AuditAction,
-    provider: &str,
-    target: Uuid,
-    now: DateTime<Utc>,
-) -> AuditEntry {
-    AuditEntry::new(organization, actor, action, "integration", target.to_string(), now)
-        .for_provider(provider)
-        .with("provider", provider)
-}
-
-/// The audit entry of a successful connect, as the service writes it.
-fn connected(new: &NewConnection) -> AuditEntry {
+/// The event of a successful connect, as the service records it.
+fn connected(new: &NewConnection) -> DomainEvent {
     let connection = &new.connection;
-    audit_by(
-        connection.organization_id,
-        AuditActor::User(connection.user_id),
-        AuditAction::IntegrationConnected,
-        connection.provider.as_str(),
-        connection.id,
-        connection.created_at,
+    let event = Event::IntegrationConnected {
+        connection_id: connection.id,
+        provider: connection.provider.clone(),
+        auth_method: connection.auth_method,
+        check: new.health.clone(),
+    };
+    DomainEvent::new(connection.organization_id, AuditActor::User(connection.user_id), connection.created_at, event)
+}
+
+/// An `integration.updated` event of `new`'s connection.
+fn updated(new: &NewConnection, now: DateTime<Utc>) -> DomainEvent {
+    let user = user(new.connection.organization_id, "x@acme.test", Role::Admin);
+    DomainEvent::new(
+        new.connection.organization_id,
+        AuditActor::User(user.id),
+        now,
+        Event::IntegrationUpdated {
+            connection_id: new.connection.id,
+            provider: new.connection.provider.clone(),
+            change: "enabled".into(),
+            value: "toggled".into(),
+        },
     )
 }
 
@@ -179,7 +199,7 @@ async fn a_connect_writes_everything_in_one_go(db: Database) {
         integrations.provider_states(organization.id).await.unwrap(),
         vec![ProviderState { provider: slug("postmark"), instance_status: InstanceStatus::Active, connected: true }]
     );
-    assert_eq!(audit_trail(&db, organization.id, AuditFilter::default()).await, vec![entry]);
+    assert_eq!(audit_trail(&db, organization.id, AuditFilter::default()).await, vec![row(&entry)]);
 
     // Another organization sees none of it.
     let elsewhere = OrganizationId(Uuid::now_v7());
@@ -190,7 +210,7 @@ async fn a_connect_writes_everything_in_one_go(db: Database) {
 
     // A failing re-check: recorded, the instance turns to error, the view shows the new check.
     let failed = check(new.connection.id, HealthOutcome::InvalidCredentials, at(5));
-    integrations.record_health(&failed, new.instance.id, InstanceStatus::Error).await.unwrap();
+    integrations.record_health(&failed, new.instance.id, InstanceStatus::Error, None).await.unwrap();
     let view = integrations.find_connection(organization.id, new.connection.id).await.unwrap().unwrap();
     assert_eq!(view.latest_health, Some(failed));
     assert_eq!(view.instance.status, InstanceStatus::Error);
@@ -198,11 +218,11 @@ async fn a_connect_writes_everything_in_one_go(db: Database) {
     assert_eq!(view.instance.created_at, at(0));
 
     // The active/inactive toggle.
-    integrations.set_enabled(new.instance.id, false, at(6)).await.unwrap();
+    integrations.set_enabled(new.instance.id, false, at(6), &updated(&new, at(6))).await.unwrap();
     let instance = integrations.find_instance(organization.id, &slug("postmark")).await.unwrap().unwrap();
     assert!(!instance.enabled);
     assert_eq!(instance.updated_at, at(6));
-    integrations.set_enabled(new.instance.id, true, at(7)).await.unwrap();
+    integrations.set_enabled(new.instance.id, true, at(7), &updated(&new, at(7))).await.unwrap();
     assert!(integrations.find_instance(organization.id, &slug("postmark")).await.unwrap().unwrap().enabled);
 
     // A pre-configured connection stores no credential.
@@ -223,9 +243,9 @@ async fn a_second_connect_reuses_the_instance(db: Database) {
     let integrations = db.integrations();
     let first = connect_as(&admin, "postmark", 1, at(0));
     integrations.save_connection(&first, &connected(&first)).await.unwrap();
-    integrations.set_enabled(first.instance.id, false, at(1)).await.unwrap();
+    integrations.set_enabled(first.instance.id, false, at(1), &updated(&first, at(1))).await.unwrap();
     let failed = check(first.connection.id, HealthOutcome::Unreachable, at(2));
-    integrations.record_health(&failed, first.instance.id, InstanceStatus::Error).await.unwrap();
+    integrations.record_health(&failed, first.instance.id, InstanceStatus::Error, None).await.unwrap();
 
     // The second connect made up its own instance id, as a connect racing the first would.
     let second = connect_as(&other, "postmark", 1, at(10));
@@ -254,8 +274,7 @@ async fn a_failed_connect_leaves_only_the_status_and_the_audit(db: Database) {
     let (organization, admin) = setup(&db).await;
     let integrations = db.integrations();
     let attempt = instance(organization.id, "postmark", InstanceStatus::Error, at(0));
-    let entry = audit(&admin, AuditAction::IntegrationConnectFailed, "postmark", Uuid::now_v7(), at(0))
-        .with("outcome", "invalid_credentials");
+    let entry = audit(&admin, EventKind::IntegrationConnectFailed, "postmark", Uuid::now_v7(), at(0));
     integrations.record_failed_connect(&attempt, &entry).await.unwrap();
 
     assert_eq!(
@@ -265,11 +284,13 @@ async fn a_failed_connect_leaves_only_the_status_and_the_audit(db: Database) {
     assert_eq!(integrations.find_instance(organization.id, &slug("postmark")).await.unwrap(), Some(attempt.clone()));
     assert_eq!(integrations.list_connections(organization.id).await.unwrap(), vec![]);
     assert_eq!(
-        integrations.credentials_below_version(u32::MAX, chrono::Utc::now(), 100).await.unwrap(),
+        db.sealed_secrets().below_version(u32::MAX, chrono::Utc::now(), 100).await.unwrap(),
         vec![],
         "no credential"
     );
-    assert_eq!(audit_trail(&db, organization.id, AuditFilter::default()).await, vec![entry]);
+    let trail = audit_trail(&db, organization.id, AuditFilter::default()).await;
+    assert_eq!(trail, vec![row(&entry)]);
+    assert_eq!(trail[0].details["outcome"], "invalid_credentials");
 
     // Retrying succeeds: the same instance becomes active.
     let retry = connect_as(&admin, "postmark", 1, at(1));
@@ -284,7 +305,7 @@ async fn a_failed_connect_leaves_only_the_status_and_the_audit(db: Database) {
 
     // A failed connect writes the status it is given (here: another connection still works).
     let still_active = IntegrationInstance { updated_at: at(2), ..instance.clone() };
-    let entry = audit(&admin, AuditAction::IntegrationConnectFailed, "postmark", Uuid::now_v7(), at(2));
+    let entry = audit(&admin, EventKind::IntegrationConnectFailed, "postmark", Uuid::now_v7(), at(2));
     integrations.record_failed_connect(&still_active, &entry).await.unwrap();
     let after = integrations.find_instance(organization.id, &slug("postmark")).await.unwrap().unwrap();
     assert_eq!(after, still_active);
@@ -300,7 +321,7 @@ async fn disconnect_deletes_credentials_and_frees_the_instance_last(db: Database
     integrations.save_connection(&mine, &connected(&mine)).await.unwrap();
     integrations.save_connection(&theirs, &connected(&theirs)).await.unwrap();
     let disconnected =
-        |user: &User, id: Uuid, minutes| audit(user, AuditAction::IntegrationDisconnected, "postmark", id, at(minutes));
+        |user: &User, id: Uuid, minutes| audit(user, EventKind::IntegrationDisconnected, "postmark", id, at(minutes));
 
     let elsewhere = OrganizationId(Uuid::now_v7());
     let refused = disconnected(&admin, mine.connection.id, 5);
@@ -346,8 +367,12 @@ async fn disconnect_deletes_credentials_and_frees_the_instance_last(db: Database
     assert!(listed.iter().all(|view| view.connection.status == ConnectionStatus::Disconnected));
     assert_eq!(listed.len(), 2, "disconnected connections are still listed");
 
-    let only_disconnects = AuditFilter { action: Some(AuditAction::IntegrationDisconnected), ..AuditFilter::default() };
-    assert_eq!(audit_trail(&db, organization.id, only_disconnects).await, vec![last, first]);
+    let only_disconnects = AuditFilter { action: Some(EventKind::IntegrationDisconnected), ..AuditFilter::default() };
+    assert_eq!(
+        audit_trail(&db, organization.id, only_disconnects).await,
+        vec![row(&last), row(&first)],
+        "refused disconnects record nothing"
+    );
 }
 
 async fn health_checks_come_back_newest_first(db: Database) {
@@ -363,11 +388,11 @@ async fn health_checks_come_back_newest_first(db: Database) {
         [(2, HealthOutcome::RateLimited), (3, HealthOutcome::Unreachable), (4, HealthOutcome::Healthy)]
     {
         let check = check(postmark.connection.id, outcome, at(minutes));
-        integrations.record_health(&check, postmark.instance.id, InstanceStatus::Active).await.unwrap();
+        integrations.record_health(&check, postmark.instance.id, InstanceStatus::Active, None).await.unwrap();
         checks.push(check);
     }
     let mapbox_check = check(mapbox.connection.id, HealthOutcome::InvalidCredentials, at(5));
-    integrations.record_health(&mapbox_check, mapbox.instance.id, InstanceStatus::Error).await.unwrap();
+    integrations.record_health(&mapbox_check, mapbox.instance.id, InstanceStatus::Error, None).await.unwrap();
 
     let newest_first: Vec<_> = checks.iter().rev().cloned().collect();
     assert_eq!(integrations.health_history(postmark.connection.id, 20).await.unwrap(), newest_first);
@@ -387,46 +412,6 @@ async fn health_checks_come_back_newest_first(db: Database) {
     assert_eq!(listed[1].instance.status, InstanceStatus::Active);
 }
 
-async fn rewrap_swaps_only_the_ciphertext_it_read(db: Database) {
-    let (_, admin) = setup(&db).await;
-    let integrations = db.integrations();
-    let old = connect_as(&admin, "postmark", 1, at(0));
-    let current = connect_as(&admin, "mapbox", 2, at(1));
-    let older = connect_as(&admin, "twilio", 1, at(2));
-    for new in [&old, &current, &older] {
-        integrations.save_connection(new, &connected(new)).await.unwrap();
-    }
-
-    let below: Vec<_> = old.credentials.iter().chain(&older.credentials).cloned().collect();
-    assert_eq!(
-        integrations.credentials_below_version(2, chrono::Utc::now(), 100).await.unwrap(),
-        below,
-        "oldest first"
-    );
-    assert_eq!(integrations.credentials_below_version(2, chrono::Utc::now(), 1).await.unwrap(), below[..1]);
-    assert_eq!(integrations.credentials_below_version(1, chrono::Utc::now(), 100).await.unwrap(), vec![]);
-    assert_eq!(integrations.credentials_below_version(3, chrono::Utc::now(), 100).await.unwrap().len(), 6);
-
-    let target = &old.credentials[0];
-    let rewrapped = sealed(2);
-    // A stale read: another version, or other bytes under the same version.
-    let other_version = Ciphertext { key_version: 2, ..target.ciphertext.clone() };
-    let other_bytes = sealed(1);
-    for stale in [&other_version, &other_bytes, &rewrapped] {
-        assert!(!integrations.replace_ciphertext(target.id, stale, &rewrapped).await.unwrap());
-    }
-    assert!(!integrations.replace_ciphertext(Uuid::now_v7(), &target.ciphertext, &rewrapped).await.unwrap());
-    assert_eq!(integrations.credentials(old.connection.id).await.unwrap(), old.credentials, "nothing changed");
-
-    assert!(integrations.replace_ciphertext(target.id, &target.ciphertext, &rewrapped).await.unwrap());
-    let expected = StoredCredential { ciphertext: rewrapped.clone(), ..target.clone() };
-    let stored = integrations.credentials(old.connection.id).await.unwrap();
-    assert_eq!(stored, vec![expected, old.credentials[1].clone()], "same row and binding, new ciphertext");
-    // The swap happens once.
-    assert!(!integrations.replace_ciphertext(target.id, &target.ciphertext, &sealed(2)).await.unwrap());
-    assert_eq!(integrations.credentials_below_version(2, chrono::Utc::now(), 100).await.unwrap(), below[1..]);
-}
-
 async fn audit_entries_filter_by_provider(db: Database) {
     let (organization, admin) = setup(&db).await;
     let integrations = db.integrations();
@@ -439,19 +424,28 @@ async fn audit_entries_filter_by_provider(db: Database) {
     let mapbox_entry = connected(&mapbox);
     integrations.save_connection(&postmark, &postmark_entry).await.unwrap();
     integrations.save_connection(&mapbox, &mapbox_entry).await.unwrap();
-    // The column, not the details, is what counts.
-    let mismatched =
-        audit(&admin, AuditAction::IntegrationUpdated, "mapbox", Uuid::now_v7(), at(3)).with("provider", "postmark");
-    db.audit().record(&mismatched).await.unwrap();
+    // The column, not the details, is what counts: a mapbox change whose value names postmark.
+    let mismatched = DomainEvent::new(
+        organization.id,
+        AuditActor::User(admin.id),
+        at(3),
+        Event::IntegrationUpdated {
+            connection_id: mapbox.connection.id,
+            provider: slug("mapbox"),
+            change: "enabled".into(),
+            value: "postmark".into(),
+        },
+    );
+    integrations.set_enabled(mapbox.instance.id, false, at(3), &mismatched).await.unwrap();
 
     let by = |provider: &str| AuditFilter { provider: Some(provider.to_owned()), ..AuditFilter::default() };
-    assert_eq!(audit_trail(&db, organization.id, by("postmark")).await, vec![postmark_entry.clone()]);
-    assert_eq!(audit_trail(&db, organization.id, by("mapbox")).await, vec![mismatched.clone(), mapbox_entry.clone()]);
+    assert_eq!(audit_trail(&db, organization.id, by("postmark")).await, vec![row(&postmark_entry)]);
+    assert_eq!(audit_trail(&db, organization.id, by("mapbox")).await, vec![row(&mismatched), row(&mapbox_entry)]);
     assert_eq!(audit_trail(&db, organization.id, by("twilio")).await, vec![]);
     let everything = audit_trail(&db, organization.id, AuditFilter::default()).await;
-    assert_eq!(everything, vec![mismatched, mapbox_entry, postmark_entry, key_entry.clone()]);
+    assert_eq!(everything, vec![row(&mismatched), row(&mapbox_entry), row(&postmark_entry), row(&key_entry)]);
     assert_eq!(everything[3].provider, None, "a key's entry concerns no provider");
-    let combined = AuditFilter { action: Some(AuditAction::IntegrationUpdated), ..by("postmark") };
+    let combined = AuditFilter { action: Some(EventKind::IntegrationUpdated), ..by("postmark") };
     assert_eq!(audit_trail(&db, organization.id, combined).await, vec![]);
 }
 
@@ -488,7 +482,7 @@ async fn concurrent_connects_and_disconnects_keep_one_consistent_instance(db: Da
         .map(|(user, new)| {
             let integrations = db.integrations();
             let id = new.connection.id;
-            let entry = audit(user, AuditAction::IntegrationDisconnected, "postmark", id, at(1));
+            let entry = audit(user, EventKind::IntegrationDisconnected, "postmark", id, at(1));
             let organization = organization.id;
             tokio::spawn(async move { integrations.disconnect(organization, id, at(1), &entry).await })
         })
@@ -590,7 +584,7 @@ async fn stripe_endpoints_are_scoped_deduplicate_events_and_go_with_the_connecti
     integrations.save_connection(&new, &connected(&new)).await.unwrap();
     let endpoint = stripe_endpoint(&new, at(1));
     let secret = sealed(1);
-    assert!(webhooks.insert(&endpoint, &secret, 16).await.unwrap());
+    assert!(webhooks.insert(&endpoint, &secret, 16, &updated(&new, at(1))).await.unwrap());
 
     let (found, found_secret) = webhooks.find(endpoint.id).await.unwrap().expect("stored");
     assert_eq!((found, found_secret), (endpoint.clone(), secret));
@@ -618,40 +612,17 @@ async fn stripe_endpoints_are_scoped_deduplicate_events_and_go_with_the_connecti
     assert_eq!(listed[0].last_event_at, Some(at(4)));
 
     // Another organization cannot delete it; the owner can, with its events.
-    assert!(!webhooks.delete(other_org, new.connection.id, endpoint.id).await.unwrap());
+    assert!(!webhooks.delete(other_org, new.connection.id, endpoint.id, &updated(&new, at(5))).await.unwrap());
     let second = stripe_endpoint(&new, at(5));
-    assert!(webhooks.insert(&second, &sealed(1), 16).await.unwrap());
-    assert!(webhooks.delete(organization.id, new.connection.id, endpoint.id).await.unwrap());
+    assert!(webhooks.insert(&second, &sealed(1), 16, &updated(&new, at(1))).await.unwrap());
+    assert!(webhooks.delete(organization.id, new.connection.id, endpoint.id, &updated(&new, at(5))).await.unwrap());
     assert!(webhooks.find(endpoint.id).await.unwrap().is_none());
-    assert!(!webhooks.delete(organization.id, new.connection.id, endpoint.id).await.unwrap());
+    assert!(!webhooks.delete(organization.id, new.connection.id, endpoint.id, &updated(&new, at(5))).await.unwrap());
 
     // Disconnecting deletes the connection's endpoints (their secrets) too.
-    let bye = audit(&admin, AuditAction::IntegrationDisconnected, "stripe", new.connection.id, at(6));
+    let bye = audit(&admin, EventKind::IntegrationDisconnected, "stripe", new.connection.id, at(6));
     assert!(integrations.disconnect(organization.id, new.connection.id, at(6), &bye).await.unwrap());
     assert!(webhooks.find(second.id).await.unwrap().is_none());
-}
-
-async fn stripe_endpoint_secrets_are_rewrapped_like_credentials(db: Database) {
-    let (_, admin) = setup(&db).await;
-    let integrations = db.integrations();
-    let webhooks = db.stripe_webhooks();
-    let new = connect_as(&admin, "stripe", 2, at(0));
-    integrations.save_connection(&new, &connected(&new)).await.unwrap();
-    let endpoint = stripe_endpoint(&new, at(1));
-    let old = sealed(1);
-    assert!(webhooks.insert(&endpoint, &old, 16).await.unwrap());
-
-    let stale = integrations.credentials_below_version(2, chrono::Utc::now(), 10).await.unwrap();
-    assert_eq!(stale.len(), 1, "only the endpoint secret is under key 1: {stale:?}");
-    assert_eq!(stale[0].id, endpoint.id);
-    assert_eq!(stale[0].binding, endpoint.secret_binding());
-    assert_eq!(stale[0].ciphertext, old);
-
-    let fresh = sealed(2);
-    assert!(!integrations.replace_ciphertext(endpoint.id, &sealed(1), &fresh).await.unwrap(), "not what was read");
-    assert!(integrations.replace_ciphertext(endpoint.id, &old, &fresh).await.unwrap());
-    assert_eq!(webhooks.find(endpoint.id).await.unwrap().unwrap().1, fresh);
-    assert!(integrations.credentials_below_version(2, chrono::Utc::now(), 10).await.unwrap().is_empty());
 }
 
 async fn concurrent_stripe_endpoint_adds_never_exceed_the_limit(db: Database) {
@@ -660,8 +631,9 @@ async fn concurrent_stripe_endpoint_adds_never_exceed_the_limit(db: Database) {
     db.integrations().save_connection(&new, &connected(&new)).await.unwrap();
     let tasks: Vec<_> = (0..10)
         .map(|_| {
-            let (webhooks, endpoint) = (db.stripe_webhooks(), stripe_endpoint(&new, at(1)));
-            tokio::spawn(async move { webhooks.insert(&endpoint, &sealed(1), 4).await })
+            let (webhooks, endpoint, event) =
+                (db.stripe_webhooks(), stripe_endpoint(&new, at(1)), updated(&new, at(1)));
+            tokio::spawn(async move { webhooks.insert(&endpoint, &sealed(1), 4, &event).await })
         })
         .collect();
     let added: Vec<bool> =

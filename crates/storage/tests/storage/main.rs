@@ -47,6 +47,7 @@ mod jobs;
 mod key_invalidation;
 mod notifications;
 mod rows;
+mod sealed;
 mod usage;
 mod users;
 mod webhooks;

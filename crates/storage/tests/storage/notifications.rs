@@ -12,8 +12,55 @@ use uuid::Uuid;
 
 use crate::fixtures::{created, key, setup, t0};
 
+/// An expiry warning's notice carries the key's `api_key.expiring` event: the webhook goes out
+/// with the first notice and never with a duplicate one.
+async fn a_notice_s_event_is_recorded_with_it_and_only_once(db: Database) {
+    use otesse_domain::event::{AuditActor, DomainEvent, Event, EventKind};
+    use otesse_domain::sealed::Ciphertext;
+    use otesse_domain::webhook::{EndpointId, EndpointStatus, WebhookEndpoint, WebhookRepository};
+    let (_, admin) = setup(&db).await;
+    let hook = WebhookEndpoint {
+        id: EndpointId(Uuid::now_v7()),
+        organization_id: admin.organization_id,
+        url: "https://hooks.example.com/in".into(),
+        description: String::new(),
+        events: vec![EventKind::ApiKeyExpiring],
+        status: EndpointStatus::Enabled,
+        disabled_reason: None,
+        consecutive_failures: 0,
+        created_by: admin.id,
+        created_at: t0(),
+        updated_at: t0(),
+    };
+    db.webhooks().insert_endpoint(&hook, &Ciphertext { key_version: 1, bytes: b"s".to_vec() }, 16).await.unwrap();
+    let backend = key(&admin, "Backend");
+    let expiring = |n| {
+        DomainEvent::new(
+            admin.organization_id,
+            AuditActor::System,
+            at(n),
+            Event::ApiKeyExpiring { key: backend.clone(), days_left: 7 },
+        )
+    };
+    let store = db.notifications();
+    assert!(
+        store
+            .insert(&notification(&admin, "expires in 7 days", 1), "api_key.expiring:k:7d", Some(&expiring(1)))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.insert(&notification(&admin, "again", 2), "api_key.expiring:k:7d", Some(&expiring(2))).await.unwrap()
+    );
+    let page = PageRequest::new(Some(10), None).unwrap();
+    let log = db.webhooks().deliveries(admin.organization_id, hook.id, &page).await.unwrap().items;
+    assert_eq!(log.len(), 1, "one notice, one delivery");
+    assert_eq!(log[0].event_type, EventKind::ApiKeyExpiring);
+}
+
 on_both_databases!(
     a_dedupe_key_is_inserted_once_even_concurrently,
+    a_notice_s_event_is_recorded_with_it_and_only_once,
     notifications_are_the_users_own_and_read_once,
     emails_are_recorded_once_and_finished,
     keys_expiring_in_a_window_are_found,
@@ -48,7 +95,7 @@ async fn a_dedupe_key_is_inserted_once_even_concurrently(db: Database) {
         .map(|n| {
             let store = store.clone();
             let n = notification(&admin, &format!("try {n}"), n);
-            tokio::spawn(async move { store.insert(&n, "api_key.expiring:k:7d").await.unwrap() })
+            tokio::spawn(async move { store.insert(&n, "api_key.expiring:k:7d", None).await.unwrap() })
         })
         .collect();
     let mut won = 0;
@@ -58,7 +105,7 @@ async fn a_dedupe_key_is_inserted_once_even_concurrently(db: Database) {
     assert_eq!(won, 1);
     let listed = store.list(admin.organization_id, admin.id, false, &page()).await.unwrap();
     assert_eq!(listed.items.len(), 1);
-    assert!(store.insert(&notification(&admin, "other", 9), "api_key.expiring:k:1d").await.unwrap());
+    assert!(store.insert(&notification(&admin, "other", 9), "api_key.expiring:k:1d", None).await.unwrap());
 }
 
 async fn notifications_are_the_users_own_and_read_once(db: Database) {
@@ -66,8 +113,8 @@ async fn notifications_are_the_users_own_and_read_once(db: Database) {
     let store = db.notifications();
     let first = notification(&admin, "first", 1);
     let second = notification(&admin, "second", 2);
-    store.insert(&first, "a").await.unwrap();
-    store.insert(&second, "b").await.unwrap();
+    store.insert(&first, "a", None).await.unwrap();
+    store.insert(&second, "b", None).await.unwrap();
 
     let listed = store.list(organization.id, admin.id, false, &page()).await.unwrap();
     let titles: Vec<_> = listed.items.iter().map(|n| n.title.as_str()).collect();

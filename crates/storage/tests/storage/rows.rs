@@ -1,7 +1,8 @@
 //! Rows the domain would never write (a hand-edited database, a downgrade) are reported as
 //! storage errors, never a panic or a silently wrong value.
 
-use otesse_domain::audit::{AuditAction, AuditFilter};
+use otesse_domain::audit::AuditFilter;
+use otesse_domain::event::EventKind;
 use otesse_domain::page::PageRequest;
 use otesse_domain::ports::{ApiKeyRepository, AuditLog, UserRepository};
 use sea_orm::ConnectionTrait;
@@ -47,7 +48,7 @@ async fn unmappable_rows_are_storage_errors(test_db: TestDb) {
     let everything = AuditFilter::default();
     assert!(db.audit().list(organization.id, &everything, &page).await.is_err());
     // A filter on a known action simply does not match the unknown one.
-    let created_only = AuditFilter { action: Some(AuditAction::ApiKeyCreated), ..AuditFilter::default() };
+    let created_only = AuditFilter { action: Some(EventKind::ApiKeyCreated), ..AuditFilter::default() };
     assert!(db.audit().list(organization.id, &created_only, &page).await.unwrap().items.is_empty());
 
     test_db.finish().await;

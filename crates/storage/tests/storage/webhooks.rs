@@ -1,34 +1,34 @@
-//! Outbound webhooks: publishing queues exactly one delivery and one job per subscribed enabled
-//! endpoint, atomically; attempts are recorded; an endpoint is disabled by exactly one failure
-//! however many race; concurrent creates never exceed the endpoint limit; a rotation keeps the old secret, which
-//! the master-key rewrap covers while it is still sent; deleting an endpoint deletes its log.
+//! Outbound webhooks: a recorded event queues exactly one delivery and one job per subscribed
+//! enabled endpoint, with the change that caused it (the outbox); attempts are recorded; an
+//! endpoint is disabled by exactly one failure however many race; concurrent creates never
+//! exceed the endpoint limit; a rotation keeps the old secret; deleting an endpoint deletes its
+//! log. (The rewrap of endpoint secrets is in `sealed.rs`.)
 
 use chrono::Duration;
-use otesse_domain::integration::{Ciphertext, CredentialField};
+use otesse_domain::api_key::ApiKey;
+use otesse_domain::event::{AuditActor, DomainEvent, Event, EventKind};
 use otesse_domain::jobs::{JobFilter, JobKind, JobQueue};
 use otesse_domain::page::PageRequest;
-use otesse_domain::ports::IntegrationRepository;
+use otesse_domain::ports::{ApiKeyRepository, InsertKeyError};
+use otesse_domain::sealed::Ciphertext;
 use otesse_domain::user::User;
 use otesse_domain::webhook::{
-    Attempt, DeliveryState, EndpointId, EndpointInsert, EndpointStatus, EventType, WebhookEndpoint, WebhookEvent,
-    WebhookRepository,
+    Attempt, Delivery, DeliveryState, EndpointId, EndpointInsert, EndpointStatus, WebhookEndpoint, WebhookRepository,
 };
 use otesse_storage::Database;
-use serde_json::json;
 use uuid::Uuid;
 
-use crate::fixtures::{setup, t0};
+use crate::fixtures::{created, key, revoked, setup, t0};
 
 on_both_databases!(
-    publishing_queues_one_delivery_and_job_per_subscribed_enabled_endpoint,
+    a_recorded_event_queues_one_delivery_and_job_per_subscribed_enabled_endpoint,
+    a_refused_change_announces_nothing,
     attempts_are_recorded_and_one_failure_disables,
     a_rotation_keeps_the_previous_secret_and_deleting_removes_the_log,
-    endpoint_secrets_are_rewrapped_like_credentials,
-    a_rotated_endpoint_s_previous_secret_is_rewrapped_while_it_is_still_sent,
     concurrent_creates_never_exceed_the_endpoint_limit,
 );
 
-fn endpoint(owner: &User, events: &[EventType], status: EndpointStatus) -> WebhookEndpoint {
+fn endpoint(owner: &User, events: &[EventKind], status: EndpointStatus) -> WebhookEndpoint {
     WebhookEndpoint {
         id: EndpointId(Uuid::now_v7()),
         organization_id: owner.organization_id,
@@ -52,49 +52,110 @@ fn page() -> PageRequest<Uuid> {
     PageRequest::new(Some(50), None).unwrap()
 }
 
-async fn publishing_queues_one_delivery_and_job_per_subscribed_enabled_endpoint(db: Database) {
-    let (_, admin) = setup(&db).await;
-    let store = db.webhooks();
-    let revoked = endpoint(&admin, &[EventType::ApiKeyRevoked], EndpointStatus::Enabled);
-    let other = endpoint(&admin, &[EventType::ApiKeyCreated], EndpointStatus::Enabled);
-    let disabled = endpoint(&admin, &[EventType::ApiKeyRevoked], EndpointStatus::Disabled);
-    for e in [&revoked, &other, &disabled] {
-        assert_eq!(store.insert_endpoint(e, &sealed(b"s"), 16).await.unwrap(), EndpointInsert::Inserted);
-    }
-    assert_eq!(store.endpoints(admin.organization_id).await.unwrap().len(), 3);
-    let event = WebhookEvent::new(admin.organization_id, EventType::ApiKeyRevoked, json!({"id": "k"}), t0());
-    let made = store.publish(&event, None, 4).await.unwrap();
-    assert_eq!(made.len(), 1);
-    assert_eq!(made[0].endpoint_id, revoked.id);
-    let jobs = db
-        .jobs()
+async fn delivery_jobs(db: &Database) -> Vec<otesse_domain::jobs::Job> {
+    db.jobs()
         .list(
             &JobFilter { kind: Some(JobKind::WebhookDelivery), ..Default::default() },
             &PageRequest::new(Some(50), None).unwrap(),
         )
         .await
-        .unwrap();
-    assert_eq!(jobs.items.len(), 1);
-    assert_eq!(jobs.items[0].max_attempts, 4);
-    assert!(jobs.items[0].payload.contains(&made[0].id.to_string()));
+        .unwrap()
+        .items
+}
 
-    // Only the named endpoint, subscribed or not, enabled or not (the test event).
-    let test = WebhookEvent::new(admin.organization_id, EventType::Test, json!({}), t0());
-    let made = store.publish(&test, Some(disabled.id), 4).await.unwrap();
-    assert_eq!(made.len(), 1);
-    let (delivery, target, stored) = store.delivery(made[0].id).await.unwrap().unwrap();
+/// The `webhook.test` event of `endpoint`, as the service records it.
+fn test_event(owner: &User, endpoint: &WebhookEndpoint) -> DomainEvent {
+    DomainEvent::new(
+        owner.organization_id,
+        AuditActor::User(owner.id),
+        t0(),
+        Event::WebhookTest { endpoint_id: endpoint.id.0 },
+    )
+}
+
+async fn test_delivery(db: &Database, owner: &User, endpoint: &WebhookEndpoint) -> Delivery {
+    db.webhooks().send_test(&test_event(owner, endpoint), endpoint.id).await.unwrap().expect("the endpoint exists")
+}
+
+async fn a_recorded_event_queues_one_delivery_and_job_per_subscribed_enabled_endpoint(db: Database) {
+    let db = db.with_delivery_attempts(4);
+    let (organization, admin) = setup(&db).await;
+    let store = db.webhooks();
+    let subscribed = endpoint(&admin, &[EventKind::ApiKeyRevoked], EndpointStatus::Enabled);
+    let other = endpoint(&admin, &[EventKind::ApiKeyCreated], EndpointStatus::Enabled);
+    let disabled = endpoint(&admin, &[EventKind::ApiKeyRevoked], EndpointStatus::Disabled);
+    for e in [&subscribed, &other, &disabled] {
+        assert_eq!(store.insert_endpoint(e, &sealed(b"s"), 16).await.unwrap(), EndpointInsert::Inserted);
+    }
+    assert_eq!(store.endpoints(admin.organization_id).await.unwrap().len(), 3);
+
+    // The revocation of a key: its delivery goes in with it.
+    let backend = key(&admin, "Backend");
+    db.api_keys().insert(&backend, &created(&backend), 25, t0()).await.unwrap();
+    assert_eq!(delivery_jobs(&db).await.len(), 1, "the creation's delivery to the endpoint subscribed to it");
+    let revocation = revoked(&backend, t0());
+    db.api_keys().revoke(organization.id, backend.id, t0(), &revocation).await.unwrap();
+    let log = store.deliveries(admin.organization_id, subscribed.id, &page()).await.unwrap().items;
+    assert_eq!(log.len(), 1, "one delivery to the subscribed endpoint; none to the disabled one");
+    assert_eq!((log[0].event_id, log[0].event_type), (revocation.id, EventKind::ApiKeyRevoked));
+    assert!(store.deliveries(admin.organization_id, disabled.id, &page()).await.unwrap().items.is_empty());
+    let jobs = delivery_jobs(&db).await;
+    assert_eq!(jobs.len(), 2);
+    assert!(jobs.iter().all(|job| job.max_attempts == 4), "the deployment's attempts");
+    assert!(jobs.iter().any(|job| job.payload.contains(&log[0].id.to_string())));
+    // What is delivered: the payload, shaped once, with the event's id.
+    let (_, target, stored) = store.delivery(log[0].id).await.unwrap().unwrap();
+    assert_eq!(target.id, subscribed.id);
+    let body: serde_json::Value = serde_json::from_str(&stored.payload).unwrap();
+    assert_eq!(body["id"], revocation.message_id());
+    assert_eq!(body["type"], "api_key.revoked");
+    assert_eq!(body["data"]["id"], serde_json::json!(backend.id.0));
+    assert!(body["data"]["revoked_at"].is_string());
+
+    // An audited-only change reaches no endpoint.
+    let before = delivery_jobs(&db).await.len();
+    let rotated = ApiKey { rotated_from: Some(backend.id), ..key(&admin, "Backend 2") };
+    let rotation = DomainEvent::new(
+        organization.id,
+        AuditActor::User(admin.id),
+        t0(),
+        Event::ApiKeyRotated { key: rotated.clone(), rotated_from: backend.id, old_key_revoked_at: None },
+    );
+    db.api_keys().rotate(&rotated, backend.id, None, &rotation, 25, t0()).await.unwrap();
+    assert_eq!(delivery_jobs(&db).await.len(), before, "nobody subscribed to rotations");
+
+    // The test event: only the named endpoint, subscribed or not, enabled or not.
+    let delivery = test_delivery(&db, &admin, &disabled).await;
+    let (delivery, target, stored) = store.delivery(delivery.id).await.unwrap().unwrap();
     assert_eq!(target.id, disabled.id);
-    assert_eq!(stored.payload, test.payload);
     assert_eq!(delivery.state, DeliveryState::Pending);
+    assert!(stored.payload.contains("This is a test event from Otesse."));
+    let elsewhere = endpoint(&admin, &[EventKind::WebhookTest], EndpointStatus::Enabled);
+    assert_eq!(store.send_test(&test_event(&admin, &elsewhere), elsewhere.id).await.unwrap(), None, "no such endpoint");
+}
+
+async fn a_refused_change_announces_nothing(db: Database) {
+    let (_, admin) = setup(&db).await;
+    let store = db.webhooks();
+    let created_hook = endpoint(&admin, &[EventKind::ApiKeyCreated], EndpointStatus::Enabled);
+    store.insert_endpoint(&created_hook, &sealed(b"s"), 16).await.unwrap();
+    let first = key(&admin, "Backend");
+    db.api_keys().insert(&first, &created(&first), 25, t0()).await.unwrap();
+    let twin = key(&admin, "Backend");
+    assert_eq!(db.api_keys().insert(&twin, &created(&twin), 25, t0()).await, Err(InsertKeyError::NameTaken));
+    let over = key(&admin, "Frontend");
+    assert_eq!(db.api_keys().insert(&over, &created(&over), 1, t0()).await, Err(InsertKeyError::LimitReached));
+    let log = store.deliveries(admin.organization_id, created_hook.id, &page()).await.unwrap().items;
+    assert_eq!(log.len(), 1, "only the stored key was announced");
+    assert_eq!(delivery_jobs(&db).await.len(), 1);
 }
 
 async fn attempts_are_recorded_and_one_failure_disables(db: Database) {
     let (_, admin) = setup(&db).await;
     let store = db.webhooks();
-    let target = endpoint(&admin, &[EventType::Test], EndpointStatus::Enabled);
+    let target = endpoint(&admin, &[EventKind::WebhookTest], EndpointStatus::Enabled);
     store.insert_endpoint(&target, &sealed(b"s"), 16).await.unwrap();
-    let event = WebhookEvent::new(admin.organization_id, EventType::Test, json!({}), t0());
-    let delivery = store.publish(&event, Some(target.id), 3).await.unwrap().remove(0);
+    let delivery = test_delivery(&db, &admin, &target).await;
     let attempt = Attempt {
         state: DeliveryState::Pending,
         status: Some(503),
@@ -133,7 +194,7 @@ async fn attempts_are_recorded_and_one_failure_disables(db: Database) {
 async fn a_rotation_keeps_the_previous_secret_and_deleting_removes_the_log(db: Database) {
     let (_, admin) = setup(&db).await;
     let store = db.webhooks();
-    let target = endpoint(&admin, &[EventType::Test], EndpointStatus::Enabled);
+    let target = endpoint(&admin, &[EventKind::WebhookTest], EndpointStatus::Enabled);
     store.insert_endpoint(&target, &sealed(b"old"), 16).await.unwrap();
     assert_eq!(store.secrets(target.id).await.unwrap().unwrap().previous, None);
     let until = t0() + Duration::hours(24);
@@ -142,8 +203,8 @@ async fn a_rotation_keeps_the_previous_secret_and_deleting_removes_the_log(db: D
     assert_eq!(secrets.current, sealed(b"new"));
     assert_eq!(secrets.previous, Some((sealed(b"old"), until)));
 
-    let event = WebhookEvent::new(admin.organization_id, EventType::Test, json!({}), t0());
-    store.publish(&event, Some(target.id), 3).await.unwrap();
+    let event = test_event(&admin, &target);
+    store.send_test(&event, target.id).await.unwrap();
     // Pruning keeps what is pending or recent, and deletes finished deliveries with their events.
     assert_eq!(store.prune(t0() + Duration::days(1)).await.unwrap(), 0, "still pending");
     let done = store.deliveries(admin.organization_id, target.id, &page()).await.unwrap().items[0].id;
@@ -160,86 +221,18 @@ async fn a_rotation_keeps_the_previous_secret_and_deleting_removes_the_log(db: D
     assert_eq!(store.prune(t0() + Duration::days(1)).await.unwrap(), 1);
     assert!(store.delivery(done).await.unwrap().is_none());
     // The event went with its last delivery: its id can be stored again.
-    store.publish(&event, Some(target.id), 3).await.unwrap();
+    store.send_test(&event, target.id).await.unwrap();
     assert!(store.delete_endpoint(admin.organization_id, target.id).await.unwrap());
     assert!(!store.delete_endpoint(admin.organization_id, target.id).await.unwrap());
     assert!(store.deliveries(admin.organization_id, target.id, &page()).await.unwrap().items.is_empty());
     assert!(store.endpoint(admin.organization_id, target.id).await.unwrap().is_none());
 }
 
-async fn endpoint_secrets_are_rewrapped_like_credentials(db: Database) {
-    let (_, admin) = setup(&db).await;
-    let store = db.webhooks();
-    let target = endpoint(&admin, &[EventType::Test], EndpointStatus::Enabled);
-    let old = Ciphertext { key_version: 1, bytes: b"under key 1".to_vec() };
-    store.insert_endpoint(&target, &old, 16).await.unwrap();
-    let integrations = db.integrations();
-    let stale = integrations.credentials_below_version(2, chrono::Utc::now(), 10).await.unwrap();
-    assert_eq!(stale.len(), 1, "{stale:?}");
-    assert_eq!(stale[0].id, target.id.0);
-    assert_eq!(stale[0].binding.field, CredentialField::OutboundWebhookSecret);
-    assert_eq!(stale[0].binding.organization_id, admin.organization_id);
-    assert_eq!(stale[0].ciphertext, old);
-    let fresh = Ciphertext { key_version: 2, bytes: b"under key 2".to_vec() };
-    assert!(!integrations.replace_ciphertext(target.id.0, &fresh, &fresh).await.unwrap(), "not what was read");
-    assert!(integrations.replace_ciphertext(target.id.0, &old, &fresh).await.unwrap());
-    assert_eq!(store.secrets(target.id).await.unwrap().unwrap().current, fresh);
-    assert!(integrations.credentials_below_version(2, chrono::Utc::now(), 10).await.unwrap().is_empty());
-}
-
-async fn a_rotated_endpoint_s_previous_secret_is_rewrapped_while_it_is_still_sent(db: Database) {
-    let (_, admin) = setup(&db).await;
-    let store = db.webhooks();
-    let integrations = db.integrations();
-    let target = endpoint(&admin, &[EventType::Test], EndpointStatus::Enabled);
-    let before = Ciphertext { key_version: 1, bytes: b"the secret before, under key 1".to_vec() };
-    let after = Ciphertext { key_version: 1, bytes: b"the secret after, under key 1".to_vec() };
-    store.insert_endpoint(&target, &before, 16).await.unwrap();
-    let until = t0() + Duration::hours(24);
-    store.rotate_secret(target.id, &after, until).await.unwrap();
-
-    let listed = |at| {
-        let integrations = integrations.clone();
-        async move {
-            let mut found: Vec<_> = integrations
-                .credentials_below_version(2, at, 10)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|c| {
-                    assert_eq!((c.id, c.binding.connection_id), (target.id.0, target.id.0));
-                    assert_eq!(c.binding.field, CredentialField::OutboundWebhookSecret);
-                    c.ciphertext
-                })
-                .collect();
-            found.sort_by(|a, b| a.bytes.cmp(&b.bytes));
-            found
-        }
-    };
-    // Within the overlap both secrets are listed; once it is over, only the current one.
-    assert_eq!(listed(t0() + Duration::hours(1)).await, vec![after.clone(), before.clone()]);
-    assert_eq!(listed(until).await, vec![after.clone()], "an expired previous secret is never sent again");
-
-    let rewrapped = |bytes: &[u8]| Ciphertext { key_version: 2, bytes: bytes.to_vec() };
-    let (new_before, new_after) =
-        (rewrapped(b"the secret before, under key 2"), rewrapped(b"the secret after, under key 2"));
-    assert!(
-        !integrations.replace_ciphertext(target.id.0, &new_before, &new_before).await.unwrap(),
-        "not what was read"
-    );
-    assert!(integrations.replace_ciphertext(target.id.0, &before, &new_before).await.unwrap(), "the previous secret");
-    assert!(integrations.replace_ciphertext(target.id.0, &after, &new_after).await.unwrap(), "the current secret");
-    let secrets = store.secrets(target.id).await.unwrap().unwrap();
-    assert_eq!(secrets.current, new_after);
-    assert_eq!(secrets.previous, Some((new_before, until)), "the overlap keeps its end");
-    assert!(listed(t0() + Duration::hours(1)).await.is_empty(), "nothing left under key 1");
-}
-
 async fn concurrent_creates_never_exceed_the_endpoint_limit(db: Database) {
     let (_, admin) = setup(&db).await;
     let tasks: Vec<_> = (0..12)
         .map(|_| {
-            let (store, e) = (db.webhooks(), endpoint(&admin, &[EventType::Test], EndpointStatus::Enabled));
+            let (store, e) = (db.webhooks(), endpoint(&admin, &[EventKind::WebhookTest], EndpointStatus::Enabled));
             tokio::spawn(async move { store.insert_endpoint(&e, &sealed(b"s"), 5).await })
         })
         .collect();

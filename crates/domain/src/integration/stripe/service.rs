@@ -1,235 +1,23 @@
-//! Stripe's post-connection resources (I11) and its inbound webhooks (W4).
-//!
-//! A webhook endpoint is what the organization registered in its Stripe dashboard: the events
-//! it subscribed to and the signing secret (`whsec_...`) Stripe showed for it. The endpoint's
-//! URL is Otesse's receiving route for it, so Stripe's deliveries land here; each one is
-//! checked against that secret (with a tolerance window), de-duplicated by Stripe's event id,
-//! and stored. The secret is sealed like a credential (AES-256-GCM, bound to the organization,
-//! the endpoint and the field) and never shown again.
-//!
-//! Invariants:
-//! - Nothing unverified is stored: an event is recorded only after its signature matched.
-//! - One stored event per (endpoint, Stripe event id), however often Stripe retries.
+//! The Stripe webhook service: endpoints (I11), the status view, and the receiving side (W4).
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use uuid::Uuid;
 
-use super::{
-    CredentialBinding, CredentialField, IntegrationError, ResourceType,
-    service::{EDIT, VIEW},
+use super::model::{
+    MAX_ENDPOINTS_PER_CONNECTION, ReceiveError, Received, SignatureError, StripeEvent, StripeEventHeader, StripeStatus,
+    StripeWebhookEndpoint, WebhookEndpointError, check_secret, parse_description, parse_events,
 };
+use super::ports::{StripeSignatureVerifier, StripeWebhookRepository};
 use crate::StorageError;
-use crate::audit::{AuditAction, AuditEntry};
 use crate::caller::Caller;
-use crate::integration::{Catalog, Ciphertext, ConnectionView};
-use crate::organization::OrganizationId;
+use crate::event::{DomainEvent, Event};
+use crate::integration::service::{EDIT, IntegrationError, VIEW};
+use crate::integration::{Catalog, ConnectionStatus, ConnectionView, IntegrationRepository, ResourceType};
 use crate::page::{Page, PageRequest};
-use crate::ports::{AuditLog, Clock, CredentialCipher, DecryptError, IntegrationRepository};
-
-/// Endpoints one connection may have.
-pub const MAX_ENDPOINTS_PER_CONNECTION: usize = 16;
-/// Event types one endpoint may list.
-const MAX_EVENTS: usize = 100;
-
-/// An endpoint registered in Stripe whose deliveries Otesse receives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StripeWebhookEndpoint {
-    pub id: Uuid,
-    pub organization_id: OrganizationId,
-    /// The Stripe connection it belongs to; disconnecting deletes it.
-    pub connection_id: Uuid,
-    pub description: String,
-    /// Stripe event types (`charge.succeeded`), or `*` for all.
-    pub events: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    /// When its newest event arrived (read, not stored).
-    pub last_event_at: Option<DateTime<Utc>>,
-}
-
-impl StripeWebhookEndpoint {
-    /// What its signing secret is bound to.
-    pub fn secret_binding(&self) -> CredentialBinding {
-        CredentialBinding {
-            organization_id: self.organization_id,
-            connection_id: self.id,
-            field: CredentialField::WebhookSigningSecret,
-        }
-    }
-}
-
-/// A verified event as received.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StripeEvent {
-    pub id: Uuid,
-    pub endpoint_id: Uuid,
-    pub organization_id: OrganizationId,
-    /// Stripe's id (`evt_...`), the de-duplication key.
-    pub event_id: String,
-    pub event_type: String,
-    pub livemode: bool,
-    /// The body exactly as Stripe sent it.
-    pub payload: String,
-    pub received_at: DateTime<Utc>,
-}
-
-/// What the receiving route read from the body before the signature is checked (untrusted).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StripeEventHeader {
-    pub event_id: String,
-    pub event_type: String,
-    pub livemode: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WebhookEndpointError {
-    #[error("events must list 1 to 100 Stripe event types such as \"charge.succeeded\", or \"*\"; {0:?} is not one")]
-    InvalidEvent(String),
-    #[error("events must list 1 to 100 Stripe event types such as \"charge.succeeded\", or \"*\"")]
-    NoEvents,
-    #[error("signing_secret must be the endpoint's signing secret from Stripe, starting with whsec_")]
-    InvalidSecret,
-    #[error("description must be at most 200 characters, without control characters")]
-    InvalidDescription,
-    #[error("A connection has at most 16 webhook endpoints.")]
-    TooMany,
-}
-
-/// Checks and normalises the event list: trimmed, de-duplicated, in the given order.
-pub fn parse_events(raw: &[String]) -> Result<Vec<String>, WebhookEndpointError> {
-    if raw.is_empty() || raw.len() > MAX_EVENTS {
-        return Err(WebhookEndpointError::NoEvents);
-    }
-    let mut events: Vec<String> = Vec::with_capacity(raw.len());
-    for event in raw {
-        let event = event.trim();
-        let valid = event == "*"
-            || (event.len() <= 100
-                && event.split('.').count() >= 2
-                && event.split('.').all(|part| {
-                    !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-                }));
-        if !valid {
-            return Err(WebhookEndpointError::InvalidEvent(event.chars().take(100).collect()));
-        }
-        if !events.iter().any(|e| e == event) {
-            events.push(event.to_owned());
-        }
-    }
-    Ok(events)
-}
-
-/// A Stripe signing secret: `whsec_` and 1 to 250 visible ASCII characters.
-pub fn check_secret(secret: &str) -> Result<(), WebhookEndpointError> {
-    let rest = secret.strip_prefix("whsec_").ok_or(WebhookEndpointError::InvalidSecret)?;
-    if rest.is_empty() || rest.len() > 250 || !rest.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(WebhookEndpointError::InvalidSecret);
-    }
-    Ok(())
-}
-
-fn parse_description(raw: Option<&str>) -> Result<String, WebhookEndpointError> {
-    let description = raw.unwrap_or_default().trim();
-    if description.chars().count() > 200 || description.chars().any(char::is_control) {
-        return Err(WebhookEndpointError::InvalidDescription);
-    }
-    Ok(description.to_owned())
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SignatureError {
-    #[error("the Stripe-Signature header is missing")]
-    Missing,
-    #[error("the Stripe-Signature header is malformed")]
-    Malformed,
-    #[error("the signature's timestamp is outside the tolerance window")]
-    OutsideTolerance,
-    #[error("no signature matches")]
-    Mismatch,
-}
-
-/// Checks a `Stripe-Signature` header against an endpoint's secret.
-#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
-pub trait StripeSignatureVerifier: Send + Sync {
-    /// Ok if `header` holds a `v1` signature of `payload` under `secret`, made within the
-    /// tolerance window around `now`. Compares in constant time.
-    fn verify(
-        &self,
-        secret: &SecretString,
-        header: &str,
-        payload: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<(), SignatureError>;
-}
-
-/// Storage of endpoints and their events.
-#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
-#[async_trait::async_trait]
-pub trait StripeWebhookRepository: Send + Sync {
-    /// The connection's endpoints, oldest first, each with its newest event's time.
-    async fn list(
-        &self,
-        organization: OrganizationId,
-        connection: Uuid,
-    ) -> Result<Vec<StripeWebhookEndpoint>, StorageError>;
-
-    /// Stores the endpoint and its sealed secret unless its connection already has `limit`
-    /// endpoints (false, nothing stored). Counting and inserting are one atomic step.
-    async fn insert(
-        &self,
-        endpoint: &StripeWebhookEndpoint,
-        secret: &Ciphertext,
-        limit: usize,
-    ) -> Result<bool, StorageError>;
-
-    /// An endpoint and its sealed secret, by id alone (the receiving route knows nothing else).
-    async fn find(&self, id: Uuid) -> Result<Option<(StripeWebhookEndpoint, Ciphertext)>, StorageError>;
-
-    /// Deletes the endpoint and its events; false if the organization has no such endpoint
-    /// on this connection.
-    async fn delete(&self, organization: OrganizationId, connection: Uuid, id: Uuid) -> Result<bool, StorageError>;
-
-    /// Stores a verified event; false (and nothing written) if the endpoint already has an
-    /// event with this Stripe id.
-    async fn record_event(&self, event: &StripeEvent) -> Result<bool, StorageError>;
-
-    /// The connection's received events, newest first; the cursor is the last entry's id.
-    async fn events(
-        &self,
-        organization: OrganizationId,
-        connection: Uuid,
-        page: &PageRequest<Uuid>,
-    ) -> Result<Page<StripeEvent, Uuid>, StorageError>;
-}
-
-/// Why an inbound delivery was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReceiveError {
-    #[error("No such webhook endpoint.")]
-    UnknownEndpoint,
-    #[error("The webhook signature could not be verified: {0}.")]
-    Signature(SignatureError),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
-
-/// What happened to a verified delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Received {
-    Stored,
-    /// Stripe sent this event before (a retry): acknowledged, not stored again.
-    Duplicate,
-}
-
-/// The Stripe connection's status view (I11).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StripeStatus {
-    pub view: ConnectionView,
-    pub endpoints: Vec<StripeWebhookEndpoint>,
-    pub last_event_at: Option<DateTime<Utc>>,
-}
+use crate::ports::Clock;
+use crate::sealed::CredentialCipher;
 
 #[derive(Clone)]
 pub struct StripeWebhookPorts {
@@ -238,7 +26,6 @@ pub struct StripeWebhookPorts {
     pub webhooks: Arc<dyn StripeWebhookRepository>,
     pub cipher: Arc<dyn CredentialCipher>,
     pub verifier: Arc<dyn StripeSignatureVerifier>,
-    pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -300,7 +87,7 @@ impl StripeWebhookService {
         check_secret(signing_secret.expose_secret())?;
         let description = parse_description(description)?;
         let view = self.connection(caller, connection).await?;
-        if view.connection.status != super::ConnectionStatus::Connected {
+        if view.connection.status != ConnectionStatus::Connected {
             return Err(IntegrationError::ConnectionNotFound);
         }
         let now = self.ports.clock.now();
@@ -313,42 +100,33 @@ impl StripeWebhookService {
             created_at: now,
             last_event_at: None,
         };
-        let sealed = self.ports.cipher.encrypt(signing_secret, &endpoint.secret_binding());
-        if !self.ports.webhooks.insert(&endpoint, &sealed, MAX_ENDPOINTS_PER_CONNECTION).await? {
+        let sealed = self.ports.cipher.encrypt(signing_secret, &endpoint.secret_owner());
+        let event = self.updated(caller, &view, "webhook_endpoint.added", endpoint.id);
+        if !self.ports.webhooks.insert(&endpoint, &sealed, MAX_ENDPOINTS_PER_CONNECTION, &event).await? {
             return Err(WebhookEndpointError::TooMany.into());
         }
-        self.audit(caller, &view, "webhook_endpoint.added", endpoint.id).await?;
         Ok(endpoint)
     }
 
     pub async fn delete_endpoint(&self, caller: &Caller, connection: Uuid, id: Uuid) -> Result<(), IntegrationError> {
         caller.require(EDIT)?;
         let view = self.connection(caller, connection).await?;
-        if !self.ports.webhooks.delete(caller.organization_id(), connection, id).await? {
+        let event = self.updated(caller, &view, "webhook_endpoint.deleted", id);
+        if !self.ports.webhooks.delete(caller.organization_id(), connection, id, &event).await? {
             return Err(IntegrationError::ResourceNotFound);
         }
-        self.audit(caller, &view, "webhook_endpoint.deleted", id).await
+        Ok(())
     }
 
-    async fn audit(
-        &self,
-        caller: &Caller,
-        view: &ConnectionView,
-        change: &str,
-        endpoint: Uuid,
-    ) -> Result<(), IntegrationError> {
-        let entry = AuditEntry::new(
-            caller.organization_id(),
-            caller.audit_actor(),
-            AuditAction::IntegrationUpdated,
-            "integration",
-            view.connection.id.to_string(),
-            self.ports.clock.now(),
-        )
-        .for_provider(view.connection.provider.as_str())
-        .with("change", change)
-        .with("value", endpoint.to_string());
-        Ok(self.ports.audit.record(&entry).await?)
+    /// A change of the connection's endpoints, as an `integration.updated` event.
+    fn updated(&self, caller: &Caller, view: &ConnectionView, change: &str, endpoint: Uuid) -> DomainEvent {
+        let event = Event::IntegrationUpdated {
+            connection_id: view.connection.id,
+            provider: view.connection.provider.clone(),
+            change: change.to_owned(),
+            value: endpoint.to_string(),
+        };
+        DomainEvent::new(caller.organization_id(), caller.audit_actor(), self.ports.clock.now(), event)
     }
 
     /// The status view: the connection with its latest health, its endpoints and when the
@@ -383,10 +161,7 @@ impl StripeWebhookService {
     ) -> Result<Received, ReceiveError> {
         let (endpoint, sealed) = self.ports.webhooks.find(endpoint).await?.ok_or(ReceiveError::UnknownEndpoint)?;
         let signature = signature.ok_or(ReceiveError::Signature(SignatureError::Missing))?;
-        let secret = self.ports.cipher.decrypt(&sealed, &endpoint.secret_binding()).map_err(|err| {
-            match err {
-                DecryptError::UnknownKeyVersion(_) | DecryptError::Tampered => {}
-            }
+        let secret = self.ports.cipher.decrypt(&sealed, &endpoint.secret_owner()).map_err(|_| {
             StorageError::new(format!("the signing secret of webhook endpoint {} does not decrypt", endpoint.id))
         })?;
         let now = self.ports.clock.now();
@@ -413,12 +188,16 @@ mod tests {
 
     use super::*;
     use crate::integration::catalog::fixtures::provider;
+    use crate::integration::stripe::ports::{MockStripeSignatureVerifier, MockStripeWebhookRepository};
     use crate::integration::{
         AuthMethod, Category, ConnectionStatus, InstanceStatus, IntegrationConnection, IntegrationInstance,
         ProviderDefinition, ProviderSlug,
     };
-    use crate::ports::{MockAuditLog, MockClock, MockCredentialCipher, MockIntegrationRepository};
+    use crate::organization::OrganizationId;
+    use crate::ports::{MockClock, MockCredentialCipher, MockIntegrationRepository};
+    use crate::sealed::{Ciphertext, DecryptError};
     use crate::user::{Role, UserId};
+    use chrono::Utc;
 
     fn actor(role: Role) -> Caller {
         crate::caller::fixtures::user(role)
@@ -457,7 +236,6 @@ mod tests {
         integrations: MockIntegrationRepository,
         webhooks: MockStripeWebhookRepository,
         verifier: MockStripeSignatureVerifier,
-        audit: MockAuditLog,
     }
 
     impl Mocks {
@@ -468,7 +246,6 @@ mod tests {
                 integrations,
                 webhooks: MockStripeWebhookRepository::new(),
                 verifier: MockStripeSignatureVerifier::new(),
-                audit: MockAuditLog::new(),
             }
         }
 
@@ -476,7 +253,7 @@ mod tests {
             let mut clock = MockClock::new();
             clock.expect_now().returning(Utc::now);
             let mut cipher = MockCredentialCipher::new();
-            // Readable fake: the binding's associated data, then the plaintext.
+            // Readable fake: the owner's associated data, then the plaintext.
             cipher.expect_encrypt().returning(|plain, binding| {
                 let mut bytes = binding.associated_data();
                 bytes.push(b'|');
@@ -504,7 +281,6 @@ mod tests {
                 webhooks: Arc::new(self.webhooks),
                 cipher: Arc::new(cipher),
                 verifier: Arc::new(self.verifier),
-                audit: Arc::new(self.audit),
                 clock: Arc::new(clock),
             })
         }
@@ -537,22 +313,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_endpoint_is_stored_with_its_secret_sealed_to_it_and_audited() {
+    async fn an_endpoint_is_stored_with_its_secret_sealed_to_it_and_its_event() {
         let mut mocks = Mocks::new();
         mocks.webhooks.expect_list().returning(|_, _| Ok(vec![]));
         let sealed = Arc::new(Mutex::new(None));
         let sink = sealed.clone();
-        mocks.webhooks.expect_insert().times(1).returning(move |endpoint, secret, limit| {
+        mocks.webhooks.expect_insert().times(1).returning(move |endpoint, secret, limit, event| {
             assert_eq!(limit, MAX_ENDPOINTS_PER_CONNECTION);
+            assert!(matches!(
+                &event.event,
+                Event::IntegrationUpdated { change, value, connection_id, .. }
+                    if change == "webhook_endpoint.added" && *value == endpoint.id.to_string()
+                        && *connection_id == Uuid::from_u128(10)
+            ));
             *sink.lock().unwrap() = Some((endpoint.clone(), secret.clone()));
             Ok(true)
         });
-        mocks
-            .audit
-            .expect_record()
-            .withf(|e| e.details.get("change").map(String::as_str) == Some("webhook_endpoint.added"))
-            .times(1)
-            .returning(|_| Ok(()));
         let svc = mocks.service();
         let secret = SecretString::from("whsec_canary".to_owned());
         let endpoint = svc
@@ -561,16 +337,16 @@ mod tests {
             .unwrap();
         let (stored, ciphertext) = sealed.lock().unwrap().clone().unwrap();
         assert_eq!(stored, endpoint);
-        let bound = endpoint.secret_binding().associated_data();
+        let bound = endpoint.secret_owner().associated_data();
         assert!(ciphertext.bytes.starts_with(&bound), "sealed to this endpoint");
         assert!(!format!("{endpoint:?}").contains("whsec_canary"));
     }
 
     #[tokio::test]
-    async fn a_full_connection_refuses_another_endpoint_and_audits_nothing() {
+    async fn a_full_connection_refuses_another_endpoint() {
         let mut mocks = Mocks::new();
-        mocks.webhooks.expect_insert().times(1).returning(|_, _, _| Ok(false));
-        mocks.audit.expect_record().never();
+        // Refused with its event: storage records neither.
+        mocks.webhooks.expect_insert().times(1).returning(|_, _, _, _| Ok(false));
         let secret = SecretString::from("whsec_ok".to_owned());
         let err = mocks
             .service()
@@ -584,7 +360,6 @@ mod tests {
     async fn bad_input_and_other_providers_are_refused_before_storage() {
         let mut mocks = Mocks::new();
         mocks.webhooks.expect_insert().never();
-        mocks.audit.expect_record().never();
         mocks.webhooks.expect_list().returning(|_, _| Ok(vec![]));
         let svc = mocks.service();
         let secret = SecretString::from("whsec_ok".to_owned());
@@ -614,7 +389,7 @@ mod tests {
             created_at: Utc::now(),
             last_event_at: None,
         };
-        let mut bytes = endpoint.secret_binding().associated_data();
+        let mut bytes = endpoint.secret_owner().associated_data();
         bytes.extend(b"|whsec_inbound");
         (endpoint, Ciphertext { key_version: 1, bytes })
     }

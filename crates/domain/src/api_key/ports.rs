@@ -1,0 +1,104 @@
+//! What the key service needs from storage and from the hot path's cache.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{ApiKey, ApiKeyId, KeyHash};
+use crate::StorageError;
+use crate::event::DomainEvent;
+use crate::organization::OrganizationId;
+
+#[cfg(any(test, feature = "mocks"))]
+use mockall::automock;
+
+/// Outcome of an atomic key insert.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InsertKeyError {
+    #[error("an active key already has this name")]
+    NameTaken,
+    #[error("the organization already has the maximum number of active keys")]
+    LimitReached,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait ApiKeyRepository: Send + Sync {
+    /// Inserts `key` and records `event` (its audit row, its webhook deliveries) in one
+    /// transaction, but only if, at `now`, the organization has fewer than `limit` active keys
+    /// and none of them has `key`'s name (compared exactly, case included). The check and the
+    /// insert are atomic: concurrent inserts never exceed the limit nor duplicate a name.
+    async fn insert(
+        &self,
+        key: &ApiKey,
+        event: &DomainEvent,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(), InsertKeyError>;
+
+    /// The key with this id in this organization, or `None` (also for another organization's key).
+    async fn find(&self, organization: OrganizationId, id: ApiKeyId) -> Result<Option<ApiKey>, StorageError>;
+
+    /// The key whose hash is `hash`, whatever its status.
+    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKey>, StorageError>;
+
+    /// Every key of the organization (at most a few hundred: 25 active plus history), newest first.
+    async fn list(&self, organization: OrganizationId) -> Result<Vec<ApiKey>, StorageError>;
+
+    /// Keys of every organization whose `expires_at` lies in `(from, to]`, revoked ones
+    /// included (the caller decides), oldest expiry first (for the expiry warnings, K13).
+    async fn expiring_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ApiKey>, StorageError>;
+
+    /// Sets `revoked_at` to `at` unless the key is already revoked at or before `at` (revocation
+    /// only ever moves earlier), recording `event` in the same transaction (and only when it
+    /// changed something). Returns the key as stored afterwards, or `None` if it does not exist
+    /// in this organization.
+    async fn revoke(
+        &self,
+        organization: OrganizationId,
+        id: ApiKeyId,
+        at: DateTime<Utc>,
+        event: &DomainEvent,
+    ) -> Result<Option<ApiKey>, StorageError>;
+
+    /// Inserts `new_key` as [`ApiKeyRepository::insert`] does and, in the same transaction,
+    /// schedules the old key's revocation at `revoke_old_at` (if given) and records `event`.
+    async fn rotate(
+        &self,
+        new_key: &ApiKey,
+        old_key: ApiKeyId,
+        revoke_old_at: Option<DateTime<Utc>>,
+        event: &DomainEvent,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(), InsertKeyError>;
+}
+
+/// A cached verification result: the key, or `None` for "no such key" (negative caching).
+pub type CachedKey = Option<Arc<ApiKey>>;
+
+/// The hot-path cache of keys by hash (F1). Bounded; entries expire on their own.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait KeyCache: Send + Sync {
+    /// `None` when nothing is cached for this hash.
+    fn get(&self, hash: &KeyHash) -> Option<CachedKey>;
+    fn insert(&self, hash: KeyHash, entry: CachedKey);
+    /// Drops the entry at once, so the next request reads the database.
+    fn invalidate(&self, hash: &KeyHash);
+    /// Drops every entry: used when invalidations from other processes may have been missed.
+    fn invalidate_all(&self);
+}
+
+/// Tells every process sharing the database that a key's cached entries are stale, so each drops
+/// them from its [`KeyCache`] (O2). The services call it after the change has committed.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait KeyInvalidationBus: Send + Sync {
+    /// Announces `hash` (never the key) to every process, this one included. Best effort: the
+    /// change is already committed, so a failure is the adapter's to log and never the caller's
+    /// error; a process that misses the notice drops its entry when the entry's time is up.
+    async fn publish(&self, hash: &KeyHash);
+}

@@ -1,0 +1,379 @@
+//! What happens, said once. Every change worth recording is a typed [`Event`] of one
+//! [`EventKind`], which knows whether it goes to the audit log (someone did something), to the
+//! webhook endpoints subscribed to it, or both.
+//!
+//! Services do not publish events after the fact: they hand a [`DomainEvent`] to the repository
+//! that stores the change, and storage writes the change, its audit row and its outbound event
+//! with the deliveries and their jobs in that one transaction (the outbox). A change that is
+//! stored is announced, however the process ends; a change that is refused or rolled back is
+//! not. How an event looks on the wire (its webhook payload) is the storage adapter's business.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::api_key::{ApiKey, ApiKeyId};
+use crate::integration::{AuthMethod, HealthCheck, HealthOutcome, ProviderSlug};
+use crate::organization::OrganizationId;
+use crate::user::UserId;
+
+/// Every kind of event, by the name clients see (`GET /v1/event-types`, the audit log's
+/// `action`, a webhook's `type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    ApiKeyCreated,
+    ApiKeyRotated,
+    ApiKeyRevoked,
+    ApiKeyExpiring,
+    IntegrationConnected,
+    IntegrationConnectFailed,
+    IntegrationDisconnected,
+    IntegrationUpdated,
+    HealthCheckFailed,
+    HealthCheckRecovered,
+    /// Sent only by the "send test event" route, to the one endpoint named.
+    WebhookTest,
+}
+
+/// Where an event goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Reach {
+    /// Into the audit log: someone (a user, a key, the system) did it.
+    audited: bool,
+    /// To webhook endpoints subscribed to it.
+    delivered: bool,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 11] = [
+        EventKind::ApiKeyCreated,
+        EventKind::ApiKeyRotated,
+        EventKind::ApiKeyRevoked,
+        EventKind::ApiKeyExpiring,
+        EventKind::IntegrationConnected,
+        EventKind::IntegrationConnectFailed,
+        EventKind::IntegrationDisconnected,
+        EventKind::IntegrationUpdated,
+        EventKind::HealthCheckFailed,
+        EventKind::HealthCheckRecovered,
+        EventKind::WebhookTest,
+    ];
+
+    /// The one table: name, description, and where each kind goes.
+    fn info(self) -> (&'static str, &'static str, Reach) {
+        const AUDITED: Reach = Reach { audited: true, delivered: false };
+        const DELIVERED: Reach = Reach { audited: false, delivered: true };
+        const BOTH: Reach = Reach { audited: true, delivered: true };
+        match self {
+            EventKind::ApiKeyCreated => ("api_key.created", "An API key was created.", BOTH),
+            EventKind::ApiKeyRotated => {
+                ("api_key.rotated", "An API key was rotated: a new key replaces it, the old one stops later.", BOTH)
+            }
+            EventKind::ApiKeyRevoked => ("api_key.revoked", "An API key was revoked and no longer works.", BOTH),
+            EventKind::ApiKeyExpiring => ("api_key.expiring", "An API key expires in 14, 7 or 1 days.", DELIVERED),
+            EventKind::IntegrationConnected => ("integration.connected", "A provider was connected.", BOTH),
+            EventKind::IntegrationConnectFailed => {
+                ("integration.connect_failed", "A provider refused a connection attempt.", AUDITED)
+            }
+            EventKind::IntegrationDisconnected => ("integration.disconnected", "A provider was disconnected.", BOTH),
+            EventKind::IntegrationUpdated => {
+                ("integration.updated", "A connected provider's settings or resources changed.", AUDITED)
+            }
+            EventKind::HealthCheckFailed => (
+                "integration.health_check.failed",
+                "A connected provider's scheduled health check started failing.",
+                DELIVERED,
+            ),
+            EventKind::HealthCheckRecovered => (
+                "integration.health_check.recovered",
+                "A connected provider's health check passes again after failing.",
+                DELIVERED,
+            ),
+            EventKind::WebhookTest => ("webhook.test", "A test event, sent on request to one endpoint.", DELIVERED),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.info().0
+    }
+
+    pub fn description(self) -> &'static str {
+        self.info().1
+    }
+
+    /// Whether it is written to the audit log.
+    pub fn audited(self) -> bool {
+        self.info().2.audited
+    }
+
+    /// Whether webhook endpoints can subscribe to it.
+    pub fn delivered(self) -> bool {
+        self.info().2.delivered
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == raw)
+    }
+
+    /// The kinds an endpoint can subscribe to (`GET /v1/event-types`).
+    pub fn deliverable() -> impl Iterator<Item = EventKind> {
+        Self::ALL.into_iter().filter(|kind| kind.delivered())
+    }
+
+    /// The kinds the audit log holds.
+    pub fn auditable() -> impl Iterator<Item = EventKind> {
+        Self::ALL.into_iter().filter(|kind| kind.audited())
+    }
+}
+
+/// Who did it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditActor {
+    User(UserId),
+    ApiKey(ApiKeyId),
+    /// The server itself: scheduled checks, expiry warnings.
+    System,
+}
+
+/// The facts of an event: what its audit row and its webhook payload are made of. Never a
+/// secret: a key's record holds only its hash and last four characters, and nothing else here
+/// comes near a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    ApiKeyCreated {
+        key: ApiKey,
+    },
+    /// `key` is the new key.
+    ApiKeyRotated {
+        key: ApiKey,
+        rotated_from: ApiKeyId,
+        old_key_revoked_at: Option<DateTime<Utc>>,
+    },
+    ApiKeyRevoked {
+        key: ApiKey,
+    },
+    ApiKeyExpiring {
+        key: ApiKey,
+        days_left: i64,
+    },
+    IntegrationConnected {
+        connection_id: Uuid,
+        provider: ProviderSlug,
+        auth_method: AuthMethod,
+        check: HealthCheck,
+    },
+    IntegrationConnectFailed {
+        connection_id: Uuid,
+        provider: ProviderSlug,
+        auth_method: AuthMethod,
+        outcome: HealthOutcome,
+        response_time_ms: u32,
+    },
+    IntegrationDisconnected {
+        connection_id: Uuid,
+        provider: ProviderSlug,
+    },
+    /// A resource edit (I11): what changed (`sender_email.added`, `model`, `enabled`, ...) and
+    /// its new value, which is never a secret (emails, phone numbers, model ids, flags, ids).
+    IntegrationUpdated {
+        connection_id: Uuid,
+        provider: ProviderSlug,
+        change: String,
+        value: String,
+    },
+    HealthCheckFailed {
+        connection_id: Uuid,
+        provider: ProviderSlug,
+        check: HealthCheck,
+    },
+    HealthCheckRecovered {
+        connection_id: Uuid,
+        provider: ProviderSlug,
+        check: HealthCheck,
+    },
+    WebhookTest {
+        endpoint_id: Uuid,
+    },
+}
+
+/// What the audit log says of an event: what it was done to, and names and ids (never a
+/// secret) to tell it apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditFacts {
+    /// `api_key` or `integration`.
+    pub target_type: &'static str,
+    pub target_id: String,
+    /// The integration provider concerned, if any.
+    pub provider: Option<String>,
+    pub details: BTreeMap<String, String>,
+}
+
+impl AuditFacts {
+    fn new(target_type: &'static str, target_id: String) -> Self {
+        Self { target_type, target_id, provider: None, details: BTreeMap::new() }
+    }
+
+    fn key(key: &ApiKey) -> Self {
+        Self::new("api_key", key.id.to_string())
+            .with("name", key.name.as_str())
+            .with("environment", key.environment.as_str())
+            .with("scope_level", key.scope_level.as_str())
+    }
+
+    fn integration(connection_id: Uuid, provider: &ProviderSlug) -> Self {
+        Self { provider: Some(provider.as_str().to_owned()), ..Self::new("integration", connection_id.to_string()) }
+    }
+
+    fn with(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.details.insert(key.to_owned(), value.into());
+        self
+    }
+}
+
+impl Event {
+    /// Its audit row's facts; `None` for the kinds the audit log does not hold.
+    pub fn audit_facts(&self) -> Option<AuditFacts> {
+        if !self.kind().audited() {
+            return None;
+        }
+        Some(match self {
+            Event::ApiKeyCreated { key } | Event::ApiKeyRevoked { key } => AuditFacts::key(key),
+            Event::ApiKeyRotated { key, rotated_from, old_key_revoked_at } => AuditFacts::key(key)
+                .with("rotated_from", rotated_from.to_string())
+                .with("old_key_revoked_at", old_key_revoked_at.map(|at| at.to_rfc3339()).unwrap_or_default()),
+            Event::IntegrationConnected { connection_id, provider, auth_method, check } => {
+                AuditFacts::integration(*connection_id, provider)
+                    .with("provider", provider.as_str())
+                    .with("auth_method", auth_method.as_str())
+                    .with("outcome", check.outcome.as_str())
+                    .with("response_time_ms", check.response_time_ms.to_string())
+            }
+            Event::IntegrationConnectFailed { connection_id, provider, auth_method, outcome, response_time_ms } => {
+                AuditFacts::integration(*connection_id, provider)
+                    .with("provider", provider.as_str())
+                    .with("auth_method", auth_method.as_str())
+                    .with("outcome", outcome.as_str())
+                    .with("response_time_ms", response_time_ms.to_string())
+            }
+            Event::IntegrationDisconnected { connection_id, provider } => {
+                AuditFacts::integration(*connection_id, provider).with("provider", provider.as_str())
+            }
+            Event::IntegrationUpdated { connection_id, provider, change, value } => {
+                AuditFacts::integration(*connection_id, provider)
+                    .with("change", change.as_str())
+                    .with("value", value.as_str())
+            }
+            // Not audited (see the kinds' table): refused above.
+            Event::ApiKeyExpiring { .. }
+            | Event::HealthCheckFailed { .. }
+            | Event::HealthCheckRecovered { .. }
+            | Event::WebhookTest { .. } => return None,
+        })
+    }
+
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::ApiKeyCreated { .. } => EventKind::ApiKeyCreated,
+            Event::ApiKeyRotated { .. } => EventKind::ApiKeyRotated,
+            Event::ApiKeyRevoked { .. } => EventKind::ApiKeyRevoked,
+            Event::ApiKeyExpiring { .. } => EventKind::ApiKeyExpiring,
+            Event::IntegrationConnected { .. } => EventKind::IntegrationConnected,
+            Event::IntegrationConnectFailed { .. } => EventKind::IntegrationConnectFailed,
+            Event::IntegrationDisconnected { .. } => EventKind::IntegrationDisconnected,
+            Event::IntegrationUpdated { .. } => EventKind::IntegrationUpdated,
+            Event::HealthCheckFailed { .. } => EventKind::HealthCheckFailed,
+            Event::HealthCheckRecovered { .. } => EventKind::HealthCheckRecovered,
+            Event::WebhookTest { .. } => EventKind::WebhookTest,
+        }
+    }
+}
+
+/// An event as it happened: in which organization, by whom, when. Its id is the audit row's id
+/// and the webhook event's (`msg_<id>`), so the two can be matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainEvent {
+    pub id: Uuid,
+    pub organization_id: OrganizationId,
+    pub actor: AuditActor,
+    pub occurred_at: DateTime<Utc>,
+    pub event: Event,
+}
+
+impl DomainEvent {
+    pub fn new(organization_id: OrganizationId, actor: AuditActor, occurred_at: DateTime<Utc>, event: Event) -> Self {
+        Self { id: Uuid::now_v7(), organization_id, actor, occurred_at, event }
+    }
+
+    pub fn kind(&self) -> EventKind {
+        self.event.kind()
+    }
+
+    /// The webhook's `webhook-id` and the payload's `id`: the same for every attempt, so
+    /// receivers can de-duplicate.
+    pub fn message_id(&self) -> String {
+        message_id(self.id)
+    }
+}
+
+/// `msg_<uuid without dashes>`.
+pub fn message_id(id: Uuid) -> String {
+    format!("msg_{}", id.simple())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut names: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+            assert!(!kind.description().is_empty());
+            assert!(kind.audited() || kind.delivered(), "{kind:?} goes nowhere");
+        }
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), EventKind::ALL.len());
+        assert_eq!(EventKind::parse("api_key.deleted"), None);
+    }
+
+    #[test]
+    fn audit_log_and_webhooks_each_get_their_kinds() {
+        let delivered: Vec<_> = EventKind::deliverable().map(EventKind::as_str).collect();
+        assert_eq!(
+            delivered,
+            [
+                "api_key.created",
+                "api_key.rotated",
+                "api_key.revoked",
+                "api_key.expiring",
+                "integration.connected",
+                "integration.disconnected",
+                "integration.health_check.failed",
+                "integration.health_check.recovered",
+                "webhook.test",
+            ]
+        );
+        let audited: Vec<_> = EventKind::auditable().map(EventKind::as_str).collect();
+        assert_eq!(
+            audited,
+            [
+                "api_key.created",
+                "api_key.rotated",
+                "api_key.revoked",
+                "integration.connected",
+                "integration.connect_failed",
+                "integration.disconnected",
+                "integration.updated",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_message_id_is_msg_and_the_uuid() {
+        let id = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_00ab);
+        assert_eq!(message_id(id), "msg_019000000000700080000000000000ab");
+    }
+}
