@@ -279,8 +279,12 @@ pub fn resolve_client_ip(req: &HttpRequest) -> Option<IpAddr> {
     let trusted = req.app_data::<web::Data<TrustedProxies>>();
     match trusted {
         Some(trusted) if !trusted.0.is_empty() => {
-            let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-            client_ip(peer, forwarded, &trusted.0)
+            // A proxy may append its own header line instead of extending the client's: every
+            // line counts, in order, as one list. A line that is not text stops the walk there.
+            let lines: Vec<&str> =
+                req.headers().get_all("x-forwarded-for").map(|v| v.to_str().unwrap_or("unreadable")).collect();
+            let forwarded = (!lines.is_empty()).then(|| lines.join(","));
+            client_ip(peer, forwarded.as_deref(), &trusted.0)
         }
         _ => peer,
     }
@@ -291,6 +295,26 @@ mod tests {
     use actix_web::test::TestRequest;
 
     use super::*;
+
+    #[test]
+    fn every_forwarded_for_line_is_read_before_walking_from_the_right() {
+        let trusted = TrustedProxies(Arc::new(vec!["10.0.0.0/8".parse().unwrap()]));
+        // The client forged the first line; our proxy appended the second.
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.2:4000".parse().unwrap())
+            .append_header(("x-forwarded-for", "6.6.6.6"))
+            .append_header(("x-forwarded-for", "198.51.100.7, 10.0.0.3"))
+            .app_data(web::Data::new(trusted.clone()))
+            .to_http_request();
+        assert_eq!(resolve_client_ip(&req), Some("198.51.100.7".parse().unwrap()));
+        let unreadable = TestRequest::default()
+            .peer_addr("10.0.0.2:4000".parse().unwrap())
+            .append_header(("x-forwarded-for", "6.6.6.6"))
+            .append_header(("x-forwarded-for", header::HeaderValue::from_bytes(b"\xff10.1.1.1").unwrap()))
+            .app_data(web::Data::new(trusted))
+            .to_http_request();
+        assert_eq!(resolve_client_ip(&unreadable), Some("10.0.0.2".parse().unwrap()), "stops at the unreadable line");
+    }
 
     #[test]
     fn credentials_are_read_in_order_and_classified() {
