@@ -215,6 +215,7 @@ impl From<CreateKeyError> for ApiError {
             | InvalidScopeLevel
             | UnknownScope(_)
             | ScopeNotAllowed { .. }
+            | LiveOnlyScope(_)
             | InvalidExpiration
             | InvalidEnvironment
             | InvalidIp(_)
@@ -283,6 +284,7 @@ impl From<AccessDenied> for ApiError {
             AccessDenied::LevelTooLow => ErrorCode::ScopeLevelTooLow,
             AccessDenied::MissingScope(_) => ErrorCode::ScopeMissing,
             AccessDenied::NotSupported => ErrorCode::MethodNotAllowed,
+            AccessDenied::LiveOnly(_) => ErrorCode::PermissionDenied,
         };
         ApiError::new(code, err.to_string())
     }

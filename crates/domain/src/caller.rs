@@ -166,7 +166,7 @@ pub(crate) mod fixtures {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api_key::{ScopeLevel, fixtures as keys};
+    use crate::api_key::{Resource, ScopeLevel, fixtures as keys};
     use crate::user::Role;
 
     fn key(level: ScopeLevel, scopes: &[Scope]) -> Caller {
@@ -206,6 +206,25 @@ mod tests {
         assert_eq!(stale.require(Need::Key(Scope::IntegrationsManage)), Err(Denied::Key(AccessDenied::LevelTooLow)));
         let reader = key(ScopeLevel::ReadOnly, &[Scope::CustomersRead]);
         assert_eq!(reader.require(Need::Key(Scope::CustomersRead)), Ok(()));
+    }
+
+    #[test]
+    fn test_keys_never_reach_live_only_resources() {
+        // Held by a test key (one made before these scopes became live-only): refused all the same.
+        for scope in [Scope::IntegrationsManage, Scope::WebhooksManage] {
+            let mut test = keys::key(chrono::Utc::now());
+            test.scope_level = ScopeLevel::Admin;
+            test.scopes = vec![scope];
+            test.environment = crate::api_key::Environment::Test;
+            let method = crate::api_key::RequestMethod::Post;
+            let resource = if scope == Scope::WebhooksManage { Resource::Webhooks } else { Resource::Integrations };
+            assert_eq!(test.authorize(method, Some(resource)), Err(AccessDenied::LiveOnly(scope)));
+            let caller = Caller::key(Arc::new(test.clone()));
+            assert_eq!(caller.require(Need::Key(scope)), Err(Denied::Key(AccessDenied::LiveOnly(scope))));
+            test.environment = crate::api_key::Environment::Live;
+            assert_eq!(test.authorize(method, Some(resource)), Ok(()));
+            assert_eq!(Caller::key(Arc::new(test)).require(Need::Key(scope)), Ok(()));
+        }
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub struct ScopeView {
     pub access: &'static str,
     /// Only an admin may grant it.
     pub sensitive: bool,
+    /// Test keys may not hold it (it reaches organization-wide live integrations or webhooks).
+    pub live_only: bool,
     /// The scope levels that may hold it.
     pub levels: Vec<&'static str>,
 }
@@ -42,6 +44,7 @@ pub fn scope_view(scope: Scope) -> ScopeView {
             Access::Write => "write",
         },
         sensitive: info.sensitive,
+        live_only: info.live_only,
         levels: ScopeLevel::ALL.into_iter().filter(|l| l.allows_scope(scope)).map(ScopeLevel::as_str).collect(),
     }
 }

@@ -83,6 +83,29 @@ async fn bad_names_descriptions_scopes_expirations_and_ips_are_refused() {
 }
 
 #[tokio::test]
+async fn webhooks_manage_is_admin_level_and_live_only_scopes_are_refused_on_test_keys() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let body = |level: &str, scope: &str, environment: &str| {
+        json!({"name": format!("{level} {scope} {environment}"), "scope_level": level, "scopes": [scope],
+               "expires_in": "never", "environment": environment})
+    };
+    let message = refused(&app, &admin, body("read_write", "webhooks.manage", "live"), 400, "invalid_parameter").await;
+    assert!(message.contains("webhooks.manage") && message.contains("read_write"), "{message}");
+    for scope in ["webhooks.manage", "integrations.manage"] {
+        let message = refused(&app, &admin, body("admin", scope, "test"), 400, "invalid_parameter").await;
+        assert!(message.contains(scope) && message.contains("test keys"), "{message}");
+        app.create_key(&admin, body("admin", scope, "live")).await.expect(201);
+    }
+    let scopes = app.get("/v1/scopes", &admin).await.expect(200).clone();
+    let row = |name: &str| scopes["data"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
+    assert_eq!(row("webhooks.manage")["levels"], json!(["admin"]));
+    assert_eq!(row("webhooks.manage")["sensitive"], true);
+    assert_eq!(row("webhooks.manage")["live_only"], true);
+    assert_eq!(row("customers.read")["live_only"], false);
+}
+
+#[tokio::test]
 async fn malformed_json_unknown_fields_and_oversized_bodies_are_refused() {
     let app = spawn_app().await;
     let admin = app.admin().await;

@@ -146,7 +146,17 @@ async fn keys_need_webhooks_manage_and_see_only_their_organization() {
     let receiver = receiver(200).await;
     let url = format!("{}/hook", receiver.uri());
     let (id, _) = create_endpoint(&app, &hooks_key, &url, &["webhook.test"]).await;
-    app.get("/v1/webhook-endpoints", &customers_key).await.expect_error(403, "scope_missing");
+    // A read-write key never reaches webhooks; an admin key needs the scope.
+    app.get("/v1/webhook-endpoints", &customers_key).await.expect_error(403, "scope_level_too_low");
+    let admin_key = app
+        .key(
+            &admin,
+            json!({"name": "admin without hooks", "scope_level": "admin", "scopes": ["customers.read"],
+                   "expires_in": "30d", "environment": "live"}),
+        )
+        .await
+        .0;
+    app.get("/v1/webhook-endpoints", &admin_key).await.expect_error(403, "scope_missing");
     let listed = app.get("/v1/webhook-endpoints", &admin).await;
     assert_eq!(listed.expect(200)["data"][0]["id"], id.as_str());
     let other = app.other_organization("owner@other.test").await;

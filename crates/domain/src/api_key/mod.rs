@@ -340,18 +340,35 @@ impl ApiKey {
         self.allowed_ips.iter().any(|net| net.contains(&ip))
     }
 
-    /// The K4 check of a request made with this key.
+    /// The K4 check of a request made with this key, and a test key kept off live-only
+    /// resources.
     pub fn authorize(&self, method: RequestMethod, resource: Option<Resource>) -> Result<(), AccessDenied> {
-        authorize(self.scope_level, &self.scopes, method, resource)
+        authorize(self.scope_level, &self.scopes, method, resource)?;
+        match resource.and_then(|r| r.required_scope(method.access())) {
+            Some(scope) => self.may_use_in_its_environment(scope),
+            None => Ok(()),
+        }
     }
 
-    /// Whether the key holds `scope` and its level reaches it (a scope granted under a level
-    /// that no longer allows it does not count).
+    /// Whether the key holds `scope`, its level reaches it (a scope granted under a level that
+    /// no longer allows it does not count) and its environment may use it.
     pub fn holds(&self, scope: Scope) -> Result<(), AccessDenied> {
         if !self.scopes.contains(&scope) {
             return Err(AccessDenied::MissingScope(scope));
         }
-        if self.scope_level.allows_scope(scope) { Ok(()) } else { Err(AccessDenied::LevelTooLow) }
+        if !self.scope_level.allows_scope(scope) {
+            return Err(AccessDenied::LevelTooLow);
+        }
+        self.may_use_in_its_environment(scope)
+    }
+
+    /// Test keys never use a live-only scope, even one granted before it became live-only.
+    fn may_use_in_its_environment(&self, scope: Scope) -> Result<(), AccessDenied> {
+        if self.environment == Environment::Test && scope.info().live_only {
+            Err(AccessDenied::LiveOnly(scope))
+        } else {
+            Ok(())
+        }
     }
 }
 

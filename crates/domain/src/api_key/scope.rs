@@ -180,6 +180,10 @@ pub struct ScopeInfo {
     pub class: ResourceClass,
     /// Only a user with the admin role may grant it (K6).
     pub sensitive: bool,
+    /// Test keys may not hold it: it reaches organization-wide resources that are not separated
+    /// by environment (connected integrations with their live credentials and Stripe events,
+    /// webhook endpoints that receive live events).
+    pub live_only: bool,
 }
 
 impl Scope {
@@ -233,13 +237,16 @@ impl Scope {
             Scope::SettingsWrite => ("settings.write", "Modify organization settings", Write, Admin, true),
             Scope::ReportsRead => ("reports.read", "Generate and view reports", Read, Standard, false),
             Scope::WebhooksManage => {
-                ("webhooks.manage", "Create, update and delete webhook endpoints", Write, Standard, false)
+                // Admin and sensitive: an endpoint receives every key and integration event of
+                // the organization, which is more than a standard resource's data.
+                ("webhooks.manage", "Create, update and delete webhook endpoints", Write, Admin, true)
             }
             Scope::IntegrationsManage => {
                 ("integrations.manage", "Connect, configure and disconnect integrations", Write, Admin, true)
             }
         };
-        ScopeInfo { name, description, access, class, sensitive }
+        let live_only = matches!(self, Scope::WebhooksManage | Scope::IntegrationsManage);
+        ScopeInfo { name, description, access, class, sensitive, live_only }
     }
 
     pub fn as_str(self) -> &'static str {
@@ -264,6 +271,11 @@ pub enum AccessDenied {
     MissingScope(Scope),
     #[error("This resource does not support this method.")]
     NotSupported,
+    #[error(
+        "Test keys cannot use the {} scope: it reaches the organization's live integrations and webhooks. Use a live key.",
+        .0.as_str()
+    )]
+    LiveOnly(Scope),
 }
 
 /// The whole K4 check for one request: level against method, level against the resource class,
@@ -335,6 +347,27 @@ mod tests {
         for scope in Scope::ALL {
             assert!(ScopeLevel::Admin.allows_scope(scope));
         }
+    }
+
+    #[test]
+    fn only_admin_keys_reach_webhooks_which_only_admins_grant() {
+        // An endpoint receives every key and integration event of the organization.
+        assert!(!ScopeLevel::ReadWrite.allows_scope(Scope::WebhooksManage));
+        assert!(Scope::WebhooksManage.info().sensitive);
+        let held = [Scope::WebhooksManage];
+        for method in [RequestMethod::Get, RequestMethod::Post, RequestMethod::Delete] {
+            assert_eq!(
+                authorize(ScopeLevel::ReadWrite, &held, method, Some(Resource::Webhooks)),
+                Err(AccessDenied::LevelTooLow)
+            );
+            assert_eq!(authorize(ScopeLevel::Admin, &held, method, Some(Resource::Webhooks)), Ok(()));
+        }
+    }
+
+    #[test]
+    fn integrations_and_webhooks_are_live_only() {
+        let live_only: Vec<_> = Scope::ALL.into_iter().filter(|s| s.info().live_only).collect();
+        assert_eq!(live_only, [Scope::WebhooksManage, Scope::IntegrationsManage]);
     }
 
     #[test]

@@ -90,6 +90,11 @@ pub enum CreateKeyError {
     ScopeNotAllowed { scope: Scope, level: ScopeLevel },
     #[error("the {} scope is sensitive and can only be granted by an admin", .0.as_str())]
     SensitiveScope(Scope),
+    #[error(
+        "the {} scope reaches the organization's live integrations and webhooks; test keys cannot hold it",
+        .0.as_str()
+    )]
+    LiveOnlyScope(Scope),
     #[error("expires_in must be one of 30d, 90d, 1y, never")]
     InvalidExpiration,
     #[error("environment must be live or test")]
@@ -210,9 +215,9 @@ impl ApiKeyService {
             scopes.insert(scope);
         }
         let scopes: Vec<Scope> = scopes.into_iter().collect();
-        Self::check_scopes(caller, scope_level, &scopes)?;
         let expires_in = ExpiresIn::parse(&input.expires_in).ok_or(CreateKeyError::InvalidExpiration)?;
         let environment = Environment::parse(&input.environment).ok_or(CreateKeyError::InvalidEnvironment)?;
+        Self::check_scopes(caller, scope_level, environment, &scopes)?;
         if input.allowed_ips.len() > MAX_ALLOWED_IPS {
             return Err(CreateKeyError::TooManyIps);
         }
@@ -226,11 +231,20 @@ impl ApiKeyService {
         Ok(KeySpec { name, description, scope_level, scopes, expires_in, environment, allowed_ips })
     }
 
-    /// K4 (scopes fit the level) and K6 (sensitive scopes need an admin).
-    fn check_scopes(caller: &Caller, level: ScopeLevel, scopes: &[Scope]) -> Result<(), CreateKeyError> {
+    /// K4 (scopes fit the level), K6 (sensitive scopes need an admin), and no live-only scope
+    /// on a test key.
+    fn check_scopes(
+        caller: &Caller,
+        level: ScopeLevel,
+        environment: Environment,
+        scopes: &[Scope],
+    ) -> Result<(), CreateKeyError> {
         for &scope in scopes {
             if !level.allows_scope(scope) {
                 return Err(CreateKeyError::ScopeNotAllowed { scope, level });
+            }
+            if environment == Environment::Test && scope.info().live_only {
+                return Err(CreateKeyError::LiveOnlyScope(scope));
             }
             if scope.info().sensitive && !caller.may(Need::User(Permission::GrantSensitiveScopes)) {
                 return Err(CreateKeyError::SensitiveScope(scope));
@@ -366,7 +380,7 @@ impl ApiKeyService {
             Some(name) => ApiKeyName::parse(name).map_err(CreateKeyError::from)?,
             None => rotated_name(&old.name),
         };
-        Self::check_scopes(caller, old.scope_level, &old.scopes)?;
+        Self::check_scopes(caller, old.scope_level, old.environment, &old.scopes)?;
         let spec = KeySpec {
             name,
             description: old.description.clone(),
@@ -603,6 +617,27 @@ mod tests {
         let mut mocks = Mocks::new();
         mocks.keys.expect_insert().times(1).returning(|_, _, _, _| Ok(()));
         assert!(mocks.service().create(&actor(Role::Admin), sensitive).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn test_keys_cannot_hold_live_only_scopes() {
+        for scope in ["integrations.manage", "webhooks.manage"] {
+            let test = CreateKeyInput {
+                scope_level: "admin".into(),
+                scopes: vec![scope.into()],
+                environment: "test".into(),
+                ..input()
+            };
+            let mut mocks = Mocks::new();
+            mocks.keys.expect_insert().never();
+            let err = mocks.service().create(&actor(Role::Admin), test.clone()).await.unwrap_err();
+            assert_eq!(err, CreateKeyError::LiveOnlyScope(Scope::parse(scope).unwrap()));
+
+            let mut mocks = Mocks::new();
+            mocks.keys.expect_insert().times(1).returning(|_, _, _, _| Ok(()));
+            let live = CreateKeyInput { environment: "live".into(), ..test };
+            assert!(mocks.service().create(&actor(Role::Admin), live).await.is_ok());
+        }
     }
 
     #[tokio::test]
