@@ -64,8 +64,9 @@ pub enum UrlRefused {
     NoHost,
     #[error("the URL's host could not be resolved")]
     Unresolvable,
-    /// The host is, or resolves to, this address.
-    #[error("the URL's host resolves to a private or internal address ({0}), which cannot be reached")]
+    /// The host is, or resolves to, this address. The message does not name it: a refusal
+    /// must not tell a caller what a name resolves to inside the network.
+    #[error("the URL's host is or resolves to a private or internal address, which cannot be reached")]
     Forbidden(IpAddr),
 }
 

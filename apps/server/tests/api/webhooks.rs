@@ -96,6 +96,11 @@ async fn endpoints_refuse_bad_input_and_store_nothing() {
         let message = create(body.clone()).await.expect_error(status, code);
         assert!(!message.is_empty(), "{body}");
     }
+    // A name that resolves inside: refused without saying what it resolves to.
+    let inside = json!({"url": "http://localhost:9/h", "events": ["api_key.revoked"]});
+    let message = create(inside).await.expect_error(400, "url_not_allowed");
+    assert!(message.contains("private or internal address"), "{message}");
+    assert!(!message.contains("127.0.0.1") && !message.contains("::1"), "{message}");
     let long = json!({"url": "https://example.com/h", "events": ["webhook.test"], "description": "x".repeat(501)});
     create(long).await.expect_error(400, "invalid_parameter");
     assert_eq!(count(&app, "webhook_endpoints").await, 0, "nothing stored");
