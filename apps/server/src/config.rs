@@ -200,7 +200,8 @@ pub struct RateLimitSettings {
     /// Per API key, on every keyed request.
     pub key_requests: u32,
     pub key_period_secs: u64,
-    /// Per client address, on `POST /v1/sessions`.
+    /// Per client network (an IPv4 address, an IPv6 /64), on `POST /v1/sessions` and, counted
+    /// apart, on `POST /v1/setup`.
     pub sign_in_requests: u32,
     pub sign_in_period_secs: u64,
     /// Per user, on key creation and rotation.
@@ -226,11 +227,19 @@ impl Default for RateLimitSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SignInSettings {
-    /// Failed attempts per email within the window before sign-in is refused.
+    /// Attempts per email without delay; after them each attempt waits a delay that doubles
+    /// from 1 s (a success starts afresh).
     pub max_failures_per_email: u32,
-    /// Failed attempts per client address within the window.
+    /// The longest delay between an email's attempts.
+    pub max_delay_secs: u64,
+    /// Attempts per client network (an IPv4 address, an IPv6 /64) within the window; a
+    /// success gives its attempt back.
     pub max_failures_per_ip: u32,
     pub window_secs: u64,
+    /// Password hashes running at once (19 MiB each); default: one per core, at least two.
+    pub max_concurrent_hashes: Option<usize>,
+    /// Password hashes waiting for a turn; past them a sign-in is answered 503 at once.
+    pub max_waiting_hashes: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -289,7 +298,14 @@ impl Default for UsageSettings {
 
 impl Default for SignInSettings {
     fn default() -> Self {
-        Self { max_failures_per_email: 5, max_failures_per_ip: 50, window_secs: 900 }
+        Self {
+            max_failures_per_email: 5,
+            max_delay_secs: 300,
+            max_failures_per_ip: 50,
+            window_secs: 900,
+            max_concurrent_hashes: None,
+            max_waiting_hashes: None,
+        }
     }
 }
 

@@ -298,6 +298,7 @@ impl From<SetupError> for ApiError {
             SetupError::OrganizationName(_) | SetupError::Email(_) | SetupError::Password(_) => {
                 ErrorCode::InvalidParameter
             }
+            SetupError::Busy(busy) => return (*busy).into(),
             SetupError::Storage(err) => return err.clone().into(),
         };
         ApiError::new(code, err.to_string())
@@ -311,8 +312,15 @@ impl From<SignInError> for ApiError {
             SignInError::Throttled(seconds) => {
                 ApiError { code: ErrorCode::RateLimited, message: err.to_string().into(), retry_after: Some(seconds) }
             }
+            SignInError::Busy(busy) => busy.into(),
             SignInError::Storage(err) => err.into(),
         }
+    }
+}
+
+impl From<otesse_domain::ports::HashingBusy> for ApiError {
+    fn from(busy: otesse_domain::ports::HashingBusy) -> Self {
+        ApiError { code: ErrorCode::ServiceUnavailable, message: busy.to_string().into(), retry_after: Some(1) }
     }
 }
 
@@ -333,6 +341,7 @@ impl From<AddUserError> for ApiError {
                 ErrorCode::InvalidParameter
             }
             AddUserError::EmailTaken => ErrorCode::EmailTaken,
+            AddUserError::Busy(busy) => return (*busy).into(),
             AddUserError::Storage(err) => return err.clone().into(),
         };
         ApiError::new(code, err.to_string())
@@ -526,6 +535,13 @@ mod tests {
         assert_eq!(json["error"]["type"], "authentication_error");
         assert_eq!(json["error"]["code"], "api_key_revoked");
         assert_eq!(json["error"]["message"], "This API key has been revoked.");
+    }
+
+    #[test]
+    fn a_busy_password_hasher_is_a_503_to_retry_in_a_second() {
+        let response = ApiError::from(SignInError::Busy(otesse_domain::ports::HashingBusy)).error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get("retry-after").unwrap(), "1");
     }
 
     #[test]

@@ -37,7 +37,7 @@ use crate::key_invalidation::KeyInvalidationListener;
 use crate::metrics::Metrics;
 use crate::openapi::ApiDoc;
 use crate::routes::{self, setup::SetupToken};
-use crate::support::{MemorySignInThrottle, MokaKeyCache, SystemClock};
+use crate::support::{MemorySignInThrottle, MokaKeyCache, SystemClock, ThrottleLimits};
 use crate::telemetry;
 use crate::usage::UsageQueue;
 
@@ -113,14 +113,15 @@ impl Application {
             AuthPorts {
                 users: Arc::new(database.users()),
                 sessions: Arc::new(database.sessions()),
-                passwords: Arc::new(Argon2PasswordHasher::new()),
+                passwords: Arc::new(password_hasher(&settings.sign_in)),
                 hasher,
                 secrets: secrets.clone(),
-                throttle: Arc::new(MemorySignInThrottle::new(
-                    settings.sign_in.max_failures_per_email,
-                    settings.sign_in.max_failures_per_ip,
-                    Duration::from_secs(settings.sign_in.window_secs),
-                )),
+                throttle: Arc::new(MemorySignInThrottle::new(ThrottleLimits {
+                    free_failures: settings.sign_in.max_failures_per_email.max(1),
+                    max_delay: Duration::from_secs(settings.sign_in.max_delay_secs.max(1)),
+                    max_per_network: settings.sign_in.max_failures_per_ip.max(1),
+                    window: Duration::from_secs(settings.sign_in.window_secs.max(1)),
+                })),
                 clock: clock.clone(),
             },
             chrono::Duration::hours(settings.session_ttl_hours),
@@ -252,6 +253,12 @@ impl Application {
         tracing::info!("stopped; usage log flushed");
         result
     }
+}
+
+/// Argon2id with the configured bounds on hashes running and waiting.
+fn password_hasher(settings: &crate::config::SignInSettings) -> Argon2PasswordHasher {
+    let concurrent = settings.max_concurrent_hashes.unwrap_or_else(otesse_crypto::default_concurrent_hashes).max(1);
+    Argon2PasswordHasher::bounded(concurrent, settings.max_waiting_hashes.unwrap_or(concurrent * 4))
 }
 
 /// The master keys: `OTESSE_MASTER_KEYS`, or in development a key generated once into the data

@@ -2,8 +2,7 @@
 //! sign-in throttle, and client-address resolution.
 
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -88,50 +87,115 @@ impl KeyCache for MokaKeyCache {
     }
 }
 
-/// Counts failed sign-ins per subject (email or address) in a fixed window that starts at the
-/// first failure. Past the limit, attempts are refused until the window ends.
+/// Sign-in attempts per email and per client network ([`SignInThrottle`]), in this process.
+///
+/// An email gets `free_failures` attempts without delay; from then on each attempt that is let
+/// through sets the next one's earliest time, one second after the first, doubling up to
+/// `max_delay`. A success forgets the email's count. An email's record is kept while attempts
+/// keep coming and dropped after `window` of quiet. A network gets `max_per_network` attempts
+/// per `window` from its first (a success gives its attempt back).
+///
+/// Both are decided under one lock per record, so concurrent attempts are counted one by one
+/// and no burst gets past a check together.
 #[derive(Clone)]
 pub struct MemorySignInThrottle {
-    failures: Cache<String, Arc<(Instant, AtomicU32)>>,
-    max_per_email: u32,
-    max_per_ip: u32,
-    window: Duration,
+    emails: Cache<String, Arc<Mutex<EmailRecord>>>,
+    networks: Cache<String, Arc<Mutex<NetworkRecord>>>,
+    limits: ThrottleLimits,
+    now: Arc<dyn Fn() -> Instant + Send + Sync>,
+}
+
+/// The throttle's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleLimits {
+    pub free_failures: u32,
+    pub max_delay: Duration,
+    pub max_per_network: u32,
+    pub window: Duration,
+}
+
+#[derive(Debug, Default)]
+struct EmailRecord {
+    /// Attempts since the last success.
+    attempts: u32,
+    /// The earliest time of the next attempt, once past the free ones.
+    next: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct NetworkRecord {
+    since: Instant,
+    attempts: u32,
 }
 
 impl std::fmt::Debug for MemorySignInThrottle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemorySignInThrottle").field("window", &self.window).finish_non_exhaustive()
+        f.debug_struct("MemorySignInThrottle").field("limits", &self.limits).finish_non_exhaustive()
     }
+}
+
+/// Whole seconds to wait until `at`, at least one.
+fn seconds_until(at: Instant, now: Instant) -> u64 {
+    at.saturating_duration_since(now).as_secs_f64().ceil().max(1.0) as u64
 }
 
 impl MemorySignInThrottle {
-    pub fn new(max_per_email: u32, max_per_ip: u32, window: Duration) -> Self {
-        let failures = Cache::builder().max_capacity(100_000).time_to_live(window).build();
-        Self { failures, max_per_email, max_per_ip, window }
+    pub fn new(limits: ThrottleLimits) -> Self {
+        Self::with_time(limits, Arc::new(Instant::now))
     }
 
-    fn limit(&self, subject: &str) -> u32 {
-        if subject.starts_with("ip:") { self.max_per_ip } else { self.max_per_email }
+    /// With a source of time of its own (tests move it by hand).
+    pub fn with_time(limits: ThrottleLimits, now: Arc<dyn Fn() -> Instant + Send + Sync>) -> Self {
+        let emails = Cache::builder().max_capacity(100_000).time_to_idle(limits.window).build();
+        let networks = Cache::builder().max_capacity(100_000).time_to_live(limits.window).build();
+        Self { emails, networks, limits, now }
+    }
+
+    /// The delay after the `n`th attempt past the free ones (n >= 1): 1 s, 2 s, 4 s, ...
+    fn delay(&self, n: u32) -> Duration {
+        let seconds = 1u64.checked_shl(n.saturating_sub(1).min(62)).unwrap_or(u64::MAX);
+        Duration::from_secs(seconds).min(self.limits.max_delay)
     }
 }
 
+#[allow(clippy::unwrap_used)] // A poisoned lock means a panic while counting: nothing to recover.
 impl SignInThrottle for MemorySignInThrottle {
-    fn check(&self, subject: &str) -> Result<(), u64> {
-        let Some(entry) = self.failures.get(subject) else { return Ok(()) };
-        if entry.1.load(Ordering::Relaxed) < self.limit(subject) {
-            return Ok(());
+    fn attempt(&self, email: &str, network: Option<String>) -> Result<(), u64> {
+        let now = (self.now)();
+        let record = self.emails.get_with(email.to_owned(), Default::default);
+        let mut record = record.lock().unwrap();
+        if let Some(next) = record.next
+            && now < next
+        {
+            return Err(seconds_until(next, now));
         }
-        let left = self.window.saturating_sub(entry.0.elapsed());
-        Err(left.as_secs().max(1))
+        // The network is checked (and counted) while the email's record is held, so the two
+        // are one step; records are always taken email first, then network.
+        if let Some(network) = network {
+            let entry =
+                self.networks.get_with(network, || Arc::new(Mutex::new(NetworkRecord { since: now, attempts: 0 })));
+            let mut entry = entry.lock().unwrap();
+            if now.saturating_duration_since(entry.since) >= self.limits.window {
+                *entry = NetworkRecord { since: now, attempts: 0 };
+            }
+            if entry.attempts >= self.limits.max_per_network {
+                return Err(seconds_until(entry.since + self.limits.window, now));
+            }
+            entry.attempts += 1;
+        }
+        record.attempts = record.attempts.saturating_add(1);
+        if record.attempts >= self.limits.free_failures {
+            record.next = Some(now + self.delay(record.attempts + 1 - self.limits.free_failures));
+        }
+        Ok(())
     }
 
-    fn record_failure(&self, subject: &str) {
-        let entry = self.failures.get_with(subject.to_owned(), || Arc::new((Instant::now(), AtomicU32::new(0))));
-        entry.1.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn reset(&self, subject: &str) {
-        self.failures.invalidate(subject);
+    fn succeeded(&self, email: &str, network: Option<String>) {
+        self.emails.invalidate(email);
+        if let Some(entry) = network.and_then(|network| self.networks.get(&network)) {
+            let mut entry = entry.lock().unwrap();
+            entry.attempts = entry.attempts.saturating_sub(1);
+        }
     }
 }
 
@@ -180,18 +244,76 @@ mod tests {
         assert_eq!(client_ip(Some(ip("10.0.0.2")), Some("garbage"), &trusted), Some(ip("10.0.0.2")));
     }
 
+    /// A throttle on a clock the test moves.
+    fn throttle(limits: ThrottleLimits) -> (MemorySignInThrottle, Arc<Mutex<Instant>>) {
+        let clock = Arc::new(Mutex::new(Instant::now()));
+        let now = clock.clone();
+        (MemorySignInThrottle::with_time(limits, Arc::new(move || *now.lock().unwrap())), clock)
+    }
+
+    const LIMITS: ThrottleLimits = ThrottleLimits {
+        free_failures: 3,
+        max_delay: Duration::from_secs(8),
+        max_per_network: 100,
+        window: Duration::from_secs(900),
+    };
+
     #[test]
-    fn throttle_refuses_after_the_limit_and_resets_on_success() {
-        let throttle = MemorySignInThrottle::new(3, 10, Duration::from_secs(60));
+    fn past_the_free_failures_an_email_waits_a_growing_delay_not_a_lock() {
+        let (throttle, clock) = throttle(LIMITS);
+        let email = "email:a@b.co";
         for _ in 0..3 {
-            assert!(throttle.check("email:a@b.co").is_ok());
-            throttle.record_failure("email:a@b.co");
+            assert_eq!(throttle.attempt(email, None), Ok(()));
         }
-        let wait = throttle.check("email:a@b.co").unwrap_err();
-        assert!((1..=60).contains(&wait));
-        assert!(throttle.check("email:other@b.co").is_ok(), "subjects are independent");
-        throttle.reset("email:a@b.co");
-        assert!(throttle.check("email:a@b.co").is_ok());
+        // The third attempt set a delay of one second, then 2, 4, 8, 8 (capped).
+        for expected in [1, 2, 4, 8, 8] {
+            assert_eq!(throttle.attempt(email, None), Err(expected));
+            *clock.lock().unwrap() += Duration::from_secs(expected);
+            // The owner, whose attempt comes once the delay has passed, is let through.
+            assert_eq!(throttle.attempt(email, None), Ok(()));
+        }
+        assert!(throttle.attempt("email:other@b.co", None).is_ok(), "emails are independent");
+        // A success forgets the count: the next failures are free again.
+        throttle.succeeded(email, None);
+        for _ in 0..3 {
+            assert_eq!(throttle.attempt(email, None), Ok(()));
+        }
+    }
+
+    #[test]
+    fn a_network_gets_its_attempts_per_window_and_successes_give_theirs_back() {
+        let limits = ThrottleLimits { max_per_network: 4, free_failures: 100, ..LIMITS };
+        let (throttle, clock) = throttle(limits);
+        let network = || Some("ip:203.0.113.7".to_owned());
+        for n in 0..4 {
+            assert_eq!(throttle.attempt(&format!("email:{n}@b.co"), network()), Ok(()));
+        }
+        assert_eq!(throttle.attempt("email:9@b.co", network()), Err(900));
+        throttle.succeeded("email:0@b.co", network());
+        assert_eq!(throttle.attempt("email:9@b.co", network()), Ok(()), "a success gave its attempt back");
+        assert!(throttle.attempt("email:9@b.co", network()).is_err());
+        assert!(throttle.attempt("email:9@b.co", Some("ip:198.51.100.1".into())).is_ok());
+        *clock.lock().unwrap() += Duration::from_secs(900);
+        assert_eq!(throttle.attempt("email:10@b.co", network()), Ok(()), "a new window");
+    }
+
+    #[test]
+    fn a_parallel_burst_is_counted_one_by_one() {
+        let (throttle, _clock) = throttle(LIMITS);
+        let barrier = Arc::new(std::sync::Barrier::new(50));
+        let passed: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..50)
+                .map(|_| {
+                    let (throttle, barrier) = (&throttle, barrier.clone());
+                    scope.spawn(move || {
+                        barrier.wait();
+                        throttle.attempt("email:a@b.co", Some("ip:203.0.113.7".into())).is_ok()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| usize::from(h.join().unwrap())).sum()
+        });
+        assert_eq!(passed, 3, "exactly the free attempts, however they interleave");
     }
 
     #[test]

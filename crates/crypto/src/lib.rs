@@ -11,7 +11,7 @@ mod webhook;
 pub use keyring::{
     DEV_KEY_FILE, EntryProblem, Keyring, KeyringError, generate_master_key_entry, load_or_create_dev_key,
 };
-pub use password::Argon2PasswordHasher;
+pub use password::{Argon2PasswordHasher, default_concurrent_hashes};
 pub use random::RandomSecretGenerator;
 pub use webhook::{StripeSignatures, stripe_signature};
 

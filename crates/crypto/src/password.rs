@@ -1,15 +1,21 @@
 //! Argon2id password hashing with the OWASP-recommended parameters (19 MiB, t=2, p=1), run on
 //! tokio's blocking pool so a sign-in never stalls the async workers.
+//!
+//! Each hash holds 19 MiB while it runs, so a burst of sign-ins could exhaust memory: at most
+//! `concurrent` hashes run at once, at most `queued` more wait for a turn, and anything past
+//! that is refused at once ([`HashingBusy`]) without doing any work.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::{PasswordHash as PhcHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
-use otesse_domain::ports::PasswordHasher;
+use otesse_domain::ports::{HashingBusy, PasswordHasher};
 use otesse_domain::user::PasswordHash;
 use ring::rand::{SecureRandom, SystemRandom};
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
 
 /// OWASP Password Storage Cheat Sheet: Argon2id, m=19456 KiB, t=2, p=1.
 const MEMORY_KIB: u32 = 19_456;
@@ -22,6 +28,20 @@ pub struct Argon2PasswordHasher {
     /// A hash of a random password, verified against when the email is unknown so that both
     /// failures cost the same.
     dummy: PasswordHash,
+    /// Turns to run a hash.
+    running: Arc<Semaphore>,
+    /// Requests waiting for a turn, and how many may.
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
+}
+
+/// Counts a waiting request for as long as it waits.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Argon2PasswordHasher {
@@ -46,13 +66,54 @@ fn hash_with(argon2: &Argon2<'_>, password: &[u8]) -> PasswordHash {
     PasswordHash(phc.to_string())
 }
 
+/// Hashes at once by default: one per core, at least two (19 MiB each).
+pub fn default_concurrent_hashes() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+}
+
 impl Argon2PasswordHasher {
+    /// With [`default_concurrent_hashes`] running and four times as many waiting.
     pub fn new() -> Self {
+        let concurrent = default_concurrent_hashes();
+        Self::bounded(concurrent, concurrent * 4)
+    }
+
+    /// At most `concurrent` hashes at once (at least one) and `queued` more waiting.
+    pub fn bounded(concurrent: usize, queued: usize) -> Self {
         #[allow(clippy::expect_used)]
         let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None).expect("OWASP parameters are valid");
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let dummy = hash_with(&argon2, b"no user has this password: it only costs time");
-        Self { argon2: Arc::new(argon2), dummy }
+        Self {
+            argon2: Arc::new(argon2),
+            dummy,
+            running: Arc::new(Semaphore::new(concurrent.max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: queued,
+        }
+    }
+
+    /// Runs `work` on the blocking pool when a turn is free, waiting for one if few enough
+    /// already wait; refuses otherwise.
+    async fn in_turn<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashingBusy> {
+        let permit = match self.running.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+                    self.waiting.fetch_sub(1, Ordering::AcqRel);
+                    return Err(HashingBusy);
+                }
+                let _waiting = Waiting(self.waiting.clone());
+                self.running.clone().acquire_owned().await.map_err(|_| HashingBusy)?
+            }
+        };
+        let result = tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(permit);
+            result
+        })
+        .await;
+        Ok(result.unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic())))
     }
 }
 
@@ -64,27 +125,25 @@ impl Default for Argon2PasswordHasher {
 
 #[async_trait]
 impl PasswordHasher for Argon2PasswordHasher {
-    async fn hash(&self, password: &SecretString) -> PasswordHash {
+    async fn hash(&self, password: &SecretString) -> Result<PasswordHash, HashingBusy> {
         let argon2 = self.argon2.clone();
         let password = password.clone();
-        tokio::task::spawn_blocking(move || hash_with(&argon2, password.expose_secret().as_bytes()))
-            .await
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
+        self.in_turn(move || hash_with(&argon2, password.expose_secret().as_bytes())).await
     }
 
-    async fn verify(&self, password: &SecretString, hash: Option<PasswordHash>) -> bool {
+    async fn verify(&self, password: &SecretString, hash: Option<PasswordHash>) -> Result<bool, HashingBusy> {
         let known = hash.is_some();
         let encoded = hash.unwrap_or_else(|| self.dummy.clone());
         let argon2 = self.argon2.clone();
         let password = password.clone();
-        let matched = tokio::task::spawn_blocking(move || {
-            PhcHash::new(&encoded.0)
-                .map(|parsed| argon2.verify_password(password.expose_secret().as_bytes(), &parsed).is_ok())
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false);
-        known && matched
+        let matched = self
+            .in_turn(move || {
+                PhcHash::new(&encoded.0)
+                    .map(|parsed| argon2.verify_password(password.expose_secret().as_bytes(), &parsed).is_ok())
+                    .unwrap_or(false)
+            })
+            .await?;
+        Ok(known && matched)
     }
 }
 
@@ -96,25 +155,49 @@ mod tests {
     async fn hashes_with_owasp_argon2id_parameters_and_verifies() {
         let hasher = Argon2PasswordHasher::new();
         let password: SecretString = "correct horse battery staple".into();
-        let hash = hasher.hash(&password).await;
+        let hash = hasher.hash(&password).await.unwrap();
         assert!(hash.0.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", hash.0);
         assert!(!hash.0.contains("correct horse"));
-        assert!(hasher.verify(&password, Some(hash.clone())).await);
-        assert!(!hasher.verify(&"correct horse battery stapler".into(), Some(hash)).await);
+        assert_eq!(hasher.verify(&password, Some(hash.clone())).await, Ok(true));
+        assert_eq!(hasher.verify(&"correct horse battery stapler".into(), Some(hash)).await, Ok(false));
     }
 
     #[tokio::test]
     async fn salts_differ_between_hashes_of_one_password() {
         let hasher = Argon2PasswordHasher::new();
         let password: SecretString = "same password twice".into();
-        assert_ne!(hasher.hash(&password).await, hasher.hash(&password).await);
+        assert_ne!(hasher.hash(&password).await.unwrap(), hasher.hash(&password).await.unwrap());
     }
 
     #[tokio::test]
     async fn unknown_users_and_garbage_hashes_never_verify() {
         let hasher = Argon2PasswordHasher::new();
         let password: SecretString = "no user has this password: it only costs time".into();
-        assert!(!hasher.verify(&password, None).await, "the dummy hash must never let anyone in");
-        assert!(!hasher.verify(&password, Some(PasswordHash("not a phc string".into()))).await);
+        assert_eq!(hasher.verify(&password, None).await, Ok(false), "the dummy hash must never let anyone in");
+        assert_eq!(hasher.verify(&password, Some(PasswordHash("not a phc string".into()))).await, Ok(false));
+    }
+
+    #[tokio::test]
+    async fn past_the_running_and_waiting_hashes_a_request_is_refused_without_work() {
+        // One turn, one waiting place: of three hashes started together, one runs, one waits,
+        // and the third is refused at once.
+        let hasher = Argon2PasswordHasher::bounded(1, 1);
+        let held = hasher.running.clone().try_acquire_owned().unwrap();
+        let password: SecretString = "a long enough password".into();
+        let waiting = {
+            let hasher = hasher.clone();
+            let password = password.clone();
+            tokio::spawn(async move { hasher.hash(&password).await })
+        };
+        // The waiter counts itself before it waits; wait for that, not for time.
+        while hasher.waiting.load(Ordering::Acquire) == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(hasher.verify(&password, None).await, Err(HashingBusy));
+        assert_eq!(hasher.hash(&password).await, Err(HashingBusy));
+        drop(held);
+        let hash = waiting.await.unwrap().expect("the waiting hash ran once a turn was free");
+        assert_eq!(hasher.verify(&password, Some(hash)).await, Ok(true));
+        assert_eq!(hasher.waiting.load(Ordering::Acquire), 0);
     }
 }

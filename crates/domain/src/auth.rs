@@ -12,7 +12,7 @@ use crate::StorageError;
 use crate::api_key::KeyHash;
 use crate::caller::{Caller, Need};
 use crate::organization::{Organization, OrganizationId, OrganizationName, OrganizationNameError};
-use crate::ports::{Clock, KeyHasher, PasswordHasher, SecretGenerator};
+use crate::ports::{Clock, HashingBusy, KeyHasher, PasswordHasher, SecretGenerator};
 use crate::user::{Actor, Email, EmailError, Password, PasswordError, PasswordHash, Permission, Role, User, UserId};
 
 #[cfg(any(test, feature = "mocks"))]
@@ -73,6 +73,8 @@ pub enum SetupError {
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
+    Busy(#[from] HashingBusy),
+    #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
@@ -83,6 +85,8 @@ pub enum SignInError {
     InvalidCredentials,
     #[error("Too many failed sign-in attempts. Try again in {0} seconds.")]
     Throttled(u64),
+    #[error(transparent)]
+    Busy(#[from] HashingBusy),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -107,6 +111,8 @@ pub enum AddUserError {
     InvalidRole,
     #[error("A user with this email already exists.")]
     EmailTaken,
+    #[error(transparent)]
+    Busy(#[from] HashingBusy),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -165,13 +171,38 @@ pub trait SessionRepository: Send + Sync {
     async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), StorageError>;
 }
 
-/// Failed sign-in bookkeeping (P2). In-process by default.
+/// Sign-in attempts (P2), per email and per client network. In-process by default.
+///
+/// An attempt is counted when it begins, before the password is checked, in one step with the
+/// check that lets it through: concurrent attempts cannot all pass one check. Past a few free
+/// failures an email waits a delay that doubles with each further failure (capped), rather
+/// than being locked: its owner signs in as soon as the delay has passed, however many
+/// guesses an attacker made. A network has a plain limit of attempts per window.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 pub trait SignInThrottle: Send + Sync {
-    /// `Err(seconds)` when attempts for this subject are refused for that long.
-    fn check(&self, subject: &str) -> Result<(), u64>;
-    fn record_failure(&self, subject: &str);
-    fn reset(&self, subject: &str);
+    /// Lets an attempt for `email` from `network` through and counts it, or refuses it:
+    /// `Err(seconds)` to wait before trying again.
+    fn attempt(&self, email: &str, network: Option<String>) -> Result<(), u64>;
+    /// The attempt signed in: the email's failures are forgotten and the network's attempt is
+    /// given back.
+    fn succeeded(&self, email: &str, network: Option<String>);
+}
+
+/// The throttle's subject for a client address: an IPv4 address, or the /64 network of an
+/// IPv6 one (one subscriber usually holds a whole /64; counting single addresses would give an
+/// attacker 2^64 buckets). IPv4-mapped IPv6 addresses count as their IPv4 address.
+pub fn network_subject(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("ip:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let segments = v6.segments();
+                let network = std::net::Ipv6Addr::new(segments[0], segments[1], segments[2], segments[3], 0, 0, 0, 0);
+                format!("ip:{network}/64")
+            }
+        },
+    }
 }
 
 /// What a first-run setup request carries.
@@ -239,7 +270,7 @@ impl AuthService {
             role: Role::Admin,
             created_at: now,
         };
-        let hash = self.ports.passwords.hash(password.secret()).await;
+        let hash = self.ports.passwords.hash(password.secret()).await?;
         match self.ports.users.complete_setup(&organization, &admin, &hash).await {
             Ok(()) => Ok(admin),
             Err(SetupStoreError::AlreadyDone) => Err(SetupError::AlreadyDone),
@@ -247,8 +278,8 @@ impl AuthService {
         }
     }
 
-    /// Signs a user in (P2). Failures are counted per email and per client address; past the
-    /// throttle's limit attempts are refused before any password work is done.
+    /// Signs a user in (P2). Each attempt is counted per email and per client network before
+    /// any password work; past the throttle's limits it is refused without that work.
     pub async fn sign_in(
         &self,
         email: &str,
@@ -256,29 +287,20 @@ impl AuthService {
         client_ip: Option<IpAddr>,
     ) -> Result<NewSession, SignInError> {
         let email_subject = format!("email:{}", email.trim().to_lowercase());
-        let ip_subject = client_ip.map(|ip| format!("ip:{ip}"));
+        let network = client_ip.map(network_subject);
         let throttle = &self.ports.throttle;
-        throttle.check(&email_subject).map_err(SignInError::Throttled)?;
-        if let Some(subject) = &ip_subject {
-            throttle.check(subject).map_err(SignInError::Throttled)?;
-        }
+        throttle.attempt(&email_subject, network.clone()).map_err(SignInError::Throttled)?;
 
         let found = match Email::parse(email) {
             Ok(email) => self.ports.users.find_by_email(&email).await?,
             Err(_) => None,
         };
-        let verified = self.ports.passwords.verify(password, found.as_ref().map(|(_, hash)| hash.clone())).await;
+        let verified = self.ports.passwords.verify(password, found.as_ref().map(|(_, hash)| hash.clone())).await?;
         let user = match (found, verified) {
             (Some((user, _)), true) => user,
-            _ => {
-                throttle.record_failure(&email_subject);
-                if let Some(subject) = &ip_subject {
-                    throttle.record_failure(subject);
-                }
-                return Err(SignInError::InvalidCredentials);
-            }
+            _ => return Err(SignInError::InvalidCredentials),
         };
-        throttle.reset(&email_subject);
+        throttle.succeeded(&email_subject, network);
 
         let token: SecretString =
             format!("{SESSION_TOKEN_PREFIX}{}", self.ports.secrets.base62(SESSION_SECRET_CHARS).expose_secret()).into();
@@ -334,7 +356,7 @@ impl AuthService {
             role,
             created_at: self.ports.clock.now(),
         };
-        let hash = self.ports.passwords.hash(password.secret()).await;
+        let hash = self.ports.passwords.hash(password.secret()).await?;
         self.ports.users.insert(&user, &hash).await?;
         Ok(user)
     }
@@ -443,7 +465,7 @@ mod tests {
             .withf(|_, admin, _| admin.role == Role::Admin)
             .times(1)
             .returning(|_, _, _| Ok(()));
-        mocks.passwords.expect_hash().returning(|_| PasswordHash("$argon2id$...".into()));
+        mocks.passwords.expect_hash().returning(|_| Ok(PasswordHash("$argon2id$...".into())));
         let admin = mocks.service().setup(&"tok-123".to_owned().into(), setup_input("tok-123")).await.unwrap();
         assert_eq!(admin.email.as_str(), "owner@acme.test");
     }
@@ -470,7 +492,7 @@ mod tests {
         let mut mocks = Mocks::new();
         mocks.users.expect_is_setup_done().returning(|| Ok(false));
         mocks.users.expect_complete_setup().returning(|_, _, _| Err(SetupStoreError::AlreadyDone));
-        mocks.passwords.expect_hash().returning(|_| PasswordHash("h".into()));
+        mocks.passwords.expect_hash().returning(|_| Ok(PasswordHash("h".into())));
         let err = mocks.service().setup(&"t".to_owned().into(), setup_input("t")).await.unwrap_err();
         assert_eq!(err, SetupError::AlreadyDone);
     }
@@ -479,8 +501,14 @@ mod tests {
     async fn unknown_email_and_wrong_password_get_the_same_answer_and_both_do_the_password_work() {
         for known in [false, true] {
             let mut mocks = Mocks::new();
-            mocks.throttle.expect_check().returning(|_| Ok(()));
-            mocks.throttle.expect_record_failure().times(2).return_const(());
+            // Counted once, as it began, for the email and the client's network.
+            mocks
+                .throttle
+                .expect_attempt()
+                .withf(|email, network| email == "email:ada@acme.test" && network.as_deref() == Some("ip:10.0.0.1"))
+                .times(1)
+                .returning(|_, _| Ok(()));
+            mocks.throttle.expect_succeeded().never();
             mocks
                 .users
                 .expect_find_by_email()
@@ -490,7 +518,7 @@ mod tests {
                 .expect_verify()
                 .withf(move |_, hash| hash.is_some() == known)
                 .times(1)
-                .returning(|_, _| false);
+                .returning(|_, _| Ok(false));
             mocks.sessions.expect_insert().never();
             let err = mocks
                 .service()
@@ -504,19 +532,42 @@ mod tests {
     #[tokio::test]
     async fn throttled_sign_ins_do_no_password_work() {
         let mut mocks = Mocks::new();
-        mocks.throttle.expect_check().returning(|_| Err(42));
+        mocks.throttle.expect_attempt().returning(|_, _| Err(42));
         mocks.passwords.expect_verify().never();
         let err = mocks.service().sign_in("ada@acme.test", &"pw".to_owned().into(), None).await.unwrap_err();
         assert_eq!(err, SignInError::Throttled(42));
     }
 
     #[tokio::test]
+    async fn a_busy_hasher_is_busy_not_a_wrong_password() {
+        let mut mocks = Mocks::new();
+        mocks.throttle.expect_attempt().returning(|_, _| Ok(()));
+        mocks.throttle.expect_succeeded().never();
+        mocks.users.expect_find_by_email().returning(|_| Ok(Some((user(Role::Admin), PasswordHash("h".into())))));
+        mocks.passwords.expect_verify().returning(|_, _| Err(HashingBusy));
+        mocks.sessions.expect_insert().never();
+        let err =
+            mocks.service().sign_in("ada@acme.test", &"right password".to_owned().into(), None).await.unwrap_err();
+        assert_eq!(err, SignInError::Busy(HashingBusy));
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64_network() {
+        let subject = |ip: &str| network_subject(ip.parse().unwrap());
+        assert_eq!(subject("203.0.113.7"), "ip:203.0.113.7");
+        assert_eq!(subject("2001:db8:1:2:aaaa::1"), "ip:2001:db8:1:2::/64");
+        assert_eq!(subject("2001:db8:1:2:ffff:ffff:ffff:ffff"), subject("2001:db8:1:2::9"));
+        assert_ne!(subject("2001:db8:1:3::1"), subject("2001:db8:1:2::1"));
+        assert_eq!(subject("::ffff:203.0.113.7"), "ip:203.0.113.7");
+    }
+
+    #[tokio::test]
     async fn sign_in_stores_only_the_token_hash() {
         let mut mocks = Mocks::new();
-        mocks.throttle.expect_check().returning(|_| Ok(()));
-        mocks.throttle.expect_reset().times(1).return_const(());
+        mocks.throttle.expect_attempt().times(1).returning(|_, _| Ok(()));
+        mocks.throttle.expect_succeeded().times(1).return_const(());
         mocks.users.expect_find_by_email().returning(|_| Ok(Some((user(Role::Admin), PasswordHash("h".into())))));
-        mocks.passwords.expect_verify().returning(|_, _| true);
+        mocks.passwords.expect_verify().returning(|_, _| Ok(true));
         mocks.sessions.expect_insert().times(1).returning(|_| Ok(()));
         let new = mocks.service().sign_in("ADA@acme.test", &"right password".to_owned().into(), None).await.unwrap();
         let token = new.token.expose_secret().to_owned();
@@ -549,7 +600,7 @@ mod tests {
     #[tokio::test]
     async fn add_user_validates_role_and_reports_duplicates() {
         let mut mocks = Mocks::new();
-        mocks.passwords.expect_hash().returning(|_| PasswordHash("h".into()));
+        mocks.passwords.expect_hash().returning(|_| Ok(PasswordHash("h".into())));
         mocks.users.expect_insert().times(1).returning(|_, _| Err(InsertUserError::EmailTaken));
         let svc = mocks.service();
         let admin = Caller::user(Actor::of(&user(Role::Admin)), SessionId(Uuid::nil()));

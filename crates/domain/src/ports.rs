@@ -41,14 +41,21 @@ pub trait KeyHasher: Send + Sync {
     fn same(&self, a: &KeyHash, b: &KeyHash) -> bool;
 }
 
-/// Argon2id password hashing. Implementations run the work off the async runtime.
+/// Too many passwords are being hashed at once: the work was not started. Answered as "busy,
+/// try again in a moment", never as a wrong password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("The server is busy checking passwords. Try again in a moment.")]
+pub struct HashingBusy;
+
+/// Argon2id password hashing. Implementations run the work off the async runtime and bound how
+/// many hashes run (and wait) at once, since each one takes a large block of memory.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
-    async fn hash(&self, password: &SecretString) -> PasswordHash;
+    async fn hash(&self, password: &SecretString) -> Result<PasswordHash, HashingBusy>;
     /// Whether `password` matches `hash`. With `hash = None` it does the same work against a
     /// dummy hash and answers false, so an unknown email takes as long as a wrong password.
-    async fn verify(&self, password: &SecretString, hash: Option<PasswordHash>) -> bool;
+    async fn verify(&self, password: &SecretString, hash: Option<PasswordHash>) -> Result<bool, HashingBusy>;
 }
 
 // The ports of each feature live with the feature; they are gathered here for the adapters.

@@ -35,6 +35,7 @@ pub struct SessionResponse {
     (status = 201, body = SessionResponse),
     (status = 401, description = "Invalid email or password"),
     (status = 429, description = "Too many failed attempts"),
+    (status = 503, description = "Too many password checks running; retry after Retry-After"),
 ))]
 pub async fn sign_in(
     auth: web::Data<AuthService>,
@@ -43,8 +44,9 @@ pub async fn sign_in(
     ip: ClientIp,
     body: web::Json<SignInRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    // Per network (an IPv6 client holds a whole /64), like the sign-in throttle.
     let bucket = match ip.0 {
-        Some(ip) => format!("sign-in:{ip}"),
+        Some(ip) => format!("sign-in:{}", otesse_domain::auth::network_subject(ip)),
         None => "sign-in:unknown".to_owned(),
     };
     limits.check(&req, &bucket, limits.sign_in).await?;

@@ -43,12 +43,22 @@ pub struct SetupResponse {
     (status = 201, body = SetupResponse),
     (status = 403, description = "Wrong setup token"),
     (status = 409, description = "Setup already completed"),
+    (status = 429, description = "Too many attempts from this network"),
 ))]
 pub async fn setup(
     auth: web::Data<AuthService>,
     token: web::Data<SetupToken>,
+    limits: web::Data<crate::rate_limit::Limits>,
+    req: actix_web::HttpRequest,
+    ip: crate::extract::ClientIp,
     body: web::Json<SetupRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    // Guessing the setup token is as limited as guessing passwords.
+    let bucket = match ip.0 {
+        Some(ip) => format!("setup:{}", otesse_domain::auth::network_subject(ip)),
+        None => "setup:unknown".to_owned(),
+    };
+    limits.check(&req, &bucket, limits.sign_in).await?;
     let body = body.into_inner();
     let organization_name = body.organization_name.clone();
     let admin = auth

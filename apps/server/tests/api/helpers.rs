@@ -299,7 +299,7 @@ impl TestApp {
             role: Role::Admin,
             created_at: now,
         };
-        let hash = otesse_crypto::Argon2PasswordHasher::new().hash(&PASSWORD.to_owned().into()).await;
+        let hash = otesse_crypto::Argon2PasswordHasher::new().hash(&PASSWORD.to_owned().into()).await.unwrap();
         self.db.users().insert(&user, &hash).await.unwrap();
         self.session(email).await
     }

@@ -109,6 +109,21 @@ async fn repeated_failed_sign_ins_are_refused_for_a_while() {
 }
 
 #[tokio::test]
+async fn setup_token_guesses_are_rate_limited_per_network() {
+    let app = spawn_app_with(|s| s.rate_limit.sign_in_requests = 3).await;
+    let guess =
+        json!({"setup_token": "guess", "organization_name": "Acme", "email": ADMIN_EMAIL, "password": PASSWORD});
+    for _ in 0..3 {
+        app.send(app.request(Method::POST, "/v1/setup").json(&guess)).await.expect_error(403, "setup_token_invalid");
+    }
+    let refused = app.send(app.request(Method::POST, "/v1/setup").json(&guess)).await;
+    refused.expect_error(429, "rate_limited");
+    assert!(refused.headers.contains_key("retry-after"));
+    // Counted apart from sign-ins.
+    app.sign_in(ADMIN_EMAIL, PASSWORD).await.expect_error(401, "invalid_credentials");
+}
+
+#[tokio::test]
 async fn sessions_sign_in_identify_and_sign_out() {
     let app = spawn_app().await;
     app.setup().await.expect(201);
