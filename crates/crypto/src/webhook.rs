@@ -70,7 +70,9 @@ impl StripeSignatureVerifier for StripeSignatures {
             return Err(SignatureError::Malformed);
         }
         let tolerance = i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX);
-        if (now.timestamp() - timestamp).abs() > tolerance {
+        // Saturating: the sender chooses t, and `now - t` overflows for t near i64::MIN or MAX.
+        let now = now.timestamp();
+        if now.saturating_sub(timestamp) > tolerance || timestamp.saturating_sub(now) > tolerance {
             return Err(SignatureError::OutsideTolerance);
         }
         let key = hmac::Key::new(hmac::HMAC_SHA256, secret.expose_secret().as_bytes());
@@ -128,5 +130,18 @@ mod tests {
         }
         let truncated = &header[..header.len() - 2];
         assert_eq!(verify(truncated, b"body", 1_000_000), Err(SignatureError::Malformed));
+    }
+
+    #[test]
+    fn extreme_timestamps_are_outside_the_tolerance_without_overflowing() {
+        // `now - t` and its absolute value overflowed here (a panic in debug builds, a wrong
+        // answer in release ones): a sender controls t.
+        let v1 = "0".repeat(64);
+        for (t, now) in [(i64::MIN, 1_000_000), (i64::MAX, 1_000_000), (i64::MIN, 0), (i64::MAX, -1)] {
+            let header = format!("t={t},v1={v1}");
+            assert_eq!(verify(&header, b"body", now), Err(SignatureError::OutsideTolerance), "{header}");
+        }
+        let header = stripe_signature(SECRET, -9_223_372_036_854_775_808, b"body");
+        assert_eq!(verify(&header, b"body", 1_000_000), Err(SignatureError::OutsideTolerance));
     }
 }
