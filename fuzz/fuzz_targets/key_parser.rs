@@ -26,7 +26,7 @@ fuzz_target!(|raw: &str| {
     }
 
     // A well-formed key, anywhere in a longer string, is seen.
-    let environment = if raw.len() % 2 == 0 { Environment::Live } else { Environment::Test };
+    let environment = if raw.len().is_multiple_of(2) { Environment::Live } else { Environment::Test };
     let secret: String = (0..SECRET_CHARS)
         .map(|i| raw.as_bytes().get(i).map_or(b'k', |b| BASE62[usize::from(*b) % 62]))
         .map(char::from)
