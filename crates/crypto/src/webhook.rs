@@ -90,7 +90,7 @@ mod tests {
 
     #[test]
     fn extreme_timestamps_are_outside_the_tolerance_without_overflowing() {
-        // `now - t` and its absolute value overflowed here (a panic in debug builds, a wrong
+        // `now - t` and its absolute value used to overflow (a panic in debug builds, a wrong
         // answer in release ones): a sender controls t.
         let v1 = "0".repeat(64);
         for (t, now) in [(i64::MIN, 1_000_000), (i64::MAX, 1_000_000), (i64::MIN, 0), (i64::MAX, -1)] {
