@@ -1,10 +1,12 @@
-//! Project automation, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
+//! Project automation, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`):
+//! benchmarks and the fuzzing runs.
 //!
 //! Kept to few dependencies (std, serde_json, ureq) so it builds quickly and never drags the
 //! server's dependency tree in: it talks to the server over HTTP, like a client would.
 
 mod bench;
 mod error;
+mod fuzz;
 mod http;
 mod server;
 mod wrk;
@@ -33,6 +35,16 @@ Commands:
   bench usage-writer [--database sqlite|postgres]
         The usage log's batch writer alone: 500,000 rows (OTESSE_BENCH_ROWS) in batches of
         5,000 into a fresh database, rows per second printed; fails if a row is missing.
+  fuzz <target|all> [--seconds 60]
+        Runs the cargo-fuzz targets in fuzz/ (key_parser, stripe_signature,
+        webhook_signature, url_guard, ip_allowlist; `all` runs each in turn) for the given
+        seconds each, with `cargo +nightly fuzz run <target> -- -max_total_time=N` (the pinned
+        toolchain with RUSTC_BOOTSTRAP=1 where no nightly is installed), and prints each
+        target's executions, exec/s and crashes. Installs cargo-fuzz with `cargo install
+        cargo-fuzz --locked` when it is missing. Seeds come from fuzz/corpus/<target>, what a
+        run learns goes to fuzz/target/corpus/<target>, crashing inputs to
+        fuzz/artifacts/<target>/, libFuzzer's output to fuzz/target/logs/<target>.log. Fails
+        if any target crashed.
   help  Prints this message.
 ";
 
@@ -70,6 +82,10 @@ fn run(args: &[&str]) -> Result<ExitCode, Error> {
         }
         ["bench", ..] => {
             Err(Error::new("unknown bench; available: `cargo xtask bench auth`, `cargo xtask bench usage-writer`"))
+        }
+        ["fuzz", rest @ ..] => {
+            let options = fuzz::Options::parse(rest)?;
+            Ok(if fuzz::run(&options)? { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         [other, ..] => Err(Error::new(format!("unknown command `{other}`; see `cargo xtask help`"))),
     }

@@ -1,7 +1,7 @@
 //! Crypto adapters for the domain's ports: CSPRNG key material in base62, SHA-256 key hashing
 //! with constant-time comparison, Argon2id password hashing run off the async runtime, and the
-//! versioned AES-256-GCM keyring that encrypts integration credentials, and the check of
-//! Stripe's webhook signatures.
+//! versioned AES-256-GCM keyring that encrypts integration credentials, and the domain's
+//! Stripe signature port over `otesse-webhook-signature`.
 
 mod keyring;
 mod password;

@@ -1,19 +1,21 @@
-//! The domain's [`StripeSignatureVerifier`]: checks `Stripe-Signature` headers (W4).
-//!
-//! Stripe's scheme (<https://docs.stripe.com/webhooks#verify-manually>): the header is
-//! `t=<unix seconds>,v1=<hex>[,v1=<hex>...][,v0=...]`; each `v1` is the hex HMAC-SHA256 of
-//! `"{t}.{raw body}"` keyed with the endpoint's whole signing secret (`whsec_...` as bytes).
-//! Several `v1` entries appear while Stripe rolls a secret; any one matching is enough. Other
-//! schemes (`v0`, test-mode only) are ignored.
+//! The domain's [`StripeSignatureVerifier`] (W4) over [`otesse_webhook_signature::stripe`], the
+//! one implementation of Stripe's scheme: this adapter only reads the clock's seconds and maps
+//! the crate's detailed errors onto the domain's four.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use otesse_domain::integration::{SignatureError, StripeSignatureVerifier};
-use ring::hmac;
+use otesse_webhook_signature::stripe::{self, VerifyError};
 use secrecy::{ExposeSecret, SecretString};
 
-/// Checks signatures made within `tolerance` of now, either way.
+/// A `Stripe-Signature` header value for `payload` at `timestamp`: what Stripe sends (for tests
+/// and local fakes). The signature crate's [`stripe::sign_stripe`], under the name the server's
+/// tests know it by.
+pub use otesse_webhook_signature::stripe::sign_stripe as stripe_signature;
+
+/// Checks signatures made within `tolerance` of now, either way (constant-time comparison, in
+/// the signature crate).
 #[derive(Debug, Clone, Copy)]
 pub struct StripeSignatures {
     tolerance: Duration,
@@ -25,28 +27,6 @@ impl StripeSignatures {
     }
 }
 
-/// A `Stripe-Signature` header value for `payload` at `timestamp`: what Stripe sends (for tests
-/// and local fakes).
-pub fn stripe_signature(secret: &str, timestamp: i64, payload: &[u8]) -> String {
-    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
-    let tag = hmac::sign(&key, &signed_content(timestamp, payload));
-    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={timestamp},v1={hex}")
-}
-
-fn signed_content(timestamp: i64, payload: &[u8]) -> Vec<u8> {
-    let mut content = format!("{timestamp}.").into_bytes();
-    content.extend_from_slice(payload);
-    content
-}
-
-fn from_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() != 64 {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
-}
-
 impl StripeSignatureVerifier for StripeSignatures {
     fn verify(
         &self,
@@ -55,32 +35,18 @@ impl StripeSignatureVerifier for StripeSignatures {
         payload: &[u8],
         now: DateTime<Utc>,
     ) -> Result<(), SignatureError> {
-        let mut timestamp = None;
-        let mut signatures = Vec::new();
-        for part in header.split(',') {
-            let (name, value) = part.trim().split_once('=').ok_or(SignatureError::Malformed)?;
-            match name {
-                "t" => timestamp = Some(value.parse::<i64>().map_err(|_| SignatureError::Malformed)?),
-                "v1" => signatures.push(from_hex(value).ok_or(SignatureError::Malformed)?),
-                _ => {}
-            }
-        }
-        let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
-        if signatures.is_empty() {
-            return Err(SignatureError::Malformed);
-        }
-        let tolerance = i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX);
-        if (now.timestamp() - timestamp).abs() > tolerance {
-            return Err(SignatureError::OutsideTolerance);
-        }
-        let key = hmac::Key::new(hmac::HMAC_SHA256, secret.expose_secret().as_bytes());
-        let content = signed_content(timestamp, payload);
-        // ring's verify compares in constant time.
-        if signatures.iter().any(|signature| hmac::verify(&key, &content, signature).is_ok()) {
-            Ok(())
-        } else {
-            Err(SignatureError::Mismatch)
-        }
+        stripe::verify_with_tolerance(secret.expose_secret(), header, payload, now.timestamp(), self.tolerance).map_err(
+            |err| match err {
+                // The domain refuses an absent header before asking; an empty one is malformed.
+                VerifyError::MissingHeader
+                | VerifyError::MissingTimestamp
+                | VerifyError::BadTimestamp
+                | VerifyError::NoV1Signature
+                | VerifyError::BadHex => SignatureError::Malformed,
+                VerifyError::Stale | VerifyError::FutureDated => SignatureError::OutsideTolerance,
+                VerifyError::NoMatch => SignatureError::Mismatch,
+            },
+        )
     }
 }
 
@@ -93,14 +59,6 @@ mod tests {
     fn verify(header: &str, payload: &[u8], now: i64) -> Result<(), SignatureError> {
         let now = DateTime::from_timestamp(now, 0).unwrap();
         StripeSignatures::new(Duration::from_secs(300)).verify(&SECRET.to_owned().into(), header, payload, now)
-    }
-
-    #[test]
-    fn matches_stripes_reference_signature() {
-        // HMAC-SHA256 keyed with "whsec_test_secret" over "1614265330.{}", computed
-        // independently (Python's hmac module).
-        let header = stripe_signature(SECRET, 1_614_265_330, b"{}");
-        assert_eq!(header, "t=1614265330,v1=8c1a00c47d6b9f72cbeb1c009e324419d877cb08edb0805dd9fde8dddc59848c");
     }
 
     #[test]
@@ -128,5 +86,18 @@ mod tests {
         }
         let truncated = &header[..header.len() - 2];
         assert_eq!(verify(truncated, b"body", 1_000_000), Err(SignatureError::Malformed));
+    }
+
+    #[test]
+    fn extreme_timestamps_are_outside_the_tolerance_without_overflowing() {
+        // `now - t` and its absolute value used to overflow (a panic in debug builds, a wrong
+        // answer in release ones): a sender controls t.
+        let v1 = "0".repeat(64);
+        for (t, now) in [(i64::MIN, 1_000_000), (i64::MAX, 1_000_000), (i64::MIN, 0), (i64::MAX, -1)] {
+            let header = format!("t={t},v1={v1}");
+            assert_eq!(verify(&header, b"body", now), Err(SignatureError::OutsideTolerance), "{header}");
+        }
+        let header = stripe_signature(SECRET, -9_223_372_036_854_775_808, b"body");
+        assert_eq!(verify(&header, b"body", 1_000_000), Err(SignatureError::OutsideTolerance));
     }
 }

@@ -8,7 +8,9 @@
 //! (`2000::/3`) is refused whole. Only http(s) is accepted (https only under `require_https`),
 //! never with credentials, never over [`MAX_URL_LEN`] characters.
 //!
-//! [`check_url`] runs when a URL is saved. [`GuardedClient`] checks again when it is called: the
+//! [`check_url`] runs when a URL is saved; its DNS-free part is [`parse_url`] then
+//! [`check_shape`], pure functions (the fuzz target `url_guard` drives them and
+//! [`is_forbidden`]). [`GuardedClient`] checks again when it is called: the
 //! URL's shape and an IP-literal host before sending, and a host name in a resolver that drops
 //! forbidden addresses, so the addresses actually dialled are the ones checked (DNS can change
 //! after the URL was saved: a rebinding attack). It never follows redirects and ignores the
@@ -136,10 +138,7 @@ fn translated_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
 /// Parses and checks a URL a user wants Otesse to call, resolving its host name: refused if any
 /// of its addresses is forbidden. Store the returned URL's text, not the raw input.
 pub async fn check_url(raw: &str, policy: UrlPolicy) -> Result<Url, UrlRefused> {
-    if raw.len() > MAX_URL_LEN {
-        return Err(UrlRefused::TooLong);
-    }
-    let url = Url::parse(raw).map_err(|_| UrlRefused::Unparsable)?;
+    let url = parse_url(raw)?;
     let addresses: Vec<IpAddr> = match check_shape(&url, policy)? {
         Target::Literal(ip) => vec![ip],
         Target::Name(name) => {
@@ -161,14 +160,27 @@ pub async fn check_url(raw: &str, policy: UrlPolicy) -> Result<Url, UrlRefused> 
     }
 }
 
+/// The text of a URL a user gave, parsed: [`UrlRefused::TooLong`] or [`UrlRefused::Unparsable`]
+/// otherwise. No check of what it points at: that is [`check_shape`]'s.
+pub fn parse_url(raw: &str) -> Result<Url, UrlRefused> {
+    if raw.len() > MAX_URL_LEN {
+        return Err(UrlRefused::TooLong);
+    }
+    Url::parse(raw).map_err(|_| UrlRefused::Unparsable)
+}
+
 /// A URL's host, once its shape has passed.
-enum Target<'a> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    /// An IP-literal host, already found allowed.
     Literal(IpAddr),
+    /// A host name: its addresses still have to be resolved and checked.
     Name(&'a str),
 }
 
-/// Everything but resolution: length, scheme, credentials, and an IP-literal host.
-fn check_shape(url: &Url, policy: UrlPolicy) -> Result<Target<'_>, UrlRefused> {
+/// Everything [`check_url`] checks but resolution, with no I/O: length, scheme, credentials,
+/// and an IP-literal host. [`GuardedClient`] runs it again before every request.
+pub fn check_shape(url: &Url, policy: UrlPolicy) -> Result<Target<'_>, UrlRefused> {
     if url.as_str().len() > MAX_URL_LEN {
         return Err(UrlRefused::TooLong);
     }
@@ -477,6 +489,21 @@ mod tests {
         // Short as typed, too long once its spaces are percent-encoded.
         let grows = format!("https://example.com/{}x", " ".repeat(MAX_URL_LEN / 2));
         assert_eq!(refused(&grows, STRICT).await, UrlRefused::TooLong);
+    }
+
+    #[test]
+    fn the_dns_free_check_tells_literals_from_names() {
+        let shape =
+            |raw: &str, policy| parse_url(raw).and_then(|url| check_shape(&url, policy).map(|t| format!("{t:?}")));
+        assert_eq!(shape("https://example.com/hook", STRICT), Ok(r#"Name("example.com")"#.to_owned()));
+        assert_eq!(shape("https://EXAMPLE.com./hook", STRICT), Ok(r#"Name("example.com.")"#.to_owned()));
+        assert_eq!(shape("http://93.184.216.34/", STRICT), Ok("Literal(93.184.216.34)".to_owned()));
+        assert_eq!(shape("http://[2606:4700::1111]/", STRICT), Ok("Literal(2606:4700::1111)".to_owned()));
+        assert_eq!(shape("http://0x7f.1/", STRICT), Err(UrlRefused::Forbidden(ip("127.0.0.1"))));
+        assert_eq!(shape("http://0x7f.1/", LOOPBACK_OK), Ok("Literal(127.0.0.1)".to_owned()));
+        assert_eq!(shape("http://example.com/", UrlPolicy::PRODUCTION), Err(UrlRefused::HttpsRequired));
+        assert_eq!(shape(&"x".repeat(MAX_URL_LEN + 1), STRICT), Err(UrlRefused::TooLong));
+        assert_eq!(shape("http://", STRICT), Err(UrlRefused::Unparsable));
     }
 
     #[tokio::test]

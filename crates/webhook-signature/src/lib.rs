@@ -17,6 +17,7 @@
 
 pub mod stripe;
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -209,14 +210,27 @@ pub fn verify_with_tolerance<'a>(
 
 fn check_timestamp(timestamp: &str, now: i64, tolerance: Duration) -> Result<i64, VerifyError> {
     let timestamp: i64 = timestamp.parse().map_err(|_| VerifyError::BadTimestamp)?;
-    let tolerance = i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX);
-    if now.saturating_sub(timestamp) > tolerance {
-        return Err(VerifyError::Stale);
+    match against_window(timestamp, now, tolerance) {
+        Ordering::Less => Err(VerifyError::Stale),
+        Ordering::Greater => Err(VerifyError::FutureDated),
+        Ordering::Equal => Ok(timestamp),
     }
-    if timestamp.saturating_sub(now) > tolerance {
-        return Err(VerifyError::FutureDated);
+}
+
+/// Where `timestamp` lies against the window of `tolerance` either side of `now`: `Less` when
+/// older, `Greater` when further ahead, `Equal` within it (bounds included). In i128, where the
+/// difference of two i64 and any tolerance fit: saturating at i64::MAX would let a timestamp
+/// further off than a tolerance of i64::MAX seconds through.
+fn against_window(timestamp: i64, now: i64, tolerance: Duration) -> Ordering {
+    let age = i128::from(now) - i128::from(timestamp);
+    let tolerance = i128::from(tolerance.as_secs());
+    if age > tolerance {
+        Ordering::Less
+    } else if -age > tolerance {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
     }
-    Ok(timestamp)
 }
 
 #[cfg(test)]
@@ -307,6 +321,25 @@ mod tests {
         assert_eq!(narrow, Err(VerifyError::Stale));
         let extreme = verify([&secret()], MSG_ID, &i64::MIN.to_string(), EXPECTED, PAYLOAD, i64::MAX);
         assert_eq!(extreme, Err(VerifyError::Stale), "no overflow");
+    }
+
+    #[test]
+    fn a_tolerance_past_i64_range_still_refuses_what_is_further_off() {
+        // Found by the webhook_signature fuzz target: the age of a message dated i64::MIN,
+        // saturated to i64::MAX, never exceeded a tolerance of i64::MAX seconds, so a message
+        // older than the tolerance verified.
+        let tolerance = Duration::from_secs(i64::MAX as u64);
+        let signature = sign(&secret(), MSG_ID, i64::MIN, PAYLOAD);
+        let old = verify_with_tolerance([&secret()], MSG_ID, &i64::MIN.to_string(), &signature, PAYLOAD, 1, tolerance);
+        assert_eq!(old, Err(VerifyError::Stale));
+        let signature = sign(&secret(), MSG_ID, i64::MAX, PAYLOAD);
+        let ahead =
+            verify_with_tolerance([&secret()], MSG_ID, &i64::MAX.to_string(), &signature, PAYLOAD, -2, tolerance);
+        assert_eq!(ahead, Err(VerifyError::FutureDated));
+        // Exactly at the bound, it still passes.
+        let at_bound =
+            verify_with_tolerance([&secret()], MSG_ID, &i64::MAX.to_string(), &signature, PAYLOAD, 0, tolerance);
+        assert_eq!(at_bound, Ok(()));
     }
 
     #[test]

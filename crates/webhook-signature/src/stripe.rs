@@ -13,6 +13,7 @@
 //! assert!(stripe::verify("whsec_test", &header, b"{}", 1_700_000_030).is_ok());
 //! ```
 
+use std::cmp::Ordering;
 use std::fmt::Write as _;
 use std::time::Duration;
 
@@ -95,12 +96,10 @@ pub fn verify_with_tolerance(
     if signatures.is_empty() {
         return Err(VerifyError::NoV1Signature);
     }
-    let tolerance = i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX);
-    if now.saturating_sub(timestamp) > tolerance {
-        return Err(VerifyError::Stale);
-    }
-    if timestamp.saturating_sub(now) > tolerance {
-        return Err(VerifyError::FutureDated);
+    match crate::against_window(timestamp, now, tolerance) {
+        Ordering::Less => return Err(VerifyError::Stale),
+        Ordering::Greater => return Err(VerifyError::FutureDated),
+        Ordering::Equal => {}
     }
     let expected = hmac::sign(&key(secret), &signed_content(timestamp, payload));
     if signatures.iter().any(|signature| bool::from(expected.as_ref().ct_eq(&signature[..]))) {
@@ -156,7 +155,8 @@ mod tests {
     #[test]
     fn signs_like_stripe() {
         assert_eq!(sign_stripe(SECRET, T, BODY), header());
-        // The same vector the crypto crate checks, so the two implementations agree.
+        // HMAC-SHA256 keyed with "whsec_test_secret" over "1614265330.{}", computed
+        // independently (Python's hmac module).
         let other = "t=1614265330,v1=8c1a00c47d6b9f72cbeb1c009e324419d877cb08edb0805dd9fde8dddc59848c";
         assert_eq!(sign_stripe(SECRET, 1_614_265_330, b"{}"), other);
     }
@@ -204,6 +204,18 @@ mod tests {
         assert_eq!(wide, Ok(()));
         let far = format!("t={},v1={V1}", i64::MIN);
         assert_eq!(check(&far, i64::MAX), Err(VerifyError::Stale), "no overflow");
+    }
+
+    #[test]
+    fn a_tolerance_past_i64_range_still_refuses_what_is_further_off() {
+        // As in the Standard Webhooks check: a difference saturated to i64::MAX never exceeded
+        // a tolerance of i64::MAX seconds.
+        let tolerance = Duration::from_secs(i64::MAX as u64);
+        let old = sign_stripe(SECRET, i64::MIN, BODY);
+        assert_eq!(verify_with_tolerance(SECRET, &old, BODY, 1, tolerance), Err(VerifyError::Stale));
+        let ahead = sign_stripe(SECRET, i64::MAX, BODY);
+        assert_eq!(verify_with_tolerance(SECRET, &ahead, BODY, -2, tolerance), Err(VerifyError::FutureDated));
+        assert_eq!(verify_with_tolerance(SECRET, &ahead, BODY, 0, tolerance), Ok(()), "exactly at the bound");
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod service;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, Utc};
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
@@ -178,6 +178,8 @@ impl ExpiresIn {
 #[error("allowed_ips entry {0:?} is not an IP address or CIDR range")]
 pub struct InvalidIp(pub String);
 
+/// An IPv4-mapped entry (`::ffff:10.0.0.0/104`) becomes its IPv4 form (`10.0.0.0/8`): requests
+/// are compared in their IPv4 form ([`ApiKey::allows_ip`]), so the mapped form would never match.
 pub fn parse_allowed_ip(raw: &str) -> Result<IpNet, InvalidIp> {
     let trimmed = raw.trim();
     if let Ok(net) = trimmed.parse::<IpNet>() {
@@ -185,9 +187,21 @@ pub fn parse_allowed_ip(raw: &str) -> Result<IpNet, InvalidIp> {
         if net.network() != net.addr() {
             return Err(InvalidIp(raw.to_owned()));
         }
-        return Ok(net);
+        return Ok(canonical_net(net));
     }
-    trimmed.parse::<IpAddr>().map(IpNet::from).map_err(|_| InvalidIp(raw.to_owned()))
+    trimmed.parse::<IpAddr>().map(|ip| canonical_net(IpNet::from(ip))).map_err(|_| InvalidIp(raw.to_owned()))
+}
+
+/// The IPv4 network an IPv4-mapped IPv6 network (within `::ffff:0:0/96`) stands for; any other
+/// network as it is.
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) => match (v6.network().to_ipv4_mapped(), v6.prefix_len().checked_sub(96)) {
+            (Some(v4), Some(prefix)) => Ipv4Net::new(v4, prefix).map_or(net, IpNet::V4),
+            _ => net,
+        },
+        IpNet::V4(_) => net,
+    }
 }
 
 /// SHA-256 of a key's full plaintext. The only form in which a key is stored.
@@ -337,7 +351,9 @@ impl ApiKey {
         }
         let Some(ip) = ip else { return false };
         let ip = canonical_ip(ip);
-        self.allowed_ips.iter().any(|net| net.contains(&ip))
+        // Entries are canonical when parsed; one stored in the IPv4-mapped form before that
+        // was so is compared in its IPv4 form too.
+        self.allowed_ips.iter().any(|net| canonical_net(*net).contains(&ip))
     }
 
     /// The K4 check of a request made with this key, and a test key kept off live-only
@@ -476,6 +492,27 @@ mod tests {
         for bad in ["10.0.0.256", "10.0.0.0/33", "banana", "", "10.0.0.1/8"] {
             assert!(parse_allowed_ip(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    #[test]
+    fn ipv4_mapped_entries_admit_their_ipv4_clients() {
+        // Found by the ip_allowlist fuzz target: `::ffff:10.0.0.1` was kept as an IPv6 /128
+        // while requests are compared in their IPv4 form, so the entry admitted no one.
+        let mut key = fixtures::key(now());
+        key.allowed_ips = vec![parse_allowed_ip("::ffff:10.0.0.1").unwrap()];
+        assert!(key.allows_ip(Some("10.0.0.1".parse().unwrap())));
+        assert!(key.allows_ip(Some("::ffff:10.0.0.1".parse().unwrap())));
+        assert!(!key.allows_ip(Some("10.0.0.2".parse().unwrap())));
+        assert_eq!(parse_allowed_ip("::ffff:10.0.0.1").unwrap().to_string(), "10.0.0.1/32");
+        assert_eq!(parse_allowed_ip("::ffff:10.0.0.0/104").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(parse_allowed_ip("::ffff:0:0/96").unwrap().to_string(), "0.0.0.0/0");
+        // An entry stored in the IPv6 form before entries were parsed this way works too.
+        key.allowed_ips = vec!["::ffff:10.1.0.0/112".parse().unwrap()];
+        assert!(key.allows_ip(Some("10.1.2.3".parse().unwrap())));
+        assert!(!key.allows_ip(Some("10.2.0.1".parse().unwrap())));
+        // Other IPv6 ranges are left as they are.
+        assert_eq!(parse_allowed_ip("::/0").unwrap().to_string(), "::/0");
+        assert_eq!(parse_allowed_ip("::a00:1").unwrap().to_string(), "::a00:1/128");
     }
 
     #[test]
