@@ -47,8 +47,9 @@
 //!    need, with its wiremock tests in `crates/providers/tests/providers/`;
 //! 3. one line in `PROVIDERS`, the registry below.
 //!
-//! A catalog provider without a module can be listed, but its checks report "no client for
-//! provider".
+//! A server test checks that the built-in catalog and the registry name the same slugs; at
+//! start-up the server warns about each catalog provider (a deployment's extra file included)
+//! without a module, whose checks report "no client for provider".
 
 mod anthropic;
 mod api;
