@@ -1,7 +1,7 @@
 //! Loads the provider catalog: the file compiled into the binary, the deployment's extra file,
 //! and per-provider switches from the settings. The domain validates the result.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use otesse_domain::integration::{
     AuthType, Catalog, Category, CredentialField, FieldSpec, ProviderDefinition, ProviderSlug, ResourceType,
@@ -133,8 +133,17 @@ pub fn load(extra: Option<(&str, &str)>, settings: &HashMap<String, ProviderSett
     Catalog::new(providers).map_err(|e| e.to_string())
 }
 
+/// The catalog's providers that `otesse-providers` has no client module for: they can be
+/// listed and connected to, but their health checks report "no client for provider".
+pub fn without_client(catalog: &Catalog) -> impl Iterator<Item = &ProviderSlug> {
+    let clients: HashSet<&str> = otesse_providers::slugs().collect();
+    catalog.all().iter().map(|p| &p.slug).filter(move |slug| !clients.contains(slug.as_str()))
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
 
     #[test]
@@ -148,6 +157,17 @@ mod tests {
             assert!(provider.fields.iter().any(|f| f.field == CredentialField::ApiKey && f.required));
         }
         assert_eq!(catalog.get("quo").unwrap().resource_types, [ResourceType::PhoneNumbers]);
+    }
+
+    /// The provider client's registry is a second list of the providers; it must name the
+    /// same slugs as the built-in catalog, so a provider added to only one of them fails here.
+    #[test]
+    fn the_built_in_catalog_and_the_provider_clients_name_the_same_providers() {
+        let catalog = load(None, &HashMap::new()).unwrap();
+        let in_catalog: BTreeSet<&str> = catalog.all().iter().map(|p| p.slug.as_str()).collect();
+        let with_client: BTreeSet<&str> = otesse_providers::slugs().collect();
+        assert_eq!(in_catalog, with_client);
+        assert_eq!(without_client(&catalog).count(), 0);
     }
 
     #[test]
@@ -170,6 +190,8 @@ mod tests {
         assert_eq!(catalog.all().len(), 8);
         assert_eq!(catalog.get("twilio").unwrap().fields.len(), 2);
         assert!(!catalog.get("stripe").unwrap().active);
+        let missing: Vec<_> = without_client(&catalog).map(ProviderSlug::as_str).collect();
+        assert_eq!(missing, ["twilio"]);
     }
 
     #[test]

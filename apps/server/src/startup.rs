@@ -327,6 +327,12 @@ fn integration_services(
     };
     let catalog = crate::catalog::load(extra.as_ref().map(|(o, t)| (o.as_str(), t.as_str())), &settings.providers)
         .map_err(StartupError::Config)?;
+    for slug in crate::catalog::without_client(&catalog) {
+        tracing::warn!(
+            provider = %slug,
+            "catalog provider without a client module: its health checks will report \"no client for provider\""
+        );
+    }
     let mut base_urls = HashMap::new();
     let mut preconfigured = HashMap::new();
     for (slug, provider) in &settings.providers {

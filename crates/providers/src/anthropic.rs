@@ -23,15 +23,60 @@
 //! <https://platform.claude.com/docs/en/api/models-list> (endpoint, paging, headers) and
 //! <https://platform.claude.com/docs/en/api/admin/usage_report/retrieve_messages> (usage report).
 
+use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use otesse_domain::integration::Credentials;
 use otesse_domain::ports::{ProviderModel, ProviderUsageDay};
 use reqwest::RequestBuilder;
 use reqwest::header::HeaderName;
+use secrecy::ExposeSecret;
 use serde::Deserialize;
 
+use crate::api::{Failed, NO_USAGE_REPORT, ProviderApi, not_offered};
 use crate::http::{Answer, BaseUrl, Http, Verdict, by_status, secret_header, word};
 
-pub(crate) const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+
+/// Anthropic's client: a health check, the model list and (with an admin key) the usage report.
+#[derive(Debug)]
+pub(crate) struct Anthropic;
+
+#[async_trait]
+impl ProviderApi for Anthropic {
+    fn slug(&self) -> &'static str {
+        "anthropic"
+    }
+
+    fn default_base_url(&self) -> &'static str {
+        DEFAULT_BASE_URL
+    }
+
+    fn health_request(&self, http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
+        health_request(http, base, key)
+    }
+
+    fn classify(&self, answer: &Answer) -> Verdict {
+        classify(answer)
+    }
+
+    async fn list_models(&self, http: &Http, base: &BaseUrl, key: &str) -> Result<Vec<ProviderModel>, Failed> {
+        list_models(http, base, key).await
+    }
+
+    /// Needs the admin key (`credentials.api_secret`); without one there is no report to read.
+    async fn usage_report(
+        &self,
+        http: &Http,
+        base: &BaseUrl,
+        credentials: &Credentials,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<ProviderUsageDay>, Failed> {
+        let Some(admin_key) = &credentials.api_secret else {
+            return Err(not_offered(NO_USAGE_REPORT));
+        };
+        usage_report(http, base, admin_key.expose_secret(), since).await
+    }
+}
 
 const API_VERSION: &str = "2023-06-01";
 /// Models per page of the model list.
@@ -47,7 +92,7 @@ fn request(http: &Http, base: &BaseUrl, key: &str, query: &[(&str, &str)]) -> Re
         .header(HeaderName::from_static("anthropic-version"), API_VERSION))
 }
 
-pub(crate) fn health_request(http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
+fn health_request(http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
     request(http, base, key, &[("limit", "1")])
 }
 
@@ -96,7 +141,7 @@ fn classify_failure(answer: &Answer) -> Verdict {
     }
 }
 
-pub(crate) fn classify(answer: &Answer) -> Verdict {
+fn classify(answer: &Answer) -> Verdict {
     if !answer.status.is_success() {
         return classify_failure(answer);
     }
@@ -108,7 +153,7 @@ pub(crate) fn classify(answer: &Answer) -> Verdict {
 
 /// Every model, newest first (Anthropic's order), following `has_more` / `last_id` for at most
 /// [`MAX_PAGES`] pages. A failure comes back with the response time of the call that failed.
-pub(crate) async fn list_models(http: &Http, base: &BaseUrl, key: &str) -> Result<Vec<ProviderModel>, (Verdict, u32)> {
+async fn list_models(http: &Http, base: &BaseUrl, key: &str) -> Result<Vec<ProviderModel>, Failed> {
     let mut models = Vec::new();
     let mut after: Option<String> = None;
     for _ in 0..MAX_PAGES {
@@ -170,12 +215,12 @@ struct CacheCreation {
 
 /// Daily usage from `since`, each day summed over its results (models, tiers), oldest first.
 /// Follows `next_page` for at most [`MAX_PAGES`] pages.
-pub(crate) async fn usage_report(
+async fn usage_report(
     http: &Http,
     base: &BaseUrl,
     admin_key: &str,
     since: DateTime<Utc>,
-) -> Result<Vec<ProviderUsageDay>, (Verdict, u32)> {
+) -> Result<Vec<ProviderUsageDay>, Failed> {
     let starting_at = since.to_rfc3339_opts(SecondsFormat::Secs, true);
     let mut days = Vec::new();
     let mut page: Option<String> = None;

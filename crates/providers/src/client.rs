@@ -1,28 +1,20 @@
-//! The configuration, the provider list and [`HttpProviderClient`], the
-//! [`ProviderClient`] port over HTTP: it picks the provider's module by slug, sends its one
-//! request, and turns the answer (or the lack of one) into a [`HealthReport`].
+//! The configuration and [`HttpProviderClient`], the [`ProviderClient`] port over HTTP: it
+//! picks the provider's module by slug from the registry (`PROVIDERS`), sends its one request,
+//! and turns the answer (or the lack of one) into a [`HealthReport`]. Nothing here names a
+//! provider.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use otesse_domain::integration::{Credentials, HealthOutcome, HealthReport, ProviderSlug};
+use otesse_domain::integration::{Credentials, HealthReport, ProviderSlug};
 use otesse_domain::ports::{OutgoingMessage, ProviderClient, ProviderModel, ProviderUsageDay};
-use reqwest::RequestBuilder;
 use secrecy::ExposeSecret;
 
-use crate::http::{Answer, BaseUrl, Http, Verdict};
-use crate::{anthropic, geoapify, google_maps, mapbox, postmark, quo, stripe};
-
-/// One outgoing email.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Email<'a> {
-    pub from: &'a str,
-    pub to: &'a str,
-    pub subject: &'a str,
-    pub body: &'a str,
-}
+use crate::PROVIDERS;
+use crate::api::{Email, Failed, ProviderApi};
+use crate::http::{BaseUrl, Http, Verdict};
 
 /// Settings for [`HttpProviderClient::new`]. The server fills `base_urls` from
 /// `OTESSE_PROVIDERS__<SLUG>__BASE_URL`; a provider without an entry uses its public API.
@@ -45,7 +37,7 @@ impl Default for ProviderClientConfig {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderClientConfigError {
-    #[error("no provider client for `{0}` (known: postmark, stripe, mapbox, google_maps, geoapify, anthropic, quo)")]
+    #[error("no provider client for `{0}` (known: {known})", known = crate::slugs().collect::<Vec<_>>().join(", "))]
     UnknownProvider(String),
     #[error("base URL for provider {provider}: {reason}")]
     InvalidBaseUrl { provider: &'static str, reason: &'static str },
@@ -55,90 +47,19 @@ pub enum ProviderClientConfigError {
     Http(#[source] reqwest::Error),
 }
 
-/// The providers this crate has a client for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Provider {
-    Postmark,
-    Stripe,
-    Mapbox,
-    GoogleMaps,
-    Geoapify,
-    Anthropic,
-    Quo,
+/// A registered provider's module and the base URL it talks to.
+#[derive(Debug, Clone)]
+struct Route {
+    api: &'static dyn ProviderApi,
+    base: BaseUrl,
 }
 
-impl Provider {
-    pub const ALL: [Provider; 7] = [
-        Provider::Postmark,
-        Provider::Stripe,
-        Provider::Mapbox,
-        Provider::GoogleMaps,
-        Provider::Geoapify,
-        Provider::Anthropic,
-        Provider::Quo,
-    ];
-
-    /// The catalog slug.
-    pub fn slug(self) -> &'static str {
-        match self {
-            Provider::Postmark => "postmark",
-            Provider::Stripe => "stripe",
-            Provider::Mapbox => "mapbox",
-            Provider::GoogleMaps => "google_maps",
-            Provider::Geoapify => "geoapify",
-            Provider::Anthropic => "anthropic",
-            Provider::Quo => "quo",
-        }
-    }
-
-    pub fn parse(slug: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.slug() == slug)
-    }
-
-    /// The provider's public API, used unless the configuration overrides it.
-    pub fn default_base_url(self) -> &'static str {
-        match self {
-            Provider::Postmark => postmark::DEFAULT_BASE_URL,
-            Provider::Stripe => stripe::DEFAULT_BASE_URL,
-            Provider::Mapbox => mapbox::DEFAULT_BASE_URL,
-            Provider::GoogleMaps => google_maps::DEFAULT_BASE_URL,
-            Provider::Geoapify => geoapify::DEFAULT_BASE_URL,
-            Provider::Anthropic => anthropic::DEFAULT_BASE_URL,
-            Provider::Quo => quo::DEFAULT_BASE_URL,
-        }
-    }
-
-    fn health_request(self, http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
-        match self {
-            Provider::Postmark => postmark::health_request(http, base, key),
-            Provider::Stripe => stripe::health_request(http, base, key),
-            Provider::Mapbox => mapbox::health_request(http, base, key),
-            Provider::GoogleMaps => google_maps::health_request(http, base, key),
-            Provider::Geoapify => geoapify::health_request(http, base, key),
-            Provider::Anthropic => anthropic::health_request(http, base, key),
-            Provider::Quo => quo::health_request(http, base, key),
-        }
-    }
-
-    fn classify(self, answer: &Answer) -> Verdict {
-        match self {
-            Provider::Postmark => postmark::classify(answer),
-            Provider::Stripe => stripe::classify(answer),
-            Provider::Mapbox => mapbox::classify(answer),
-            Provider::GoogleMaps => google_maps::classify(answer),
-            Provider::Geoapify => geoapify::classify(answer),
-            Provider::Anthropic => anthropic::classify(answer),
-            Provider::Quo => quo::classify(answer),
-        }
-    }
-}
-
-/// [`ProviderClient`] over HTTP for the seven catalog providers. Cheap to clone (one shared
-/// connection pool).
+/// [`ProviderClient`] over HTTP for every provider in the registry ([`slugs`](crate::slugs)).
+/// Cheap to clone (one shared connection pool).
 #[derive(Debug, Clone)]
 pub struct HttpProviderClient {
     http: Http,
-    base_urls: HashMap<Provider, BaseUrl>,
+    routes: HashMap<&'static str, Route>,
 }
 
 impl HttpProviderClient {
@@ -146,26 +67,25 @@ impl HttpProviderClient {
         if config.connect_timeout.is_zero() || config.timeout.is_zero() {
             return Err(ProviderClientConfigError::ZeroTimeout);
         }
-        let mut base_urls = HashMap::new();
-        for provider in Provider::ALL {
-            let base = BaseUrl::parse(provider.default_base_url())
-                .map_err(|reason| ProviderClientConfigError::InvalidBaseUrl { provider: provider.slug(), reason })?;
-            base_urls.insert(provider, base);
+        let mut routes = HashMap::new();
+        for &api in PROVIDERS {
+            let base = BaseUrl::parse(api.default_base_url())
+                .map_err(|reason| ProviderClientConfigError::InvalidBaseUrl { provider: api.slug(), reason })?;
+            routes.insert(api.slug(), Route { api, base });
         }
         for (slug, raw) in &config.base_urls {
-            let provider = Provider::parse(&slug.trim().to_ascii_lowercase())
+            let route = routes
+                .get_mut(slug.trim().to_ascii_lowercase().as_str())
                 .ok_or_else(|| ProviderClientConfigError::UnknownProvider(slug.clone()))?;
-            let base = BaseUrl::parse(raw)
-                .map_err(|reason| ProviderClientConfigError::InvalidBaseUrl { provider: provider.slug(), reason })?;
-            base_urls.insert(provider, base);
+            route.base = BaseUrl::parse(raw)
+                .map_err(|reason| ProviderClientConfigError::InvalidBaseUrl { provider: route.api.slug(), reason })?;
         }
         let http = Http::new(config.connect_timeout, config.timeout).map_err(ProviderClientConfigError::Http)?;
-        Ok(Self { http, base_urls })
+        Ok(Self { http, routes })
     }
 
-    fn base_url(&self, provider: Provider) -> &BaseUrl {
-        // Every provider got an entry in `new`.
-        &self.base_urls[&provider]
+    fn route(&self, provider: &ProviderSlug) -> Option<&Route> {
+        self.routes.get(provider.as_str())
     }
 }
 
@@ -184,6 +104,22 @@ fn scrub(verdict: Verdict, secret: &str) -> Verdict {
     }
 }
 
+/// [`scrub`] for every secret of `credentials`: an operation may send either.
+fn scrub_all(verdict: Verdict, credentials: &Credentials) -> Verdict {
+    let verdict = scrub(verdict, credentials.api_key.expose_secret());
+    match &credentials.api_secret {
+        Some(secret) => scrub(verdict, secret.expose_secret()),
+        None => verdict,
+    }
+}
+
+/// A failed operation as a report, scrubbed and logged as `what`.
+fn failed(api: &dyn ProviderApi, (verdict, elapsed): Failed, credentials: &Credentials, what: &str) -> HealthReport {
+    let verdict = scrub_all(verdict, credentials);
+    tracing::info!(provider = api.slug(), outcome = verdict.outcome.as_str(), detail = %verdict.detail, "{what}");
+    report(verdict, elapsed)
+}
+
 fn no_client() -> HealthReport {
     report(Verdict::unreachable("no client for provider"), 0)
 }
@@ -191,17 +127,17 @@ fn no_client() -> HealthReport {
 #[async_trait]
 impl ProviderClient for HttpProviderClient {
     async fn health_check(&self, provider: &ProviderSlug, credentials: &Credentials) -> HealthReport {
-        let Some(known) = Provider::parse(provider.as_str()) else {
+        let Some(Route { api, base }) = self.route(provider) else {
             tracing::warn!(provider = %provider, "health check for a provider without a client");
             return no_client();
         };
         let key = credentials.api_key.expose_secret();
-        let (verdict, elapsed) = match known.health_request(&self.http, self.base_url(known), key) {
+        let (verdict, elapsed) = match api.health_request(&self.http, base, key) {
             Err(verdict) => (verdict, 0),
             Ok(request) => {
                 let (result, elapsed) = self.http.send(request).await;
                 let verdict = match result {
-                    Ok(answer) => known.classify(&answer),
+                    Ok(answer) => api.classify(&answer),
                     Err(failure) => failure.verdict(),
                 };
                 (verdict, elapsed)
@@ -209,7 +145,7 @@ impl ProviderClient for HttpProviderClient {
         };
         let verdict = scrub(verdict, key);
         tracing::info!(
-            provider = known.slug(),
+            provider = api.slug(),
             outcome = verdict.outcome.as_str(),
             response_time_ms = elapsed,
             detail = %verdict.detail,
@@ -223,25 +159,11 @@ impl ProviderClient for HttpProviderClient {
         provider: &ProviderSlug,
         credentials: &Credentials,
     ) -> Result<Vec<ProviderModel>, HealthReport> {
-        match Provider::parse(provider.as_str()) {
-            None => Err(no_client()),
-            Some(Provider::Anthropic) => {
-                let key = credentials.api_key.expose_secret();
-                anthropic::list_models(&self.http, self.base_url(Provider::Anthropic), key).await.map_err(
-                    |(verdict, elapsed)| {
-                        let verdict = scrub(verdict, key);
-                        tracing::info!(
-                            provider = "anthropic",
-                            outcome = verdict.outcome.as_str(),
-                            detail = %verdict.detail,
-                            "model list failed"
-                        );
-                        report(verdict, elapsed)
-                    },
-                )
-            }
-            Some(_) => Err(report(Verdict::new(HealthOutcome::Unreachable, "provider has no models"), 0)),
-        }
+        let Some(Route { api, base }) = self.route(provider) else {
+            return Err(no_client());
+        };
+        let key = credentials.api_key.expose_secret();
+        api.list_models(&self.http, base, key).await.map_err(|f| failed(*api, f, credentials, "model list failed"))
     }
 
     async fn send_email(
@@ -250,18 +172,12 @@ impl ProviderClient for HttpProviderClient {
         credentials: &Credentials,
         message: &OutgoingMessage,
     ) -> Result<String, HealthReport> {
-        if Provider::parse(provider.as_str()) != Some(Provider::Postmark) {
-            return Err(report(Verdict::new(HealthOutcome::Unreachable, "provider does not send email"), 0));
-        }
+        let Some(Route { api, base }) = self.route(provider) else {
+            return Err(no_client());
+        };
         let token = credentials.api_key.expose_secret();
         let email = Email { from: &message.from, to: &message.to, subject: &message.subject, body: &message.body };
-        postmark::send_email(&self.http, self.base_url(Provider::Postmark), token, email).await.map_err(
-            |(verdict, elapsed)| {
-                let verdict = scrub(verdict, token);
-                tracing::info!(provider = "postmark", outcome = verdict.outcome.as_str(), detail = %verdict.detail, "email not sent");
-                report(verdict, elapsed)
-            },
-        )
+        api.send_email(&self.http, base, token, email).await.map_err(|f| failed(*api, f, credentials, "email not sent"))
     }
 
     async fn usage_report(
@@ -270,23 +186,12 @@ impl ProviderClient for HttpProviderClient {
         credentials: &Credentials,
         since: DateTime<Utc>,
     ) -> Result<Vec<ProviderUsageDay>, HealthReport> {
-        let admin_key = match (Provider::parse(provider.as_str()), &credentials.api_secret) {
-            (Some(Provider::Anthropic), Some(admin_key)) => admin_key.expose_secret(),
-            (None, _) => return Err(no_client()),
-            _ => return Err(report(Verdict::new(HealthOutcome::Unreachable, "no usage report for this provider"), 0)),
+        let Some(Route { api, base }) = self.route(provider) else {
+            return Err(no_client());
         };
-        anthropic::usage_report(&self.http, self.base_url(Provider::Anthropic), admin_key, since).await.map_err(
-            |(verdict, elapsed)| {
-                let verdict = scrub(verdict, admin_key);
-                tracing::info!(
-                    provider = "anthropic",
-                    outcome = verdict.outcome.as_str(),
-                    detail = %verdict.detail,
-                    "usage report failed"
-                );
-                report(verdict, elapsed)
-            },
-        )
+        api.usage_report(&self.http, base, credentials, since)
+            .await
+            .map_err(|f| failed(*api, f, credentials, "usage report failed"))
     }
 }
 
@@ -294,14 +199,19 @@ impl ProviderClient for HttpProviderClient {
 mod tests {
     use super::*;
 
+    use otesse_domain::integration::HealthOutcome;
+    use secrecy::SecretString;
+
     #[test]
-    fn slugs_round_trip_and_defaults_parse() {
-        for provider in Provider::ALL {
-            assert_eq!(Provider::parse(provider.slug()), Some(provider));
-            assert!(BaseUrl::parse(provider.default_base_url()).is_ok(), "{provider:?}");
-            assert!(ProviderSlug::parse(provider.slug()).is_some(), "{provider:?}");
+    fn registry_slugs_are_unique_and_defaults_parse() {
+        let client = HttpProviderClient::new(ProviderClientConfig::default()).unwrap();
+        assert_eq!(client.routes.len(), PROVIDERS.len(), "a slug is registered twice");
+        for api in PROVIDERS {
+            assert!(BaseUrl::parse(api.default_base_url()).is_ok(), "{api:?}");
+            let slug = ProviderSlug::parse(api.slug()).unwrap_or_else(|| panic!("{api:?}: not a catalog slug"));
+            assert_eq!(client.route(&slug).map(|r| r.api.slug()), Some(api.slug()));
         }
-        assert_eq!(Provider::parse("openphone"), None);
+        assert!(client.route(&ProviderSlug::parse("openphone").unwrap()).is_none());
     }
 
     #[test]
@@ -311,10 +221,13 @@ mod tests {
             ..ProviderClientConfig::default()
         };
         assert!(HttpProviderClient::new(with("GOOGLE_MAPS", "http://127.0.0.1:9/")).is_ok());
-        assert!(matches!(
-            HttpProviderClient::new(with("googlemaps", "http://127.0.0.1:9")),
-            Err(ProviderClientConfigError::UnknownProvider(_))
-        ));
+        let unknown = HttpProviderClient::new(with("googlemaps", "http://127.0.0.1:9")).unwrap_err();
+        assert!(matches!(unknown, ProviderClientConfigError::UnknownProvider(_)));
+        let message = unknown.to_string();
+        assert!(message.contains("`googlemaps`"), "{message}");
+        for api in PROVIDERS {
+            assert!(message.contains(api.slug()), "{message} does not name {}", api.slug());
+        }
         assert!(matches!(
             HttpProviderClient::new(with("stripe", "api.stripe.com")),
             Err(ProviderClientConfigError::InvalidBaseUrl { provider: "stripe", .. })
@@ -329,5 +242,14 @@ mod tests {
         assert_eq!(echoed.outcome, HealthOutcome::InvalidCredentials);
         assert!(!echoed.detail.contains("sk_canary"));
         assert_eq!(scrub(Verdict::invalid("HTTP 401"), "sk_canary").detail, "HTTP 401");
+        let credentials = Credentials {
+            api_key: SecretString::from("key_canary"),
+            api_secret: Some(SecretString::from("admin_canary")),
+            account_id: None,
+        };
+        for detail in ["HTTP 403 key_canary", "HTTP 403 admin_canary"] {
+            let withheld = scrub_all(Verdict::invalid(detail), &credentials);
+            assert_eq!(withheld.detail, "invalid_credentials (detail withheld)", "{detail}");
+        }
     }
 }

@@ -18,11 +18,34 @@ use reqwest::RequestBuilder;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use crate::api::ProviderApi;
 use crate::http::{Answer, BaseUrl, Http, Verdict, by_status};
 
-pub(crate) const DEFAULT_BASE_URL: &str = "https://api.geoapify.com";
+const DEFAULT_BASE_URL: &str = "https://api.geoapify.com";
 
-pub(crate) fn health_request(http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
+/// Geoapify's client: a health check only.
+#[derive(Debug)]
+pub(crate) struct Geoapify;
+
+impl ProviderApi for Geoapify {
+    fn slug(&self) -> &'static str {
+        "geoapify"
+    }
+
+    fn default_base_url(&self) -> &'static str {
+        DEFAULT_BASE_URL
+    }
+
+    fn health_request(&self, http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
+        health_request(http, base, key)
+    }
+
+    fn classify(&self, answer: &Answer) -> Verdict {
+        classify(answer)
+    }
+}
+
+fn health_request(http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
     let query = [("text", "Berlin"), ("limit", "1"), ("apiKey", key)];
     Ok(http.get(base.endpoint("/v1/geocode/search", &query)))
 }
@@ -41,7 +64,7 @@ enum Search {
     },
 }
 
-pub(crate) fn classify(answer: &Answer) -> Verdict {
+fn classify(answer: &Answer) -> Verdict {
     let status = answer.status;
     match status.as_u16() {
         200..=299 => match answer.json::<Search>() {

@@ -16,11 +16,34 @@
 use reqwest::RequestBuilder;
 use serde::Deserialize;
 
+use crate::api::ProviderApi;
 use crate::http::{Answer, BaseUrl, Http, Verdict, by_status};
 
-pub(crate) const DEFAULT_BASE_URL: &str = "https://maps.googleapis.com";
+const DEFAULT_BASE_URL: &str = "https://maps.googleapis.com";
 
-pub(crate) fn health_request(http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
+/// Google Maps's client: a health check only.
+#[derive(Debug)]
+pub(crate) struct GoogleMaps;
+
+impl ProviderApi for GoogleMaps {
+    fn slug(&self) -> &'static str {
+        "google_maps"
+    }
+
+    fn default_base_url(&self) -> &'static str {
+        DEFAULT_BASE_URL
+    }
+
+    fn health_request(&self, http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
+        health_request(http, base, key)
+    }
+
+    fn classify(&self, answer: &Answer) -> Verdict {
+        classify(answer)
+    }
+}
+
+fn health_request(http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
     let query = [("address", "1600 Amphitheatre Parkway"), ("key", key)];
     Ok(http.get(base.endpoint("/maps/api/geocode/json", &query)))
 }
@@ -30,7 +53,7 @@ struct Geocode {
     status: String,
 }
 
-pub(crate) fn classify(answer: &Answer) -> Verdict {
+fn classify(answer: &Answer) -> Verdict {
     let status = answer.status;
     let Some(Geocode { status: google }) = answer.json::<Geocode>() else {
         return match status.as_u16() {

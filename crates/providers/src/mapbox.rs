@@ -16,14 +16,37 @@
 use reqwest::RequestBuilder;
 use serde::Deserialize;
 
+use crate::api::ProviderApi;
 use crate::http::{Answer, BaseUrl, Http, Verdict, by_status};
 
-pub(crate) const DEFAULT_BASE_URL: &str = "https://api.mapbox.com";
+const DEFAULT_BASE_URL: &str = "https://api.mapbox.com";
+
+/// Mapbox's client: a health check only.
+#[derive(Debug)]
+pub(crate) struct Mapbox;
+
+impl ProviderApi for Mapbox {
+    fn slug(&self) -> &'static str {
+        "mapbox"
+    }
+
+    fn default_base_url(&self) -> &'static str {
+        DEFAULT_BASE_URL
+    }
+
+    fn health_request(&self, http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
+        health_request(http, base, key)
+    }
+
+    fn classify(&self, answer: &Answer) -> Verdict {
+        classify(answer)
+    }
+}
 
 /// The codes Mapbox gives for a token it will not honour.
 const INVALID_CODES: [&str; 4] = ["TokenMalformed", "TokenInvalid", "TokenExpired", "TokenRevoked"];
 
-pub(crate) fn health_request(http: &Http, base: &BaseUrl, token: &str) -> Result<RequestBuilder, Verdict> {
+fn health_request(http: &Http, base: &BaseUrl, token: &str) -> Result<RequestBuilder, Verdict> {
     Ok(http.get(base.endpoint("/tokens/v2", &[("access_token", token)])))
 }
 
@@ -32,7 +55,7 @@ struct TokenInfo {
     code: String,
 }
 
-pub(crate) fn classify(answer: &Answer) -> Verdict {
+fn classify(answer: &Answer) -> Verdict {
     let status = answer.status;
     let code = answer.json::<TokenInfo>().map(|t| t.code);
     // A documented invalid-token code decides under any status.

@@ -18,18 +18,47 @@
 //! <https://postmarkapp.com/developer/api/email-api> (sending) and
 //! <https://postmarkapp.com/developer/api/overview> (status codes, authentication, error codes).
 
+use async_trait::async_trait;
 use reqwest::RequestBuilder;
 use reqwest::header::HeaderName;
 use serde::Deserialize;
 
+use crate::api::{Email, Failed, ProviderApi};
 use crate::http::{Answer, BaseUrl, Http, Verdict, by_status, secret_header};
 
-pub(crate) const DEFAULT_BASE_URL: &str = "https://api.postmarkapp.com";
+const DEFAULT_BASE_URL: &str = "https://api.postmarkapp.com";
+
+/// Postmark's client: a health check and sending email.
+#[derive(Debug)]
+pub(crate) struct Postmark;
+
+#[async_trait]
+impl ProviderApi for Postmark {
+    fn slug(&self) -> &'static str {
+        "postmark"
+    }
+
+    fn default_base_url(&self) -> &'static str {
+        DEFAULT_BASE_URL
+    }
+
+    fn health_request(&self, http: &Http, base: &BaseUrl, token: &str) -> Result<RequestBuilder, Verdict> {
+        health_request(http, base, token)
+    }
+
+    fn classify(&self, answer: &Answer) -> Verdict {
+        classify(answer)
+    }
+
+    async fn send_email(&self, http: &Http, base: &BaseUrl, token: &str, email: Email<'_>) -> Result<String, Failed> {
+        send_email(http, base, token, email).await
+    }
+}
 
 /// Postmark's "Bad or missing API token" error code.
 const BAD_TOKEN: i64 = 10;
 
-pub(crate) fn health_request(http: &Http, base: &BaseUrl, token: &str) -> Result<RequestBuilder, Verdict> {
+fn health_request(http: &Http, base: &BaseUrl, token: &str) -> Result<RequestBuilder, Verdict> {
     Ok(http
         .get(base.endpoint("/server", &[]))
         .header(HeaderName::from_static("x-postmark-server-token"), secret_header(token)?))
@@ -47,7 +76,7 @@ struct PostmarkError {
     error_code: i64,
 }
 
-pub(crate) fn classify(answer: &Answer) -> Verdict {
+fn classify(answer: &Answer) -> Verdict {
     let status = answer.status;
     let error_code = answer.json::<PostmarkError>().map(|e| e.error_code);
     match status.as_u16() {
@@ -87,12 +116,7 @@ struct Sent {
 
 /// Sends one plain-text email; Postmark's message id, or what went wrong (with Postmark's
 /// error code, never its message, which may quote addresses).
-pub(crate) async fn send_email(
-    http: &Http,
-    base: &BaseUrl,
-    token: &str,
-    email: crate::client::Email<'_>,
-) -> Result<String, (Verdict, u32)> {
+async fn send_email(http: &Http, base: &BaseUrl, token: &str, email: Email<'_>) -> Result<String, Failed> {
     let body = OutgoingEmail {
         from: email.from,
         to: email.to,

@@ -21,11 +21,34 @@ use reqwest::header::AUTHORIZATION;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use crate::api::ProviderApi;
 use crate::http::{Answer, BaseUrl, Http, Verdict, by_status, secret_header};
 
-pub(crate) const DEFAULT_BASE_URL: &str = "https://api.openphone.com";
+const DEFAULT_BASE_URL: &str = "https://api.openphone.com";
 
-pub(crate) fn health_request(http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
+/// Quo's client: a health check only.
+#[derive(Debug)]
+pub(crate) struct Quo;
+
+impl ProviderApi for Quo {
+    fn slug(&self) -> &'static str {
+        "quo"
+    }
+
+    fn default_base_url(&self) -> &'static str {
+        DEFAULT_BASE_URL
+    }
+
+    fn health_request(&self, http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
+        health_request(http, base, key)
+    }
+
+    fn classify(&self, answer: &Answer) -> Verdict {
+        classify(answer)
+    }
+}
+
+fn health_request(http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
     Ok(http.get(base.endpoint("/v1/phone-numbers", &[])).header(AUTHORIZATION, secret_header(key)?))
 }
 
@@ -35,7 +58,7 @@ struct PhoneNumbers {
     _data: Vec<IgnoredAny>,
 }
 
-pub(crate) fn classify(answer: &Answer) -> Verdict {
+fn classify(answer: &Answer) -> Verdict {
     let status = answer.status;
     match status.as_u16() {
         200..=299 => match answer.json::<PhoneNumbers>() {

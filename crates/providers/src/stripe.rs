@@ -20,11 +20,34 @@ use reqwest::RequestBuilder;
 use reqwest::header::AUTHORIZATION;
 use serde::Deserialize;
 
+use crate::api::ProviderApi;
 use crate::http::{Answer, BaseUrl, Http, Verdict, by_status, secret_header, word};
 
-pub(crate) const DEFAULT_BASE_URL: &str = "https://api.stripe.com";
+const DEFAULT_BASE_URL: &str = "https://api.stripe.com";
 
-pub(crate) fn health_request(http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
+/// Stripe's client: a health check only.
+#[derive(Debug)]
+pub(crate) struct Stripe;
+
+impl ProviderApi for Stripe {
+    fn slug(&self) -> &'static str {
+        "stripe"
+    }
+
+    fn default_base_url(&self) -> &'static str {
+        DEFAULT_BASE_URL
+    }
+
+    fn health_request(&self, http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
+        health_request(http, base, key)
+    }
+
+    fn classify(&self, answer: &Answer) -> Verdict {
+        classify(answer)
+    }
+}
+
+fn health_request(http: &Http, base: &BaseUrl, key: &str) -> Result<RequestBuilder, Verdict> {
     Ok(http.get(base.endpoint("/v1/balance", &[])).header(AUTHORIZATION, secret_header(&format!("Bearer {key}"))?))
 }
 
@@ -59,7 +82,7 @@ fn with_error(answer: &Answer) -> String {
     detail
 }
 
-pub(crate) fn classify(answer: &Answer) -> Verdict {
+fn classify(answer: &Answer) -> Verdict {
     let status = answer.status;
     match status.as_u16() {
         200..=299 => match answer.json::<Balance>() {

@@ -6,6 +6,7 @@
 //! provider expects it, so a wrong auth style gets no answer and fails its test.
 
 mod anthropic;
+mod dispatch;
 mod geoapify;
 mod google_maps;
 mod guard;
