@@ -192,6 +192,7 @@ impl Application {
             trusted_proxies: web::Data::new(TrustedProxies(Arc::new(settings.trusted_proxies.clone()))),
         };
         let openapi = ApiDoc::openapi();
+        let browser = crate::dashboard::BrowserPolicy::from_settings(&settings);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(telemetry::request_id))
@@ -206,6 +207,7 @@ impl Application {
                 }))
                 .configure(|cfg| data.register(cfg))
                 .configure(routes::configure)
+                .configure(|cfg| crate::dashboard::configure(cfg, &browser))
                 // After the API routes: its path pattern is a regex, which the hot path should
                 // not have to try first.
                 .service(web::redirect("/docs", "/docs/"))

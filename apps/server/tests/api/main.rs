@@ -8,6 +8,7 @@ mod api_keys;
 mod canary;
 mod crash;
 mod customers;
+mod dashboard;
 mod idempotency;
 mod integrations;
 mod jobs;
