@@ -5,6 +5,7 @@
 mod helpers;
 
 mod api_keys;
+mod browser;
 mod canary;
 mod crash;
 mod customers;
