@@ -109,7 +109,14 @@ async function route() {
     replace(main, page);
     const heading = main.querySelector('h1');
     document.title = `${heading ? heading.textContent : 'Settings'} · Otesse`;
-    main.focus({ preventScroll: true });
+    const focus = main.querySelector('[data-autofocus]');
+    if (focus) {
+      if (!focus.hasAttribute('tabindex') && focus.tagName === 'H3') focus.setAttribute('tabindex', '-1');
+      focus.scrollIntoView({ block: 'center' });
+      focus.focus();
+    } else {
+      main.focus({ preventScroll: true });
+    }
     return;
   }
   renderNav(null);

@@ -38,6 +38,7 @@ export async function render(page, ctx) {
   let drawn = 0;
   const drawCards = async () => {
     const ticket = ++drawn;
+    state.q = search.value;
     const query = new URLSearchParams();
     if (state.q.trim()) query.set('q', state.q.trim());
     if (state.category) query.set('category', state.category);
@@ -64,11 +65,12 @@ export async function render(page, ctx) {
   };
 
   let timer = null;
-  search.addEventListener('input', () => {
-    state.q = search.value;
-    clearTimeout(timer);
-    timer = setTimeout(drawCards, 200);
-  });
+  for (const event of ['input', 'change', 'search']) {
+    search.addEventListener(event, () => {
+      clearTimeout(timer);
+      timer = setTimeout(drawCards, 200);
+    });
+  }
 
   drawCategories();
   await drawCards();
@@ -85,13 +87,12 @@ export async function render(page, ctx) {
       h('section', { 'aria-label': 'Integrations' }, count, cards)));
 
   if (highlight) {
-    queueMicrotask(() => {
-      const target = page.querySelector(`#provider-${CSS.escape(highlight)}`);
-      if (!target) return;
+    // The router focuses (and scrolls to) the control marked data-autofocus once the page shows.
+    const target = page.querySelector(`#provider-${CSS.escape(highlight)}`);
+    if (target) {
       target.classList.add('highlight');
-      target.scrollIntoView({ block: 'center' });
-      (target.querySelector('button') || target.querySelector('h3')).focus();
-    });
+      (target.querySelector('button') || target.querySelector('h3')).dataset.autofocus = 'true';
+    }
   }
 }
 
