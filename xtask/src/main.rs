@@ -6,6 +6,7 @@
 mod bench;
 mod error;
 mod http;
+mod screenshots;
 mod server;
 mod wrk;
 
@@ -33,6 +34,10 @@ Commands:
   bench usage-writer [--database sqlite|postgres]
         The usage log's batch writer alone: 500,000 rows (OTESSE_BENCH_ROWS) in batches of
         5,000 into a fresh database, rows per second printed; fails if a row is missing.
+  screenshots
+        Photographs every dashboard page at 1280 and 375 px into docs/screenshots/, over sample
+        data made through the API with fake providers, in headless Chromium (needs chromium and
+        chromedriver: apt-get install chromium chromium-driver).
   help  Prints this message.
 ";
 
@@ -70,6 +75,10 @@ fn run(args: &[&str]) -> Result<ExitCode, Error> {
         }
         ["bench", ..] => {
             Err(Error::new("unknown bench; available: `cargo xtask bench auth`, `cargo xtask bench usage-writer`"))
+        }
+        ["screenshots"] => {
+            screenshots::run()?;
+            Ok(ExitCode::SUCCESS)
         }
         [other, ..] => Err(Error::new(format!("unknown command `{other}`; see `cargo xtask help`"))),
     }

@@ -9,7 +9,6 @@
 mod flows;
 mod integrations;
 mod keys;
-mod pages;
 pub mod screenshots;
 
 use std::future::Future;
@@ -174,6 +173,8 @@ impl Page {
             let extra = outer.saturating_sub(inner.as_u64().unwrap_or(outer));
             self.client.set_window_size(width + extra as u32, height).await.unwrap();
         }
+        let inner = self.eval("return window.innerWidth").await;
+        assert_eq!(inner.as_u64(), Some(u64::from(width)), "the page is laid out {width} px wide");
     }
 
     pub async fn goto(&self, path: &str) {
