@@ -9,7 +9,8 @@ const stack = [];
 function syncInert() {
   const top = stack[stack.length - 1];
   for (const element of document.body.children) {
-    element.inert = Boolean(top) && element !== top.backdrop;
+    // The toasts stay live: a toast raised while a modal is open is still announced.
+    element.inert = Boolean(top) && element !== top.backdrop && element.id !== 'toasts';
   }
 }
 

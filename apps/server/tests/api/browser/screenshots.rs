@@ -21,6 +21,7 @@ use crate::helpers::{ADMIN_EMAIL, PASSWORD, TestApp, eventually, spawn_app_with}
 struct Sample {
     key_id: String,
     postmark: String,
+    stripe: String,
     anthropic: String,
     _fakes: (MockServer, MockServer),
 }
@@ -154,7 +155,13 @@ async fn sample(app: &TestApp, fakes: (MockServer, MockServer)) -> Sample {
         )
         .await;
     }
-    Sample { key_id, postmark: ids["postmark"].clone(), anthropic: ids["anthropic"].clone(), _fakes: fakes }
+    Sample {
+        key_id,
+        postmark: ids["postmark"].clone(),
+        stripe: ids["stripe"].clone(),
+        anthropic: ids["anthropic"].clone(),
+        _fakes: fakes,
+    }
 }
 
 async fn sample_app() -> (TestApp, Sample) {
@@ -186,6 +193,7 @@ fn pages(sample: &Sample) -> Vec<(&'static str, String, &'static str, Option<&'s
         ),
         ("connected-apps", "/settings/integrations/connected".into(), ".connection-card", None),
         ("connection-postmark", format!("/settings/integrations/connected/{}", sample.postmark), ".resource td", None),
+        ("connection-stripe", format!("/settings/integrations/connected/{}", sample.stripe), ".resource code", None),
         (
             "connection-anthropic",
             format!("/settings/integrations/connected/{}", sample.anthropic),
