@@ -8,6 +8,7 @@ mod bench;
 mod error;
 mod fuzz;
 mod http;
+mod screenshots;
 mod server;
 mod wrk;
 
@@ -45,6 +46,10 @@ Commands:
         run learns goes to fuzz/target/corpus/<target>, crashing inputs to
         fuzz/artifacts/<target>/, libFuzzer's output to fuzz/target/logs/<target>.log. Fails
         if any target crashed.
+  screenshots
+        Photographs every dashboard page at 1280 and 375 px into docs/screenshots/, over sample
+        data made through the API with fake providers, in headless Chromium (needs chromium and
+        chromedriver: apt-get install chromium chromium-driver).
   help  Prints this message.
 ";
 
@@ -86,6 +91,10 @@ fn run(args: &[&str]) -> Result<ExitCode, Error> {
         ["fuzz", rest @ ..] => {
             let options = fuzz::Options::parse(rest)?;
             Ok(if fuzz::run(&options)? { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        ["screenshots"] => {
+            screenshots::run()?;
+            Ok(ExitCode::SUCCESS)
         }
         [other, ..] => Err(Error::new(format!("unknown command `{other}`; see `cargo xtask help`"))),
     }

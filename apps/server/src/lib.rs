@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

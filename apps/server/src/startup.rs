@@ -194,6 +194,7 @@ impl Application {
             trusted_proxies: web::Data::new(TrustedProxies(Arc::new(settings.trusted_proxies.clone()))),
         };
         let openapi = ApiDoc::openapi();
+        let browser = crate::dashboard::BrowserPolicy::from_settings(&settings);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(telemetry::request_id))
@@ -208,6 +209,7 @@ impl Application {
                 }))
                 .configure(|cfg| data.register(cfg))
                 .configure(routes::configure)
+                .configure(|cfg| crate::dashboard::configure(cfg, &browser))
                 // After the API routes: its path pattern is a regex, which the hot path should
                 // not have to try first.
                 .service(web::redirect("/docs", "/docs/"))
@@ -442,8 +444,8 @@ impl AppData {
 #[allow(clippy::print_stdout)]
 pub fn announce_setup_token(token: &SecretString, port: u16) {
     println!(
-        "\nFirst run: no admin exists yet. Complete setup within this run with:\n\n  curl -X POST http://127.0.0.1:{port}/v1/setup \\\n    -H 'Content-Type: application/json' \\\n    -d '{{\"setup_token\": \"{}\", \"organization_name\": \"Acme\", \"email\": \"you@example.com\", \"password\": \"choose a long password\"}}'\n\nThis token is printed once and changes at every start until setup is done.\n",
-        token.expose_secret()
+        "\nFirst run: no admin exists yet. Open http://127.0.0.1:{port}/ and paste this setup token:\n\n  {token}\n\nor complete setup within this run with:\n\n  curl -X POST http://127.0.0.1:{port}/v1/setup \\\n    -H 'Content-Type: application/json' \\\n    -d '{{\"setup_token\": \"{token}\", \"organization_name\": \"Acme\", \"email\": \"you@example.com\", \"password\": \"choose a long password\"}}'\n\nThis token is printed once and changes at every start until setup is done.\n",
+        token = token.expose_secret()
     );
 }
 

@@ -1,5 +1,8 @@
-//! Sign-in, sign-out and "who am I" for users (P2).
+//! Sign-in, sign-out and "who am I" for users (P2). A browser signs in with `"cookie": true`:
+//! the session then lives in an HttpOnly cookie the dashboard's script cannot read, and the
+//! answer carries the CSRF token instead of the session token (D2).
 
+use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use otesse_domain::auth::AuthService;
@@ -10,8 +13,10 @@ use utoipa::ToSchema;
 use super::created;
 use super::setup::OrganizationView;
 use super::users::UserView;
-use crate::error::ApiError;
+use crate::dashboard::BrowserPolicy;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ByUser, ClientIp};
+use crate::identify::{SESSION_COOKIE, csrf_token};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -19,12 +24,21 @@ pub struct SignInRequest {
     pub email: String,
     #[schema(value_type = String, format = Password)]
     pub password: SecretString,
+    /// For browsers: keep the session in an HttpOnly cookie (`otesse_session`) instead of
+    /// answering it; the answer holds `csrf_token`, to send as `X-CSRF-Token` on every change.
+    /// Refused (403) from another site's page.
+    #[serde(default)]
+    pub cookie: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionResponse {
-    /// Send as `Authorization: Bearer <token>`. Shown once.
-    pub token: String,
+    /// Send as `Authorization: Bearer <token>`. Shown once. Absent on a cookie sign-in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// A cookie sign-in's CSRF token (also in the readable `otesse_csrf` cookie).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csrf_token: Option<String>,
     pub expires_at: DateTime<Utc>,
     pub user: UserView,
 }
@@ -34,16 +48,23 @@ pub struct SessionResponse {
 #[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignInRequest, responses(
     (status = 201, body = SessionResponse),
     (status = 401, description = "Invalid email or password"),
+    (status = 403, description = "A cookie sign-in from another site"),
     (status = 429, description = "Too many failed attempts"),
     (status = 503, description = "Too many password checks running; retry after Retry-After"),
 ))]
 pub async fn sign_in(
     auth: web::Data<AuthService>,
     limits: web::Data<crate::rate_limit::Limits>,
+    browser: web::Data<BrowserPolicy>,
     req: actix_web::HttpRequest,
     ip: ClientIp,
     body: web::Json<SignInRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    if body.cookie && !browser.is_same_origin(&req) {
+        // Another site's page could otherwise sign a visitor's browser in to an account of
+        // the attacker's choosing (login CSRF).
+        return Err(ApiError::new(ErrorCode::CsrfTokenInvalid, "Cross-site sign-in is not allowed."));
+    }
     // Per network (an IPv6 client holds a whole /64), like the sign-in throttle.
     let bucket = match ip.0 {
         Some(ip) => format!("sign-in:{}", otesse_domain::auth::network_subject(ip)),
@@ -51,19 +72,48 @@ pub async fn sign_in(
     };
     limits.check(&req, &bucket, limits.sign_in).await?;
     let session = auth.sign_in(&body.email, &body.password, ip.0).await?;
-    Ok(created(&SessionResponse {
-        token: session.token.expose_secret().to_owned(),
+    let token = session.token.expose_secret();
+    let user = UserView::from(&session.user);
+    if !body.cookie {
+        return Ok(created(&SessionResponse {
+            token: Some(token.to_owned()),
+            csrf_token: None,
+            expires_at: session.session.expires_at,
+            user,
+        }));
+    }
+    let csrf = csrf_token(token);
+    let max_age = (session.session.expires_at - Utc::now()).num_seconds().max(0);
+    let mut response = HttpResponse::Created();
+    for cookie in browser.session_cookies(token, &csrf, max_age) {
+        response.append_header((header::SET_COOKIE, cookie));
+    }
+    Ok(response.insert_header((header::CACHE_CONTROL, "no-store")).json(SessionResponse {
+        token: None,
+        csrf_token: Some(csrf),
         expires_at: session.session.expires_at,
-        user: UserView::from(&session.user),
+        user,
     }))
 }
 
-/// Sign out: the session token stops working at once.
+/// Sign out: the session token stops working at once. Through the cookie, both cookies are
+/// cleared too.
 #[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", security(("session" = [])),
     responses((status = 204, description = "Signed out")))]
-pub async fn sign_out(auth: web::Data<AuthService>, user: ByUser) -> Result<HttpResponse, ApiError> {
+pub async fn sign_out(
+    auth: web::Data<AuthService>,
+    browser: web::Data<BrowserPolicy>,
+    req: actix_web::HttpRequest,
+    user: ByUser,
+) -> Result<HttpResponse, ApiError> {
     auth.sign_out(user.0.session().ok_or_else(ApiError::internal)?).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let mut response = HttpResponse::NoContent();
+    if crate::dashboard::cookie(&req, SESSION_COOKIE).is_some() {
+        for cookie in browser.cleared_cookies() {
+            response.append_header((header::SET_COOKIE, cookie));
+        }
+    }
+    Ok(response.finish())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -5,9 +5,11 @@
 mod helpers;
 
 mod api_keys;
+mod browser;
 mod canary;
 mod crash;
 mod customers;
+mod dashboard;
 mod idempotency;
 mod integrations;
 mod jobs;
