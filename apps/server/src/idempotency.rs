@@ -6,7 +6,9 @@
 //!   master keyring and replayed byte for byte, with `Idempotent-Replayed: true`, to every retry
 //!   with the same request for 24 hours;
 //! - the same key with another request answers 422 `idempotency_error`;
-//! - a retry while the first still runs answers 409 `idempotency_in_progress`;
+//! - a retry while the first still runs answers 409 `idempotency_in_progress`; a first request
+//!   that died without answering (a crash, a dropped connection) holds its key for
+//!   [`CLAIM_LEASE_MINUTES`](otesse_domain::idempotency::CLAIM_LEASE_MINUTES) only;
 //! - a first answer that is not replayable ([`is_replayable`]: 5xx, 401, 403, 409, 429) is
 //!   not stored: the retry runs again.
 //!
@@ -150,7 +152,8 @@ async fn idempotent(
             return Ok(answer(req, ApiError::new(ErrorCode::IdempotencyError, message)));
         }
         Ok(Begin::InProgress) => {
-            let message = "A request with this Idempotency-Key is still being processed. Retry once it has finished.";
+            let message = "A request with this Idempotency-Key is still being processed. Retry once it has finished \
+                           (a request that was interrupted frees its key 5 minutes after it began).";
             return Ok(answer(req, ApiError::new(ErrorCode::IdempotencyInProgress, message)));
         }
         Ok(Begin::Completed { record, response }) => {

@@ -30,6 +30,17 @@ pub fn expiry_cutoff(now: DateTime<Utc>) -> DateTime<Utc> {
     now - Duration::hours(KEEP_FOR_HOURS)
 }
 
+/// How long a claim holds its key without an answer. A request that dies while running (its
+/// process crashed, its future was dropped) leaves its claim unfinished; once the lease has
+/// run out the key is free again, so retries are refused for minutes, not a day. Far longer
+/// than any request takes (provider calls time out after seconds).
+pub const CLAIM_LEASE_MINUTES: i64 = 5;
+
+/// Unfinished claims made before this instant are free again at `now`.
+pub fn lease_cutoff(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - Duration::minutes(CLAIM_LEASE_MINUTES)
+}
+
 /// A client's idempotency key: 1 to 255 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
@@ -159,8 +170,9 @@ pub enum Begin {
 pub trait IdempotencyStore: Send + Sync {
     /// Claims `(scope, key)` for a request with this fingerprint, or reports what holds it:
     /// `Mismatch` when the holder's fingerprint differs (whatever its state), else `InProgress`
-    /// or `Completed`. A record created before [`expiry_cutoff`]`(now)` counts as absent and is
-    /// replaced. Of concurrent calls with one scope and key, exactly one gets `New`.
+    /// or `Completed`. A record created before [`expiry_cutoff`]`(now)`, or an unfinished one
+    /// claimed before [`lease_cutoff`]`(now)`, counts as absent and is replaced. Of concurrent
+    /// calls with one scope and key, exactly one gets `New`.
     async fn begin(
         &self,
         scope: &CallerScope,
@@ -233,9 +245,10 @@ mod tests {
     }
 
     #[test]
-    fn records_expire_after_a_day() {
+    fn records_expire_after_a_day_and_unfinished_claims_after_minutes() {
         let now = DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z").unwrap().with_timezone(&Utc);
         assert_eq!(expiry_cutoff(now), now - Duration::hours(24));
+        assert_eq!(lease_cutoff(now), now - Duration::minutes(5));
     }
 
     /// A stand-in digest (the real one is SHA-256): the preimage's bytes, folded.

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use otesse_domain::StorageError;
 use otesse_domain::idempotency::{
-    Begin, CallerScope, Fingerprint, IdempotencyKey, IdempotencyStore, StoredResponse, expiry_cutoff,
+    Begin, CallerScope, Fingerprint, IdempotencyKey, IdempotencyStore, StoredResponse, expiry_cutoff, lease_cutoff,
 };
 use otesse_domain::sealed::Ciphertext;
 use sea_orm::sea_query::Expr;
@@ -101,25 +101,30 @@ impl IdempotencyStore for IdempotencyRecordStore {
         now: DateTime<Utc>,
     ) -> Result<Begin, StorageError> {
         let cutoff = stored(expiry_cutoff(now));
+        let lease = stored(lease_cutoff(now));
         let id = Uuid::now_v7();
         // A new key costs one statement. Round twice at most: once more after deleting an
-        // expired holder, or when the holder was abandoned between our insert and our read.
+        // expired holder or a dead claim, or when the holder was abandoned between our insert
+        // and our read.
         for _ in 0..2 {
             if self.claim(id, scope, key, fingerprint, now).await? {
                 return Ok(Begin::New { record: id });
             }
             let Some(row) = self.find(scope, key).await? else { continue };
-            if row.created_at >= cutoff {
+            let unfinished = row.status.is_none();
+            if row.created_at >= cutoff && !(unfinished && row.created_at < lease) {
                 return held(row, fingerprint);
             }
-            // Expired: as good as absent. Deleted by id and age, so a fresh claim that
-            // replaced it meanwhile survives.
-            record::Entity::delete_many()
-                .filter(record::Column::Id.eq(row.id))
-                .filter(record::Column::CreatedAt.lt(cutoff))
-                .exec(&self.conn)
-                .await
-                .map_err(db_err)?;
+            // Expired, or a claim whose request died: as good as absent. Deleted by id and
+            // age (and, for a claim, only while still unfinished), so a fresh claim that
+            // replaced it, or an answer that arrived meanwhile, survives.
+            let mut gone = record::Entity::delete_many().filter(record::Column::Id.eq(row.id));
+            gone = if row.created_at < cutoff {
+                gone.filter(record::Column::CreatedAt.lt(cutoff))
+            } else {
+                gone.filter(record::Column::CreatedAt.lt(lease)).filter(record::Column::Status.is_null())
+            };
+            gone.exec(&self.conn).await.map_err(db_err)?;
         }
         // Still held after two rounds: whoever holds it got there at the same moment.
         Ok(Begin::InProgress)

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use otesse_domain::api_key::ApiKeyId;
 use otesse_domain::idempotency::{
-    Begin, CallerScope, Fingerprint, IdempotencyKey, IdempotencyStore, KEEP_FOR_HOURS, StoredResponse,
+    Begin, CLAIM_LEASE_MINUTES, CallerScope, Fingerprint, IdempotencyKey, IdempotencyStore, KEEP_FOR_HOURS,
+    StoredResponse,
 };
 use otesse_domain::sealed::Ciphertext;
 use otesse_domain::user::UserId;
@@ -19,7 +20,8 @@ on_both_databases!(
     a_key_runs_once_then_replays,
     an_abandoned_key_runs_again,
     concurrent_first_requests_have_one_winner,
-    expired_records_are_absent_and_pruned
+    expired_records_are_absent_and_pruned,
+    a_claim_whose_request_died_is_free_once_its_lease_ends
 );
 
 fn at(minutes: i64) -> DateTime<Utc> {
@@ -133,7 +135,11 @@ async fn expired_records_are_absent_and_pruned(db: Database) {
     store.complete(old, &answer(201, b"old answer")).await.unwrap();
     // Left in progress (its process died), then forgotten with the rest.
     store.begin(&user(1), &key("stuck"), &print(1), at(0)).await.unwrap();
-    store.begin(&user(1), &key("recent"), &print(1), at(day - 60)).await.unwrap();
+    let Begin::New { record: recent } = store.begin(&user(1), &key("recent"), &print(1), at(day - 60)).await.unwrap()
+    else {
+        panic!()
+    };
+    store.complete(recent, &answer(201, b"recent answer")).await.unwrap();
 
     // A day on, the old keys are new again, even for another request.
     let later = at(day + 1);
@@ -142,10 +148,35 @@ async fn expired_records_are_absent_and_pruned(db: Database) {
     };
     assert_ne!(renewed, old);
     assert!(matches!(store.begin(&user(1), &key("stuck"), &print(1), later).await.unwrap(), Begin::New { .. }));
-    assert_eq!(store.begin(&user(1), &key("recent"), &print(1), later).await.unwrap(), Begin::InProgress);
+    assert!(matches!(store.begin(&user(1), &key("recent"), &print(1), later).await.unwrap(), Begin::Completed { .. }));
 
     assert_eq!(store.prune(at(day - 60)).await.unwrap(), 0, "the expired ones were replaced already");
     assert_eq!(store.prune(at(day)).await.unwrap(), 1, "`recent`, strictly before");
     assert_eq!(store.prune(at(day + 2)).await.unwrap(), 2, "the renewed two");
     assert_eq!(store.prune(at(10 * day)).await.unwrap(), 0);
+}
+
+async fn a_claim_whose_request_died_is_free_once_its_lease_ends(db: Database) {
+    let store = db.idempotency();
+    let lease = Duration::minutes(CLAIM_LEASE_MINUTES);
+    let Begin::New { record: dead } = store.begin(&user(1), &key("k3"), &print(1), t0()).await.unwrap() else {
+        panic!("a new key")
+    };
+    // Its request never answers. Within the lease, retries wait for it.
+    let almost = t0() + lease - Duration::seconds(1);
+    assert_eq!(store.begin(&user(1), &key("k3"), &print(1), almost).await.unwrap(), Begin::InProgress);
+    // Past it, the key is free again, for the same request or another one.
+    let past = t0() + lease + Duration::seconds(1);
+    let Begin::New { record: retry } = store.begin(&user(1), &key("k3"), &print(2), past).await.unwrap() else {
+        panic!("a dead claim no longer holds the key")
+    };
+    assert_ne!(retry, dead);
+    assert!(store.complete(dead, &answer(201, b"late")).await.is_err(), "the dead claim's answer has no home");
+    store.complete(retry, &answer(201, b"retry")).await.unwrap();
+    // A finished answer is not subject to the lease: it is replayed for the whole day.
+    let hours_later = past + Duration::hours(2);
+    assert!(matches!(
+        store.begin(&user(1), &key("k3"), &print(2), hours_later).await.unwrap(),
+        Begin::Completed { record, .. } if record == retry
+    ));
 }
