@@ -110,7 +110,10 @@ pub struct KeyCacheSettings {
     pub ttl_secs: u64,
     /// How long an unknown key is remembered as unknown.
     pub negative_ttl_secs: u64,
+    /// Known keys held.
     pub capacity: u64,
+    /// Unknown keys held, apart from the known ones (garbage never evicts a real key).
+    pub negative_capacity: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +210,10 @@ pub struct RateLimitSettings {
     /// Per user, on key creation and rotation.
     pub key_creation_requests: u32,
     pub key_creation_period_secs: u64,
+    /// Unknown API keys per client network per period; past them the network's keys that are
+    /// not cached are refused (429) without a database read until the period ends.
+    pub invalid_key_requests: u32,
+    pub invalid_key_period_secs: u64,
 }
 
 impl Default for RateLimitSettings {
@@ -220,6 +227,8 @@ impl Default for RateLimitSettings {
             sign_in_period_secs: 60,
             key_creation_requests: 20,
             key_creation_period_secs: 60,
+            invalid_key_requests: 30,
+            invalid_key_period_secs: 60,
         }
     }
 }
@@ -286,7 +295,7 @@ impl Default for Settings {
 
 impl Default for KeyCacheSettings {
     fn default() -> Self {
-        Self { ttl_secs: 30, negative_ttl_secs: 5, capacity: 100_000 }
+        Self { ttl_secs: 30, negative_ttl_secs: 5, capacity: 100_000, negative_capacity: 20_000 }
     }
 }
 

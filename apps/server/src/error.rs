@@ -271,6 +271,13 @@ impl From<VerifyError> for ApiError {
             VerifyError::Unknown => ErrorCode::ApiKeyInvalid,
             VerifyError::Revoked => ErrorCode::ApiKeyRevoked,
             VerifyError::Expired => ErrorCode::ApiKeyExpired,
+            VerifyError::TooManyGuesses(seconds) => {
+                return ApiError {
+                    code: ErrorCode::RateLimited,
+                    message: err.to_string().into(),
+                    retry_after: Some(*seconds),
+                };
+            }
             VerifyError::Storage(err) => return err.clone().into(),
         };
         ApiError::new(code, err.to_string())

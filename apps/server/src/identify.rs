@@ -130,7 +130,7 @@ async fn resolve(req: &HttpRequest, client_ip: Option<IpAddr>, used_key: &mut Op
             let Some(keys) = req.app_data::<web::Data<ApiKeyService>>() else {
                 return Identified::Refused(CredentialKind::ApiKey, ApiError::internal());
             };
-            let key = match keys.verify(presented).await {
+            let key = match keys.verify(presented, client_ip).await {
                 Ok(key) => key,
                 Err(err) => return Identified::Refused(CredentialKind::ApiKey, err.into()),
             };

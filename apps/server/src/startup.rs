@@ -37,7 +37,7 @@ use crate::key_invalidation::KeyInvalidationListener;
 use crate::metrics::Metrics;
 use crate::openapi::ApiDoc;
 use crate::routes::{self, setup::SetupToken};
-use crate::support::{MemorySignInThrottle, MokaKeyCache, SystemClock, ThrottleLimits};
+use crate::support::{MemoryKeyGuessGuard, MemorySignInThrottle, MokaKeyCache, SystemClock, ThrottleLimits};
 use crate::telemetry;
 use crate::usage::UsageQueue;
 
@@ -96,6 +96,7 @@ impl Application {
         let cache = Arc::new(MokaKeyCache::new(
             settings.key_cache.capacity,
             Duration::from_secs(settings.key_cache.ttl_secs),
+            settings.key_cache.negative_capacity,
             Duration::from_secs(settings.key_cache.negative_ttl_secs),
         ));
         let key_invalidations = KeyInvalidationListener::start(&database, cache.clone()).await?;
@@ -105,6 +106,10 @@ impl Application {
             usage: Arc::new(database.usage()),
             cache,
             invalidations: Arc::new(database.key_invalidations()),
+            guesses: Arc::new(MemoryKeyGuessGuard::new(
+                settings.rate_limit.invalid_key_requests.max(1),
+                Duration::from_secs(settings.rate_limit.invalid_key_period_secs.max(1)),
+            )),
             hasher: hasher.clone(),
             secrets: secrets.clone(),
             clock: clock.clone(),

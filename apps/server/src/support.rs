@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use ipnet::IpNet;
-use moka::Expiry;
 use moka::sync::Cache;
 use otesse_domain::api_key::KeyHash;
-use otesse_domain::ports::{CachedKey, Clock, KeyCache, SignInThrottle};
+use otesse_domain::ports::{CachedKey, Clock, KeyCache, KeyGuessGuard, SignInThrottle};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
@@ -23,67 +22,125 @@ impl Clock for SystemClock {
     }
 }
 
-/// Known keys live `ttl`, unknown ones `negative_ttl`.
-struct KeyExpiry {
-    ttl: Duration,
-    negative_ttl: Duration,
-}
-
-impl Expiry<KeyHash, CachedKey> for KeyExpiry {
-    fn expire_after_create(&self, _key: &KeyHash, value: &CachedKey, _now: Instant) -> Option<Duration> {
-        Some(if value.is_some() { self.ttl } else { self.negative_ttl })
-    }
-}
-
 /// How long an invalidated hash refuses new entries (see [`MokaKeyCache::insert`]): longer than
 /// any lookup by hash takes.
 const RECENTLY_INVALIDATED: Duration = Duration::from_secs(5);
 
-/// The bounded in-memory cache of verified keys by hash (F1).
+/// The bounded in-memory cache of verified keys by hash (F1). Known keys and unknown ones are
+/// kept apart, each with its own capacity and time to live, so a flood of garbage keys fills
+/// only the unknown side and never evicts a real key.
 #[derive(Clone)]
 pub struct MokaKeyCache {
-    cache: Cache<KeyHash, CachedKey>,
+    known: Cache<KeyHash, Arc<otesse_domain::api_key::ApiKey>>,
+    unknown: Cache<KeyHash, ()>,
     /// Hashes invalidated within [`RECENTLY_INVALIDATED`].
     invalidated: Cache<KeyHash, ()>,
 }
 
 impl std::fmt::Debug for MokaKeyCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MokaKeyCache").field("entries", &self.cache.entry_count()).finish()
+        f.debug_struct("MokaKeyCache")
+            .field("known", &self.known.entry_count())
+            .field("unknown", &self.unknown.entry_count())
+            .finish()
     }
 }
 
 impl MokaKeyCache {
-    pub fn new(capacity: u64, ttl: Duration, negative_ttl: Duration) -> Self {
-        let cache = Cache::builder().max_capacity(capacity).expire_after(KeyExpiry { ttl, negative_ttl }).build();
+    /// `capacity` known keys for `ttl`, and `negative_capacity` unknown ones for `negative_ttl`.
+    pub fn new(capacity: u64, ttl: Duration, negative_capacity: u64, negative_ttl: Duration) -> Self {
+        let known = Cache::builder().max_capacity(capacity).time_to_live(ttl).build();
+        let unknown = Cache::builder().max_capacity(negative_capacity).time_to_live(negative_ttl).build();
         let invalidated = Cache::builder().max_capacity(10_000).time_to_live(RECENTLY_INVALIDATED).build();
-        Self { cache, invalidated }
+        Self { known, unknown, invalidated }
     }
 }
 
 impl KeyCache for MokaKeyCache {
     fn get(&self, hash: &KeyHash) -> Option<CachedKey> {
-        self.cache.get(hash)
+        if let Some(key) = self.known.get(hash) {
+            return Some(Some(key));
+        }
+        self.unknown.get(hash).map(|()| None)
     }
 
     /// A key found by a lookup that began before its revocation committed, and ended after the
     /// invalidation arrived, would otherwise stay cached as valid for the whole `ttl`: found keys
     /// whose hash was just invalidated are not cached (the next request reads again).
     fn insert(&self, hash: KeyHash, entry: CachedKey) {
-        if entry.is_some() && self.invalidated.contains_key(&hash) {
-            return;
+        match entry {
+            Some(key) => {
+                if !self.invalidated.contains_key(&hash) {
+                    self.unknown.invalidate(&hash);
+                    self.known.insert(hash, key);
+                }
+            }
+            None => self.unknown.insert(hash, ()),
         }
-        self.cache.insert(hash, entry);
     }
 
     fn invalidate(&self, hash: &KeyHash) {
         self.invalidated.insert(*hash, ());
-        self.cache.invalidate(hash);
+        self.known.invalidate(hash);
+        self.unknown.invalidate(hash);
     }
 
     fn invalidate_all(&self) {
         // Takes effect at once: nothing inserted before this call is returned afterwards.
-        self.cache.invalidate_all();
+        self.known.invalidate_all();
+        self.unknown.invalidate_all();
+    }
+}
+
+/// Unknown keys per client network in a fixed window from the first ([`KeyGuessGuard`]); past
+/// `max` the network's uncached keys are not looked up until the window ends. In this process.
+#[derive(Clone)]
+pub struct MemoryKeyGuessGuard {
+    failures: Cache<String, Arc<Mutex<NetworkRecord>>>,
+    max: u32,
+    window: Duration,
+    now: Arc<dyn Fn() -> Instant + Send + Sync>,
+}
+
+impl std::fmt::Debug for MemoryKeyGuessGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryKeyGuessGuard").field("max", &self.max).field("window", &self.window).finish()
+    }
+}
+
+impl MemoryKeyGuessGuard {
+    pub fn new(max: u32, window: Duration) -> Self {
+        Self::with_time(max, window, Arc::new(Instant::now))
+    }
+
+    pub fn with_time(max: u32, window: Duration, now: Arc<dyn Fn() -> Instant + Send + Sync>) -> Self {
+        let failures = Cache::builder().max_capacity(100_000).time_to_live(window).build();
+        Self { failures, max, window, now }
+    }
+}
+
+#[allow(clippy::unwrap_used)] // A poisoned lock means a panic while counting: nothing to recover.
+impl KeyGuessGuard for MemoryKeyGuessGuard {
+    fn may_look_up(&self, network: &str) -> Result<(), u64> {
+        let Some(record) = self.failures.get(network) else { return Ok(()) };
+        let record = record.lock().unwrap();
+        let now = (self.now)();
+        if record.attempts < self.max || now.saturating_duration_since(record.since) >= self.window {
+            return Ok(());
+        }
+        Err(seconds_until(record.since + self.window, now))
+    }
+
+    fn failed(&self, network: &str) {
+        let now = (self.now)();
+        let record = self
+            .failures
+            .get_with(network.to_owned(), || Arc::new(Mutex::new(NetworkRecord { since: now, attempts: 0 })));
+        let mut record = record.lock().unwrap();
+        if now.saturating_duration_since(record.since) >= self.window {
+            *record = NetworkRecord { since: now, attempts: 0 };
+        }
+        record.attempts = record.attempts.saturating_add(1);
     }
 }
 
@@ -318,7 +375,7 @@ mod tests {
 
     #[test]
     fn cache_keeps_known_and_unknown_keys_and_forgets_on_invalidate() {
-        let cache = MokaKeyCache::new(10, Duration::from_secs(60), Duration::from_secs(60));
+        let cache = MokaKeyCache::new(10, Duration::from_secs(60), 10, Duration::from_secs(60));
         let hash = KeyHash([1; 32]);
         assert!(cache.get(&hash).is_none());
         cache.insert(hash, None);
@@ -354,7 +411,7 @@ mod tests {
 
     #[test]
     fn cache_does_not_keep_a_key_found_just_before_its_invalidation() {
-        let cache = MokaKeyCache::new(10, Duration::from_secs(60), Duration::from_secs(60));
+        let cache = MokaKeyCache::new(10, Duration::from_secs(60), 10, Duration::from_secs(60));
         let (hash, other) = (KeyHash([1; 32]), KeyHash([2; 32]));
         let key = Arc::new(key());
         cache.invalidate(&hash);
@@ -366,8 +423,49 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_of_unknown_keys_never_evicts_a_known_one() {
+        let cache = MokaKeyCache::new(8, Duration::from_secs(60), 16, Duration::from_secs(60));
+        let known: Vec<KeyHash> = (0..8u8).map(|n| KeyHash([n; 32])).collect();
+        let key = Arc::new(key());
+        for hash in &known {
+            cache.insert(*hash, Some(key.clone()));
+        }
+        for n in 0..5_000u32 {
+            let mut bytes = [0xff; 32];
+            bytes[..4].copy_from_slice(&n.to_le_bytes());
+            cache.insert(KeyHash(bytes), None);
+        }
+        cache.known.run_pending_tasks();
+        cache.unknown.run_pending_tasks();
+        for hash in &known {
+            assert!(matches!(cache.get(hash), Some(Some(_))), "a real key was evicted by garbage");
+        }
+        assert!(cache.unknown.entry_count() <= 16, "the unknown side is bounded on its own");
+    }
+
+    #[test]
+    fn a_network_past_its_unknown_keys_gets_no_lookups_until_its_window_ends() {
+        let clock = Arc::new(Mutex::new(Instant::now()));
+        let now = clock.clone();
+        let guard = MemoryKeyGuessGuard::with_time(3, Duration::from_secs(60), Arc::new(move || *now.lock().unwrap()));
+        let network = "ip:203.0.113.7";
+        for _ in 0..3 {
+            assert_eq!(guard.may_look_up(network), Ok(()));
+            guard.failed(network);
+        }
+        assert_eq!(guard.may_look_up(network), Err(60));
+        assert_eq!(guard.may_look_up("ip:198.51.100.1"), Ok(()), "networks are independent");
+        *clock.lock().unwrap() += Duration::from_secs(45);
+        assert_eq!(guard.may_look_up(network), Err(15));
+        *clock.lock().unwrap() += Duration::from_secs(15);
+        assert_eq!(guard.may_look_up(network), Ok(()), "a new window");
+        guard.failed(network);
+        assert_eq!(guard.may_look_up(network), Ok(()), "counting starts again");
+    }
+
+    #[test]
     fn cache_forgets_everything_on_invalidate_all() {
-        let cache = MokaKeyCache::new(10, Duration::from_secs(60), Duration::from_secs(60));
+        let cache = MokaKeyCache::new(10, Duration::from_secs(60), 10, Duration::from_secs(60));
         let (a, b) = (KeyHash([1; 32]), KeyHash([2; 32]));
         cache.insert(a, None);
         cache.insert(b, None);

@@ -11,6 +11,7 @@ pub mod api_key;
 pub mod audit;
 pub mod auth;
 pub mod caller;
+pub mod client;
 pub mod customer;
 pub mod error;
 pub mod event;

@@ -59,7 +59,7 @@ pub trait PasswordHasher: Send + Sync {
 }
 
 // The ports of each feature live with the feature; they are gathered here for the adapters.
-pub use crate::api_key::{ApiKeyRepository, CachedKey, InsertKeyError, KeyCache, KeyInvalidationBus};
+pub use crate::api_key::{ApiKeyRepository, CachedKey, InsertKeyError, KeyCache, KeyGuessGuard, KeyInvalidationBus};
 pub use crate::audit::AuditLog;
 pub use crate::auth::{InsertUserError, SessionRepository, SetupStoreError, SignInThrottle, UserRepository};
 pub use crate::customer::CustomerRepository;
@@ -71,7 +71,7 @@ pub use crate::sealed::{CredentialCipher, DecryptError, SealedSecretStore};
 pub use crate::usage::{Backlog, UsageLog, UsageSink};
 
 #[cfg(any(test, feature = "mocks"))]
-pub use crate::api_key::{MockApiKeyRepository, MockKeyCache, MockKeyInvalidationBus};
+pub use crate::api_key::{MockApiKeyRepository, MockKeyCache, MockKeyGuessGuard, MockKeyInvalidationBus};
 #[cfg(any(test, feature = "mocks"))]
 pub use crate::audit::MockAuditLog;
 #[cfg(any(test, feature = "mocks"))]

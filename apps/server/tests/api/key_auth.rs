@@ -129,3 +129,29 @@ async fn ip_allow_lists_use_forwarded_for_only_from_trusted_proxies() {
     let (key, _) = plain.key(&admin, body).await;
     plain.get("/v1/whoami", &key).await.expect(200);
 }
+
+/// A well-formed key nobody issued.
+fn guess(n: u32) -> String {
+    format!("erp_live_{:0>40}", format!("guess{n}"))
+}
+
+#[tokio::test]
+async fn a_network_guessing_keys_is_refused_before_the_database() {
+    let app = spawn_app_with(|s| s.rate_limit.invalid_key_requests = 3).await;
+    let admin = app.admin().await;
+    let (real, _) = app.key(&admin, key_body("Backend", "live")).await;
+    app.get("/v1/whoami", &real).await.expect(200);
+    for n in 0..3 {
+        app.get("/v1/whoami", &guess(n)).await.expect_error(401, "api_key_invalid");
+    }
+    // A fourth new guess is not looked up: 429 until the window ends.
+    let refused = app.get("/v1/whoami", &guess(99)).await;
+    let message = refused.expect_error(429, "rate_limited");
+    assert!(message.contains("invalid API keys"), "{message}");
+    let wait: u64 = refused.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // A guess already known to be unknown costs nothing and is answered as before.
+    app.get("/v1/whoami", &guess(0)).await.expect_error(401, "api_key_invalid");
+    // The real key, verified before, still works from the same network.
+    app.get("/v1/whoami", &real).await.expect(200);
+}

@@ -15,9 +15,9 @@ use uuid::Uuid;
 use crate::organization::OrganizationId;
 use crate::user::UserId;
 
-pub use ports::{ApiKeyRepository, CachedKey, InsertKeyError, KeyCache, KeyInvalidationBus};
+pub use ports::{ApiKeyRepository, CachedKey, InsertKeyError, KeyCache, KeyGuessGuard, KeyInvalidationBus};
 #[cfg(any(test, feature = "mocks"))]
-pub use ports::{MockApiKeyRepository, MockKeyCache, MockKeyInvalidationBus};
+pub use ports::{MockApiKeyRepository, MockKeyCache, MockKeyGuessGuard, MockKeyInvalidationBus};
 pub use scope::{
     Access, AccessDenied, RequestMethod, Resource, ResourceClass, Scope, ScopeInfo, ScopeLevel, authorize,
 };

@@ -92,6 +92,18 @@ pub trait KeyCache: Send + Sync {
     fn invalidate_all(&self);
 }
 
+/// Guesses at keys: a well-formed key that is not cached costs a database read, so failed
+/// verifications are counted per client network and, past a limit, a network's uncached keys
+/// are refused without a read until its window ends. Keys already cached (verified, or known
+/// to be unknown) cost nothing and are answered as usual.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+pub trait KeyGuessGuard: Send + Sync {
+    /// Whether a key from `network` may be looked up; `Err(seconds)` to wait.
+    fn may_look_up(&self, network: &str) -> Result<(), u64>;
+    /// A key from `network` was unknown.
+    fn failed(&self, network: &str);
+}
+
 /// Tells every process sharing the database that a key's cached entries are stale, so each drops
 /// them from its [`KeyCache`] (O2). The services call it after the change has committed.
 #[cfg_attr(any(test, feature = "mocks"), automock)]

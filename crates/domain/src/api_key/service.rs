@@ -1,13 +1,14 @@
 //! The API-key service: every key operation, with its rules, over the ports.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use super::ports::{ApiKeyRepository, InsertKeyError, KeyCache, KeyInvalidationBus};
+use super::ports::{ApiKeyRepository, InsertKeyError, KeyCache, KeyGuessGuard, KeyInvalidationBus};
 use super::{
     ApiKey, ApiKeyDescription, ApiKeyId, ApiKeyName, ApiKeyStatus, DescriptionError, Environment, ExpiresIn, InvalidIp,
     MAX_ACTIVE_KEYS, MAX_ALLOWED_IPS, NameError, PlaintextKey, PresentedKey, SECRET_CHARS, Scope, ScopeLevel,
@@ -15,6 +16,7 @@ use super::{
 };
 use crate::StorageError;
 use crate::caller::{Caller, Denied, Need};
+use crate::client::network_subject;
 use crate::event::{DomainEvent, Event};
 use crate::page::{Page, PageRequest};
 use crate::ports::{Clock, KeyHasher, SecretGenerator};
@@ -157,6 +159,10 @@ pub enum VerifyError {
     Revoked,
     #[error("This API key has expired.")]
     Expired,
+    /// Too many unknown keys came from this client's network lately; uncached keys are not
+    /// looked up for this many seconds.
+    #[error("Too many invalid API keys from this network. Try again in {0} seconds.")]
+    TooManyGuesses(u64),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -169,6 +175,8 @@ pub struct ApiKeyPorts {
     pub cache: Arc<dyn KeyCache>,
     /// Carries revocations to the other processes' caches (O2).
     pub invalidations: Arc<dyn KeyInvalidationBus>,
+    /// Counts unknown keys per client network and stops the database reads of a guessing one.
+    pub guesses: Arc<dyn KeyGuessGuard>,
     pub hasher: Arc<dyn KeyHasher>,
     pub secrets: Arc<dyn SecretGenerator>,
     pub clock: Arc<dyn Clock>,
@@ -408,22 +416,33 @@ impl ApiKeyService {
     }
 
     /// Checks a presented key (hot path, F1): shape, then the cache, then storage on a miss.
-    /// Unknown keys are cached too, so garbage does not reach the database twice.
-    pub async fn verify(&self, presented: &str) -> Result<Arc<ApiKey>, VerifyError> {
+    /// Unknown keys are cached too, so garbage does not reach the database twice; and a client
+    /// network that presented too many unknown keys gets no more reads for a while.
+    pub async fn verify(&self, presented: &str, client: Option<IpAddr>) -> Result<Arc<ApiKey>, VerifyError> {
         let presented = PresentedKey::parse(presented).map_err(|_| VerifyError::Malformed)?;
         let hash = self.ports.hasher.hash(presented.as_str());
+        let network = client.map(network_subject);
         let cached = match self.ports.cache.get(&hash) {
             Some(entry) => entry,
             None => {
+                if let Some(network) = &network {
+                    self.ports.guesses.may_look_up(network).map_err(VerifyError::TooManyGuesses)?;
+                }
                 let entry = self.ports.keys.find_by_hash(&hash).await?.map(Arc::new);
                 self.ports.cache.insert(hash, entry.clone());
                 entry
             }
         };
-        let key = cached.ok_or(VerifyError::Unknown)?;
+        let unknown = || {
+            if let Some(network) = &network {
+                self.ports.guesses.failed(network);
+            }
+            VerifyError::Unknown
+        };
+        let key = cached.ok_or_else(unknown)?;
         // The lookup was by hash; confirm in constant time before trusting it.
         if !self.ports.hasher.same(&hash, &key.key_hash) {
-            return Err(VerifyError::Unknown);
+            return Err(unknown());
         }
         match key.status(self.now()) {
             ApiKeyStatus::Active => Ok(key),
@@ -453,8 +472,8 @@ mod tests {
 
     use crate::event::AuditActor;
     use crate::ports::{
-        MockApiKeyRepository, MockClock, MockKeyCache, MockKeyHasher, MockKeyInvalidationBus, MockSecretGenerator,
-        MockUsageLog,
+        MockApiKeyRepository, MockClock, MockKeyCache, MockKeyGuessGuard, MockKeyHasher, MockKeyInvalidationBus,
+        MockSecretGenerator, MockUsageLog,
     };
     use crate::user::{Role, UserId};
 
@@ -480,6 +499,7 @@ mod tests {
         usage: MockUsageLog,
         cache: MockKeyCache,
         invalidations: MockKeyInvalidationBus,
+        guesses: MockKeyGuessGuard,
         clock_now: DateTime<Utc>,
     }
 
@@ -491,6 +511,8 @@ mod tests {
                 cache: MockKeyCache::new(),
                 // No expectation: publishing where a test did not ask for it fails the test.
                 invalidations: MockKeyInvalidationBus::new(),
+                // No expectation either: only the tests that pass a client address use it.
+                guesses: MockKeyGuessGuard::new(),
                 clock_now: now(),
             }
         }
@@ -510,6 +532,7 @@ mod tests {
                 usage: Arc::new(self.usage),
                 cache: Arc::new(self.cache),
                 invalidations: Arc::new(self.invalidations),
+                guesses: Arc::new(self.guesses),
                 hasher: Arc::new(hasher),
                 secrets: Arc::new(secrets),
                 clock: Arc::new(clock),
@@ -675,7 +698,7 @@ mod tests {
         let key = Arc::new(stored_for(&presented()));
         mocks.cache.expect_get().returning(move |_| Some(Some(key.clone())));
         mocks.keys.expect_find_by_hash().never();
-        let verified = mocks.service().verify(&presented()).await.unwrap();
+        let verified = mocks.service().verify(&presented(), None).await.unwrap();
         assert_eq!(verified.name.as_str(), "Backend");
     }
 
@@ -685,7 +708,47 @@ mod tests {
         mocks.cache.expect_get().returning(|_| None);
         mocks.keys.expect_find_by_hash().times(1).returning(|_| Ok(None));
         mocks.cache.expect_insert().withf(|_, entry| entry.is_none()).times(1).return_const(());
-        assert_eq!(mocks.service().verify(&presented()).await.unwrap_err(), VerifyError::Unknown);
+        assert_eq!(mocks.service().verify(&presented(), None).await.unwrap_err(), VerifyError::Unknown);
+    }
+
+    fn client() -> Option<std::net::IpAddr> {
+        Some("2001:db8:1:2::7".parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn unknown_keys_count_against_their_network_which_past_its_limit_gets_no_reads() {
+        // An unknown key, looked up: counted for the client's /64.
+        let mut mocks = Mocks::new();
+        mocks.cache.expect_get().returning(|_| None);
+        mocks.guesses.expect_may_look_up().withf(|n| n == "ip:2001:db8:1:2::/64").times(1).returning(|_| Ok(()));
+        mocks.keys.expect_find_by_hash().times(1).returning(|_| Ok(None));
+        mocks.cache.expect_insert().return_const(());
+        mocks.guesses.expect_failed().withf(|n| n == "ip:2001:db8:1:2::/64").times(1).return_const(());
+        assert_eq!(mocks.service().verify(&presented(), client()).await.unwrap_err(), VerifyError::Unknown);
+
+        // An unknown key found in the cache (a repeated guess) is counted too, without a read.
+        let mut mocks = Mocks::new();
+        mocks.cache.expect_get().returning(|_| Some(None));
+        mocks.guesses.expect_may_look_up().never();
+        mocks.keys.expect_find_by_hash().never();
+        mocks.guesses.expect_failed().times(1).return_const(());
+        assert_eq!(mocks.service().verify(&presented(), client()).await.unwrap_err(), VerifyError::Unknown);
+
+        // Past the limit, an uncached key is refused before any read.
+        let mut mocks = Mocks::new();
+        mocks.cache.expect_get().returning(|_| None);
+        mocks.guesses.expect_may_look_up().returning(|_| Err(30));
+        mocks.keys.expect_find_by_hash().never();
+        mocks.cache.expect_insert().never();
+        assert_eq!(mocks.service().verify(&presented(), client()).await.unwrap_err(), VerifyError::TooManyGuesses(30));
+
+        // A cached real key from that network still works: the guard is never asked.
+        let mut mocks = Mocks::new();
+        let key = Arc::new(stored_for(&presented()));
+        mocks.cache.expect_get().returning(move |_| Some(Some(key.clone())));
+        mocks.guesses.expect_may_look_up().never();
+        mocks.guesses.expect_failed().never();
+        assert!(mocks.service().verify(&presented(), client()).await.is_ok());
     }
 
     #[tokio::test]
@@ -695,7 +758,7 @@ mod tests {
         mocks.keys.expect_find_by_hash().never();
         let svc = mocks.service();
         for bad in ["", "erp_live_short", "Bearer erp_live_x", &format!("erp_prod_{}", "x".repeat(40))] {
-            assert_eq!(svc.verify(bad).await.unwrap_err(), VerifyError::Malformed);
+            assert_eq!(svc.verify(bad, None).await.unwrap_err(), VerifyError::Malformed);
         }
     }
 
@@ -712,7 +775,7 @@ mod tests {
             let mut mocks = Mocks::new();
             let key = Arc::new(key);
             mocks.cache.expect_get().returning(move |_| Some(Some(key.clone())));
-            let err = mocks.service().verify(&presented()).await.unwrap_err();
+            let err = mocks.service().verify(&presented(), None).await.unwrap_err();
             assert_eq!(err, expected);
             assert_eq!(err.to_string(), message);
         }
