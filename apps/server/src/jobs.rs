@@ -109,7 +109,7 @@ impl Worker {
             Ok(summary) => {
                 tracing::info!(job = %job.id, kind = job.kind.as_str(), attempt = job.attempts, %summary, "job done");
                 self.context.metrics.jobs_succeeded.inc();
-                self.context.queue.succeed(job.id, now).await
+                self.context.queue.succeed(&job, now).await
             }
             Err(error) => {
                 match retry_at {
@@ -118,7 +118,7 @@ impl Worker {
                 }
                 tracing::warn!(job = %job.id, kind = job.kind.as_str(), attempt = job.attempts, %error,
                     retry_at = ?retry_at, "job failed");
-                self.context.queue.fail(job.id, &error, retry_at, now).await
+                self.context.queue.fail(&job, &error, retry_at, now).await
             }
         }
     }

@@ -223,16 +223,18 @@ pub trait JobQueue: Send + Sync {
     /// a job that kills its worker is not retried forever.
     async fn claim(&self, worker: &str, now: DateTime<Utc>, lease: Duration) -> Result<Option<Job>, StorageError>;
 
-    /// The attempt succeeded. A job that is no longer running (given up, or finished by
-    /// another worker after this one's lease ended) is left as it is.
-    async fn succeed(&self, id: JobId, now: DateTime<Utc>) -> Result<(), StorageError>;
+    /// The attempt of `job` (as `claim` handed it out) succeeded. Only that claim may finish
+    /// it: a job that is no longer running (given up, finished), or that another worker has
+    /// claimed since this one's lease ended, is left as it is.
+    async fn succeed(&self, job: &Job, now: DateTime<Utc>) -> Result<(), StorageError>;
 
-    /// The attempt failed: queued again for `retry_at`, or failed for good when `retry_at` is
-    /// `None` or the job has used its `max_attempts` (see [`Job::retry_at`]). The error is kept
-    /// (cut by [`kept_error`]). A job that is no longer running is left as it is.
+    /// The attempt of `job` (as `claim` handed it out) failed: queued again for `retry_at`, or
+    /// failed for good when `retry_at` is `None` or the job has used its `max_attempts` (see
+    /// [`Job::retry_at`]). The error is kept (cut by [`kept_error`]). Like `succeed`, only the
+    /// claim that holds the job changes it.
     async fn fail(
         &self,
-        id: JobId,
+        job: &Job,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,

@@ -107,6 +107,18 @@ pub(crate) fn queued_row(new: &NewJob, now: DateTime<Utc>) -> job::ActiveModel {
     }
 }
 
+/// Narrows an update to the row still held by `claimed`'s claim: running, by the same worker,
+/// on the same attempt. A worker whose lease ended and whose job was claimed again (by another
+/// worker, or by itself on a later attempt) changes nothing.
+fn held_by(update: sea_orm::UpdateMany<job::Entity>, claimed: &Job) -> sea_orm::UpdateMany<job::Entity> {
+    let attempt = i32::try_from(claimed.attempts).unwrap_or(i32::MAX);
+    update
+        .filter(job::Column::Id.eq(claimed.id.0))
+        .filter(job::Column::State.eq(JobState::Running.as_str()))
+        .filter(job::Column::LockedBy.eq(claimed.locked_by.clone()))
+        .filter(job::Column::Attempts.eq(attempt))
+}
+
 #[async_trait]
 impl JobQueue for JobStore {
     async fn enqueue(&self, new: &NewJob, now: DateTime<Utc>) -> Result<Option<JobId>, StorageError> {
@@ -128,22 +140,23 @@ impl JobQueue for JobStore {
         row.map(to_domain).transpose()
     }
 
-    async fn succeed(&self, id: JobId, now: DateTime<Utc>) -> Result<(), StorageError> {
-        job::Entity::update_many()
-            .col_expr(job::Column::State, Expr::value(JobState::Succeeded.as_str()))
-            .col_expr(job::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
-            .col_expr(job::Column::UpdatedAt, Expr::value(stored(now)))
-            .filter(job::Column::Id.eq(id.0))
-            .filter(job::Column::State.eq(JobState::Running.as_str()))
-            .exec(&self.conn)
-            .await
-            .map_err(db_err)?;
+    async fn succeed(&self, claimed: &Job, now: DateTime<Utc>) -> Result<(), StorageError> {
+        held_by(
+            job::Entity::update_many()
+                .col_expr(job::Column::State, Expr::value(JobState::Succeeded.as_str()))
+                .col_expr(job::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
+                .col_expr(job::Column::UpdatedAt, Expr::value(stored(now))),
+            claimed,
+        )
+        .exec(&self.conn)
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
     async fn fail(
         &self,
-        id: JobId,
+        claimed: &Job,
         error: &str,
         retry_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
@@ -169,12 +182,7 @@ impl JobQueue for JobStore {
             }
             None => update.col_expr(job::Column::State, Expr::value(JobState::Failed.as_str())),
         };
-        update
-            .filter(job::Column::Id.eq(id.0))
-            .filter(job::Column::State.eq(JobState::Running.as_str()))
-            .exec(&self.conn)
-            .await
-            .map_err(db_err)?;
+        held_by(update, claimed).exec(&self.conn).await.map_err(db_err)?;
         Ok(())
     }
 

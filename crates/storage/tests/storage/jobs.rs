@@ -20,6 +20,7 @@ on_both_databases!(
     an_expired_lease_is_taken_again_and_a_live_one_is_not,
     a_lease_lost_on_the_last_attempt_gives_the_job_up,
     a_stale_worker_cannot_reopen_a_finished_job,
+    a_worker_whose_lease_ended_cannot_finish_a_job_another_holds,
     concurrent_claimers_take_each_job_exactly_once,
     finished_jobs_are_pruned_and_states_are_listed,
 );
@@ -60,7 +61,7 @@ async fn a_job_runs_when_due_and_a_dedupe_key_admits_one(db: Database) {
     assert_eq!(claimed.locked_until, Some(at(70)));
     assert_eq!(claimed.dedupe_key.as_deref(), Some("expiry_warnings:2026-11-24T13"));
     assert_eq!(jobs.claim("w2", at(11), lease()).await.unwrap(), None, "held by w1");
-    jobs.succeed(job.id, at(12)).await.unwrap();
+    jobs.succeed(&claimed, at(12)).await.unwrap();
     assert_eq!(jobs.claim("w2", at(1000), lease()).await.unwrap(), None, "done jobs stay done");
     assert_eq!(jobs.enqueue(&again, at(13)).await.unwrap(), None, "a finished job still holds its key");
 
@@ -91,8 +92,8 @@ async fn failures_retry_then_give_up_with_the_error(db: Database) {
     let jobs = db.jobs();
     let job = NewJob { max_attempts: 2, ..NewJob::new(JobKind::HealthChecks, at(0)) };
     jobs.enqueue(&job, at(0)).await.unwrap();
-    jobs.claim("w", at(0), lease()).await.unwrap().unwrap();
-    jobs.fail(job.id, "provider unreachable", Some(at(30)), at(1)).await.unwrap();
+    let first = jobs.claim("w", at(0), lease()).await.unwrap().unwrap();
+    jobs.fail(&first, "provider unreachable", Some(at(30)), at(1)).await.unwrap();
     let queued = jobs.list(&in_state(JobState::Queued), &page()).await.unwrap().items;
     assert_eq!((queued[0].run_at, queued[0].locked_until), (at(30), None), "back in the queue for later");
     assert_eq!(jobs.claim("w", at(29), lease()).await.unwrap(), None, "backing off");
@@ -102,7 +103,7 @@ async fn failures_retry_then_give_up_with_the_error(db: Database) {
 
     // The second of two attempts failed: given up even though the caller asked for a retry.
     let long = format!("{}{}", "é".repeat(MAX_ERROR_CHARS - 1), "xyz");
-    jobs.fail(job.id, &long, Some(at(90)), at(31)).await.unwrap();
+    jobs.fail(&second, &long, Some(at(90)), at(31)).await.unwrap();
     let failed = jobs.list(&in_state(JobState::Failed), &page()).await.unwrap().items;
     assert_eq!(failed.len(), 1);
     let error = failed[0].last_error.as_deref().unwrap();
@@ -114,8 +115,8 @@ async fn failures_retry_then_give_up_with_the_error(db: Database) {
     // No retry time: given up at once, whatever attempts remain.
     let once = NewJob::new(JobKind::HealthChecks, at(0));
     jobs.enqueue(&once, at(0)).await.unwrap();
-    jobs.claim("w", at(0), lease()).await.unwrap().unwrap();
-    jobs.fail(once.id, "bad payload", None, at(1)).await.unwrap();
+    let claimed = jobs.claim("w", at(0), lease()).await.unwrap().unwrap();
+    jobs.fail(&claimed, "bad payload", None, at(1)).await.unwrap();
     assert_eq!(jobs.list(&in_state(JobState::Failed), &page()).await.unwrap().items.len(), 2);
 }
 
@@ -136,7 +137,8 @@ async fn a_lease_lost_on_the_last_attempt_gives_the_job_up(db: Database) {
     let poison = NewJob { max_attempts: 2, ..NewJob::new(JobKind::HealthChecks, at(0)) };
     jobs.enqueue(&poison, at(0)).await.unwrap();
     jobs.claim("w1", at(0), lease()).await.unwrap().unwrap();
-    assert_eq!(jobs.claim("w2", at(61), lease()).await.unwrap().unwrap().attempts, 2);
+    let last = jobs.claim("w2", at(61), lease()).await.unwrap().unwrap();
+    assert_eq!(last.attempts, 2);
     // The worker dies again, on the last attempt: the job is not handed out a third time.
     let healthy = NewJob::new(JobKind::Pruning, at(100));
     jobs.enqueue(&healthy, at(100)).await.unwrap();
@@ -146,7 +148,7 @@ async fn a_lease_lost_on_the_last_attempt_gives_the_job_up(db: Database) {
     assert_eq!((failed[0].id, failed[0].attempts, failed[0].locked_until), (poison.id, 2, None));
     assert!(failed[0].last_error.as_deref().unwrap().contains("lease ended"));
     // The worker was only slow: its late report does not revive the given-up job.
-    jobs.succeed(poison.id, at(201)).await.unwrap();
+    jobs.succeed(&last, at(201)).await.unwrap();
     assert_eq!(jobs.list(&in_state(JobState::Failed), &page()).await.unwrap().items[0].id, poison.id);
 }
 
@@ -154,14 +156,42 @@ async fn a_stale_worker_cannot_reopen_a_finished_job(db: Database) {
     let jobs = db.jobs();
     let job = NewJob::new(JobKind::ExpiryWarnings, at(0));
     jobs.enqueue(&job, at(0)).await.unwrap();
-    jobs.claim("slow", at(0), lease()).await.unwrap().unwrap();
-    jobs.claim("fast", at(61), lease()).await.unwrap().unwrap();
-    jobs.succeed(job.id, at(62)).await.unwrap();
+    let slow = jobs.claim("slow", at(0), lease()).await.unwrap().unwrap();
+    let fast = jobs.claim("fast", at(61), lease()).await.unwrap().unwrap();
+    jobs.succeed(&fast, at(62)).await.unwrap();
     // The first worker, whose lease ended, reports late: the job stays succeeded.
-    jobs.fail(job.id, "timed out", Some(at(100)), at(63)).await.unwrap();
+    jobs.fail(&slow, "timed out", Some(at(100)), at(63)).await.unwrap();
     let listed = jobs.list(&JobFilter::default(), &page()).await.unwrap().items;
     assert_eq!((listed[0].state, listed[0].last_error.as_deref()), (JobState::Succeeded, None));
     assert_eq!(jobs.claim("w", at(1000), lease()).await.unwrap(), None);
+}
+
+async fn a_worker_whose_lease_ended_cannot_finish_a_job_another_holds(db: Database) {
+    let jobs = db.jobs();
+    let job = NewJob::new(JobKind::HealthChecks, at(0));
+    jobs.enqueue(&job, at(0)).await.unwrap();
+    let slow = jobs.claim("slow", at(0), lease()).await.unwrap().unwrap();
+    let fast = jobs.claim("fast", at(61), lease()).await.unwrap().unwrap();
+    // While `fast` still runs it, the slow worker's late reports change nothing.
+    jobs.succeed(&slow, at(62)).await.unwrap();
+    jobs.fail(&slow, "timed out", None, at(62)).await.unwrap();
+    let listed = jobs.list(&JobFilter::default(), &page()).await.unwrap().items;
+    assert_eq!((listed[0].state, listed[0].locked_by.as_deref()), (JobState::Running, Some("fast")));
+    assert_eq!(listed[0].last_error, None);
+    // The holder finishes it.
+    jobs.succeed(&fast, at(100)).await.unwrap();
+    assert_eq!(jobs.list(&in_state(JobState::Succeeded), &page()).await.unwrap().items.len(), 1);
+
+    // Nor does a worker's report for an earlier attempt of a job it claimed again.
+    let again = NewJob::new(JobKind::Pruning, at(0));
+    jobs.enqueue(&again, at(0)).await.unwrap();
+    let first = jobs.claim("w", at(200), lease()).await.unwrap().unwrap();
+    let second = jobs.claim("w", at(261), lease()).await.unwrap().unwrap();
+    assert_eq!((first.id, second.id, second.attempts), (again.id, again.id, 2));
+    jobs.succeed(&first, at(262)).await.unwrap();
+    assert_eq!(jobs.list(&in_state(JobState::Running), &page()).await.unwrap().items.len(), 1);
+    jobs.succeed(&second, at(300)).await.unwrap();
+    assert_eq!(jobs.list(&in_state(JobState::Succeeded), &page()).await.unwrap().items.len(), 2);
 }
 
 async fn concurrent_claimers_take_each_job_exactly_once(db: Database) {
@@ -180,7 +210,7 @@ async fn concurrent_claimers_take_each_job_exactly_once(db: Database) {
             tokio::spawn(async move {
                 while let Some(job) = jobs.claim(&format!("w{w}"), at(100), lease()).await.unwrap() {
                     *taken.lock().unwrap().entry(job.id).or_default() += 1;
-                    jobs.succeed(job.id, at(101)).await.unwrap();
+                    jobs.succeed(&job, at(101)).await.unwrap();
                 }
             })
         })
@@ -205,10 +235,12 @@ async fn finished_jobs_are_pruned_and_states_are_listed(db: Database) {
     for job in [&done, &gave_up, &running, &waiting] {
         jobs.enqueue(job, at(0)).await.unwrap();
     }
-    jobs.claim("w", at(2), lease()).await.unwrap().unwrap();
-    jobs.succeed(done.id, at(3)).await.unwrap();
-    jobs.claim("w", at(3), lease()).await.unwrap().unwrap();
-    jobs.fail(gave_up.id, "no", None, at(3)).await.unwrap();
+    let first = jobs.claim("w", at(2), lease()).await.unwrap().unwrap();
+    assert_eq!(first.id, done.id);
+    jobs.succeed(&first, at(3)).await.unwrap();
+    let second = jobs.claim("w", at(3), lease()).await.unwrap().unwrap();
+    assert_eq!(second.id, gave_up.id);
+    jobs.fail(&second, "no", None, at(3)).await.unwrap();
     jobs.claim("w", at(3), lease()).await.unwrap().unwrap();
 
     let everything = jobs.list(&JobFilter::default(), &page()).await.unwrap().items;
