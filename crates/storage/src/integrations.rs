@@ -19,7 +19,8 @@ use otesse_domain::StorageError;
 use otesse_domain::event::DomainEvent;
 use otesse_domain::integration::{
     AuthMethod, ConnectionStatus, ConnectionView, CredentialField, HealthCheck, HealthOutcome, InstanceStatus,
-    IntegrationConnection, IntegrationInstance, NewConnection, ProviderSlug, ProviderState, StoredCredential,
+    IntegrationConnection, IntegrationInstance, NewConnection, ProviderSlug, ProviderState, SaveConnectionError,
+    StoredCredential,
 };
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::ports::IntegrationRepository;
@@ -38,7 +39,7 @@ use crate::entity::{
     integration_instance as instance,
 };
 use crate::outbox::Outbox;
-use crate::support::{begin, corrupt, db_err, finish, stored};
+use crate::support::{begin, corrupt, db_err, finish, is_unique_violation, stored};
 
 /// Integrations on SQLite or PostgreSQL.
 #[derive(Clone, Debug)]
@@ -92,7 +93,7 @@ impl IntegrationRepository for IntegrationStore {
         find_instance_in(&self.conn, organization, provider).await?.map(instance_to_domain).transpose()
     }
 
-    async fn save_connection(&self, new: &NewConnection, event: &DomainEvent) -> Result<(), StorageError> {
+    async fn save_connection(&self, new: &NewConnection, event: &DomainEvent) -> Result<(), SaveConnectionError> {
         check_belongs(new)?;
         let txn = begin(&self.conn).await?;
         let outcome = async {
@@ -100,13 +101,22 @@ impl IntegrationRepository for IntegrationStore {
             // The instance may have existed under another id than the one the caller made up.
             let row =
                 connection::ActiveModel { instance_id: Set(instance_id), ..connection_to_active(&new.connection) };
-            connection::Entity::insert(row).exec_without_returning(&txn).await.map_err(db_err)?;
+            // At most one connected connection per organization, provider and user (a partial
+            // unique index): a concurrent connect that committed first wins.
+            connection::Entity::insert(row).exec_without_returning(&txn).await.map_err(|err| {
+                if is_unique_violation(&err) {
+                    SaveConnectionError::AlreadyConnected
+                } else {
+                    SaveConnectionError::Storage(db_err(err))
+                }
+            })?;
             if !new.credentials.is_empty() {
                 let rows = new.credentials.iter().map(credential_to_active).collect::<Result<Vec<_>, _>>()?;
                 credential::Entity::insert_many(rows).exec_without_returning(&txn).await.map_err(db_err)?;
             }
             insert_health(&txn, &new.health).await?;
-            self.outbox.record(&txn, event).await
+            self.outbox.record(&txn, event).await?;
+            Ok::<_, SaveConnectionError>(())
         }
         .await;
         finish(txn, outcome).await

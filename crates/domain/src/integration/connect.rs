@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
+use super::ports::SaveConnectionError;
 use super::service::{ConnectError, ConnectInput, EDIT, IntegrationService};
 use super::{
     AuthMethod, AuthType, ConnectionStatus, ConnectionView, CredentialField, HealthCheck, HealthOutcome,
@@ -202,7 +203,14 @@ impl IntegrationService {
                 check: health.clone(),
             },
         );
-        self.ports.repository.save_connection(&new, &event).await?;
+        match self.ports.repository.save_connection(&new, &event).await {
+            Ok(()) => {}
+            // Another connect of the same provider by the same user got there first.
+            Err(SaveConnectionError::AlreadyConnected) => {
+                return Err(ConnectError::AlreadyConnected(definition.name.clone()));
+            }
+            Err(SaveConnectionError::Storage(err)) => return Err(err.into()),
+        }
         // Read back: when the instance already existed, storage kept its own row and id.
         let stored = self.ports.repository.find_connection(organization, connection_id).await?;
         Ok(stored.unwrap_or(ConnectionView { connection, instance, latest_health: Some(health) }))
@@ -221,6 +229,16 @@ mod tests {
     use super::*;
     use crate::event::AuditActor;
     use crate::user::{Permission, Role, UserId};
+
+    #[tokio::test]
+    async fn a_connect_that_loses_the_race_to_a_twin_is_already_connected() {
+        let mut mocks = Mocks::new();
+        mocks.client.expect_health_check().returning(|_, _| report(HealthOutcome::Healthy));
+        mocks.repository.expect_save_connection().times(1).returning(|_, _| Err(SaveConnectionError::AlreadyConnected));
+        mocks.repository.expect_find_connection().never();
+        let err = mocks.service().connect(&actor(Role::Admin), "postmark", typed("pm-secret")).await.unwrap_err();
+        assert!(matches!(&err, ConnectError::AlreadyConnected(_)), "{err:?}");
+    }
 
     #[tokio::test]
     async fn a_healthy_connect_stores_bound_ciphertexts_with_everything_else_and_its_event_at_once() {

@@ -32,7 +32,7 @@ pub use catalog::{
 pub use mailer::PostmarkMailer;
 pub use ports::{
     ContactRepository, ContactStoreError, IntegrationRepository, OutgoingMessage, ProviderClient, ProviderModel,
-    ProviderUsageDay,
+    ProviderUsageDay, SaveConnectionError,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{MockContactRepository, MockIntegrationRepository, MockProviderClient};

@@ -43,6 +43,15 @@ pub struct OutgoingMessage {
 }
 
 /// Talks to the providers themselves.
+/// Why a successful connect was not saved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SaveConnectionError {
+    #[error("the user already has a connected connection of this provider")]
+    AlreadyConnected,
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait ProviderClient: Send + Sync {
@@ -90,8 +99,11 @@ pub trait IntegrationRepository: Send + Sync {
 
     /// Writes a successful connect in one transaction: inserts the instance or updates the
     /// existing one (matched by organization and provider) to status `active`; inserts the
-    /// connection, its credentials and its first health check; records `event`.
-    async fn save_connection(&self, new: &NewConnection, event: &DomainEvent) -> Result<(), StorageError>;
+    /// connection, its credentials and its first health check; records `event`. Refuses, and
+    /// writes nothing, when the connection's user already has a connected connection of this
+    /// provider in the organization (enforced by the database, so concurrent connects cannot
+    /// both succeed).
+    async fn save_connection(&self, new: &NewConnection, event: &DomainEvent) -> Result<(), SaveConnectionError>;
 
     /// Records a failed connect in one transaction: the instance (inserted if absent, matched by
     /// organization and provider) gets `instance.status` — `error`, or `active` when another

@@ -7,8 +7,8 @@ use otesse_domain::audit::{AuditEntry, AuditFilter};
 use otesse_domain::event::{AuditActor, DomainEvent, Event, EventKind};
 use otesse_domain::integration::{
     AuthMethod, ConnectionStatus, ConnectionView, CredentialField, HealthCheck, HealthOutcome, InstanceStatus,
-    IntegrationConnection, IntegrationInstance, NewConnection, ProviderSlug, ProviderState, StoredCredential,
-    StripeEvent, StripeWebhookEndpoint, StripeWebhookRepository,
+    IntegrationConnection, IntegrationInstance, NewConnection, ProviderSlug, ProviderState, SaveConnectionError,
+    StoredCredential, StripeEvent, StripeWebhookEndpoint, StripeWebhookRepository,
 };
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::page::PageRequest;
@@ -30,6 +30,7 @@ on_both_databases!(
     health_checks_come_back_newest_first,
     audit_entries_filter_by_provider,
     concurrent_connects_and_disconnects_keep_one_consistent_instance,
+    one_user_s_concurrent_connects_of_one_provider_save_one,
     stripe_endpoints_are_scoped_deduplicate_events_and_go_with_the_connection,
     concurrent_stripe_endpoint_adds_never_exceed_the_limit,
 );
@@ -501,6 +502,39 @@ async fn concurrent_connects_and_disconnects_keep_one_consistent_instance(db: Da
     );
 }
 
+async fn one_user_s_concurrent_connects_of_one_provider_save_one(db: Database) {
+    let (organization, admin) = setup(&db).await;
+    let attempts: Vec<_> = (0..6).map(|_| connect_as(&admin, "postmark", 1, at(0))).collect();
+    let tasks: Vec<_> = attempts
+        .iter()
+        .cloned()
+        .map(|new| {
+            let integrations = db.integrations();
+            tokio::spawn(async move { integrations.save_connection(&new, &connected(&new)).await })
+        })
+        .collect();
+    let outcomes: Vec<_> = futures_util::future::join_all(tasks).await.into_iter().map(|t| t.expect("task")).collect();
+    let saved = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(saved, 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| matches!(o, Ok(()) | Err(SaveConnectionError::AlreadyConnected))), "{outcomes:?}");
+    let integrations = db.integrations();
+    let listed = integrations.list_connections(organization.id).await.unwrap();
+    assert_eq!(listed.len(), 1, "the refused ones left no connection");
+    let winner = listed[0].connection.id;
+    for new in &attempts {
+        let stored = integrations.credentials(new.connection.id).await.unwrap();
+        assert_eq!(stored.len(), if new.connection.id == winner { 2 } else { 0 }, "no orphan credentials");
+    }
+    let trail = audit_trail(&db, organization.id, AuditFilter::default()).await;
+    assert_eq!(trail.len(), 1, "one connect announced");
+
+    // Once disconnected, the same user connects the provider again.
+    let entry = audit(&admin, EventKind::IntegrationDisconnected, "postmark", winner, at(1));
+    assert!(integrations.disconnect(organization.id, winner, at(1), &entry).await.unwrap());
+    let again = connect_as(&admin, "postmark", 1, at(2));
+    integrations.save_connection(&again, &connected(&again)).await.unwrap();
+}
+
 #[tokio::test]
 async fn sqlite_unmappable_integration_rows_are_storage_errors() {
     unmappable_integration_rows_are_storage_errors(TestDb::sqlite().await).await;
@@ -641,4 +675,49 @@ async fn concurrent_stripe_endpoint_adds_never_exceed_the_limit(db: Database) {
     assert_eq!(added.iter().filter(|added| **added).count(), 4, "{added:?}");
     let listed = db.stripe_webhooks().list(admin.organization_id, new.connection.id).await.unwrap();
     assert_eq!(listed.len(), 4);
+}
+
+#[tokio::test]
+async fn sqlite_twins_from_before_the_unique_index_are_resolved_by_its_migration() {
+    twins_from_before_the_unique_index_are_resolved_by_its_migration(TestDb::sqlite().await).await;
+}
+
+#[tokio::test]
+#[cfg_attr(not(otesse_postgres), ignore = "set OTESSE_TEST_POSTGRES_URL to run on PostgreSQL")]
+async fn postgres_twins_from_before_the_unique_index_are_resolved_by_its_migration() {
+    twins_from_before_the_unique_index_are_resolved_by_its_migration(TestDb::postgres().await).await;
+}
+
+/// A database from before the index may hold one user's two connected connections of one
+/// provider (the race it closes): the migration keeps the newest connected and disconnects the
+/// older one, then the index holds.
+async fn twins_from_before_the_unique_index_are_resolved_by_its_migration(test_db: TestDb) {
+    use otesse_migration::MigratorTrait;
+    let db = &test_db.db;
+    let (organization, admin) = setup(db).await;
+    let raw = test_db.raw().await;
+    // Back to the schema before the index.
+    raw.execute_unprepared("DROP INDEX idx_integration_connections_one_connected").await.unwrap();
+    raw.execute_unprepared("DELETE FROM seaql_migrations WHERE version = 'm20261206_000010_one_connection_per_user'")
+        .await
+        .unwrap();
+    let integrations = db.integrations();
+    let older = connect_as(&admin, "postmark", 1, at(0));
+    let newer = connect_as(&admin, "postmark", 1, at(1));
+    integrations.save_connection(&older, &connected(&older)).await.unwrap();
+    integrations.save_connection(&newer, &connected(&newer)).await.unwrap();
+
+    otesse_migration::Migrator::up(&raw, None).await.unwrap();
+    raw.close().await.unwrap();
+    let listed = integrations.list_connections(organization.id).await.unwrap();
+    let status = |id: Uuid| listed.iter().find(|v| v.connection.id == id).unwrap().connection.status;
+    assert_eq!(status(newer.connection.id), ConnectionStatus::Connected);
+    assert_eq!(status(older.connection.id), ConnectionStatus::Disconnected);
+    let third = connect_as(&admin, "postmark", 1, at(2));
+    assert_eq!(
+        integrations.save_connection(&third, &connected(&third)).await,
+        Err(SaveConnectionError::AlreadyConnected),
+        "the index holds from then on"
+    );
+    test_db.finish().await;
 }
