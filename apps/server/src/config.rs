@@ -27,8 +27,9 @@ pub enum LogFormat {
 }
 
 /// Unknown top-level keys are ignored (other tools share the `OTESSE_` prefix, e.g. the test
-/// suite's `OTESSE_TEST_POSTGRES_URL`); nested sections refuse unknown keys.
-#[derive(Debug, Clone, Deserialize)]
+/// suite's `OTESSE_TEST_POSTGRES_URL`); nested sections refuse unknown keys. Its `Debug` hides
+/// the passwords that database and Redis URLs may carry, and every secret.
+#[derive(Clone, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     /// Address to listen on (`OTESSE_LISTEN`).
@@ -89,6 +90,73 @@ pub struct ProviderSettings {
     pub account_id: Option<String>,
     /// `false` deactivates the provider in the catalog.
     pub active: Option<bool>,
+}
+
+/// `url` with its password, if any, replaced by `***`; a value that does not parse as a URL
+/// but might hold credentials is withheld whole.
+pub fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                // Only fails for URLs that cannot have credentials at all.
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) if url.contains('@') => "[REDACTED]".to_owned(),
+        Err(_) => url.to_owned(),
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("database_url", &self.database_url.as_deref().map(redacted_url))
+            .field("database_schema", &self.database_schema)
+            .field("data_dir", &self.data_dir)
+            .field("mode", &self.mode)
+            .field("setup_token", &self.setup_token.as_ref().map(|_| "[REDACTED]"))
+            .field("master_keys", &self.master_keys.as_ref().map(|_| "[REDACTED]"))
+            .field("allow_loopback_urls", &self.allow_loopback_urls)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("session_ttl_hours", &self.session_ttl_hours)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("log_format", &self.log_format)
+            .field("log_filter", &self.log_filter)
+            .field("shutdown_timeout_secs", &self.shutdown_timeout_secs)
+            .field("workers", &self.workers)
+            .field("key_cache", &self.key_cache)
+            .field("usage", &self.usage)
+            .field("sign_in", &self.sign_in)
+            .field("rate_limit", &self.rate_limit)
+            .field("jobs", &self.jobs)
+            .field("webhooks", &self.webhooks)
+            .field("providers", &self.providers)
+            .field("catalog_file", &self.catalog_file)
+            .field("provider_connect_timeout_ms", &self.provider_connect_timeout_ms)
+            .field("provider_timeout_ms", &self.provider_timeout_ms)
+            .field("public_url", &self.public_url.as_deref().map(redacted_url))
+            .field("stripe_webhook_tolerance_secs", &self.stripe_webhook_tolerance_secs)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RateLimitSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimitSettings")
+            .field("backend", &self.backend)
+            .field("redis_url", &self.redis_url.as_deref().map(redacted_url))
+            .field("key_requests", &self.key_requests)
+            .field("key_period_secs", &self.key_period_secs)
+            .field("sign_in_requests", &self.sign_in_requests)
+            .field("sign_in_period_secs", &self.sign_in_period_secs)
+            .field("key_creation_requests", &self.key_creation_requests)
+            .field("key_creation_period_secs", &self.key_creation_period_secs)
+            .field("invalid_key_requests", &self.invalid_key_requests)
+            .field("invalid_key_period_secs", &self.invalid_key_period_secs)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for ProviderSettings {
@@ -194,8 +262,9 @@ pub enum RateLimitBackend {
     Redis,
 }
 
-/// Rate limits (W2): `requests` per `period_secs` each, in bursts of up to `requests`.
-#[derive(Debug, Clone, Deserialize)]
+/// Rate limits (W2): `requests` per `period_secs` each, in bursts of up to `requests`. Its
+/// `Debug` hides the Redis URL's password.
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitSettings {
     pub backend: RateLimitBackend,
@@ -437,7 +506,24 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let settings = Settings::load_from(None, env(&[("OTESSE_SETUP_TOKEN", "canary-setup-token-123")])).unwrap();
-        assert!(!format!("{settings:?}").contains("canary-setup-token-123"));
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("OTESSE_SETUP_TOKEN", "canary-setup-token-123"),
+                ("OTESSE_DATABASE_URL", "postgres://otesse:canary-db-password@db.internal:5432/otesse"),
+                ("OTESSE_RATE_LIMIT__REDIS_URL", "redis://:canary-redis-password@cache.internal:6379/0"),
+                ("OTESSE_PROVIDERS__POSTMARK__API_KEY", "canary-provider-key"),
+            ]),
+        )
+        .unwrap();
+        let printed = format!("{settings:?}");
+        for canary in ["canary-setup-token-123", "canary-db-password", "canary-redis-password", "canary-provider-key"] {
+            assert!(!printed.contains(canary), "{canary} printed: {printed}");
+        }
+        // What is not secret stays readable.
+        assert!(printed.contains("postgres://otesse:***@db.internal:5432/otesse"), "{printed}");
+        assert!(printed.contains("cache.internal"), "{printed}");
+        assert_eq!(redacted_url("sqlite://./data/otesse.db"), "sqlite://./data/otesse.db");
+        assert_eq!(redacted_url("not a url but user:pw@host"), "[REDACTED]");
     }
 }
