@@ -7,6 +7,7 @@ mod bench;
 mod error;
 mod http;
 mod server;
+mod workspace;
 mod wrk;
 
 use std::process::ExitCode;
@@ -60,9 +61,9 @@ fn run(args: &[&str]) -> Result<ExitCode, Error> {
         }
         ["bench", "usage-writer", rest @ ..] => {
             let backend = match rest {
-                [] => bench::Backend::Sqlite,
-                ["--database", name] => bench::Backend::parse(name)?,
-                [arg] if arg.starts_with("--database=") => bench::Backend::parse(&arg["--database=".len()..])?,
+                [] => workspace::Backend::Sqlite,
+                ["--database", name] => workspace::Backend::parse(name)?,
+                [arg] if arg.starts_with("--database=") => workspace::Backend::parse(&arg["--database=".len()..])?,
                 _ => return Err(Error::new("usage: cargo xtask bench usage-writer [--database sqlite|postgres]")),
             };
             bench::usage_writer(backend)?;

@@ -176,13 +176,7 @@ impl From<&ApiKeyDetail> for KeyDetailView {
 }
 
 /// Create a key. The answer holds the plaintext `key`, shown this once.
-#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateKeyRequest, security(("session" = [])),
-    responses(
-        (status = 201, body = CreatedKeyView),
-        (status = 400, description = "Invalid field"),
-        (status = 403, description = "Missing settings.edit, or a sensitive scope granted by a non-admin"),
-        (status = 409, description = "Name taken or 25 active keys reached"),
-    ))]
+#[utoipa::path(post, path = "/v1/api-keys", operation_id = "createApiKey", tag = "api-keys", params(crate::openapi::IdempotencyKey), request_body = CreateKeyRequest, security(("session" = [])), responses((status = 201, body = CreatedKeyView), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden, crate::openapi::errors::JsonBody, crate::openapi::errors::Conflict, crate::openapi::errors::TooManyRequests, crate::openapi::errors::Idempotent))]
 pub async fn create(
     keys: web::Data<ApiKeyService>,
     limits: web::Data<crate::rate_limit::Limits>,
@@ -207,16 +201,14 @@ pub async fn create(
 }
 
 /// Every key of the organization, newest first; revoked keys stay listed.
-#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("session" = [])),
-    responses((status = 200, body = ListResponse<KeyView>)))]
+#[utoipa::path(get, path = "/v1/api-keys", operation_id = "listApiKeys", tag = "api-keys", security(("session" = [])), responses((status = 200, body = ListResponse<KeyView>), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden))]
 pub async fn list(keys: web::Data<ApiKeyService>, user: ByUser) -> Result<web::Json<ListResponse<KeyView>>, ApiError> {
     let listings = keys.list(&user.0).await?;
     Ok(web::Json(ListResponse::new::<String>(listings.iter().map(KeyView::from).collect(), None)))
 }
 
 /// One key with its scopes, usage summary and last 50 requests.
-#[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys", security(("session" = [])),
-    params(("id" = uuid::Uuid, Path)), responses((status = 200, body = KeyDetailView), (status = 404)))]
+#[utoipa::path(get, path = "/v1/api-keys/{id}", operation_id = "getApiKey", tag = "api-keys", params(("id" = uuid::Uuid, Path)), security(("session" = [])), responses((status = 200, body = KeyDetailView), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden, crate::openapi::errors::NotFound))]
 pub async fn detail(
     keys: web::Data<ApiKeyService>,
     user: ByUser,
@@ -228,8 +220,7 @@ pub async fn detail(
 }
 
 /// The key's requests, newest first, paginated.
-#[utoipa::path(get, path = "/v1/api-keys/{id}/usage", tag = "api-keys", security(("session" = [])),
-    params(("id" = uuid::Uuid, Path), PageQuery), responses((status = 200, body = ListResponse<UsageView>)))]
+#[utoipa::path(get, path = "/v1/api-keys/{id}/usage", operation_id = "listApiKeyUsage", tag = "api-keys", params(("id" = uuid::Uuid, Path), PageQuery), security(("session" = [])), responses((status = 200, body = ListResponse<UsageView>), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden, crate::openapi::errors::NotFound))]
 pub async fn usage(
     keys: web::Data<ApiKeyService>,
     user: ByUser,
@@ -253,9 +244,7 @@ pub struct RotateKeyRequest {
 }
 
 /// Create a new key with the same scopes and settings. The answer holds the new plaintext.
-#[utoipa::path(post, path = "/v1/api-keys/{id}/rotate", tag = "api-keys", security(("session" = [])),
-    params(("id" = uuid::Uuid, Path)), request_body(content = RotateKeyRequest, description = "Optional"),
-    responses((status = 201, body = CreatedKeyView), (status = 404), (status = 409)))]
+#[utoipa::path(post, path = "/v1/api-keys/{id}/rotate", operation_id = "rotateApiKey", tag = "api-keys", params(("id" = uuid::Uuid, Path), crate::openapi::IdempotencyKey), request_body(content = Option<RotateKeyRequest>, description = "Optional: send no body for the defaults"), security(("session" = [])), responses((status = 201, body = CreatedKeyView), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden, crate::openapi::errors::NotFound, crate::openapi::errors::JsonBody, crate::openapi::errors::Conflict, crate::openapi::errors::TooManyRequests, crate::openapi::errors::Idempotent))]
 pub async fn rotate(
     keys: web::Data<ApiKeyService>,
     limits: web::Data<crate::rate_limit::Limits>,
@@ -274,8 +263,7 @@ pub async fn rotate(
 }
 
 /// Revoke a key, immediately and for good.
-#[utoipa::path(post, path = "/v1/api-keys/{id}/revoke", tag = "api-keys", security(("session" = [])),
-    params(("id" = uuid::Uuid, Path)), responses((status = 200, body = KeyView), (status = 404)))]
+#[utoipa::path(post, path = "/v1/api-keys/{id}/revoke", operation_id = "revokeApiKey", tag = "api-keys", params(("id" = uuid::Uuid, Path), crate::openapi::IdempotencyKey), security(("session" = [])), responses((status = 200, body = KeyView), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden, crate::openapi::errors::NotFound, crate::openapi::errors::Idempotent))]
 pub async fn revoke(
     keys: web::Data<ApiKeyService>,
     user: ByUser,

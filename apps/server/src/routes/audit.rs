@@ -66,8 +66,7 @@ pub struct AuditQuery {
 }
 
 /// Audit entries of your organization, newest first, filtered.
-#[utoipa::path(get, path = "/v1/integrations/audit-log", tag = "audit", params(AuditQuery), security(("session" = [])),
-    responses((status = 200, body = ListResponse<AuditEntryView>)))]
+#[utoipa::path(get, path = "/v1/integrations/audit-log", operation_id = "listAuditLogEntries", tag = "audit", params(AuditQuery), security(("session" = [])), responses((status = 200, body = ListResponse<AuditEntryView>), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden))]
 pub async fn list(
     audit: web::Data<AuditService>,
     user: ByUser,

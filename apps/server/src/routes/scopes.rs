@@ -55,8 +55,7 @@ fn level_description(level: ScopeLevel) -> &'static str {
 }
 
 /// Every granular scope with its description and sensitive flag, and the scope levels.
-#[utoipa::path(get, path = "/v1/scopes", tag = "api-keys", security(("session" = [])),
-    responses((status = 200, body = ScopeCatalog)))]
+#[utoipa::path(get, path = "/v1/scopes", operation_id = "listScopes", tag = "api-keys", security(("session" = [])), responses((status = 200, body = ScopeCatalog), crate::openapi::errors::SignedIn))]
 pub async fn list(_user: ByUser) -> Result<web::Json<ScopeCatalog>, ApiError> {
     Ok(web::Json(ScopeCatalog {
         data: Scope::ALL.into_iter().map(scope_view).collect(),

@@ -31,11 +31,7 @@ pub struct SessionResponse {
 
 /// Sign in. Wrong password and unknown email get the same answer; repeated failures are
 /// refused for a while (429 with `Retry-After`).
-#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignInRequest, responses(
-    (status = 201, body = SessionResponse),
-    (status = 401, description = "Invalid email or password"),
-    (status = 429, description = "Too many failed attempts"),
-))]
+#[utoipa::path(post, path = "/v1/sessions", operation_id = "createSession", tag = "sessions", request_body = SignInRequest, responses((status = 201, body = SessionResponse), crate::openapi::errors::JsonBody, crate::openapi::errors::Unauthorized, crate::openapi::errors::TooManyRequests, crate::openapi::errors::ServerError))]
 pub async fn sign_in(
     auth: web::Data<AuthService>,
     limits: web::Data<crate::rate_limit::Limits>,
@@ -57,8 +53,7 @@ pub async fn sign_in(
 }
 
 /// Sign out: the session token stops working at once.
-#[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", security(("session" = [])),
-    responses((status = 204, description = "Signed out")))]
+#[utoipa::path(delete, path = "/v1/sessions/current", operation_id = "deleteCurrentSession", tag = "sessions", security(("session" = [])), responses((status = 204, description = "Signed out"), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden))]
 pub async fn sign_out(auth: web::Data<AuthService>, user: ByUser) -> Result<HttpResponse, ApiError> {
     auth.sign_out(user.0.session().ok_or_else(ApiError::internal)?).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -73,8 +68,7 @@ pub struct MeResponse {
 }
 
 /// The signed-in user, their organization and permissions.
-#[utoipa::path(get, path = "/v1/me", tag = "sessions", security(("session" = [])),
-    responses((status = 200, body = MeResponse)))]
+#[utoipa::path(get, path = "/v1/me", operation_id = "getMe", tag = "sessions", security(("session" = [])), responses((status = 200, body = MeResponse), crate::openapi::errors::SignedIn))]
 pub async fn me(auth: web::Data<AuthService>, user: ByUser) -> Result<web::Json<MeResponse>, ApiError> {
     let (user, organization) = auth.me(&user.0).await?.ok_or_else(ApiError::internal)?;
     Ok(web::Json(MeResponse {

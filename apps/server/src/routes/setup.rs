@@ -39,11 +39,7 @@ pub struct SetupResponse {
 }
 
 /// Create the first organization and admin. Closed once an admin exists.
-#[utoipa::path(post, path = "/v1/setup", tag = "setup", request_body = SetupRequest, responses(
-    (status = 201, body = SetupResponse),
-    (status = 403, description = "Wrong setup token"),
-    (status = 409, description = "Setup already completed"),
-))]
+#[utoipa::path(post, path = "/v1/setup", operation_id = "completeSetup", tag = "setup", request_body = SetupRequest, responses((status = 201, body = SetupResponse), crate::openapi::errors::JsonBody, crate::openapi::errors::Forbidden, crate::openapi::errors::Conflict, crate::openapi::errors::ServerError))]
 pub async fn setup(
     auth: web::Data<AuthService>,
     token: web::Data<SetupToken>,
