@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::scopes::{ScopeView, scope_view};
-use super::{ListResponse, PageQuery, created, parse_id};
+use super::{ListResponse, PageQuery, body_bytes, created, optional_json, parse_id};
 use crate::error::ApiError;
 use crate::extract::ByUser;
 
@@ -251,11 +251,11 @@ pub async fn rotate(
     req: actix_web::HttpRequest,
     user: ByUser,
     id: web::Path<String>,
-    body: Option<web::Json<RotateKeyRequest>>,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
+    let body: RotateKeyRequest = optional_json(&req, &body_bytes(body)?)?.unwrap_or_default();
     limits.check(&req, &format!("key-creation:{}", user.0.on_behalf_of().0), limits.key_creation).await?;
     let id = ApiKeyId(parse_id(&id, "API key")?);
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
     let input = RotateKeyInput { name: body.name, revoke_old_at: body.revoke_old_at };
     let created_key = keys.rotate(&user.0, id, input).await?;
     tracing::info!(api_key_id = %created_key.key.id, rotated_from = %id, "api key rotated");

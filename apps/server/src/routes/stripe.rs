@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::integrations::ConnectionViewBody;
-use super::{ListResponse, PageQuery, created, parse_id};
+use super::{ListResponse, PageQuery, body_bytes, created, parse_id};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ByEither, IntegrationsRoute};
 
@@ -209,8 +209,9 @@ pub async fn receive(
     service: web::Data<StripeWebhookService>,
     endpoint: web::Path<String>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<web::Json<ReceivedView>, ApiError> {
+    let body = body_bytes(body)?;
     let endpoint = parse_id(&endpoint, "webhook endpoint")?;
     let envelope: EventEnvelope = serde_json::from_slice(&body)
         .map_err(|_| ApiError::new(ErrorCode::InvalidBody, "The body is not a Stripe event."))?;
