@@ -264,7 +264,6 @@ pub fn auth(options: &Options) -> Result<Report, Error> {
     result
 }
 
-
 /// `cargo bench -p otesse-storage --bench usage_writer`: the writer alone, on a fresh database.
 pub fn usage_writer(backend: Backend) -> Result<(), Error> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());

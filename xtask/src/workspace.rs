@@ -47,16 +47,19 @@ impl Backend {
 /// How the server is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Profile {
+    /// The debug binary `cargo test` builds for the server's integration tests
+    /// (`CARGO_BIN_EXE_otesse-server`). A plain `cargo build` would compile every dependency a
+    /// second time with a non-test build's features, and the next `cargo test` a third.
     Debug,
     Release,
 }
 
-/// `cargo build [--release] -p otesse-server`; returns the binary's path.
+/// Builds the server (see [`Profile`]); returns the binary's path.
 pub fn build_server(profile: Profile) -> Result<PathBuf, Error> {
     let root = workspace_root();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let (args, dir): (&[&str], &str) = match profile {
-        Profile::Debug => (&["build", "-p", "otesse-server"], "debug"),
+        Profile::Debug => (&["test", "-p", "otesse-server", "--no-run"], "debug"),
         Profile::Release => (&["build", "--release", "-p", "otesse-server"], "release"),
     };
     let command = format!("cargo {}", args.join(" "));
@@ -135,4 +138,3 @@ impl Drop for PostgresSchema {
         }
     }
 }
-
