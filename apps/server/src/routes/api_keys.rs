@@ -25,13 +25,17 @@ pub struct CreateKeyRequest {
     #[serde(default)]
     pub description: Option<String>,
     /// `read_only`, `read_write` or `admin`.
+    #[schema(schema_with = super::wire::scope_level)]
     pub scope_level: String,
     /// Granular scopes (`customers.read`; `customers:read` is accepted too). See `GET /v1/scopes`.
     #[serde(default)]
+    #[schema(schema_with = super::wire::scope_inputs)]
     pub scopes: Vec<String>,
     /// `30d`, `90d`, `1y` or `never`.
+    #[schema(schema_with = super::wire::expires_in)]
     pub expires_in: String,
     /// `live` or `test`.
+    #[schema(schema_with = super::wire::environment)]
     pub environment: String,
     /// IP addresses and CIDR ranges allowed to use the key; empty allows all.
     #[serde(default)]
@@ -45,11 +49,16 @@ pub struct KeyView {
     pub description: String,
     /// `erp_live_...s9t0`
     pub masked_key: String,
+    #[schema(schema_with = super::wire::scope_level)]
     pub scope_level: &'static str,
+    #[schema(schema_with = super::wire::scopes)]
     pub scopes: Vec<&'static str>,
+    #[schema(schema_with = super::wire::environment)]
     pub environment: &'static str,
     /// `active`, `expired` or `revoked`.
+    #[schema(schema_with = super::wire::key_status)]
     pub status: &'static str,
+    #[schema(schema_with = super::wire::expires_in)]
     pub expires_in: &'static str,
     pub created_at: DateTime<Utc>,
     pub created_by: uuid::Uuid,

@@ -18,6 +18,7 @@ pub struct CustomerView {
     pub email: Option<String>,
     pub phone: Option<String>,
     /// `live` or `test`, from the key used.
+    #[schema(schema_with = super::wire::environment)]
     pub environment: &'static str,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

@@ -19,6 +19,7 @@ use crate::extract::{ByEither, IntegrationsRoute};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FieldView {
     /// `api_key`, `api_secret` or `account_id`.
+    #[schema(schema_with = super::wire::credential_field)]
     pub name: &'static str,
     pub label: String,
     pub required: bool,
@@ -39,11 +40,14 @@ pub struct ProviderView {
     pub description: String,
     pub logo_url: String,
     /// `communication`, `payment`, `mapping` or `ai`.
+    #[schema(schema_with = super::wire::category)]
     pub category: &'static str,
     /// `api_key` or `oauth2`.
+    #[schema(schema_with = super::wire::auth_type)]
     pub auth_type: &'static str,
     pub fields: Vec<FieldView>,
     pub dependencies: Vec<DependencyView>,
+    #[schema(schema_with = super::wire::resource_types)]
     pub resource_types: Vec<&'static str>,
     pub docs_url: String,
     /// Inactive providers cannot be connected.
@@ -51,6 +55,7 @@ pub struct ProviderView {
     /// The deployment supplies credentials: connect with `{"use_preconfigured": true}`.
     pub preconfigured: bool,
     /// This organization's state: `not_connected`, `connected` or `error`.
+    #[schema(schema_with = super::wire::provider_connection_status)]
     pub connection_status: &'static str,
 }
 
@@ -98,7 +103,7 @@ impl From<&ProviderListing> for ProviderView {
 pub struct ProviderQuery {
     /// Search text (name, slug, description, category).
     pub q: Option<String>,
-    /// `communication`, `payment`, `mapping` or `ai`.
+    #[param(schema_with = super::wire::category)]
     pub category: Option<String>,
 }
 
@@ -150,6 +155,7 @@ pub struct ConnectRequest {
 pub struct HealthView {
     pub id: uuid::Uuid,
     /// `healthy`, `invalid_credentials`, `unreachable` or `rate_limited`.
+    #[schema(schema_with = super::wire::health_outcome)]
     pub status: &'static str,
     pub response_time_ms: u32,
     pub detail: String,
@@ -173,14 +179,17 @@ pub struct ConnectionViewBody {
     pub id: uuid::Uuid,
     pub provider: String,
     /// `connected` or `disconnected`.
+    #[schema(schema_with = super::wire::connection_status)]
     pub status: &'static str,
     /// The organization's instance: `active`, `error` or `disconnected`.
+    #[schema(schema_with = super::wire::instance_status)]
     pub instance_status: &'static str,
     /// The active/inactive toggle.
     pub enabled: bool,
     /// The chosen model (providers with model selection).
     pub selected_model: Option<String>,
     /// `api_key` or `preconfigured`.
+    #[schema(schema_with = super::wire::auth_method)]
     pub auth_method: &'static str,
     pub user_id: uuid::Uuid,
     pub created_at: DateTime<Utc>,
@@ -350,6 +359,7 @@ pub async fn models(
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
     /// 1 to 31 days, today included; default 7.
+    #[param(minimum = 1, maximum = 31)]
     pub days: Option<u32>,
 }
 

@@ -13,6 +13,7 @@ pub mod stripe;
 pub mod users;
 pub mod webhooks;
 pub mod whoami;
+pub mod wire;
 
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
@@ -41,6 +42,7 @@ impl<T> ListResponse<T> {
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -266,8 +268,8 @@ pub fn body_bytes(body: Result<web::Bytes, actix_web::Error>) -> Result<web::Byt
     })
 }
 
-/// A JSON body the client may leave out: no body at all is `None`; anything else must be JSON
-/// of `T`, refused as `web::Json` refuses it (`web::Json` in an `Option` would take a malformed
+/// A JSON body the client may leave out: no body at all, or `null`, is `None`; anything else
+/// must be JSON of `T`, refused as `web::Json` refuses it (`web::Json` in an `Option` would take a malformed
 /// body for a missing one).
 pub fn optional_json<T: serde::de::DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<Option<T>, ApiError> {
     use actix_web::HttpMessage;
@@ -280,7 +282,7 @@ pub fn optional_json<T: serde::de::DeserializeOwned>(req: &HttpRequest, body: &[
     if !is_json {
         return Err(crate::error::json_error(JsonPayloadError::ContentType));
     }
-    serde_json::from_slice(body).map(Some).map_err(|err| crate::error::json_error(JsonPayloadError::Deserialize(err)))
+    serde_json::from_slice(body).map_err(|err| crate::error::json_error(JsonPayloadError::Deserialize(err)))
 }
 
 /// Parses a path id, answering 404 (not 400) for garbage, like an unknown id.

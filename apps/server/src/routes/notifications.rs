@@ -15,6 +15,7 @@ use crate::extract::ByUser;
 pub struct NotificationView {
     pub id: uuid::Uuid,
     /// `api_key.expiring` or `webhook_endpoint.disabled`.
+    #[schema(schema_with = super::wire::notification_kind)]
     pub kind: &'static str,
     pub title: String,
     pub body: String,
@@ -44,6 +45,7 @@ pub struct NotificationQuery {
     /// Only the unread ones.
     pub unread: Option<bool>,
     /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,

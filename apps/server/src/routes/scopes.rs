@@ -10,18 +10,22 @@ use crate::extract::ByUser;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScopeView {
+    #[schema(schema_with = super::wire::scope)]
     pub name: &'static str,
     pub description: &'static str,
     /// `read` or `write`.
+    #[schema(schema_with = super::wire::access)]
     pub access: &'static str,
     /// Only an admin may grant it.
     pub sensitive: bool,
     /// The scope levels that may hold it.
+    #[schema(schema_with = super::wire::scope_levels)]
     pub levels: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LevelView {
+    #[schema(schema_with = super::wire::scope_level)]
     pub name: &'static str,
     pub description: &'static str,
 }

@@ -64,6 +64,7 @@ pub struct MeResponse {
     pub user: UserView,
     pub organization: OrganizationView,
     /// What the user's role allows.
+    #[schema(schema_with = super::wire::permissions)]
     pub permissions: Vec<&'static str>,
 }
 

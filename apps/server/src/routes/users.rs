@@ -18,6 +18,7 @@ pub struct UserView {
     pub organization_id: uuid::Uuid,
     pub email: String,
     /// `admin`, `manager` or `viewer`.
+    #[schema(schema_with = super::wire::role)]
     pub role: &'static str,
     pub created_at: DateTime<Utc>,
 }
@@ -50,6 +51,7 @@ pub struct CreateUserRequest {
     #[schema(value_type = String, format = Password)]
     pub password: SecretString,
     /// `admin`, `manager` or `viewer`.
+    #[schema(schema_with = super::wire::role)]
     pub role: String,
 }
 

@@ -32,6 +32,7 @@ impl From<otesse_domain::webhook::WebhookError> for ApiError {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventTypeView {
+    #[schema(schema_with = super::wire::event_type)]
     pub name: &'static str,
     pub description: &'static str,
 }
@@ -46,8 +47,10 @@ pub struct EndpointView {
     pub id: uuid::Uuid,
     pub url: String,
     pub description: String,
+    #[schema(schema_with = super::wire::event_types)]
     pub events: Vec<&'static str>,
     /// `enabled` or `disabled`.
+    #[schema(schema_with = super::wire::endpoint_status)]
     pub status: &'static str,
     pub disabled_reason: Option<String>,
     /// Failed attempts since the last success; the endpoint is disabled when it reaches the
@@ -94,8 +97,10 @@ pub struct DeliveryView {
     pub id: uuid::Uuid,
     /// The `webhook-id` the receiver saw (the same on every attempt).
     pub message_id: String,
+    #[schema(schema_with = super::wire::event_type)]
     pub event_type: &'static str,
     /// `pending`, `succeeded` or `failed`.
+    #[schema(schema_with = super::wire::delivery_state)]
     pub state: &'static str,
     pub attempts: u32,
     /// The receiver's HTTP status on the last attempt, when it answered.
@@ -131,6 +136,7 @@ pub struct CreateEndpointRequest {
     /// https (http and loopback only where the deployment allows them); never a private address.
     pub url: String,
     /// Event types from `GET /v1/event-types`.
+    #[schema(schema_with = super::wire::event_types)]
     pub events: Vec<String>,
     pub description: Option<String>,
 }
@@ -139,9 +145,11 @@ pub struct CreateEndpointRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateEndpointRequest {
     pub url: Option<String>,
+    #[schema(schema_with = super::wire::optional_event_types)]
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
     /// `enabled` (also resets the failure count) or `disabled`.
+    #[schema(schema_with = super::wire::optional_endpoint_status)]
     pub status: Option<String>,
 }
 

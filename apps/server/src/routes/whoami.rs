@@ -16,8 +16,11 @@ pub struct WhoamiResponse {
     pub id: uuid::Uuid,
     pub name: String,
     pub organization_id: uuid::Uuid,
+    #[schema(schema_with = super::wire::environment)]
     pub environment: &'static str,
+    #[schema(schema_with = super::wire::scope_level)]
     pub scope_level: &'static str,
+    #[schema(schema_with = super::wire::scopes)]
     pub scopes: Vec<&'static str>,
     pub expires_at: Option<DateTime<Utc>>,
 }

@@ -245,7 +245,7 @@ fn the_error_schema_enumerates_every_code_and_type() {
         .map(|code| serde_json::to_value(code.spec().1).unwrap().as_str().unwrap().to_owned())
         .collect();
     assert_eq!(types, expected, "every type is some code's type");
-    assert!(types.contains(&serde_json::to_value(ErrorType::RateLimitError).unwrap().as_str().unwrap().to_owned()));
+    assert!(types.contains(serde_json::to_value(ErrorType::RateLimitError).unwrap().as_str().unwrap()));
     let required: BTreeSet<&str> = detail["required"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
     assert_eq!(required, BTreeSet::from(["type", "code", "message"]));
 }
