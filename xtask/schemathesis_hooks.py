@@ -6,9 +6,16 @@ reaches a host outside this machine, every generated http(s) URL is pointed at 1
 the request is sent: its host is replaced, the rest (scheme, credentials, port, path) stays as
 generated so the server's URL checks are still exercised, and a URL whose host cannot be told
 for sure is replaced whole. Other schemes are refused by the server before any look-up.
+
+Valid `Idempotency-Key` values are made unique per request (a random suffix): the fuzzer draws
+the same few short keys again and again, and the server would answer most requests from its
+idempotency records (a replay, or 422 for another request) without reaching the handler.
+Replays are tested in the server's own tests (tests/api/idempotency.rs); invalid keys are sent
+as generated.
 """
 
 import re
+import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import schemathesis
@@ -37,8 +44,20 @@ def local(url):
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+VALID_IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")
+
+
+def unique(key):
+    suffix = "-" + uuid.uuid4().hex
+    return key[: 255 - len(suffix)] + suffix
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
+    headers = case.headers or {}
+    for name, value in list(headers.items()):
+        if name.lower() == "idempotency-key" and isinstance(value, str) and VALID_IDEMPOTENCY_KEY.fullmatch(value):
+            headers[name] = unique(value)
     if case.operation.path in WEBHOOK_PATHS and isinstance(case.body, dict):
         url = case.body.get("url")
         if isinstance(url, str):

@@ -254,6 +254,51 @@ impl Modify for OutputFieldsRequired {
     }
 }
 
+/// Operations that make a record, and those that take its `id` in their path: OpenAPI links
+/// from the first's answer to the others, which generated clients and schemathesis's stateful
+/// phase follow.
+const LINKS: [(&str, &str, &[&str]); 4] = [
+    ("createCustomer", "201", &["getCustomer", "updateCustomer", "deleteCustomer"]),
+    ("createApiKey", "201", &["getApiKey", "listApiKeyUsage", "rotateApiKey", "revokeApiKey"]),
+    ("rotateApiKey", "201", &["getApiKey", "listApiKeyUsage", "revokeApiKey"]),
+    (
+        "createWebhookEndpoint",
+        "201",
+        &[
+            "getWebhookEndpoint",
+            "updateWebhookEndpoint",
+            "deleteWebhookEndpoint",
+            "rotateWebhookEndpointSecret",
+            "sendWebhookEndpointTest",
+            "listWebhookDeliveries",
+        ],
+    ),
+];
+
+/// The document as served: utoipa's, with [`LINKS`] added. Links are added to the JSON: utoipa
+/// 5.5 writes a link's `operationId` as `operation_id`, which no client reads.
+pub fn document() -> Value {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else { return document };
+    for operation in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|item| item.values_mut()) {
+        let Some(id) = operation.get("operationId").and_then(Value::as_str).map(str::to_owned) else { continue };
+        for (from, status, targets) in LINKS.iter().filter(|(from, _, _)| *from == id) {
+            let links: serde_json::Map<String, Value> = targets
+                .iter()
+                .map(|target| {
+                    let link = json!({"operationId": target, "parameters": {"id": "$response.body#/id"}});
+                    ((*target).to_owned(), link)
+                })
+                .collect();
+            match operation.pointer_mut(&format!("/responses/{status}")) {
+                Some(response) => response["links"] = Value::Object(links),
+                None => panic!("{from} has no {status} answer to link from"),
+            }
+        }
+    }
+    document
+}
+
 /// The names of the component schemas `value` refers to.
 fn collect_refs(value: &Value, into: &mut Vec<String>) {
     match value {

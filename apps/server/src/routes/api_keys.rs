@@ -11,8 +11,9 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::body::{body_bytes, optional_json};
 use super::scopes::{ScopeView, scope_view};
-use super::{ListResponse, PageQuery, body_bytes, created, optional_json, parse_id};
+use super::{ListResponse, PageQuery, created, parse_id};
 use crate::error::ApiError;
 use crate::extract::ByUser;
 
@@ -191,7 +192,7 @@ pub async fn create(
     limits: web::Data<crate::rate_limit::Limits>,
     req: actix_web::HttpRequest,
     user: ByUser,
-    body: web::Json<CreateKeyRequest>,
+    body: super::body::JsonObject<CreateKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     limits.check(&req, &format!("key-creation:{}", user.0.on_behalf_of().0), limits.key_creation).await?;
     let body = body.into_inner();

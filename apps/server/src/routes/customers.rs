@@ -81,7 +81,7 @@ pub async fn list(
 pub async fn create(
     customers: web::Data<CustomerService>,
     auth: ByKey<CustomersRoute>,
-    body: web::Json<CreateCustomerRequest>,
+    body: super::body::JsonObject<CreateCustomerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let customer =
@@ -106,7 +106,7 @@ pub async fn update(
     customers: web::Data<CustomerService>,
     auth: ByKey<CustomersRoute>,
     id: web::Path<String>,
-    body: web::Json<UpdateCustomerRequest>,
+    body: super::body::JsonObject<UpdateCustomerRequest>,
 ) -> Result<web::Json<CustomerView>, ApiError> {
     let id = CustomerId(parse_id(&id, "customer")?);
     let body = body.into_inner();

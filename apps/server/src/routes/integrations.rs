@@ -222,7 +222,7 @@ pub async fn connect(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
     slug: web::Path<String>,
-    body: web::Json<ConnectRequest>,
+    body: super::body::JsonObject<ConnectRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let input = match (body.use_preconfigured, body.credentials) {
@@ -321,7 +321,7 @@ pub async fn set_enabled(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
-    body: web::Json<EnabledRequest>,
+    body: super::body::JsonObject<EnabledRequest>,
 ) -> Result<web::Json<ConnectionViewBody>, ApiError> {
     let id = parse_id(&id, "connection")?;
     let view = service.set_enabled(&caller.caller, id, body.enabled).await?;
@@ -436,7 +436,7 @@ pub async fn select_model(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
-    body: web::Json<ModelRequest>,
+    body: super::body::JsonObject<ModelRequest>,
 ) -> Result<web::Json<ConnectionViewBody>, ApiError> {
     let id = parse_id(&id, "connection")?;
     let view = service.select_model(&caller.caller, id, &body.model).await?.map_err(|outcome| {
@@ -541,7 +541,7 @@ pub async fn add_contact(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
     path: web::Path<(String, String)>,
-    body: web::Json<ContactRequest>,
+    body: super::body::JsonObject<ContactRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, kind) = path.into_inner();
     let kind = contact_kind(&kind)?;
@@ -557,7 +557,7 @@ pub async fn update_contact(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
     path: web::Path<(String, String, String)>,
-    body: web::Json<ContactPatch>,
+    body: super::body::JsonObject<ContactPatch>,
 ) -> Result<web::Json<ContactView>, ApiError> {
     let (id, kind, resource) = path.into_inner();
     let kind = contact_kind(&kind)?;

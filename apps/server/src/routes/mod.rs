@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod body;
 pub mod customers;
 pub mod health;
 pub mod integrations;
@@ -236,10 +237,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/v1/openapi.json", operation_id = "getOpenApiDocument", tag = "operations", responses((status = 200, description = "This document", body = Object)))]
 pub async fn openapi_json() -> HttpResponse {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let body = DOCUMENT.get_or_init(|| {
-        use utoipa::OpenApi;
-        crate::openapi::ApiDoc::openapi().to_json().unwrap_or_default()
-    });
+    let body = DOCUMENT.get_or_init(|| crate::openapi::document().to_string());
     HttpResponse::Ok().content_type("application/json").body(body.as_str())
 }
 
@@ -254,35 +252,6 @@ pub async fn default_service(req: HttpRequest) -> Result<HttpResponse, ApiError>
 /// 201 with a JSON body.
 pub fn created<T: Serialize>(body: &T) -> HttpResponse {
     HttpResponse::Created().json(body)
-}
-
-/// A raw body (`Result<web::Bytes, actix_web::Error>` as the extractor), or the error shape:
-/// actix's own answer to a body over the limit is plain text.
-pub fn body_bytes(body: Result<web::Bytes, actix_web::Error>) -> Result<web::Bytes, ApiError> {
-    body.map_err(|err| {
-        if err.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(ErrorCode::PayloadTooLarge, "The request body is too large.")
-        } else {
-            ApiError::new(ErrorCode::InvalidBody, "The request body could not be read.")
-        }
-    })
-}
-
-/// A JSON body the client may leave out: no body at all, or `null`, is `None`; anything else
-/// must be JSON of `T`, refused as `web::Json` refuses it (`web::Json` in an `Option` would take a malformed
-/// body for a missing one).
-pub fn optional_json<T: serde::de::DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<Option<T>, ApiError> {
-    use actix_web::HttpMessage;
-    use actix_web::error::JsonPayloadError;
-    if body.is_empty() {
-        return Ok(None);
-    }
-    let is_json = matches!(req.mime_type(), Ok(Some(mime)) if mime.subtype() == actix_web::mime::JSON
-        || mime.suffix() == Some(actix_web::mime::JSON));
-    if !is_json {
-        return Err(crate::error::json_error(JsonPayloadError::ContentType));
-    }
-    serde_json::from_slice(body).map_err(|err| crate::error::json_error(JsonPayloadError::Deserialize(err)))
 }
 
 /// Parses a path id, answering 404 (not 400) for garbage, like an unknown id.

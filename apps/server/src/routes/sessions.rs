@@ -37,7 +37,7 @@ pub async fn sign_in(
     limits: web::Data<crate::rate_limit::Limits>,
     req: actix_web::HttpRequest,
     ip: ClientIp,
-    body: web::Json<SignInRequest>,
+    body: super::body::JsonObject<SignInRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let bucket = match ip.0 {
         Some(ip) => format!("sign-in:{ip}"),

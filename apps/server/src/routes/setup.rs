@@ -43,7 +43,7 @@ pub struct SetupResponse {
 pub async fn setup(
     auth: web::Data<AuthService>,
     token: web::Data<SetupToken>,
-    body: web::Json<SetupRequest>,
+    body: super::body::JsonObject<SetupRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let organization_name = body.organization_name.clone();

@@ -11,8 +11,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::body::body_bytes;
 use super::integrations::ConnectionViewBody;
-use super::{ListResponse, PageQuery, body_bytes, created, parse_id};
+use super::{ListResponse, PageQuery, created, parse_id};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ByEither, IntegrationsRoute};
 
@@ -92,7 +93,7 @@ pub async fn add_endpoint(
     public: web::Data<PublicUrl>,
     caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
-    body: web::Json<WebhookEndpointRequest>,
+    body: super::body::JsonObject<WebhookEndpointRequest>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();

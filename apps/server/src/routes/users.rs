@@ -60,7 +60,7 @@ pub struct CreateUserRequest {
 pub async fn create(
     auth: web::Data<AuthService>,
     user: ByUser,
-    body: web::Json<CreateUserRequest>,
+    body: super::body::JsonObject<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let added = auth.add_user(&user.0, &body.email, body.password, &body.role).await?;

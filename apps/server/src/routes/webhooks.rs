@@ -170,7 +170,7 @@ pub async fn event_types(_caller: ByEither<WebhooksRoute>) -> Result<web::Json<E
 pub async fn create(
     service: web::Data<WebhookService>,
     caller: ByEither<WebhooksRoute>,
-    body: web::Json<CreateEndpointRequest>,
+    body: super::body::JsonObject<CreateEndpointRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let input =
@@ -209,7 +209,7 @@ pub async fn update(
     service: web::Data<WebhookService>,
     caller: ByEither<WebhooksRoute>,
     id: web::Path<String>,
-    body: web::Json<UpdateEndpointRequest>,
+    body: super::body::JsonObject<UpdateEndpointRequest>,
 ) -> Result<web::Json<EndpointView>, ApiError> {
     let body = body.into_inner();
     let status = body

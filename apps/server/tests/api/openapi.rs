@@ -5,11 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use otesse_server::error::{ErrorCode, ErrorType};
-use otesse_server::openapi::ApiDoc;
 use otesse_server::routes::route_table;
 use reqwest::Method;
 use serde_json::{Value, json};
-use utoipa::OpenApi;
 
 use crate::helpers::spawn_app;
 
@@ -26,7 +24,7 @@ const NO_CLIENT_ERRORS: [&str; 4] = ["getLiveness", "getReadiness", "getMetrics"
 const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 fn document() -> Value {
-    serde_json::to_value(ApiDoc::openapi()).unwrap()
+    otesse_server::openapi::document()
 }
 
 /// `(method, path, operation)` of every operation of the document.
@@ -187,6 +185,37 @@ fn the_errors_follow_from_what_each_operation_takes() {
         let missing: Vec<_> = need.iter().filter(|status| !have.contains(**status)).collect();
         assert!(missing.is_empty(), "{label} does not document {missing:?}");
     }
+}
+
+/// Every link names an operation, and sets exactly the path parameters that operation takes.
+#[test]
+fn links_lead_to_operations_and_fill_their_path_parameters() {
+    let document = document();
+    let by_id: BTreeMap<String, Value> = operations(&document)
+        .into_iter()
+        .map(|(_, _, operation)| (operation["operationId"].as_str().unwrap().to_owned(), operation))
+        .collect();
+    let mut count = 0;
+    for (method, path, operation) in operations(&document) {
+        for response in operation["responses"].as_object().unwrap().values() {
+            for (name, link) in response["links"].as_object().into_iter().flatten() {
+                let target = link["operationId"].as_str().unwrap();
+                let target = by_id.get(target).unwrap_or_else(|| panic!("{method} {path}: link {name} to nowhere"));
+                let wanted: BTreeSet<&str> = target["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|p| p["in"] == "path")
+                    .map(|p| p["name"].as_str().unwrap())
+                    .collect();
+                let given: BTreeSet<&str> =
+                    link["parameters"].as_object().unwrap().keys().map(String::as_str).collect();
+                assert_eq!(given, wanted, "{method} {path}: link {name}");
+                count += 1;
+            }
+        }
+    }
+    assert!(count >= 16, "{count} links");
 }
 
 #[test]
