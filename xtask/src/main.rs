@@ -43,8 +43,9 @@ Commands:
         serves (target/openapi.json by default) and validates it with openapi-spec-validator.
   schemathesis [--max-examples 100] [--database sqlite|postgres] [--release] [--workers 2]
                [--seed N]
-        Starts the server on a fresh database (providers pointed at a dead local port, no
-        background jobs), runs setup, signs an admin in, creates an admin-level key with
+        Starts the server on a fresh SQLite data dir, or a fresh schema of the PostgreSQL
+        database at OTESSE_BENCH_POSTGRES_URL (as bench auth), with the providers pointed at a
+        dead local port and no background jobs, runs setup, signs an admin in, creates an admin-level key with
         every scope and a test-environment key, validates the document, then fuzzes every
         documented operation with schemathesis twice: with the key and as the admin. Fails
         on any 5xx, any answer that does not match the document, any accepted invalid input.
