@@ -20,6 +20,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import schemathesis
 
+# Imported once here, before schemathesis starts its worker threads, rather than lazily by two
+# workers at once: that race crashed CPython 3.11 in a run ("SystemError: AST constructor
+# recursion depth mismatch" while importing anyio), failing the run with a "Runtime Error".
+import schemathesis.transport.asgi  # noqa: E402,F401
+import schemathesis.transport.requests  # noqa: E402,F401
+import schemathesis.transport.wsgi  # noqa: E402,F401
+
 WEBHOOK_PATHS = {"/v1/webhook-endpoints", "/v1/webhook-endpoints/{id}"}
 SAFE_URL = "http://127.0.0.1:9/"
 
