@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 use crate::error::{Context, Error};
 use crate::http::{Client, metric};
 use crate::server::{Launch, ServerProcess, TempDir, free_port, random_hex};
+use crate::workspace::{
+    Backend, DEFAULT_POSTGRES_URL, POSTGRES_URL_VAR, PostgresSchema, Profile, build_server, step, workspace_root,
+};
 use crate::wrk::{self, Load};
 
 /// Set to a server binary to bench it instead of building the workspace's.
@@ -28,42 +31,12 @@ const BINARY_VAR: &str = "OTESSE_BENCH_BINARY";
 const TARGET_RATIO: f64 = 0.80;
 /// What gates (the F2 decision): the median round's ratio must not fall below this.
 const MIN_RATIO: f64 = 0.65;
-/// Where `--database postgres` runs, unless `OTESSE_BENCH_POSTGRES_URL` says otherwise. The
-/// bench works in a fresh schema of that database and drops it afterwards (with `psql`).
-const POSTGRES_URL_VAR: &str = "OTESSE_BENCH_POSTGRES_URL";
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const WARM_UP: &str = "2s";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// The server's own shutdown timeout is 30 s, plus the time to flush the usage queue.
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 const EMAIL: &str = "bench@example.com";
 const PASSWORD: &str = "bench password 123";
-
-/// Which database the server runs on during the bench.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// A fresh SQLite file in the bench's data dir (the default).
-    Sqlite,
-    /// A fresh schema in the PostgreSQL database at `OTESSE_BENCH_POSTGRES_URL`.
-    Postgres,
-}
-
-impl Backend {
-    pub fn parse(raw: &str) -> Result<Self, Error> {
-        match raw {
-            "sqlite" => Ok(Backend::Sqlite),
-            "postgres" | "postgresql" => Ok(Backend::Postgres),
-            _ => Err(Error::new(format!("--database `{raw}`: expected sqlite or postgres"))),
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "SQLite",
-            Backend::Postgres => "PostgreSQL",
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
@@ -266,12 +239,12 @@ pub fn auth(options: &Options) -> Result<Report, Error> {
             step(format!("using {} ({BINARY_VAR}; not building)", binary.display()));
             binary
         }
-        None => build_server()?,
+        None => build_server(Profile::Release)?,
     };
     let mut dir = TempDir::new("otesse-bench")?;
     let schema = match options.backend {
         Backend::Sqlite => None,
-        Backend::Postgres => Some(PostgresSchema::new()?),
+        Backend::Postgres => Some(PostgresSchema::new("otesse_bench")?),
     };
     let database = schema.as_ref().map(PostgresSchema::server_env).unwrap_or_default();
     let result = measure(dir.path(), binary, options, &database);
@@ -291,10 +264,6 @@ pub fn auth(options: &Options) -> Result<Report, Error> {
     result
 }
 
-fn step(message: impl fmt::Display) {
-    eprintln!("==> {message}");
-}
-
 /// `cargo bench -p otesse-storage --bench usage_writer`: the writer alone, on a fresh database.
 pub fn usage_writer(backend: Backend) -> Result<(), Error> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -310,50 +279,6 @@ pub fn usage_writer(backend: Backend) -> Result<(), Error> {
         return Err(Error::new(format!("the usage writer bench failed ({status})")));
     }
     Ok(())
-}
-
-/// `cargo build --release -p otesse-server`; returns the binary's path.
-fn build_server() -> Result<PathBuf, Error> {
-    let root = workspace_root();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    step("cargo build --release -p otesse-server");
-    let status = Command::new(&cargo)
-        .args(["build", "--release", "-p", "otesse-server"])
-        .current_dir(&root)
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        return Err(Error::new(format!("cargo build --release -p otesse-server failed ({status})")));
-    }
-    let binary = target_dir(&cargo, &root)?.join("release").join("otesse-server");
-    if !binary.is_file() {
-        return Err(Error::new(format!("the build succeeded but {} does not exist", binary.display())));
-    }
-    Ok(binary)
-}
-
-fn workspace_root() -> PathBuf {
-    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
-    xtask.parent().unwrap_or(xtask).to_owned()
-}
-
-/// Where cargo puts its output, honouring `CARGO_TARGET_DIR` and `build.target-dir`.
-fn target_dir(cargo: &std::ffi::OsStr, root: &Path) -> Result<PathBuf, Error> {
-    let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .current_dir(root)
-        .output()
-        .context("running cargo metadata")?;
-    if !output.status.success() {
-        return Err(Error::new(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr))));
-    }
-    let metadata: serde_json::Value =
-        serde_json::from_slice(&output.stdout).map_err(|e| Error::new(format!("cargo metadata: {e}")))?;
-    metadata
-        .get("target_directory")
-        .and_then(serde_json::Value::as_str)
-        .map(PathBuf::from)
-        .ok_or_else(|| Error::new("cargo metadata has no target_directory"))
 }
 
 fn measure(dir: &Path, binary: PathBuf, options: &Options, database: &[(String, String)]) -> Result<Report, Error> {
@@ -461,43 +386,6 @@ fn measure(dir: &Path, binary: PathBuf, options: &Options, database: &[(String, 
         cpu_us_per_request,
         backend: options.backend,
     })
-}
-
-/// A fresh schema for the server in the PostgreSQL database named by `OTESSE_BENCH_POSTGRES_URL`
-/// (the server creates it); dropped with `psql` when this goes out of scope.
-struct PostgresSchema {
-    url: String,
-    name: String,
-}
-
-impl PostgresSchema {
-    fn new() -> Result<Self, Error> {
-        let url = std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_owned());
-        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(Error::new(format!("{POSTGRES_URL_VAR} must be a postgres:// URL")));
-        }
-        let name = format!("otesse_bench_{}", random_hex(6)?);
-        step(format!("PostgreSQL: schema {name} ({POSTGRES_URL_VAR} or {DEFAULT_POSTGRES_URL})"));
-        Ok(Self { url, name })
-    }
-
-    fn server_env(&self) -> Vec<(String, String)> {
-        vec![("OTESSE_DATABASE_URL".into(), self.url.clone()), ("OTESSE_DATABASE_SCHEMA".into(), self.name.clone())]
-    }
-}
-
-impl Drop for PostgresSchema {
-    fn drop(&mut self) {
-        let dropped = Command::new("psql")
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &self.url, "-c"])
-            .env("PGOPTIONS", "--client-min-messages=warning")
-            .arg(format!(r#"DROP SCHEMA IF EXISTS "{}" CASCADE"#, self.name))
-            .stdin(std::process::Stdio::null())
-            .status();
-        if !dropped.is_ok_and(|status| status.success()) {
-            eprintln!("==> could not drop schema {} (is psql installed?); drop it by hand", self.name);
-        }
-    }
 }
 
 fn server_log(launch: &Launch) -> String {

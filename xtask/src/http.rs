@@ -77,6 +77,24 @@ impl Client {
         Ok((string_field(&answer, "key", "POST /v1/api-keys")?, string_field(&answer, "id", "POST /v1/api-keys")?))
     }
 
+    /// Creates a key from a create-key body; returns `(plaintext key, id)`.
+    pub fn create_key_with(&self, session: &str, body: Value) -> Result<(String, String), Error> {
+        let answer = self.send("POST /v1/api-keys", Some(session), Some(body), 201)?;
+        Ok((string_field(&answer, "key", "POST /v1/api-keys")?, string_field(&answer, "id", "POST /v1/api-keys")?))
+    }
+
+    /// `GET path` with a bearer token, expecting 200 and JSON.
+    pub fn get_json(&self, path: &str, bearer: &str) -> Result<Value, Error> {
+        self.send(&format!("GET {path}"), Some(bearer), None, 200)
+    }
+
+    /// `GET path` without credentials; the body as text (200 expected).
+    pub fn get_text(&self, path: &str) -> Result<String, Error> {
+        let call = format!("GET {path}");
+        let response = self.agent.get(&self.url(path)).call().map_err(|e| Error::from(e).context(&call))?;
+        response.into_string().map_err(|e| Error::from(e).context(&call))
+    }
+
     /// `usage.total_requests` of one key.
     pub fn key_total_requests(&self, session: &str, id: &str) -> Result<u64, Error> {
         let call = format!("GET /v1/api-keys/{id}");

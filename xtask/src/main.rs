@@ -4,12 +4,17 @@
 //! Kept to few dependencies (std, serde_json, ureq) so it builds quickly and never drags the
 //! server's dependency tree in: it talks to the server over HTTP, like a client would.
 
+mod api_server;
 mod bench;
 mod error;
 mod fuzz;
 mod http;
+mod openapi;
+mod python;
+mod schemathesis;
 mod screenshots;
 mod server;
+mod workspace;
 mod wrk;
 
 use std::process::ExitCode;
@@ -46,6 +51,19 @@ Commands:
         run learns goes to fuzz/target/corpus/<target>, crashing inputs to
         fuzz/artifacts/<target>/, libFuzzer's output to fuzz/target/logs/<target>.log. Fails
         if any target crashed.
+  openapi [--out FILE] [--release]
+        Builds the server (debug unless --release), starts it, saves the OpenAPI document it
+        serves (target/openapi.json by default) and validates it with openapi-spec-validator.
+  schemathesis [--max-examples 100] [--database sqlite|postgres] [--release] [--workers 2]
+               [--seed N]
+        Starts the server on a fresh SQLite data dir, or a fresh schema of the PostgreSQL
+        database at OTESSE_BENCH_POSTGRES_URL (as bench auth), with the providers pointed at a
+        dead local port and no background jobs, runs setup, signs an admin in, creates an admin-level key with
+        every scope and a test-environment key, validates the document, then fuzzes every
+        documented operation with schemathesis twice: with the key and as the admin. Fails
+        on any 5xx, any answer that does not match the document, any accepted invalid input.
+        The Python tools are pinned in xtask/python-requirements.txt and installed into
+        target/xtask-python on first use.
   screenshots
         Photographs every dashboard page at 1280 and 375 px into docs/screenshots/, over sample
         data made through the API with fake providers, in headless Chromium (needs chromium and
@@ -77,13 +95,21 @@ fn run(args: &[&str]) -> Result<ExitCode, Error> {
         }
         ["bench", "usage-writer", rest @ ..] => {
             let backend = match rest {
-                [] => bench::Backend::Sqlite,
-                ["--database", name] => bench::Backend::parse(name)?,
-                [arg] if arg.starts_with("--database=") => bench::Backend::parse(&arg["--database=".len()..])?,
+                [] => workspace::Backend::Sqlite,
+                ["--database", name] => workspace::Backend::parse(name)?,
+                [arg] if arg.starts_with("--database=") => workspace::Backend::parse(&arg["--database=".len()..])?,
                 _ => return Err(Error::new("usage: cargo xtask bench usage-writer [--database sqlite|postgres]")),
             };
             bench::usage_writer(backend)?;
             Ok(ExitCode::SUCCESS)
+        }
+        ["openapi", rest @ ..] => {
+            openapi::run(&openapi::Options::parse(rest)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ["schemathesis", rest @ ..] => {
+            let passed = schemathesis::run(&schemathesis::Options::parse(rest)?)?;
+            Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         ["bench", ..] => {
             Err(Error::new("unknown bench; available: `cargo xtask bench auth`, `cargo xtask bench usage-writer`"))

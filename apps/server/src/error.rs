@@ -16,8 +16,11 @@ use otesse_domain::caller::Denied;
 use otesse_domain::customer::CustomerError;
 use otesse_domain::page::InvalidPageSize;
 use serde::Serialize;
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// What went wrong, for programs to branch on (`error.code`). Every code is listed in
+/// [`ErrorCode::ALL`]; its status and type come from [`ErrorCode::spec`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     // 400: the request itself is wrong.
@@ -81,7 +84,7 @@ pub enum ErrorCode {
 }
 
 /// The `type` field: the family of the error, as Stripe clients expect.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorType {
     InvalidRequestError,
@@ -92,6 +95,58 @@ pub enum ErrorType {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order. Complete by construction: see [`position`].
+    pub const ALL: [ErrorCode; 45] = {
+        use ErrorCode::*;
+        [
+            InvalidJson,
+            InvalidBody,
+            InvalidParameter,
+            ApiKeyInQuery,
+            WebhookSignatureInvalid,
+            UrlNotAllowed,
+            MissingCredentials,
+            ApiKeyMalformed,
+            ApiKeyInvalid,
+            ApiKeyRevoked,
+            ApiKeyExpired,
+            ApiKeyRequired,
+            SessionRequired,
+            SessionInvalid,
+            InvalidCredentials,
+            PermissionDenied,
+            SetupTokenInvalid,
+            IpNotAllowed,
+            ReadOnlyKey,
+            ScopeLevelTooLow,
+            ScopeMissing,
+            CsrfTokenInvalid,
+            ResourceMissing,
+            MethodNotAllowed,
+            NameTaken,
+            ApiKeyLimitReached,
+            EmailTaken,
+            SetupAlreadyCompleted,
+            KeyNotActive,
+            AlreadyConnected,
+            ResourceExists,
+            DependencyMissing,
+            ProviderInactive,
+            AdminKeyRequired,
+            ResourceLimitReached,
+            IdempotencyInProgress,
+            IdempotencyError,
+            ProviderCredentialsInvalid,
+            PayloadTooLarge,
+            UnsupportedMediaType,
+            RateLimited,
+            InternalError,
+            ServiceUnavailable,
+            ProviderUnreachable,
+            ProviderRateLimited,
+        ]
+    };
+
     /// The table: status and type of every code.
     pub fn spec(self) -> (StatusCode, ErrorType) {
         use ErrorCode::*;
@@ -130,6 +185,85 @@ impl ErrorCode {
     }
 }
 
+/// Where a code sits in [`ErrorCode::ALL`]. The match is exhaustive, so a new variant does not
+/// compile until it has an arm here, and every arm is evaluated at compile time and fails unless
+/// `ALL` holds its variant: a code can never be missing from the list.
+const fn position(code: ErrorCode) -> usize {
+    use ErrorCode::*;
+    macro_rules! listed {
+        ($variant:ident) => {
+            const { index_in_all($variant) }
+        };
+    }
+    match code {
+        InvalidJson => listed!(InvalidJson),
+        InvalidBody => listed!(InvalidBody),
+        InvalidParameter => listed!(InvalidParameter),
+        ApiKeyInQuery => listed!(ApiKeyInQuery),
+        WebhookSignatureInvalid => listed!(WebhookSignatureInvalid),
+        UrlNotAllowed => listed!(UrlNotAllowed),
+        MissingCredentials => listed!(MissingCredentials),
+        ApiKeyMalformed => listed!(ApiKeyMalformed),
+        ApiKeyInvalid => listed!(ApiKeyInvalid),
+        ApiKeyRevoked => listed!(ApiKeyRevoked),
+        ApiKeyExpired => listed!(ApiKeyExpired),
+        ApiKeyRequired => listed!(ApiKeyRequired),
+        SessionRequired => listed!(SessionRequired),
+        SessionInvalid => listed!(SessionInvalid),
+        InvalidCredentials => listed!(InvalidCredentials),
+        PermissionDenied => listed!(PermissionDenied),
+        SetupTokenInvalid => listed!(SetupTokenInvalid),
+        IpNotAllowed => listed!(IpNotAllowed),
+        ReadOnlyKey => listed!(ReadOnlyKey),
+        ScopeLevelTooLow => listed!(ScopeLevelTooLow),
+        ScopeMissing => listed!(ScopeMissing),
+        CsrfTokenInvalid => listed!(CsrfTokenInvalid),
+        ResourceMissing => listed!(ResourceMissing),
+        MethodNotAllowed => listed!(MethodNotAllowed),
+        NameTaken => listed!(NameTaken),
+        ApiKeyLimitReached => listed!(ApiKeyLimitReached),
+        EmailTaken => listed!(EmailTaken),
+        SetupAlreadyCompleted => listed!(SetupAlreadyCompleted),
+        KeyNotActive => listed!(KeyNotActive),
+        AlreadyConnected => listed!(AlreadyConnected),
+        ResourceExists => listed!(ResourceExists),
+        DependencyMissing => listed!(DependencyMissing),
+        ProviderInactive => listed!(ProviderInactive),
+        AdminKeyRequired => listed!(AdminKeyRequired),
+        ResourceLimitReached => listed!(ResourceLimitReached),
+        IdempotencyInProgress => listed!(IdempotencyInProgress),
+        IdempotencyError => listed!(IdempotencyError),
+        ProviderCredentialsInvalid => listed!(ProviderCredentialsInvalid),
+        PayloadTooLarge => listed!(PayloadTooLarge),
+        UnsupportedMediaType => listed!(UnsupportedMediaType),
+        RateLimited => listed!(RateLimited),
+        InternalError => listed!(InternalError),
+        ServiceUnavailable => listed!(ServiceUnavailable),
+        ProviderUnreachable => listed!(ProviderUnreachable),
+        ProviderRateLimited => listed!(ProviderRateLimited),
+    }
+}
+
+const fn index_in_all(code: ErrorCode) -> usize {
+    let mut i = 0;
+    while i < ErrorCode::ALL.len() {
+        if ErrorCode::ALL[i] as u8 == code as u8 {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("an ErrorCode is missing from ErrorCode::ALL");
+}
+
+// `ALL` in declaration order, each code once.
+const _: () = {
+    let mut i = 0;
+    while i < ErrorCode::ALL.len() {
+        assert!(position(ErrorCode::ALL[i]) == i, "ErrorCode::ALL lists a code twice");
+        i += 1;
+    }
+};
+
 /// An error answer. The message is shown to clients: it never holds a secret.
 #[derive(Debug, Clone)]
 pub struct ApiError {
@@ -159,16 +293,22 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
+/// The body of every error answer (P4). The OpenAPI document's `Error` schema is derived from
+/// this very type.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct Envelope<'a> {
     error: Body<'a>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// What went wrong: `type` is the family, `code` the precise reason, `message` for people.
+#[derive(Serialize, ToSchema)]
+#[schema(as = ErrorDetail)]
+pub struct Body<'a> {
     #[serde(rename = "type")]
     kind: ErrorType,
     code: ErrorCode,
+    /// Never repeats a value the client sent.
     message: &'a str,
 }
 
@@ -486,51 +626,22 @@ mod tests {
 
     #[test]
     fn every_code_has_a_client_or_server_status() {
-        use ErrorCode::*;
-        for code in [
-            InvalidJson,
-            InvalidBody,
-            InvalidParameter,
-            ApiKeyInQuery,
-            MissingCredentials,
-            ApiKeyMalformed,
-            ApiKeyInvalid,
-            ApiKeyRevoked,
-            ApiKeyExpired,
-            ApiKeyRequired,
-            SessionRequired,
-            SessionInvalid,
-            InvalidCredentials,
-            PermissionDenied,
-            SetupTokenInvalid,
-            IpNotAllowed,
-            ReadOnlyKey,
-            ScopeLevelTooLow,
-            ScopeMissing,
-            ResourceMissing,
-            MethodNotAllowed,
-            NameTaken,
-            ApiKeyLimitReached,
-            EmailTaken,
-            SetupAlreadyCompleted,
-            KeyNotActive,
-            PayloadTooLarge,
-            UnsupportedMediaType,
-            RateLimited,
-            InternalError,
-            ServiceUnavailable,
-            AlreadyConnected,
-            ResourceExists,
-            DependencyMissing,
-            ProviderInactive,
-            ProviderCredentialsInvalid,
-            ProviderUnreachable,
-            ProviderRateLimited,
-        ] {
+        for code in ErrorCode::ALL {
             let (status, kind) = code.spec();
             assert!(status.is_client_error() || status.is_server_error(), "{code:?}");
             assert_eq!(status.is_server_error(), kind == ErrorType::ApiError, "{code:?}");
         }
+    }
+
+    #[test]
+    fn every_code_is_listed_once_under_a_snake_case_name() {
+        let names: std::collections::BTreeSet<String> = ErrorCode::ALL
+            .into_iter()
+            .map(|code| serde_json::to_value(code).unwrap().as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')), "{names:?}");
+        assert!(names.contains("csrf_token_invalid") && names.contains("idempotency_error"));
     }
 
     #[test]

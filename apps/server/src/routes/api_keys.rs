@@ -11,6 +11,7 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::body::{body_bytes, optional_json};
 use super::scopes::{ScopeView, scope_view};
 use super::{ListResponse, PageQuery, created, parse_id};
 use crate::error::ApiError;
@@ -25,13 +26,17 @@ pub struct CreateKeyRequest {
     #[serde(default)]
     pub description: Option<String>,
     /// `read_only`, `read_write` or `admin`.
+    #[schema(schema_with = super::wire::scope_level)]
     pub scope_level: String,
     /// Granular scopes (`customers.read`; `customers:read` is accepted too). See `GET /v1/scopes`.
     #[serde(default)]
+    #[schema(schema_with = super::wire::scope_inputs)]
     pub scopes: Vec<String>,
     /// `30d`, `90d`, `1y` or `never`.
+    #[schema(schema_with = super::wire::expires_in)]
     pub expires_in: String,
     /// `live` or `test`.
+    #[schema(schema_with = super::wire::environment)]
     pub environment: String,
     /// IP addresses and CIDR ranges allowed to use the key; empty allows all.
     #[serde(default)]
@@ -45,11 +50,16 @@ pub struct KeyView {
     pub description: String,
     /// `erp_live_...s9t0`
     pub masked_key: String,
+    #[schema(schema_with = super::wire::scope_level)]
     pub scope_level: &'static str,
+    #[schema(schema_with = super::wire::scopes)]
     pub scopes: Vec<&'static str>,
+    #[schema(schema_with = super::wire::environment)]
     pub environment: &'static str,
     /// `active`, `expired` or `revoked`.
+    #[schema(schema_with = super::wire::key_status)]
     pub status: &'static str,
+    #[schema(schema_with = super::wire::expires_in)]
     pub expires_in: &'static str,
     pub created_at: DateTime<Utc>,
     pub created_by: uuid::Uuid,
@@ -176,19 +186,13 @@ impl From<&ApiKeyDetail> for KeyDetailView {
 }
 
 /// Create a key. The answer holds the plaintext `key`, shown this once.
-#[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys", request_body = CreateKeyRequest, security(("session" = [])),
-    responses(
-        (status = 201, body = CreatedKeyView),
-        (status = 400, description = "Invalid field"),
-        (status = 403, description = "Missing settings.edit, or a sensitive scope granted by a non-admin"),
-        (status = 409, description = "Name taken or 25 active keys reached"),
-    ))]
+#[utoipa::path(post, path = "/v1/api-keys", operation_id = "createApiKey", tag = "api-keys", params(crate::openapi::IdempotencyKey), request_body = CreateKeyRequest, security(("session" = [])), responses((status = 201, body = CreatedKeyView), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden, crate::openapi::errors::JsonBody, crate::openapi::errors::Conflict, crate::openapi::errors::TooManyRequests, crate::openapi::errors::Idempotent))]
 pub async fn create(
     keys: web::Data<ApiKeyService>,
     limits: web::Data<crate::rate_limit::Limits>,
     req: actix_web::HttpRequest,
     user: ByUser,
-    body: web::Json<CreateKeyRequest>,
+    body: super::body::JsonObject<CreateKeyRequest>,
 ) -> Result<HttpResponse, ApiError> {
     limits.check(&req, &format!("key-creation:{}", user.0.on_behalf_of().0), limits.key_creation).await?;
     let body = body.into_inner();
@@ -207,16 +211,14 @@ pub async fn create(
 }
 
 /// Every key of the organization, newest first; revoked keys stay listed.
-#[utoipa::path(get, path = "/v1/api-keys", tag = "api-keys", security(("session" = [])),
-    responses((status = 200, body = ListResponse<KeyView>)))]
+#[utoipa::path(get, path = "/v1/api-keys", operation_id = "listApiKeys", tag = "api-keys", security(("session" = [])), responses((status = 200, body = ListResponse<KeyView>), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden))]
 pub async fn list(keys: web::Data<ApiKeyService>, user: ByUser) -> Result<web::Json<ListResponse<KeyView>>, ApiError> {
     let listings = keys.list(&user.0).await?;
     Ok(web::Json(ListResponse::new::<String>(listings.iter().map(KeyView::from).collect(), None)))
 }
 
 /// One key with its scopes, usage summary and last 50 requests.
-#[utoipa::path(get, path = "/v1/api-keys/{id}", tag = "api-keys", security(("session" = [])),
-    params(("id" = uuid::Uuid, Path)), responses((status = 200, body = KeyDetailView), (status = 404)))]
+#[utoipa::path(get, path = "/v1/api-keys/{id}", operation_id = "getApiKey", tag = "api-keys", params(("id" = uuid::Uuid, Path)), security(("session" = [])), responses((status = 200, body = KeyDetailView), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden, crate::openapi::errors::NotFound))]
 pub async fn detail(
     keys: web::Data<ApiKeyService>,
     user: ByUser,
@@ -228,8 +230,7 @@ pub async fn detail(
 }
 
 /// The key's requests, newest first, paginated.
-#[utoipa::path(get, path = "/v1/api-keys/{id}/usage", tag = "api-keys", security(("session" = [])),
-    params(("id" = uuid::Uuid, Path), PageQuery), responses((status = 200, body = ListResponse<UsageView>)))]
+#[utoipa::path(get, path = "/v1/api-keys/{id}/usage", operation_id = "listApiKeyUsage", tag = "api-keys", params(("id" = uuid::Uuid, Path), PageQuery), security(("session" = [])), responses((status = 200, body = ListResponse<UsageView>), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden, crate::openapi::errors::NotFound))]
 pub async fn usage(
     keys: web::Data<ApiKeyService>,
     user: ByUser,
@@ -253,20 +254,18 @@ pub struct RotateKeyRequest {
 }
 
 /// Create a new key with the same scopes and settings. The answer holds the new plaintext.
-#[utoipa::path(post, path = "/v1/api-keys/{id}/rotate", tag = "api-keys", security(("session" = [])),
-    params(("id" = uuid::Uuid, Path)), request_body(content = RotateKeyRequest, description = "Optional"),
-    responses((status = 201, body = CreatedKeyView), (status = 404), (status = 409)))]
+#[utoipa::path(post, path = "/v1/api-keys/{id}/rotate", operation_id = "rotateApiKey", tag = "api-keys", params(("id" = uuid::Uuid, Path), crate::openapi::IdempotencyKey), request_body(content = Option<RotateKeyRequest>, description = "Optional: send no body for the defaults"), security(("session" = [])), responses((status = 201, body = CreatedKeyView), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden, crate::openapi::errors::NotFound, crate::openapi::errors::JsonBody, crate::openapi::errors::Conflict, crate::openapi::errors::TooManyRequests, crate::openapi::errors::Idempotent))]
 pub async fn rotate(
     keys: web::Data<ApiKeyService>,
     limits: web::Data<crate::rate_limit::Limits>,
     req: actix_web::HttpRequest,
     user: ByUser,
     id: web::Path<String>,
-    body: Option<web::Json<RotateKeyRequest>>,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<HttpResponse, ApiError> {
+    let body: RotateKeyRequest = optional_json(&req, &body_bytes(body)?)?.unwrap_or_default();
     limits.check(&req, &format!("key-creation:{}", user.0.on_behalf_of().0), limits.key_creation).await?;
     let id = ApiKeyId(parse_id(&id, "API key")?);
-    let body = body.map(web::Json::into_inner).unwrap_or_default();
     let input = RotateKeyInput { name: body.name, revoke_old_at: body.revoke_old_at };
     let created_key = keys.rotate(&user.0, id, input).await?;
     tracing::info!(api_key_id = %created_key.key.id, rotated_from = %id, "api key rotated");
@@ -274,8 +273,7 @@ pub async fn rotate(
 }
 
 /// Revoke a key, immediately and for good.
-#[utoipa::path(post, path = "/v1/api-keys/{id}/revoke", tag = "api-keys", security(("session" = [])),
-    params(("id" = uuid::Uuid, Path)), responses((status = 200, body = KeyView), (status = 404)))]
+#[utoipa::path(post, path = "/v1/api-keys/{id}/revoke", operation_id = "revokeApiKey", tag = "api-keys", params(("id" = uuid::Uuid, Path), crate::openapi::IdempotencyKey), security(("session" = [])), responses((status = 200, body = KeyView), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden, crate::openapi::errors::NotFound, crate::openapi::errors::Idempotent))]
 pub async fn revoke(
     keys: web::Data<ApiKeyService>,
     user: ByUser,

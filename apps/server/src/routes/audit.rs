@@ -19,8 +19,10 @@ use crate::extract::ByUser;
 pub struct AuditEntryView {
     pub id: uuid::Uuid,
     /// e.g. `api_key.created`
+    #[schema(schema_with = super::wire::audit_action)]
     pub action: &'static str,
     /// `user`, `api_key` or `system`.
+    #[schema(schema_with = super::wire::actor_type)]
     pub actor_type: &'static str,
     pub actor_id: Option<uuid::Uuid>,
     pub target_type: String,
@@ -53,6 +55,7 @@ impl From<&AuditEntry> for AuditEntryView {
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// e.g. `api_key.revoked`
+    #[param(schema_with = super::wire::audit_action)]
     pub action: Option<String>,
     /// A user id.
     pub actor: Option<uuid::Uuid>,
@@ -62,13 +65,14 @@ pub struct AuditQuery {
     pub provider: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     pub cursor: Option<uuid::Uuid>,
 }
 
 /// Audit entries of your organization, newest first, filtered.
-#[utoipa::path(get, path = "/v1/integrations/audit-log", tag = "audit", params(AuditQuery), security(("session" = [])),
-    responses((status = 200, body = ListResponse<AuditEntryView>)))]
+#[utoipa::path(get, path = "/v1/integrations/audit-log", operation_id = "listAuditLogEntries", tag = "audit", params(AuditQuery), security(("session" = [])), responses((status = 200, body = ListResponse<AuditEntryView>), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden))]
 pub async fn list(
     audit: web::Data<AuditService>,
     user: ByUser,

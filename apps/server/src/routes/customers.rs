@@ -18,6 +18,7 @@ pub struct CustomerView {
     pub email: Option<String>,
     pub phone: Option<String>,
     /// `live` or `test`, from the key used.
+    #[schema(schema_with = super::wire::environment)]
     pub environment: &'static str,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -64,8 +65,7 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<S
 }
 
 /// Customers of the key's organization and environment, newest first.
-#[utoipa::path(get, path = "/v1/customers", tag = "api", params(PageQuery), security(("api_key" = [])),
-    responses((status = 200, body = ListResponse<CustomerView>)))]
+#[utoipa::path(get, path = "/v1/customers", operation_id = "listCustomers", tag = "api", params(PageQuery), security(("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ListResponse<CustomerView>), crate::openapi::errors::Keyed))]
 pub async fn list(
     customers: web::Data<CustomerService>,
     auth: ByKey<CustomersRoute>,
@@ -77,12 +77,11 @@ pub async fn list(
 }
 
 /// Create a customer.
-#[utoipa::path(post, path = "/v1/customers", tag = "api", request_body = CreateCustomerRequest, security(("api_key" = [])),
-    responses((status = 201, body = CustomerView), (status = 400)))]
+#[utoipa::path(post, path = "/v1/customers", operation_id = "createCustomer", tag = "api", params(crate::openapi::IdempotencyKey), request_body = CreateCustomerRequest, security(("api_key" = []), ("api_key_header" = [])), responses((status = 201, body = CustomerView), crate::openapi::errors::Keyed, crate::openapi::errors::JsonBody, crate::openapi::errors::Idempotent))]
 pub async fn create(
     customers: web::Data<CustomerService>,
     auth: ByKey<CustomersRoute>,
-    body: web::Json<CreateCustomerRequest>,
+    body: super::body::JsonObject<CreateCustomerRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let customer =
@@ -91,8 +90,7 @@ pub async fn create(
 }
 
 /// One customer.
-#[utoipa::path(get, path = "/v1/customers/{id}", tag = "api", params(("id" = uuid::Uuid, Path)), security(("api_key" = [])),
-    responses((status = 200, body = CustomerView), (status = 404)))]
+#[utoipa::path(get, path = "/v1/customers/{id}", operation_id = "getCustomer", tag = "api", params(("id" = uuid::Uuid, Path)), security(("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = CustomerView), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound))]
 pub async fn get(
     customers: web::Data<CustomerService>,
     auth: ByKey<CustomersRoute>,
@@ -103,14 +101,12 @@ pub async fn get(
 }
 
 /// Update a customer.
-#[utoipa::path(patch, path = "/v1/customers/{id}", tag = "api", params(("id" = uuid::Uuid, Path)),
-    request_body = UpdateCustomerRequest, security(("api_key" = [])),
-    responses((status = 200, body = CustomerView), (status = 404)))]
+#[utoipa::path(patch, path = "/v1/customers/{id}", operation_id = "updateCustomer", tag = "api", params(("id" = uuid::Uuid, Path)), request_body = UpdateCustomerRequest, security(("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = CustomerView), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::JsonBody))]
 pub async fn update(
     customers: web::Data<CustomerService>,
     auth: ByKey<CustomersRoute>,
     id: web::Path<String>,
-    body: web::Json<UpdateCustomerRequest>,
+    body: super::body::JsonObject<UpdateCustomerRequest>,
 ) -> Result<web::Json<CustomerView>, ApiError> {
     let id = CustomerId(parse_id(&id, "customer")?);
     let body = body.into_inner();
@@ -119,8 +115,7 @@ pub async fn update(
 }
 
 /// Delete a customer.
-#[utoipa::path(delete, path = "/v1/customers/{id}", tag = "api", params(("id" = uuid::Uuid, Path)), security(("api_key" = [])),
-    responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = "/v1/customers/{id}", operation_id = "deleteCustomer", tag = "api", params(("id" = uuid::Uuid, Path)), security(("api_key" = []), ("api_key_header" = [])), responses((status = 204, description = "Deleted"), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound))]
 pub async fn delete(
     customers: web::Data<CustomerService>,
     auth: ByKey<CustomersRoute>,

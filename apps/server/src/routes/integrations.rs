@@ -19,6 +19,7 @@ use crate::extract::{ByEither, IntegrationsRoute};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FieldView {
     /// `api_key`, `api_secret` or `account_id`.
+    #[schema(schema_with = super::wire::credential_field)]
     pub name: &'static str,
     pub label: String,
     pub required: bool,
@@ -39,11 +40,14 @@ pub struct ProviderView {
     pub description: String,
     pub logo_url: String,
     /// `communication`, `payment`, `mapping` or `ai`.
+    #[schema(schema_with = super::wire::category)]
     pub category: &'static str,
     /// `api_key` or `oauth2`.
+    #[schema(schema_with = super::wire::auth_type)]
     pub auth_type: &'static str,
     pub fields: Vec<FieldView>,
     pub dependencies: Vec<DependencyView>,
+    #[schema(schema_with = super::wire::resource_types)]
     pub resource_types: Vec<&'static str>,
     pub docs_url: String,
     /// Inactive providers cannot be connected.
@@ -51,6 +55,7 @@ pub struct ProviderView {
     /// The deployment supplies credentials: connect with `{"use_preconfigured": true}`.
     pub preconfigured: bool,
     /// This organization's state: `not_connected`, `connected` or `error`.
+    #[schema(schema_with = super::wire::provider_connection_status)]
     pub connection_status: &'static str,
 }
 
@@ -98,13 +103,12 @@ impl From<&ProviderListing> for ProviderView {
 pub struct ProviderQuery {
     /// Search text (name, slug, description, category).
     pub q: Option<String>,
-    /// `communication`, `payment`, `mapping` or `ai`.
+    #[param(schema_with = super::wire::category)]
     pub category: Option<String>,
 }
 
 /// The provider catalog with this organization's connection status.
-#[utoipa::path(get, path = "/v1/integrations/providers", tag = "integrations", params(ProviderQuery),
-    security(("session" = []), ("api_key" = [])), responses((status = 200, body = ListResponse<ProviderView>)))]
+#[utoipa::path(get, path = "/v1/integrations/providers", operation_id = "listProviders", tag = "integrations", params(ProviderQuery), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ListResponse<ProviderView>), crate::openapi::errors::Keyed, crate::openapi::errors::Forbidden))]
 pub async fn providers(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
@@ -127,8 +131,7 @@ pub async fn providers(
 }
 
 /// One provider of the catalog.
-#[utoipa::path(get, path = "/v1/integrations/providers/{slug}", tag = "integrations", params(("slug" = String, Path)),
-    security(("session" = []), ("api_key" = [])), responses((status = 200, body = ProviderView), (status = 404)))]
+#[utoipa::path(get, path = "/v1/integrations/providers/{slug}", operation_id = "getProvider", tag = "integrations", params(("slug" = String, Path, description = "A provider of the catalog, e.g. `postmark`")), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ProviderView), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound))]
 pub async fn provider(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
@@ -152,6 +155,7 @@ pub struct ConnectRequest {
 pub struct HealthView {
     pub id: uuid::Uuid,
     /// `healthy`, `invalid_credentials`, `unreachable` or `rate_limited`.
+    #[schema(schema_with = super::wire::health_outcome)]
     pub status: &'static str,
     pub response_time_ms: u32,
     pub detail: String,
@@ -175,14 +179,17 @@ pub struct ConnectionViewBody {
     pub id: uuid::Uuid,
     pub provider: String,
     /// `connected` or `disconnected`.
+    #[schema(schema_with = super::wire::connection_status)]
     pub status: &'static str,
     /// The organization's instance: `active`, `error` or `disconnected`.
+    #[schema(schema_with = super::wire::instance_status)]
     pub instance_status: &'static str,
     /// The active/inactive toggle.
     pub enabled: bool,
     /// The chosen model (providers with model selection).
     pub selected_model: Option<String>,
     /// `api_key` or `preconfigured`.
+    #[schema(schema_with = super::wire::auth_method)]
     pub auth_method: &'static str,
     pub user_id: uuid::Uuid,
     pub created_at: DateTime<Utc>,
@@ -210,21 +217,12 @@ impl From<&ConnectionView> for ConnectionViewBody {
 
 /// Connect a provider: credentials are validated, checked live against the provider,
 /// encrypted (AES-256-GCM) and stored only if the check passes.
-#[utoipa::path(post, path = "/v1/integrations/providers/{slug}/connect", tag = "integrations",
-    params(("slug" = String, Path)), request_body = ConnectRequest, security(("session" = []), ("api_key" = [])),
-    responses(
-        (status = 201, body = ConnectionViewBody),
-        (status = 400, description = "Invalid credential fields"),
-        (status = 409, description = "Dependency not connected, provider inactive, or already connected"),
-        (status = 422, description = "The provider refused the credentials"),
-        (status = 502, description = "The provider could not be reached"),
-        (status = 503, description = "The provider rate-limited the check"),
-    ))]
+#[utoipa::path(post, path = "/v1/integrations/providers/{slug}/connect", operation_id = "connectProvider", tag = "integrations", params(("slug" = String, Path, description = "A provider of the catalog, e.g. `postmark`"), crate::openapi::IdempotencyKey), request_body = ConnectRequest, security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 201, body = ConnectionViewBody), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::JsonBody, crate::openapi::errors::Conflict, crate::openapi::errors::Unprocessable, crate::openapi::errors::Provider, crate::openapi::errors::Idempotent))]
 pub async fn connect(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
     slug: web::Path<String>,
-    body: web::Json<ConnectRequest>,
+    body: super::body::JsonObject<ConnectRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let input = match (body.use_preconfigured, body.credentials) {
@@ -243,8 +241,7 @@ pub async fn connect(
 }
 
 /// Connected apps of the organization, newest first.
-#[utoipa::path(get, path = "/v1/integrations/connections", tag = "integrations", security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = ListResponse<ConnectionViewBody>)))]
+#[utoipa::path(get, path = "/v1/integrations/connections", operation_id = "listConnections", tag = "integrations", security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ListResponse<ConnectionViewBody>), crate::openapi::errors::Keyed))]
 pub async fn connections(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
@@ -262,8 +259,7 @@ pub struct ConnectionDetailBody {
 }
 
 /// One connection with its health history and response times.
-#[utoipa::path(get, path = "/v1/integrations/connections/{id}", tag = "integrations", params(("id" = uuid::Uuid, Path)),
-    security(("session" = []), ("api_key" = [])), responses((status = 200, body = ConnectionDetailBody), (status = 404)))]
+#[utoipa::path(get, path = "/v1/integrations/connections/{id}", operation_id = "getConnection", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection")), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ConnectionDetailBody), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound))]
 pub async fn connection(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
@@ -278,8 +274,7 @@ pub async fn connection(
 }
 
 /// Disconnect: credentials deleted, audit written.
-#[utoipa::path(delete, path = "/v1/integrations/connections/{id}", tag = "integrations", params(("id" = uuid::Uuid, Path)),
-    security(("session" = []), ("api_key" = [])), responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = "/v1/integrations/connections/{id}", operation_id = "deleteConnection", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection")), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 204, description = "Disconnected"), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound))]
 pub async fn disconnect(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
@@ -291,9 +286,7 @@ pub async fn disconnect(
 }
 
 /// Re-run the health check now.
-#[utoipa::path(post, path = "/v1/integrations/connections/{id}/health-checks", tag = "integrations",
-    params(("id" = uuid::Uuid, Path)), security(("session" = []), ("api_key" = [])),
-    responses((status = 201, body = HealthView), (status = 404)))]
+#[utoipa::path(post, path = "/v1/integrations/connections/{id}/health-checks", operation_id = "createHealthCheck", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection"), crate::openapi::IdempotencyKey), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 201, body = HealthView), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::Idempotent))]
 pub async fn run_check(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
@@ -305,9 +298,7 @@ pub async fn run_check(
 }
 
 /// The connection's health history, newest first.
-#[utoipa::path(get, path = "/v1/integrations/connections/{id}/health-checks", tag = "integrations",
-    params(("id" = uuid::Uuid, Path)), security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = ListResponse<HealthView>)))]
+#[utoipa::path(get, path = "/v1/integrations/connections/{id}/health-checks", operation_id = "listHealthChecks", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection")), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ListResponse<HealthView>), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound))]
 pub async fn checks(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
@@ -325,14 +316,12 @@ pub struct EnabledRequest {
 }
 
 /// The active/inactive toggle (Mapbox, Google Maps, Geoapify).
-#[utoipa::path(put, path = "/v1/integrations/connections/{id}/enabled", tag = "integrations",
-    params(("id" = uuid::Uuid, Path)), request_body = EnabledRequest, security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = ConnectionViewBody), (status = 404), (status = 405)))]
+#[utoipa::path(put, path = "/v1/integrations/connections/{id}/enabled", operation_id = "setConnectionEnabled", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection")), request_body = EnabledRequest, security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ConnectionViewBody), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::NotOffered, crate::openapi::errors::JsonBody))]
 pub async fn set_enabled(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
-    body: web::Json<EnabledRequest>,
+    body: super::body::JsonObject<EnabledRequest>,
 ) -> Result<web::Json<ConnectionViewBody>, ApiError> {
     let id = parse_id(&id, "connection")?;
     let view = service.set_enabled(&caller.caller, id, body.enabled).await?;
@@ -346,9 +335,7 @@ pub struct ModelView {
 }
 
 /// The models the provider offers (Anthropic), read live from the provider.
-#[utoipa::path(get, path = "/v1/integrations/connections/{id}/models", tag = "integrations",
-    params(("id" = uuid::Uuid, Path)), security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = ListResponse<ModelView>)))]
+#[utoipa::path(get, path = "/v1/integrations/connections/{id}/models", operation_id = "listConnectionModels", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection")), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ListResponse<ModelView>), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::NotOffered, crate::openapi::errors::Unprocessable, crate::openapi::errors::Provider))]
 pub async fn models(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
@@ -372,6 +359,7 @@ pub async fn models(
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
     /// 1 to 31 days, today included; default 7.
+    #[param(minimum = 1, maximum = 31)]
     pub days: Option<u32>,
 }
 
@@ -396,9 +384,7 @@ pub struct UsageReportView {
 
 /// Usage monitoring (Anthropic): daily token usage, read live from the provider's usage report
 /// with the connection's admin key (`api_secret`).
-#[utoipa::path(get, path = "/v1/integrations/connections/{id}/usage", tag = "integrations",
-    params(("id" = uuid::Uuid, Path), UsageQuery), security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = UsageReportView), (status = 404), (status = 409)))]
+#[utoipa::path(get, path = "/v1/integrations/connections/{id}/usage", operation_id = "getConnectionUsage", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection"), UsageQuery), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = UsageReportView), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::NotOffered, crate::openapi::errors::Conflict, crate::openapi::errors::Unprocessable, crate::openapi::errors::Provider))]
 pub async fn usage(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
@@ -445,14 +431,12 @@ pub struct ModelRequest {
 }
 
 /// Choose the model (Anthropic): it must be one the provider offers now.
-#[utoipa::path(put, path = "/v1/integrations/connections/{id}/model", tag = "integrations",
-    params(("id" = uuid::Uuid, Path)), request_body = ModelRequest, security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = ConnectionViewBody), (status = 400), (status = 404)))]
+#[utoipa::path(put, path = "/v1/integrations/connections/{id}/model", operation_id = "selectConnectionModel", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection")), request_body = ModelRequest, security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ConnectionViewBody), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::NotOffered, crate::openapi::errors::JsonBody, crate::openapi::errors::Unprocessable, crate::openapi::errors::Provider))]
 pub async fn select_model(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
-    body: web::Json<ModelRequest>,
+    body: super::body::JsonObject<ModelRequest>,
 ) -> Result<web::Json<ConnectionViewBody>, ApiError> {
     let id = parse_id(&id, "connection")?;
     let view = service.select_model(&caller.caller, id, &body.model).await?.map_err(|outcome| {
@@ -464,14 +448,40 @@ pub async fn select_model(
     Ok(web::Json(ConnectionViewBody::from(&view)))
 }
 
-/// `senders` (Postmark) or `phone-numbers` (Quo).
-fn contact_kind(segment: &str) -> Result<otesse_domain::integration::ContactKind, ApiError> {
-    use otesse_domain::integration::ContactKind;
-    match segment {
-        "senders" => Ok(ContactKind::SenderEmail),
-        "phone-numbers" => Ok(ContactKind::PhoneNumber),
-        _ => Err(ApiError::new(ErrorCode::ResourceMissing, "Unrecognized request URL.")),
+/// The `{kind}` of a contacts route: `senders` (Postmark's sender emails) or `phone-numbers`
+/// (Quo's phone numbers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ContactKindPath {
+    Senders,
+    PhoneNumbers,
+}
+
+impl ContactKindPath {
+    const ALL: [ContactKindPath; 2] = [ContactKindPath::Senders, ContactKindPath::PhoneNumbers];
+
+    fn segment(self) -> &'static str {
+        match self {
+            ContactKindPath::Senders => "senders",
+            ContactKindPath::PhoneNumbers => "phone-numbers",
+        }
     }
+
+    fn kind(self) -> otesse_domain::integration::ContactKind {
+        use otesse_domain::integration::ContactKind;
+        match self {
+            ContactKindPath::Senders => ContactKind::SenderEmail,
+            ContactKindPath::PhoneNumbers => ContactKind::PhoneNumber,
+        }
+    }
+}
+
+fn contact_kind(segment: &str) -> Result<otesse_domain::integration::ContactKind, ApiError> {
+    ContactKindPath::ALL
+        .into_iter()
+        .find(|kind| kind.segment() == segment)
+        .map(ContactKindPath::kind)
+        .ok_or_else(|| ApiError::new(ErrorCode::ResourceMissing, "Unrecognized request URL."))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -513,9 +523,7 @@ pub struct ContactPatch {
 }
 
 /// Sender emails (`senders`, Postmark) or phone numbers (`phone-numbers`, Quo), oldest first.
-#[utoipa::path(get, path = "/v1/integrations/connections/{id}/{kind}", tag = "integrations",
-    params(("id" = uuid::Uuid, Path), ("kind" = String, Path, description = "senders or phone-numbers")),
-    security(("session" = []), ("api_key" = [])), responses((status = 200, body = ListResponse<ContactView>)))]
+#[utoipa::path(get, path = "/v1/integrations/connections/{id}/{kind}", operation_id = "listContacts", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection"), ("kind" = inline(ContactKindPath), Path)), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ListResponse<ContactView>), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::NotOffered))]
 pub async fn contacts(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
@@ -528,14 +536,12 @@ pub async fn contacts(
 }
 
 /// Add a sender email or phone number; the first becomes the default.
-#[utoipa::path(post, path = "/v1/integrations/connections/{id}/{kind}", tag = "integrations",
-    params(("id" = uuid::Uuid, Path), ("kind" = String, Path)), request_body = ContactRequest,
-    security(("session" = []), ("api_key" = [])), responses((status = 201, body = ContactView), (status = 400), (status = 409)))]
+#[utoipa::path(post, path = "/v1/integrations/connections/{id}/{kind}", operation_id = "createContact", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection"), ("kind" = inline(ContactKindPath), Path), crate::openapi::IdempotencyKey), request_body = ContactRequest, security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 201, body = ContactView), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::NotOffered, crate::openapi::errors::JsonBody, crate::openapi::errors::Conflict, crate::openapi::errors::Idempotent))]
 pub async fn add_contact(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
     path: web::Path<(String, String)>,
-    body: web::Json<ContactRequest>,
+    body: super::body::JsonObject<ContactRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, kind) = path.into_inner();
     let kind = contact_kind(&kind)?;
@@ -546,14 +552,12 @@ pub async fn add_contact(
 }
 
 /// Change a sender email or phone number.
-#[utoipa::path(patch, path = "/v1/integrations/connections/{id}/{kind}/{resource_id}", tag = "integrations",
-    params(("id" = uuid::Uuid, Path), ("kind" = String, Path), ("resource_id" = uuid::Uuid, Path)), request_body = ContactPatch,
-    security(("session" = []), ("api_key" = [])), responses((status = 200, body = ContactView), (status = 404)))]
+#[utoipa::path(patch, path = "/v1/integrations/connections/{id}/{kind}/{resource_id}", operation_id = "updateContact", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection"), ("kind" = inline(ContactKindPath), Path), ("resource_id" = uuid::Uuid, Path)), request_body = ContactPatch, security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ContactView), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::NotOffered, crate::openapi::errors::JsonBody, crate::openapi::errors::Conflict))]
 pub async fn update_contact(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
     path: web::Path<(String, String, String)>,
-    body: web::Json<ContactPatch>,
+    body: super::body::JsonObject<ContactPatch>,
 ) -> Result<web::Json<ContactView>, ApiError> {
     let (id, kind, resource) = path.into_inner();
     let kind = contact_kind(&kind)?;
@@ -571,9 +575,7 @@ pub async fn update_contact(
 }
 
 /// Delete one; if it was the default, the oldest remaining becomes the default.
-#[utoipa::path(delete, path = "/v1/integrations/connections/{id}/{kind}/{resource_id}", tag = "integrations",
-    params(("id" = uuid::Uuid, Path), ("kind" = String, Path), ("resource_id" = uuid::Uuid, Path)),
-    security(("session" = []), ("api_key" = [])), responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = "/v1/integrations/connections/{id}/{kind}/{resource_id}", operation_id = "deleteContact", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection"), ("kind" = inline(ContactKindPath), Path), ("resource_id" = uuid::Uuid, Path)), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 204, description = "Deleted"), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::NotOffered))]
 pub async fn delete_contact(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
@@ -588,9 +590,7 @@ pub async fn delete_contact(
 }
 
 /// Make it the one default of its kind.
-#[utoipa::path(post, path = "/v1/integrations/connections/{id}/{kind}/{resource_id}/default", tag = "integrations",
-    params(("id" = uuid::Uuid, Path), ("kind" = String, Path), ("resource_id" = uuid::Uuid, Path)),
-    security(("session" = []), ("api_key" = [])), responses((status = 200, body = ContactView), (status = 404)))]
+#[utoipa::path(post, path = "/v1/integrations/connections/{id}/{kind}/{resource_id}/default", operation_id = "setDefaultContact", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection"), ("kind" = inline(ContactKindPath), Path), ("resource_id" = uuid::Uuid, Path), crate::openapi::IdempotencyKey), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ContactView), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::NotOffered, crate::openapi::errors::Idempotent))]
 pub async fn set_default_contact(
     service: web::Data<IntegrationService>,
     caller: ByEither<IntegrationsRoute>,
@@ -602,4 +602,18 @@ pub async fn set_default_contact(
         .set_default_contact(&caller.caller, parse_id(&id, "connection")?, kind, parse_id(&resource, "resource")?)
         .await?;
     Ok(web::Json(ContactView::from(&updated)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contact_kinds_are_documented_as_they_are_matched() {
+        for kind in ContactKindPath::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.segment());
+            assert_eq!(contact_kind(kind.segment()).unwrap(), kind.kind());
+        }
+        assert!(contact_kind("models").is_err());
+    }
 }

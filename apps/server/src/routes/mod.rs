@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod body;
 pub mod customers;
 pub mod health;
 pub mod integrations;
@@ -13,8 +14,11 @@ pub mod stripe;
 pub mod users;
 pub mod webhooks;
 pub mod whoami;
+pub mod wire;
 
-use actix_web::{HttpRequest, HttpResponse, Route, web};
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Resource, Responder, ResponseError, Route, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -39,6 +43,7 @@ impl<T> ListResponse<T> {
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -53,127 +58,187 @@ impl PageQuery {
     }
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(ErrorCode::MethodNotAllowed, "This method is not allowed on this path."))
+/// One path of the route table and the handler of each of its methods.
+pub struct Endpoint {
+    pub path: &'static str,
+    routes: Vec<(Method, Route)>,
 }
 
-/// A resource whose other methods answer 405 in the error shape.
-fn resource(path: &str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+impl Endpoint {
+    fn new(path: &'static str) -> Self {
+        Self { path, routes: Vec::new() }
+    }
+
+    fn on<F, Args>(mut self, method: Method, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.routes.push((method.clone(), web::method(method).to(handler)));
+        self
+    }
+
+    fn get<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::GET, handler)
+    }
+
+    fn post<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(Method::POST, handler)
+    }
+
+    pub fn methods(&self) -> impl Iterator<Item = &Method> {
+        self.routes.iter().map(|(method, _)| method)
+    }
+
+    /// The actix resource: its routes, and a 405 in the error shape with `Allow` for the rest.
+    fn into_resource(self) -> Resource {
+        let allow = self.methods().map(Method::as_str).collect::<Vec<_>>().join(", ");
+        let mut resource = web::resource(self.path).default_service(web::to(move || {
+            let allow = allow.clone();
+            async move { method_not_allowed(&allow) }
+        }));
+        for (_, route) in self.routes {
+            resource = resource.route(route);
+        }
+        resource
+    }
 }
 
-fn get() -> Route {
-    web::get()
+fn method_not_allowed(allow: &str) -> HttpResponse {
+    let mut response =
+        ApiError::new(ErrorCode::MethodNotAllowed, "This method is not allowed on this path.").error_response();
+    if let Ok(value) = HeaderValue::from_str(allow) {
+        response.headers_mut().insert(header::ALLOW, value);
+    }
+    response
 }
 
-/// Registers every route.
+/// The scope every API route lives under (P5).
+pub const API_PREFIX: &str = "/v1";
+
+/// Routes outside [`API_PREFIX`]: liveness, readiness, metrics (O4).
+fn operations() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new("/healthz").get(health::healthz),
+        Endpoint::new("/readyz").get(health::readyz),
+        Endpoint::new("/metrics").get(health::metrics),
+    ]
+}
+
+/// Routes under [`API_PREFIX`] (paths relative to it), in matching order: actix tries them one
+/// after the other, so the hot path (`whoami`, the customers) comes first, and Stripe's
+/// resources come before the contacts' `{kind}` routes that would match them too.
+fn api() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new("/openapi.json").get(openapi_json),
+        Endpoint::new("/whoami").get(whoami::whoami),
+        Endpoint::new("/customers").get(customers::list).post(customers::create),
+        Endpoint::new("/customers/{id}")
+            .get(customers::get)
+            .on(Method::PATCH, customers::update)
+            .on(Method::DELETE, customers::delete),
+        Endpoint::new("/setup").post(setup::setup),
+        Endpoint::new("/sessions").post(sessions::sign_in),
+        Endpoint::new("/sessions/current").on(Method::DELETE, sessions::sign_out),
+        Endpoint::new("/me").get(sessions::me),
+        Endpoint::new("/users").get(users::list).post(users::create),
+        Endpoint::new("/scopes").get(scopes::list),
+        Endpoint::new("/notifications").get(notifications::list),
+        Endpoint::new("/notifications/{id}/read").post(notifications::mark_read),
+        Endpoint::new("/api-keys").get(api_keys::list).post(api_keys::create),
+        Endpoint::new("/api-keys/{id}").get(api_keys::detail),
+        Endpoint::new("/api-keys/{id}/usage").get(api_keys::usage),
+        Endpoint::new("/api-keys/{id}/rotate").post(api_keys::rotate),
+        Endpoint::new("/api-keys/{id}/revoke").post(api_keys::revoke),
+        Endpoint::new("/event-types").get(webhooks::event_types),
+        Endpoint::new("/webhook-endpoints").get(webhooks::list).post(webhooks::create),
+        Endpoint::new("/webhook-endpoints/{id}")
+            .get(webhooks::get)
+            .on(Method::PATCH, webhooks::update)
+            .on(Method::DELETE, webhooks::delete),
+        Endpoint::new("/webhook-endpoints/{id}/deliveries").get(webhooks::deliveries),
+        Endpoint::new("/webhook-endpoints/{id}/test").post(webhooks::send_test),
+        Endpoint::new("/webhook-endpoints/{id}/rotate-secret").post(webhooks::rotate_secret),
+        Endpoint::new("/integrations/audit-log").get(audit::list),
+        Endpoint::new("/integrations/providers").get(integrations::providers),
+        Endpoint::new("/integrations/providers/{slug}").get(integrations::provider),
+        Endpoint::new("/integrations/providers/{slug}/connect").post(integrations::connect),
+        Endpoint::new("/integrations/connections").get(integrations::connections),
+        Endpoint::new("/integrations/connections/{id}")
+            .get(integrations::connection)
+            .on(Method::DELETE, integrations::disconnect),
+        Endpoint::new("/integrations/connections/{id}/health-checks")
+            .get(integrations::checks)
+            .post(integrations::run_check),
+        Endpoint::new("/integrations/connections/{id}/enabled").on(Method::PUT, integrations::set_enabled),
+        Endpoint::new("/integrations/connections/{id}/models").get(integrations::models),
+        Endpoint::new("/integrations/connections/{id}/model").on(Method::PUT, integrations::select_model),
+        Endpoint::new("/integrations/connections/{id}/usage").get(integrations::usage),
+        // Stripe's resources, before the `{kind}` routes of the contacts.
+        Endpoint::new("/integrations/connections/{id}/webhook-endpoints")
+            .get(stripe::endpoints)
+            .post(stripe::add_endpoint),
+        Endpoint::new("/integrations/connections/{id}/webhook-endpoints/{endpoint_id}")
+            .on(Method::DELETE, stripe::delete_endpoint),
+        Endpoint::new("/integrations/connections/{id}/webhook-events").get(stripe::events),
+        Endpoint::new("/integrations/connections/{id}/status").get(stripe::status),
+        Endpoint::new("/integrations/stripe/webhooks/{endpoint_id}").post(stripe::receive),
+        Endpoint::new("/integrations/connections/{id}/{kind}")
+            .get(integrations::contacts)
+            .post(integrations::add_contact),
+        Endpoint::new("/integrations/connections/{id}/{kind}/{resource_id}")
+            .on(Method::PATCH, integrations::update_contact)
+            .on(Method::DELETE, integrations::delete_contact),
+        Endpoint::new("/integrations/connections/{id}/{kind}/{resource_id}/default")
+            .post(integrations::set_default_contact),
+    ]
+}
+
+/// Every registered route as `(method, full path)`, path parameters written `{name}`: the
+/// list the OpenAPI document must describe, read from the same table [`configure`] registers.
+pub fn route_table() -> Vec<(Method, String)> {
+    let operations = operations().into_iter().map(|endpoint| (String::new(), endpoint));
+    let api = api().into_iter().map(|endpoint| (API_PREFIX.to_owned(), endpoint));
+    operations
+        .chain(api)
+        .flat_map(|(prefix, endpoint)| {
+            let path = format!("{prefix}{}", endpoint.path);
+            endpoint.methods().map(|method| (method.clone(), path.clone())).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Registers every route: the table above, nothing else, so that [`route_table`] is the truth.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/healthz").route(get().to(health::healthz)))
-        .service(resource("/readyz").route(get().to(health::readyz)))
-        .service(resource("/metrics").route(get().to(health::metrics)))
-        .service(
-            web::scope("/v1")
-                // The caller is identified once, outside everything else; every request made
-                // with a key is logged, whatever its outcome.
-                .wrap(actix_web::middleware::from_fn(crate::idempotency::idempotency))
-                .wrap(actix_web::middleware::from_fn(crate::identify::identify))
-                .service(resource("/openapi.json").route(get().to(openapi_json)))
-                .service(resource("/whoami").route(get().to(whoami::whoami)))
-                .service(
-                    resource("/customers").route(get().to(customers::list)).route(web::post().to(customers::create)),
-                )
-                .service(
-                    resource("/customers/{id}")
-                        .route(get().to(customers::get))
-                        .route(web::patch().to(customers::update))
-                        .route(web::delete().to(customers::delete)),
-                )
-                .configure(user_routes),
-        );
+    for endpoint in operations() {
+        cfg.service(endpoint.into_resource());
+    }
+    // The caller is identified once, outside everything else; every request made with a key
+    // is logged, whatever its outcome.
+    let scope = web::scope(API_PREFIX)
+        .wrap(actix_web::middleware::from_fn(crate::idempotency::idempotency))
+        .wrap(actix_web::middleware::from_fn(crate::identify::identify));
+    let scope = api().into_iter().fold(scope, |scope, endpoint| scope.service(endpoint.into_resource()));
+    cfg.service(scope);
 }
 
 /// The OpenAPI document (P6), built once.
-async fn openapi_json() -> HttpResponse {
+#[utoipa::path(get, path = "/v1/openapi.json", operation_id = "getOpenApiDocument", tag = "operations", responses((status = 200, description = "This document", body = Object)))]
+pub async fn openapi_json() -> HttpResponse {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let body = DOCUMENT.get_or_init(|| {
-        use utoipa::OpenApi;
-        crate::openapi::ApiDoc::openapi().to_json().unwrap_or_default()
-    });
+    let body = DOCUMENT.get_or_init(|| crate::openapi::document().to_string());
     HttpResponse::Ok().content_type("application/json").body(body.as_str())
-}
-
-/// Routes for signed-in users (the dashboard's API).
-fn user_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/setup").route(web::post().to(setup::setup)))
-        .service(resource("/sessions").route(web::post().to(sessions::sign_in)))
-        .service(resource("/sessions/current").route(web::delete().to(sessions::sign_out)))
-        .service(resource("/me").route(get().to(sessions::me)))
-        .service(resource("/users").route(get().to(users::list)).route(web::post().to(users::create)))
-        .service(resource("/scopes").route(get().to(scopes::list)))
-        .service(resource("/notifications").route(get().to(notifications::list)))
-        .service(resource("/notifications/{id}/read").route(web::post().to(notifications::mark_read)))
-        .service(resource("/api-keys").route(get().to(api_keys::list)).route(web::post().to(api_keys::create)))
-        .service(resource("/api-keys/{id}").route(get().to(api_keys::detail)))
-        .service(resource("/api-keys/{id}/usage").route(get().to(api_keys::usage)))
-        .service(resource("/api-keys/{id}/rotate").route(web::post().to(api_keys::rotate)))
-        .service(resource("/api-keys/{id}/revoke").route(web::post().to(api_keys::revoke)))
-        .service(resource("/event-types").route(get().to(webhooks::event_types)))
-        .service(resource("/webhook-endpoints").route(get().to(webhooks::list)).route(web::post().to(webhooks::create)))
-        .service(
-            resource("/webhook-endpoints/{id}")
-                .route(get().to(webhooks::get))
-                .route(web::patch().to(webhooks::update))
-                .route(web::delete().to(webhooks::delete)),
-        )
-        .service(resource("/webhook-endpoints/{id}/deliveries").route(get().to(webhooks::deliveries)))
-        .service(resource("/webhook-endpoints/{id}/test").route(web::post().to(webhooks::send_test)))
-        .service(resource("/webhook-endpoints/{id}/rotate-secret").route(web::post().to(webhooks::rotate_secret)))
-        .service(resource("/integrations/audit-log").route(get().to(audit::list)))
-        .service(resource("/integrations/providers").route(get().to(integrations::providers)))
-        .service(resource("/integrations/providers/{slug}").route(get().to(integrations::provider)))
-        .service(resource("/integrations/providers/{slug}/connect").route(web::post().to(integrations::connect)))
-        .service(resource("/integrations/connections").route(get().to(integrations::connections)))
-        .service(
-            resource("/integrations/connections/{id}")
-                .route(get().to(integrations::connection))
-                .route(web::delete().to(integrations::disconnect)),
-        )
-        .service(
-            resource("/integrations/connections/{id}/health-checks")
-                .route(get().to(integrations::checks))
-                .route(web::post().to(integrations::run_check)),
-        )
-        .service(resource("/integrations/connections/{id}/enabled").route(web::put().to(integrations::set_enabled)))
-        .service(resource("/integrations/connections/{id}/models").route(get().to(integrations::models)))
-        .service(resource("/integrations/connections/{id}/model").route(web::put().to(integrations::select_model)))
-        .service(resource("/integrations/connections/{id}/usage").route(get().to(integrations::usage)))
-        // Stripe's resources, before the `{kind}` routes of the contacts.
-        .service(
-            resource("/integrations/connections/{id}/webhook-endpoints")
-                .route(get().to(stripe::endpoints))
-                .route(web::post().to(stripe::add_endpoint)),
-        )
-        .service(
-            resource("/integrations/connections/{id}/webhook-endpoints/{endpoint_id}")
-                .route(web::delete().to(stripe::delete_endpoint)),
-        )
-        .service(resource("/integrations/connections/{id}/webhook-events").route(get().to(stripe::events)))
-        .service(resource("/integrations/connections/{id}/status").route(get().to(stripe::status)))
-        .service(resource("/integrations/stripe/webhooks/{endpoint_id}").route(web::post().to(stripe::receive)))
-        .service(
-            resource("/integrations/connections/{id}/{kind}")
-                .route(get().to(integrations::contacts))
-                .route(web::post().to(integrations::add_contact)),
-        )
-        .service(
-            resource("/integrations/connections/{id}/{kind}/{resource_id}")
-                .route(web::patch().to(integrations::update_contact))
-                .route(web::delete().to(integrations::delete_contact)),
-        )
-        .service(
-            resource("/integrations/connections/{id}/{kind}/{resource_id}/default")
-                .route(web::post().to(integrations::set_default_contact)),
-        );
 }
 
 /// The 404 answer for unknown paths.

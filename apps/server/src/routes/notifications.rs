@@ -15,6 +15,7 @@ use crate::extract::ByUser;
 pub struct NotificationView {
     pub id: uuid::Uuid,
     /// `api_key.expiring` or `webhook_endpoint.disabled`.
+    #[schema(schema_with = super::wire::notification_kind)]
     pub kind: &'static str,
     pub title: String,
     pub body: String,
@@ -44,14 +45,14 @@ pub struct NotificationQuery {
     /// Only the unread ones.
     pub unread: Option<bool>,
     /// 1 to 100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
 /// Your notifications, newest first.
-#[utoipa::path(get, path = "/v1/notifications", tag = "notifications", params(NotificationQuery),
-    security(("session" = [])), responses((status = 200, body = ListResponse<NotificationView>)))]
+#[utoipa::path(get, path = "/v1/notifications", operation_id = "listNotifications", tag = "notifications", params(NotificationQuery), security(("session" = [])), responses((status = 200, body = ListResponse<NotificationView>), crate::openapi::errors::SignedIn))]
 pub async fn list(
     service: web::Data<NotificationService>,
     user: ByUser,
@@ -64,8 +65,7 @@ pub async fn list(
 }
 
 /// Mark one of your notifications read (again is harmless: the first time is kept).
-#[utoipa::path(post, path = "/v1/notifications/{id}/read", tag = "notifications", params(("id" = uuid::Uuid, Path)),
-    security(("session" = [])), responses((status = 200, body = NotificationView), (status = 404)))]
+#[utoipa::path(post, path = "/v1/notifications/{id}/read", operation_id = "markNotificationRead", tag = "notifications", params(("id" = uuid::Uuid, Path), crate::openapi::IdempotencyKey), security(("session" = [])), responses((status = 200, body = NotificationView), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden, crate::openapi::errors::NotFound, crate::openapi::errors::Idempotent))]
 pub async fn mark_read(
     service: web::Data<NotificationService>,
     user: ByUser,

@@ -10,20 +10,24 @@ use crate::extract::ByUser;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScopeView {
+    #[schema(schema_with = super::wire::scope)]
     pub name: &'static str,
     pub description: &'static str,
     /// `read` or `write`.
+    #[schema(schema_with = super::wire::access)]
     pub access: &'static str,
     /// Only an admin may grant it.
     pub sensitive: bool,
     /// Test keys may not hold it (it reaches organization-wide live integrations or webhooks).
     pub live_only: bool,
     /// The scope levels that may hold it.
+    #[schema(schema_with = super::wire::scope_levels)]
     pub levels: Vec<&'static str>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LevelView {
+    #[schema(schema_with = super::wire::scope_level)]
     pub name: &'static str,
     pub description: &'static str,
 }
@@ -58,8 +62,7 @@ fn level_description(level: ScopeLevel) -> &'static str {
 }
 
 /// Every granular scope with its description and sensitive flag, and the scope levels.
-#[utoipa::path(get, path = "/v1/scopes", tag = "api-keys", security(("session" = [])),
-    responses((status = 200, body = ScopeCatalog)))]
+#[utoipa::path(get, path = "/v1/scopes", operation_id = "listScopes", tag = "api-keys", security(("session" = [])), responses((status = 200, body = ScopeCatalog), crate::openapi::errors::SignedIn))]
 pub async fn list(_user: ByUser) -> Result<web::Json<ScopeCatalog>, ApiError> {
     Ok(web::Json(ScopeCatalog {
         data: Scope::ALL.into_iter().map(scope_view).collect(),

@@ -45,20 +45,14 @@ pub struct SessionResponse {
 
 /// Sign in. Wrong password and unknown email get the same answer; repeated failures are
 /// refused for a while (429 with `Retry-After`).
-#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", request_body = SignInRequest, responses(
-    (status = 201, body = SessionResponse),
-    (status = 401, description = "Invalid email or password"),
-    (status = 403, description = "A cookie sign-in from another site"),
-    (status = 429, description = "Too many failed attempts"),
-    (status = 503, description = "Too many password checks running; retry after Retry-After"),
-))]
+#[utoipa::path(post, path = "/v1/sessions", operation_id = "createSession", tag = "sessions", request_body = SignInRequest, responses((status = 201, body = SessionResponse), crate::openapi::errors::JsonBody, crate::openapi::errors::Unauthorized, crate::openapi::errors::Forbidden, crate::openapi::errors::TooManyRequests, crate::openapi::errors::ServerError, crate::openapi::errors::Unavailable))]
 pub async fn sign_in(
     auth: web::Data<AuthService>,
     limits: web::Data<crate::rate_limit::Limits>,
     browser: web::Data<BrowserPolicy>,
     req: actix_web::HttpRequest,
     ip: ClientIp,
-    body: web::Json<SignInRequest>,
+    body: super::body::JsonObject<SignInRequest>,
 ) -> Result<HttpResponse, ApiError> {
     if body.cookie && !browser.is_same_origin(&req) {
         // Another site's page could otherwise sign a visitor's browser in to an account of
@@ -98,8 +92,7 @@ pub async fn sign_in(
 
 /// Sign out: the session token stops working at once. Through the cookie, both cookies are
 /// cleared too.
-#[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", security(("session" = [])),
-    responses((status = 204, description = "Signed out")))]
+#[utoipa::path(delete, path = "/v1/sessions/current", operation_id = "deleteCurrentSession", tag = "sessions", security(("session" = [])), responses((status = 204, description = "Signed out"), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden))]
 pub async fn sign_out(
     auth: web::Data<AuthService>,
     browser: web::Data<BrowserPolicy>,
@@ -121,12 +114,12 @@ pub struct MeResponse {
     pub user: UserView,
     pub organization: OrganizationView,
     /// What the user's role allows.
+    #[schema(schema_with = super::wire::permissions)]
     pub permissions: Vec<&'static str>,
 }
 
 /// The signed-in user, their organization and permissions.
-#[utoipa::path(get, path = "/v1/me", tag = "sessions", security(("session" = [])),
-    responses((status = 200, body = MeResponse)))]
+#[utoipa::path(get, path = "/v1/me", operation_id = "getMe", tag = "sessions", security(("session" = [])), responses((status = 200, body = MeResponse), crate::openapi::errors::SignedIn))]
 pub async fn me(auth: web::Data<AuthService>, user: ByUser) -> Result<web::Json<MeResponse>, ApiError> {
     let (user, organization) = auth.me(&user.0).await?.ok_or_else(ApiError::internal)?;
     Ok(web::Json(MeResponse {

@@ -39,19 +39,14 @@ pub struct SetupResponse {
 }
 
 /// Create the first organization and admin. Closed once an admin exists.
-#[utoipa::path(post, path = "/v1/setup", tag = "setup", request_body = SetupRequest, responses(
-    (status = 201, body = SetupResponse),
-    (status = 403, description = "Wrong setup token"),
-    (status = 409, description = "Setup already completed"),
-    (status = 429, description = "Too many attempts from this network"),
-))]
+#[utoipa::path(post, path = "/v1/setup", operation_id = "completeSetup", tag = "setup", request_body = SetupRequest, responses((status = 201, body = SetupResponse), crate::openapi::errors::JsonBody, crate::openapi::errors::Forbidden, crate::openapi::errors::Conflict, crate::openapi::errors::TooManyRequests, crate::openapi::errors::ServerError, crate::openapi::errors::Unavailable))]
 pub async fn setup(
     auth: web::Data<AuthService>,
     token: web::Data<SetupToken>,
     limits: web::Data<crate::rate_limit::Limits>,
     req: actix_web::HttpRequest,
     ip: crate::extract::ClientIp,
-    body: web::Json<SetupRequest>,
+    body: super::body::JsonObject<SetupRequest>,
 ) -> Result<HttpResponse, ApiError> {
     // Guessing the setup token is as limited as guessing passwords.
     let bucket = match ip.0 {

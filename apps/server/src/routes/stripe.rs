@@ -11,6 +11,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::body::body_bytes;
 use super::integrations::ConnectionViewBody;
 use super::{ListResponse, PageQuery, created, parse_id};
 use crate::error::{ApiError, ErrorCode};
@@ -71,9 +72,7 @@ pub struct WebhookEndpointRequest {
 }
 
 /// Stripe webhook endpoints of the connection, oldest first.
-#[utoipa::path(get, path = "/v1/integrations/connections/{id}/webhook-endpoints", tag = "integrations",
-    params(("id" = uuid::Uuid, Path)), security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = ListResponse<WebhookEndpointView>)))]
+#[utoipa::path(get, path = "/v1/integrations/connections/{id}/webhook-endpoints", operation_id = "listStripeWebhookEndpoints", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection")), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ListResponse<WebhookEndpointView>), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::NotOffered))]
 pub async fn endpoints(
     service: web::Data<StripeWebhookService>,
     public: web::Data<PublicUrl>,
@@ -88,16 +87,13 @@ pub async fn endpoints(
 
 /// Register a Stripe webhook endpoint: the events it subscribes to and its signing secret.
 /// The answer's `url` is where Stripe must send them.
-#[utoipa::path(post, path = "/v1/integrations/connections/{id}/webhook-endpoints", tag = "integrations",
-    params(("id" = uuid::Uuid, Path)), request_body = WebhookEndpointRequest,
-    security(("session" = []), ("api_key" = [])),
-    responses((status = 201, body = WebhookEndpointView), (status = 400), (status = 404), (status = 409)))]
+#[utoipa::path(post, path = "/v1/integrations/connections/{id}/webhook-endpoints", operation_id = "createStripeWebhookEndpoint", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection"), crate::openapi::IdempotencyKey), request_body = WebhookEndpointRequest, security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 201, body = WebhookEndpointView), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::NotOffered, crate::openapi::errors::JsonBody, crate::openapi::errors::Conflict, crate::openapi::errors::Idempotent))]
 pub async fn add_endpoint(
     service: web::Data<StripeWebhookService>,
     public: web::Data<PublicUrl>,
     caller: ByEither<IntegrationsRoute>,
     id: web::Path<String>,
-    body: web::Json<WebhookEndpointRequest>,
+    body: super::body::JsonObject<WebhookEndpointRequest>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
@@ -113,9 +109,7 @@ pub async fn add_endpoint(
     Ok(created(&WebhookEndpointView::new(&endpoint, &public, &req)))
 }
 
-#[utoipa::path(delete, path = "/v1/integrations/connections/{id}/webhook-endpoints/{endpoint_id}",
-    tag = "integrations", params(("id" = uuid::Uuid, Path), ("endpoint_id" = uuid::Uuid, Path)),
-    security(("session" = []), ("api_key" = [])), responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = "/v1/integrations/connections/{id}/webhook-endpoints/{endpoint_id}", operation_id = "deleteStripeWebhookEndpoint", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection"), ("endpoint_id" = uuid::Uuid, Path, description = "The Stripe webhook endpoint")), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 204, description = "Deleted"), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::NotOffered))]
 pub async fn delete_endpoint(
     service: web::Data<StripeWebhookService>,
     caller: ByEither<IntegrationsRoute>,
@@ -136,9 +130,7 @@ pub struct StripeStatusView {
 
 /// Stripe's connection status: the connection with its latest health check, its webhook
 /// endpoints and when the newest event arrived.
-#[utoipa::path(get, path = "/v1/integrations/connections/{id}/status", tag = "integrations",
-    params(("id" = uuid::Uuid, Path)), security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = StripeStatusView), (status = 404)))]
+#[utoipa::path(get, path = "/v1/integrations/connections/{id}/status", operation_id = "getStripeStatus", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection")), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = StripeStatusView), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::NotOffered))]
 pub async fn status(
     service: web::Data<StripeWebhookService>,
     caller: ByEither<IntegrationsRoute>,
@@ -168,9 +160,7 @@ pub struct StripeEventView {
 }
 
 /// Events received on the connection's endpoints, newest first.
-#[utoipa::path(get, path = "/v1/integrations/connections/{id}/webhook-events", tag = "integrations",
-    params(("id" = uuid::Uuid, Path), PageQuery), security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = ListResponse<StripeEventView>)))]
+#[utoipa::path(get, path = "/v1/integrations/connections/{id}/webhook-events", operation_id = "listStripeWebhookEvents", tag = "integrations", params(("id" = uuid::Uuid, Path, description = "The connection"), PageQuery), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ListResponse<StripeEventView>), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::NotOffered))]
 pub async fn events(
     service: web::Data<StripeWebhookService>,
     caller: ByEither<IntegrationsRoute>,
@@ -215,16 +205,14 @@ pub struct ReceivedView {
 /// Where Stripe delivers an endpoint's events (W4). No session or key: the `Stripe-Signature`
 /// header, checked against the endpoint's signing secret within a tolerance window, is the
 /// authentication. Retries of an event are acknowledged without being stored again.
-#[utoipa::path(post, path = "/v1/integrations/stripe/webhooks/{endpoint_id}", tag = "integrations",
-    params(("endpoint_id" = uuid::Uuid, Path)),
-    request_body(content = Object, content_type = "application/json", description = "The Stripe event as Stripe sent it"),
-    responses((status = 200, body = ReceivedView), (status = 400), (status = 404)))]
+#[utoipa::path(post, path = "/v1/integrations/stripe/webhooks/{endpoint_id}", operation_id = "receiveStripeWebhook", tag = "integrations", params(("endpoint_id" = uuid::Uuid, Path, description = "The Stripe webhook endpoint"), ("Stripe-Signature" = String, Header, description = "Stripe's signature of the body")), request_body(content = Object, content_type = "application/json", description = "The Stripe event as Stripe sent it"), responses((status = 200, body = ReceivedView), crate::openapi::errors::BadRequest, crate::openapi::errors::NotFound, crate::openapi::errors::TooLarge, crate::openapi::errors::ServerError))]
 pub async fn receive(
     service: web::Data<StripeWebhookService>,
     endpoint: web::Path<String>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> Result<web::Json<ReceivedView>, ApiError> {
+    let body = body_bytes(body)?;
     let endpoint = parse_id(&endpoint, "webhook endpoint")?;
     let envelope: EventEnvelope = serde_json::from_slice(&body)
         .map_err(|_| ApiError::new(ErrorCode::InvalidBody, "The body is not a Stripe event."))?;

@@ -18,6 +18,7 @@ pub struct UserView {
     pub organization_id: uuid::Uuid,
     pub email: String,
     /// `admin`, `manager` or `viewer`.
+    #[schema(schema_with = super::wire::role)]
     pub role: &'static str,
     pub created_at: DateTime<Utc>,
 }
@@ -50,16 +51,16 @@ pub struct CreateUserRequest {
     #[schema(value_type = String, format = Password)]
     pub password: SecretString,
     /// `admin`, `manager` or `viewer`.
+    #[schema(schema_with = super::wire::role)]
     pub role: String,
 }
 
 /// Add a user to your organization (admin only).
-#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = CreateUserRequest, security(("session" = [])),
-    responses((status = 201, body = UserView), (status = 403), (status = 409, description = "Email taken")))]
+#[utoipa::path(post, path = "/v1/users", operation_id = "createUser", tag = "users", params(crate::openapi::IdempotencyKey), request_body = CreateUserRequest, security(("session" = [])), responses((status = 201, body = UserView), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden, crate::openapi::errors::JsonBody, crate::openapi::errors::Conflict, crate::openapi::errors::Idempotent))]
 pub async fn create(
     auth: web::Data<AuthService>,
     user: ByUser,
-    body: web::Json<CreateUserRequest>,
+    body: super::body::JsonObject<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let added = auth.add_user(&user.0, &body.email, body.password, &body.role).await?;
@@ -67,8 +68,7 @@ pub async fn create(
 }
 
 /// Users of your organization (admin only).
-#[utoipa::path(get, path = "/v1/users", tag = "users", security(("session" = [])),
-    responses((status = 200, body = ListResponse<UserView>)))]
+#[utoipa::path(get, path = "/v1/users", operation_id = "listUsers", tag = "users", security(("session" = [])), responses((status = 200, body = ListResponse<UserView>), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden))]
 pub async fn list(auth: web::Data<AuthService>, user: ByUser) -> Result<web::Json<ListResponse<UserView>>, ApiError> {
     let users = auth.list_users(&user.0).await?;
     Ok(web::Json(ListResponse::new::<String>(users.iter().map(UserView::from).collect(), None)))

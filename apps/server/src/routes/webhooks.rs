@@ -31,6 +31,7 @@ impl From<otesse_domain::webhook::WebhookError> for ApiError {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventTypeView {
+    #[schema(schema_with = super::wire::event_type)]
     pub name: &'static str,
     pub description: &'static str,
 }
@@ -45,8 +46,10 @@ pub struct EndpointView {
     pub id: uuid::Uuid,
     pub url: String,
     pub description: String,
+    #[schema(schema_with = super::wire::event_types)]
     pub events: Vec<&'static str>,
     /// `enabled` or `disabled`.
+    #[schema(schema_with = super::wire::endpoint_status)]
     pub status: &'static str,
     pub disabled_reason: Option<String>,
     /// Failed attempts since the last success; the endpoint is disabled when it reaches the
@@ -93,8 +96,10 @@ pub struct DeliveryView {
     pub id: uuid::Uuid,
     /// The `webhook-id` the receiver saw (the same on every attempt).
     pub message_id: String,
+    #[schema(schema_with = super::wire::event_type)]
     pub event_type: &'static str,
     /// `pending`, `succeeded` or `failed`.
+    #[schema(schema_with = super::wire::delivery_state)]
     pub state: &'static str,
     pub attempts: u32,
     /// The receiver's HTTP status on the last attempt, when it answered.
@@ -130,6 +135,7 @@ pub struct CreateEndpointRequest {
     /// https (http and loopback only where the deployment allows them); never a private address.
     pub url: String,
     /// Event types from `GET /v1/event-types`.
+    #[schema(schema_with = super::wire::event_types)]
     pub events: Vec<String>,
     pub description: Option<String>,
 }
@@ -138,9 +144,11 @@ pub struct CreateEndpointRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateEndpointRequest {
     pub url: Option<String>,
+    #[schema(schema_with = super::wire::optional_event_types)]
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
     /// `enabled` (also resets the failure count) or `disabled`.
+    #[schema(schema_with = super::wire::optional_endpoint_status)]
     pub status: Option<String>,
 }
 
@@ -149,8 +157,7 @@ fn endpoint_id(raw: &str) -> Result<EndpointId, ApiError> {
 }
 
 /// The event types endpoints can subscribe to.
-#[utoipa::path(get, path = "/v1/event-types", tag = "webhooks", security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = EventTypeList)))]
+#[utoipa::path(get, path = "/v1/event-types", operation_id = "listEventTypes", tag = "webhooks", security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = EventTypeList), crate::openapi::errors::Keyed))]
 pub async fn event_types(_caller: ByEither<WebhooksRoute>) -> Result<web::Json<EventTypeList>, ApiError> {
     let data =
         EventKind::deliverable().map(|t| EventTypeView { name: t.as_str(), description: t.description() }).collect();
@@ -158,13 +165,11 @@ pub async fn event_types(_caller: ByEither<WebhooksRoute>) -> Result<web::Json<E
 }
 
 /// Register an endpoint. The answer holds its signing secret, shown only this once.
-#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks", request_body = CreateEndpointRequest,
-    security(("session" = []), ("api_key" = [])),
-    responses((status = 201, body = EndpointWithSecret), (status = 400), (status = 409)))]
+#[utoipa::path(post, path = "/v1/webhook-endpoints", operation_id = "createWebhookEndpoint", tag = "webhooks", params(crate::openapi::IdempotencyKey), request_body = CreateEndpointRequest, security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 201, body = EndpointWithSecret), crate::openapi::errors::Keyed, crate::openapi::errors::JsonBody, crate::openapi::errors::Conflict, crate::openapi::errors::Idempotent))]
 pub async fn create(
     service: web::Data<WebhookService>,
     caller: ByEither<WebhooksRoute>,
-    body: web::Json<CreateEndpointRequest>,
+    body: super::body::JsonObject<CreateEndpointRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let input =
@@ -178,8 +183,7 @@ pub async fn create(
 }
 
 /// The organization's endpoints, oldest first.
-#[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks", security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = ListResponse<EndpointView>)))]
+#[utoipa::path(get, path = "/v1/webhook-endpoints", operation_id = "listWebhookEndpoints", tag = "webhooks", security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ListResponse<EndpointView>), crate::openapi::errors::Keyed))]
 pub async fn list(
     service: web::Data<WebhookService>,
     caller: ByEither<WebhooksRoute>,
@@ -188,8 +192,7 @@ pub async fn list(
     Ok(web::Json(ListResponse::new(endpoints.iter().map(EndpointView::from).collect(), None::<String>)))
 }
 
-#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", params(("id" = uuid::Uuid, Path)),
-    security(("session" = []), ("api_key" = [])), responses((status = 200, body = EndpointView), (status = 404)))]
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", operation_id = "getWebhookEndpoint", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "The webhook endpoint")), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = EndpointView), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound))]
 pub async fn get(
     service: web::Data<WebhookService>,
     caller: ByEither<WebhooksRoute>,
@@ -200,14 +203,12 @@ pub async fn get(
 }
 
 /// Change the URL, events, description, or enable/disable the endpoint.
-#[utoipa::path(patch, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", params(("id" = uuid::Uuid, Path)),
-    request_body = UpdateEndpointRequest, security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = EndpointView), (status = 400), (status = 404)))]
+#[utoipa::path(patch, path = "/v1/webhook-endpoints/{id}", operation_id = "updateWebhookEndpoint", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "The webhook endpoint")), request_body = UpdateEndpointRequest, security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = EndpointView), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::JsonBody))]
 pub async fn update(
     service: web::Data<WebhookService>,
     caller: ByEither<WebhooksRoute>,
     id: web::Path<String>,
-    body: web::Json<UpdateEndpointRequest>,
+    body: super::body::JsonObject<UpdateEndpointRequest>,
 ) -> Result<web::Json<EndpointView>, ApiError> {
     let body = body.into_inner();
     let status = body
@@ -224,8 +225,7 @@ pub async fn update(
 }
 
 /// Delete the endpoint and its delivery log; queued deliveries to it are dropped.
-#[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", params(("id" = uuid::Uuid, Path)),
-    security(("session" = []), ("api_key" = [])), responses((status = 204), (status = 404)))]
+#[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", operation_id = "deleteWebhookEndpoint", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "The webhook endpoint")), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 204, description = "Deleted"), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound))]
 pub async fn delete(
     service: web::Data<WebhookService>,
     caller: ByEither<WebhooksRoute>,
@@ -236,9 +236,7 @@ pub async fn delete(
 }
 
 /// A new signing secret, shown once; deliveries carry signatures under both secrets for 24 h.
-#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks",
-    params(("id" = uuid::Uuid, Path)), security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = SecretView), (status = 404)))]
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", operation_id = "rotateWebhookEndpointSecret", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "The webhook endpoint"), crate::openapi::IdempotencyKey), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = SecretView), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::Idempotent))]
 pub async fn rotate_secret(
     service: web::Data<WebhookService>,
     caller: ByEither<WebhooksRoute>,
@@ -249,8 +247,7 @@ pub async fn rotate_secret(
 }
 
 /// Queue a `webhook.test` event to this endpoint; its delivery shows in the log.
-#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/test", tag = "webhooks", params(("id" = uuid::Uuid, Path)),
-    security(("session" = []), ("api_key" = [])), responses((status = 202, body = DeliveryView), (status = 404)))]
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/test", operation_id = "sendWebhookEndpointTest", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "The webhook endpoint"), crate::openapi::IdempotencyKey), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 202, body = DeliveryView), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::Idempotent))]
 pub async fn send_test(
     service: web::Data<WebhookService>,
     caller: ByEither<WebhooksRoute>,
@@ -261,9 +258,7 @@ pub async fn send_test(
 }
 
 /// The endpoint's delivery log, newest first.
-#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks",
-    params(("id" = uuid::Uuid, Path), PageQuery), security(("session" = []), ("api_key" = [])),
-    responses((status = 200, body = ListResponse<DeliveryView>), (status = 404)))]
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", operation_id = "listWebhookDeliveries", tag = "webhooks", params(("id" = uuid::Uuid, Path, description = "The webhook endpoint"), PageQuery), security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = ListResponse<DeliveryView>), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound))]
 pub async fn deliveries(
     service: web::Data<WebhookService>,
     caller: ByEither<WebhooksRoute>,

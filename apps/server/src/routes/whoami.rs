@@ -16,8 +16,11 @@ pub struct WhoamiResponse {
     pub id: uuid::Uuid,
     pub name: String,
     pub organization_id: uuid::Uuid,
+    #[schema(schema_with = super::wire::environment)]
     pub environment: &'static str,
+    #[schema(schema_with = super::wire::scope_level)]
     pub scope_level: &'static str,
+    #[schema(schema_with = super::wire::scopes)]
     pub scopes: Vec<&'static str>,
     pub expires_at: Option<DateTime<Utc>>,
 }
@@ -40,8 +43,7 @@ fn scope_names<S: Serializer>(scopes: &&[Scope], serializer: S) -> Result<S::Ok,
 }
 
 /// Which key is this?
-#[utoipa::path(get, path = "/v1/whoami", tag = "api", security(("api_key" = []), ("api_key_header" = [])),
-    responses((status = 200, body = WhoamiResponse), (status = 401)))]
+#[utoipa::path(get, path = "/v1/whoami", operation_id = "getWhoami", tag = "api", security(("api_key" = []), ("api_key_header" = [])), responses((status = 200, body = WhoamiResponse), crate::openapi::errors::Keyed))]
 pub async fn whoami(auth: ByKey<AnyScope>) -> HttpResponse {
     let key = auth.key();
     let body = Whoami {

@@ -257,3 +257,31 @@ async fn key_operations_are_audited_with_actor_and_time() {
     assert_eq!(revoked.expect(200)["data"].as_array().unwrap().len(), 1);
     app.get("/v1/integrations/audit-log?action=nope", &admin).await.expect_error(400, "invalid_parameter");
 }
+
+/// A rotate body is optional, but one that is sent must be right: a malformed body used to be
+/// taken for a missing one (`Option<web::Json<_>>`), and the key was rotated with the defaults.
+#[tokio::test]
+async fn a_malformed_rotate_body_is_refused_and_rotates_nothing() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let (_, id) = app.key(&admin, key_body("Backend", "live")).await;
+    let path = format!("/v1/api-keys/{id}/rotate");
+    app.post(&path, &admin, &json!({"nmae": "typo"})).await.expect_error(400, "invalid_body");
+    app.post(&path, &admin, &json!({"revoke_old_at": "tomorrow"})).await.expect_error(400, "invalid_body");
+    app.post(&path, &admin, &json!(["name"])).await.expect_error(400, "invalid_body");
+    // Found by schemathesis: serde builds a struct from an array of its fields in order.
+    app.post(&path, &admin, &json!([null, null])).await.expect_error(400, "invalid_body");
+    let send = |content_type: &'static str, body: &'static str| {
+        app.send(app.request(Method::POST, &path).bearer_auth(&admin).header("content-type", content_type).body(body))
+    };
+    send("application/json", "{\"name\": ").await.expect_error(400, "invalid_json");
+    send("text/plain", "{\"name\": \"x\"}").await.expect_error(415, "unsupported_media_type");
+    assert_eq!(app.key_count(&admin).await, 1, "nothing was rotated");
+
+    // No body at all, or an empty object, still rotates with the defaults.
+    let rotated = app.send(app.request(Method::POST, &path).bearer_auth(&admin)).await;
+    assert_eq!(rotated.expect(201)["name"], "Backend (rotated)");
+    let (_, other) = app.key(&admin, key_body("Other", "live")).await;
+    let rotated = app.post(&format!("/v1/api-keys/{other}/rotate"), &admin, &json!({"name": "Other 2"})).await;
+    assert_eq!(rotated.expect(201)["name"], "Other 2");
+}

@@ -1,5 +1,6 @@
 //! Customers guarded by keys (P7): tenant and environment isolation, CRUD, validation.
 
+use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::spawn_app;
@@ -97,4 +98,35 @@ async fn test_keys_never_see_live_data_and_other_organizations_see_nothing() {
     let delete = app.request(reqwest::Method::DELETE, &format!("/v1/customers/{id}")).bearer_auth(&other);
     app.send(delete).await.expect_error(404, "resource_missing");
     assert_eq!(app.get(&format!("/v1/customers/{id}"), &live).await.expect(200)["name"], "Live customer");
+}
+
+/// Found by schemathesis: `web::Json` built a struct from a JSON array of its fields in order,
+/// so `["Acme", null, null]` created a customer. Every JSON body must be an object.
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let key = app.customers_key(&admin, "live").await;
+    for body in [json!(["Acme", null, null]), json!(["Acme", "a@b.test", "+15550100"]), json!("Acme"), json!(null)] {
+        let answer = app.post("/v1/customers", &key, &body).await;
+        answer.expect_error(400, "invalid_body");
+    }
+    let created = app.post("/v1/customers", &key, &json!({"name": "Acme"})).await.expect(201).clone();
+    let id = created["id"].as_str().unwrap();
+    let patch = app
+        .send(
+            app.request(Method::PATCH, &format!("/v1/customers/{id}"))
+                .bearer_auth(&key)
+                .json(&json!(["Renamed", null, null])),
+        )
+        .await;
+    patch.expect_error(400, "invalid_body");
+    let listed = app.get("/v1/customers", &key).await;
+    let names: Vec<&str> =
+        listed.expect(200)["data"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["Acme"]);
+    let created = app
+        .send(app.request(Method::POST, "/v1/setup").json(&json!(["t", "Org", "x@y.test", "long password 1"])))
+        .await;
+    created.expect_error(400, "invalid_body");
 }

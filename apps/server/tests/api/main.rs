@@ -14,6 +14,7 @@ mod idempotency;
 mod integrations;
 mod jobs;
 mod key_auth;
+mod openapi;
 mod platform;
 mod rate_limits;
 mod revocation;
