@@ -66,6 +66,8 @@ pub enum ErrorCode {
     AdminKeyRequired,
     ResourceLimitReached,
     IdempotencyInProgress,
+    /// A retry of a request whose answer carried a secret shown once: not shown again.
+    IdempotencySecretShown,
     IdempotencyError,
     // 422: the provider refused the credentials.
     ProviderCredentialsInvalid,
@@ -96,7 +98,7 @@ pub enum ErrorType {
 
 impl ErrorCode {
     /// Every code, in declaration order. Complete by construction: see [`position`].
-    pub const ALL: [ErrorCode; 45] = {
+    pub const ALL: [ErrorCode; 46] = {
         use ErrorCode::*;
         [
             InvalidJson,
@@ -135,6 +137,7 @@ impl ErrorCode {
             AdminKeyRequired,
             ResourceLimitReached,
             IdempotencyInProgress,
+            IdempotencySecretShown,
             IdempotencyError,
             ProviderCredentialsInvalid,
             PayloadTooLarge,
@@ -172,7 +175,8 @@ impl ErrorCode {
             | ProviderInactive
             | AdminKeyRequired
             | ResourceLimitReached
-            | IdempotencyInProgress => (StatusCode::CONFLICT, InvalidRequestError),
+            | IdempotencyInProgress
+            | IdempotencySecretShown => (StatusCode::CONFLICT, InvalidRequestError),
             IdempotencyError => (StatusCode::UNPROCESSABLE_ENTITY, InvalidRequestError),
             ProviderCredentialsInvalid => (StatusCode::UNPROCESSABLE_ENTITY, InvalidRequestError),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, InvalidRequestError),
@@ -232,6 +236,7 @@ const fn position(code: ErrorCode) -> usize {
         AdminKeyRequired => listed!(AdminKeyRequired),
         ResourceLimitReached => listed!(ResourceLimitReached),
         IdempotencyInProgress => listed!(IdempotencyInProgress),
+        IdempotencySecretShown => listed!(IdempotencySecretShown),
         IdempotencyError => listed!(IdempotencyError),
         ProviderCredentialsInvalid => listed!(ProviderCredentialsInvalid),
         PayloadTooLarge => listed!(PayloadTooLarge),
@@ -284,6 +289,13 @@ impl ApiError {
 
     pub fn internal() -> Self {
         Self::new(ErrorCode::InternalError, "Something went wrong on our side. Please try again.")
+    }
+
+    /// The JSON body of this error's answer (what [`ResponseError::error_response`] sends).
+    pub fn body(&self) -> String {
+        let (_, kind) = self.code.spec();
+        let envelope = Envelope { error: Body { kind, code: self.code, message: &self.message } };
+        serde_json::to_string(&envelope).unwrap_or_default()
     }
 }
 

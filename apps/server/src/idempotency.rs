@@ -10,7 +10,11 @@
 //!   that died without answering (a crash, a dropped connection) holds its key for
 //!   [`CLAIM_LEASE_MINUTES`](otesse_domain::idempotency::CLAIM_LEASE_MINUTES) only;
 //! - a first answer that is not replayable ([`is_replayable`]: 5xx, 401, 403, 409, 429) is
-//!   not stored: the retry runs again.
+//!   not stored: the retry runs again;
+//! - a first answer that carries a secret shown once (marked by its handler with [`shown_once`]:
+//!   a new API key, a webhook signing secret, a password-reset token) is not stored either: its
+//!   retries get 409 `idempotency_secret_shown` with a `Location` pointing at what the first
+//!   request made, so that "shown exactly once" (K5) holds even for a client that retries.
 //!
 //! It runs inside [`crate::identify::identify`] and keys its records by the caller identified
 //! there. A request without a valid credential (or from an address its key does not allow, or
@@ -24,7 +28,7 @@ use std::sync::Arc;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue, LOCATION};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError, web};
@@ -54,6 +58,36 @@ const HEADER: HeaderName = HeaderName::from_static("idempotency-key");
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// Routes without a caller yet: keys are not honoured there.
 const EXEMPT: [&str; 2] = ["/v1/sessions", "/v1/setup"];
+
+/// Marks an answer that carries a secret shown exactly once; see [`shown_once`].
+#[derive(Debug, Clone)]
+pub struct ShownOnce {
+    /// The resource the secret belongs to, e.g. `/v1/api-keys/{id}`.
+    location: String,
+}
+
+/// Marks `response` as carrying a secret shown exactly once, belonging to the resource at
+/// `location`: it gets `Location` and `Cache-Control: no-store`, and the idempotency layer keeps
+/// a pointer to `location` instead of the body.
+pub fn shown_once(mut response: HttpResponse, location: String) -> HttpResponse {
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(LOCATION, value);
+    }
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.extensions_mut().insert(ShownOnce { location });
+    response
+}
+
+/// What a retry of a request whose answer held a secret gets instead of the secret.
+fn secret_shown(location: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::IdempotencySecretShown,
+        format!(
+            "A request with this Idempotency-Key already succeeded: see {location}. The secret in its answer was \
+             shown once and is not shown again; if it was lost, rotate to get a new one."
+        ),
+    )
+}
 
 /// The caller a record belongs to.
 struct Owner {
@@ -162,10 +196,14 @@ async fn idempotent(
                 return Ok(answer(req, ApiError::internal()));
             };
             let status = StatusCode::from_u16(response.status).unwrap_or(StatusCode::OK);
-            let replay = HttpResponse::build(status)
+            let mut replay = HttpResponse::build(status);
+            replay
                 .insert_header((CONTENT_TYPE, response.content_type.as_str()))
-                .insert_header((REPLAYED, HeaderValue::from_static("true")))
-                .body(body.expose_secret().to_owned());
+                .insert_header((REPLAYED, HeaderValue::from_static("true")));
+            if let Some(location) = response.location.as_deref().and_then(|l| HeaderValue::from_str(l).ok()) {
+                replay.insert_header((LOCATION, location));
+            }
+            let replay = replay.body(body.expose_secret().to_owned());
             return Ok(req.into_response(replay));
         }
         Ok(Begin::New { record }) => record,
@@ -179,6 +217,7 @@ async fn idempotent(
         }
     };
     let status = response.status();
+    let shown_once = response.response().extensions().get::<ShownOnce>().cloned();
     let content_type =
         response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_owned();
     let (request, response) = response.into_parts();
@@ -187,21 +226,34 @@ async fn idempotent(
         forget(&*layer.store, record).await;
         return Ok(ServiceResponse::new(request, ApiError::internal().error_response()));
     };
-    if !is_replayable(status.as_u16()) {
-        forget(&*layer.store, record).await;
-    } else if let Ok(text) = std::str::from_utf8(&bytes) {
-        let sealed = layer.cipher.encrypt(&SecretString::from(text.to_owned()), &caller.binding(&key, record));
-        let stored = StoredResponse { status: status.as_u16(), content_type, body: sealed };
-        if let Err(err) = layer.store.complete(record, &stored).await {
-            // The request itself went through; only its replay is lost. Free the key rather
-            // than leave it "in progress" for a day.
-            tracing::error!(error = %err, "could not store an idempotent response");
-            forget(&*layer.store, record).await;
+    // What a retry gets: the answer itself, or where the answer that showed a secret points.
+    let kept = match shown_once {
+        Some(shown) if status.is_success() => {
+            let pointer = secret_shown(&shown.location);
+            Some((pointer.code.spec().0, "application/json".to_owned(), pointer.body(), Some(shown.location)))
         }
-    } else {
-        // Every /v1 answer is JSON; the cipher seals text. Not expected, so said loudly.
-        tracing::warn!(%record, "an idempotent response is not UTF-8; it is not stored");
-        forget(&*layer.store, record).await;
+        _ if !is_replayable(status.as_u16()) => None,
+        _ => match std::str::from_utf8(&bytes) {
+            Ok(text) => Some((status, content_type, text.to_owned(), None)),
+            Err(_) => {
+                // Every /v1 answer is JSON; the cipher seals text. Not expected, so said loudly.
+                tracing::warn!(%record, "an idempotent response is not UTF-8; it is not stored");
+                None
+            }
+        },
+    };
+    match kept {
+        None => forget(&*layer.store, record).await,
+        Some((status, content_type, text, location)) => {
+            let sealed = layer.cipher.encrypt(&SecretString::from(text), &caller.binding(&key, record));
+            let stored = StoredResponse { status: status.as_u16(), content_type, location, body: sealed };
+            if let Err(err) = layer.store.complete(record, &stored).await {
+                // The request itself went through; only its replay is lost. Free the key rather
+                // than leave it "in progress" for a day.
+                tracing::error!(error = %err, "could not store an idempotent response");
+                forget(&*layer.store, record).await;
+            }
+        }
     }
     Ok(ServiceResponse::new(request, response.set_body(BoxBody::new(bytes))))
 }

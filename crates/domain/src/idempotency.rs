@@ -148,6 +148,8 @@ pub fn response_owner(
 pub struct StoredResponse {
     pub status: u16,
     pub content_type: String,
+    /// The answer's `Location`, where it has one worth replaying (see the server's `ShownOnce`).
+    pub location: Option<String>,
     /// The body, sealed (see [`response_owner`]).
     pub body: Ciphertext,
 }

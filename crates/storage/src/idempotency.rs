@@ -49,6 +49,7 @@ impl IdempotencyRecordStore {
             content_type: Set(None),
             key_version: Set(None),
             body: Set(None),
+            location: Set(None),
             created_at: Set(stored(now)),
         })
         .exec_without_returning(&self.conn)
@@ -81,6 +82,7 @@ fn held(row: record::Model, fingerprint: &Fingerprint) -> Result<Begin, StorageE
             response: StoredResponse {
                 status: u16::try_from(status).map_err(|_| corrupt(TABLE, "status", status))?,
                 content_type,
+                location: row.location,
                 body: Ciphertext {
                     key_version: u32::try_from(version).map_err(|_| corrupt(TABLE, "key_version", version))?,
                     bytes: body,
@@ -138,6 +140,7 @@ impl IdempotencyStore for IdempotencyRecordStore {
             .col_expr(record::Column::ContentType, Expr::value(Some(response.content_type.clone())))
             .col_expr(record::Column::KeyVersion, Expr::value(Some(version)))
             .col_expr(record::Column::Body, Expr::value(Some(response.body.bytes.clone())))
+            .col_expr(record::Column::Location, Expr::value(response.location.clone()))
             .filter(record::Column::Id.eq(id))
             .exec(&self.conn)
             .await

@@ -16,6 +16,7 @@ use super::scopes::{ScopeView, scope_view};
 use super::{ListResponse, PageQuery, created, parse_id};
 use crate::error::ApiError;
 use crate::extract::ByUser;
+use crate::idempotency::shown_once;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -207,7 +208,8 @@ pub async fn create(
     };
     let created_key = keys.create(&user.0, input).await?;
     tracing::info!(api_key_id = %created_key.key.id, "api key created");
-    Ok(created(&CreatedKeyView::new(&created_key, keys.now())))
+    let location = format!("/v1/api-keys/{}", created_key.key.id);
+    Ok(shown_once(created(&CreatedKeyView::new(&created_key, keys.now())), location))
 }
 
 /// Every key of the organization, newest first; revoked keys stay listed.
@@ -269,7 +271,8 @@ pub async fn rotate(
     let input = RotateKeyInput { name: body.name, revoke_old_at: body.revoke_old_at };
     let created_key = keys.rotate(&user.0, id, input).await?;
     tracing::info!(api_key_id = %created_key.key.id, rotated_from = %id, "api key rotated");
-    Ok(created(&CreatedKeyView::new(&created_key, keys.now())))
+    let location = format!("/v1/api-keys/{}", created_key.key.id);
+    Ok(shown_once(created(&CreatedKeyView::new(&created_key, keys.now())), location))
 }
 
 /// Revoke a key, immediately and for good.

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 use super::{ListResponse, PageQuery, created, parse_id};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ByEither, WebhooksRoute};
+use crate::idempotency::shown_once;
 
 impl From<otesse_domain::webhook::WebhookError> for ApiError {
     fn from(err: otesse_domain::webhook::WebhookError) -> Self {
@@ -176,10 +177,11 @@ pub async fn create(
         EndpointInput { url: Some(body.url), events: Some(body.events), description: body.description, status: None };
     let (endpoint, secret) = service.create(&caller.caller, input).await?;
     tracing::info!(webhook_endpoint_id = %endpoint.id.0, "webhook endpoint created");
-    Ok(created(&EndpointWithSecret {
+    let answer = created(&EndpointWithSecret {
         endpoint: EndpointView::from(&endpoint),
         secret: secret.expose_secret().to_owned(),
-    }))
+    });
+    Ok(shown_once(answer, format!("/v1/webhook-endpoints/{}", endpoint.id.0)))
 }
 
 /// The organization's endpoints, oldest first.
@@ -241,9 +243,11 @@ pub async fn rotate_secret(
     service: web::Data<WebhookService>,
     caller: ByEither<WebhooksRoute>,
     id: web::Path<String>,
-) -> Result<web::Json<SecretView>, ApiError> {
-    let secret = service.rotate_secret(&caller.caller, endpoint_id(&id)?).await?;
-    Ok(web::Json(SecretView { secret: secret.expose_secret().to_owned() }))
+) -> Result<HttpResponse, ApiError> {
+    let id = endpoint_id(&id)?;
+    let secret = service.rotate_secret(&caller.caller, id).await?;
+    let answer = HttpResponse::Ok().json(SecretView { secret: secret.expose_secret().to_owned() });
+    Ok(shown_once(answer, format!("/v1/webhook-endpoints/{}", id.0)))
 }
 
 /// Queue a `webhook.test` event to this endpoint; its delivery shows in the log.

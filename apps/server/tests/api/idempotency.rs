@@ -110,41 +110,87 @@ async fn replays_count_against_the_key_rate_limit() {
     post(&app, "/v1/customers", &key, "limited", &body).await.expect_error(429, "rate_limited");
 }
 
+/// A secret is shown exactly once (K5): a retried key creation or rotation does not answer the
+/// key again, it answers 409 `idempotency_secret_shown` with the created key's `Location`, and
+/// creates nothing. Nothing of the first answer's secret is stored, sealed or not.
 #[tokio::test]
-async fn a_replayed_key_creation_or_rotation_returns_the_same_secret_which_is_stored_sealed() {
+async fn a_retried_key_creation_or_rotation_points_at_the_key_and_never_shows_it_again() {
     let app = spawn_app().await;
     let admin = app.admin().await;
     let body = key_body("Replayed", "live");
     let first = post(&app, "/v1/api-keys", &admin, "new-key-1", &body).await;
     let created = first.expect(201)["key"].as_str().unwrap().to_owned();
     let id = first.body["id"].as_str().unwrap().to_owned();
-    let again = post(&app, "/v1/api-keys", &admin, "new-key-1", &body).await;
-    assert!(replayed(&again));
-    assert_eq!(again.expect(201)["key"], created.as_str());
-    assert_eq!(again.text, first.text);
+    let location = format!("/v1/api-keys/{id}");
+    assert_eq!(first.headers.get("location").unwrap(), location.as_str());
+    assert_eq!(first.headers.get("cache-control").unwrap(), "no-store");
+
+    for _ in 0..2 {
+        let again = post(&app, "/v1/api-keys", &admin, "new-key-1", &body).await;
+        assert!(replayed(&again));
+        let message = again.expect_error(409, "idempotency_secret_shown");
+        assert!(message.contains(&location), "{message}");
+        assert!(!again.text.contains(&created), "the key is shown again");
+        assert_eq!(again.headers.get("location").unwrap(), location.as_str());
+    }
     assert_eq!(app.key_count(&admin).await, 1, "one key");
+    // The same key with another request is still refused as such.
+    let other = key_body("Another", "live");
+    post(&app, "/v1/api-keys", &admin, "new-key-1", &other).await.expect_error(422, "idempotency_error");
 
     let rotate = format!("/v1/api-keys/{id}/rotate");
     let rotated = post(&app, &rotate, &admin, "rotate-1", &json!({})).await;
     let new_key = rotated.expect(201)["key"].as_str().unwrap().to_owned();
+    let new_location = format!("/v1/api-keys/{}", rotated.body["id"].as_str().unwrap());
     let rotated_again = post(&app, &rotate, &admin, "rotate-1", &json!({})).await;
-    assert_eq!(rotated_again.expect(201)["key"], new_key.as_str());
+    rotated_again.expect_error(409, "idempotency_secret_shown");
+    assert!(!rotated_again.text.contains(&new_key));
+    assert_eq!(rotated_again.headers.get("location").unwrap(), new_location.as_str());
     assert_eq!(app.key_count(&admin).await, 2, "one rotation");
 
     // A user's keys are theirs: another admin's same key runs, for them.
     let other_admin = app.user(&admin, "second-admin@example.test", "admin").await;
     let theirs = post(&app, "/v1/api-keys", &other_admin, "new-key-1", &key_body("Theirs", "live")).await;
     assert!(!replayed(&theirs));
-    assert_ne!(theirs.expect(201)["key"], created.as_str());
+    let theirs = theirs.expect(201)["key"].as_str().unwrap().to_owned();
+    assert_ne!(theirs, created);
     assert_eq!(records(&app).await, 3);
 
     let (_db, raw, sqlite_file, _dir) = app.stop().await;
     let stored = database_contents(&raw, sqlite_file).await;
     assert!(contains(&stored, b"Replayed"), "the scan reads the right database");
-    for secret in [&created, &new_key] {
+    for secret in [&created, &new_key, &theirs] {
         assert!(!contains(&stored, secret.as_bytes()), "a plaintext key is stored");
         assert!(!contains(&stored, hex(secret.as_bytes()).as_bytes()), "a plaintext key is stored (as bytes)");
     }
+}
+
+/// The same for a webhook endpoint's signing secret, at creation and at rotation.
+#[tokio::test]
+async fn a_retried_endpoint_creation_or_secret_rotation_never_shows_the_secret_again() {
+    // Nothing is delivered (jobs are off): the receiver only has to be an allowed address.
+    let app = spawn_app_with(|s| s.allow_loopback_urls = true).await;
+    let admin = app.admin().await;
+    let body = json!({"url": "http://127.0.0.1:9/otesse", "events": ["api_key.created"]});
+    let first = post(&app, "/v1/webhook-endpoints", &admin, "endpoint-1", &body).await;
+    let secret = first.expect(201)["secret"].as_str().unwrap().to_owned();
+    let location = format!("/v1/webhook-endpoints/{}", first.body["id"].as_str().unwrap());
+    assert_eq!(first.headers.get("location").unwrap(), location.as_str());
+
+    let again = post(&app, "/v1/webhook-endpoints", &admin, "endpoint-1", &body).await;
+    again.expect_error(409, "idempotency_secret_shown");
+    assert!(!again.text.contains(&secret));
+    assert_eq!(again.headers.get("location").unwrap(), location.as_str());
+    let listed = app.get("/v1/webhook-endpoints", &admin).await;
+    assert_eq!(listed.expect(200)["data"].as_array().unwrap().len(), 1, "one endpoint");
+
+    let rotate = format!("{location}/rotate-secret");
+    let rotated = post(&app, &rotate, &admin, "rotate-secret-1", &json!({})).await;
+    let new_secret = rotated.expect(200)["secret"].as_str().unwrap().to_owned();
+    let rotated_again = post(&app, &rotate, &admin, "rotate-secret-1", &json!({})).await;
+    rotated_again.expect_error(409, "idempotency_secret_shown");
+    assert!(!rotated_again.text.contains(&new_secret));
+    assert_eq!(rotated_again.headers.get("location").unwrap(), location.as_str());
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ pub struct Model {
     pub content_type: Option<String>,
     pub key_version: Option<i32>,
     pub body: Option<Vec<u8>>,
+    pub location: Option<String>,
     pub created_at: DateTimeUtc,
 }
 

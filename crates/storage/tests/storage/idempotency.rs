@@ -44,6 +44,7 @@ fn answer(status: u16, sealed: &[u8]) -> StoredResponse {
     StoredResponse {
         status,
         content_type: "application/json".into(),
+        location: (status == 409).then(|| "/v1/api-keys/0195".to_owned()),
         body: Ciphertext { key_version: 3, bytes: sealed.to_vec() },
     }
 }
@@ -74,6 +75,16 @@ async fn a_key_runs_once_then_replays(db: Database) {
     }
     // Keys are compared exactly.
     assert!(matches!(store.begin(&user(1), &key("K1"), &print(1), at(3)).await.unwrap(), Begin::New { .. }));
+
+    // An answer that points somewhere (a secret shown once) keeps its location.
+    let Begin::New { record } = store.begin(&user(1), &key("k2"), &print(1), at(4)).await.unwrap() else {
+        panic!("a new key")
+    };
+    let pointing = answer(409, b"sealed pointer");
+    assert!(pointing.location.is_some());
+    store.complete(record, &pointing).await.unwrap();
+    let replay = store.begin(&user(1), &key("k2"), &print(1), at(5)).await.unwrap();
+    assert_eq!(replay, Begin::Completed { record, response: pointing });
 }
 
 async fn an_abandoned_key_runs_again(db: Database) {
