@@ -228,11 +228,14 @@ fn refuse_keys_in_query(req: &HttpRequest) -> Result<(), ApiError> {
     if query.is_empty() {
         return Ok(());
     }
-    let named_like_a_credential = query.split('&').any(|pair| {
-        let name = pair.split('=').next().unwrap_or_default().to_ascii_lowercase();
+    // Read as the application would (percent-decoded): `erp%5Flive%5F...` is still a key.
+    let leaked = url::form_urlencoded::parse(query.as_bytes()).any(|(name, value)| {
+        let name = name.to_ascii_lowercase();
         matches!(name.as_str(), "api_key" | "apikey" | "key" | "access_token" | "token")
+            || PresentedKey::looks_like_key(&name)
+            || PresentedKey::looks_like_key(&value)
     });
-    if named_like_a_credential || PresentedKey::looks_like_key(query) {
+    if leaked || PresentedKey::looks_like_key(query) {
         return Err(ApiError::new(
             ErrorCode::ApiKeyInQuery,
             "API keys must not be sent in the query string; send them in the Authorization or X-API-Key header. \

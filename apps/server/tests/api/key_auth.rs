@@ -62,7 +62,19 @@ async fn keys_in_the_query_string_are_refused() {
     let app = spawn_app().await;
     let admin = app.admin().await;
     let (key, _) = app.key(&admin, key_body("Backend", "live")).await;
-    for query in [format!("api_key={key}"), format!("key={key}"), format!("q={key}"), "token=abc".to_owned()] {
+    let encoded = key.replace('_', "%5F");
+    let queries = [
+        format!("api_key={key}"),
+        format!("key={key}"),
+        format!("q={key}"),
+        "token=abc".to_owned(),
+        // Percent-encoded, the key and the name are still what a log keeps and a server decodes.
+        format!("q={encoded}"),
+        format!("q=%65{}", &encoded[1..]),
+        "api%5Fkey=x&Api%5FKey=y".to_owned(),
+        encoded.clone(),
+    ];
+    for query in queries {
         let answer = app.send(app.request(Method::GET, &format!("/v1/whoami?{query}")).bearer_auth(&key)).await;
         let message = answer.expect_error(400, "api_key_in_query");
         assert!(!message.contains(&key));
