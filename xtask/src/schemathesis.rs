@@ -176,18 +176,22 @@ fn passes(venv: &Venv, server: &ApiServer, options: &Options) -> Result<Vec<Pass
     let client = &server.client;
     client.setup(&server.setup_token, EMAIL, PASSWORD)?;
     let session = client.sign_in(EMAIL, PASSWORD)?;
-    let scopes: Vec<Value> = client.get_json("/v1/scopes", &session)?["data"]
-        .as_array()
-        .ok_or_else(|| Error::new("GET /v1/scopes: no data"))?
-        .iter()
-        .filter_map(|scope| scope.get("name").cloned())
-        .collect();
+    let catalog = client.get_json("/v1/scopes", &session)?;
+    let catalog = catalog["data"].as_array().ok_or_else(|| Error::new("GET /v1/scopes: no data"))?;
+    // Every scope for the live key; a test key cannot hold the live-only ones.
+    let scopes = |live: bool| -> Vec<Value> {
+        catalog
+            .iter()
+            .filter(|scope| live || scope["live_only"] != Value::Bool(true))
+            .filter_map(|scope| scope.get("name").cloned())
+            .collect()
+    };
     let key_body = |name: &str, environment: &str| {
         json!({
             "name": name,
             "description": "cargo xtask schemathesis",
             "scope_level": "admin",
-            "scopes": scopes,
+            "scopes": scopes(environment == "live"),
             "expires_in": "never",
             "environment": environment,
             "allowed_ips": [],
