@@ -20,6 +20,7 @@ mod m20261124_000008_notifications;
 mod m20261124_000009_outbound_webhooks;
 mod m20261206_000010_one_connection_per_user;
 mod m20261206_000011_idempotent_location;
+mod m20261206_000012_service_tokens;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000009_outbound_webhooks::Migration),
             Box::new(m20261206_000010_one_connection_per_user::Migration),
             Box::new(m20261206_000011_idempotent_location::Migration),
+            Box::new(m20261206_000012_service_tokens::Migration),
         ]
     }
 }

@@ -24,6 +24,7 @@ pub mod page;
 pub mod ports;
 pub mod rate_limit;
 pub mod sealed;
+pub mod service_token;
 pub mod usage;
 pub mod user;
 pub mod webhook;

@@ -128,6 +128,10 @@ impl Database {
         SessionStore::new(self)
     }
 
+    pub fn service_tokens(&self) -> crate::ServiceTokenStore {
+        crate::ServiceTokenStore::new(self)
+    }
+
     pub fn customers(&self) -> CustomerStore {
         CustomerStore::new(self)
     }

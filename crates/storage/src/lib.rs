@@ -31,6 +31,7 @@ mod notifications;
 mod outbox;
 mod payload;
 mod sealed;
+mod service_tokens;
 mod sessions;
 mod stripe_webhooks;
 mod support;
@@ -52,6 +53,7 @@ pub use key_invalidation::{
 pub use notifications::NotificationStore;
 pub use outbox::Outbox;
 pub use sealed::SealedSecretsStore;
+pub use service_tokens::ServiceTokenStore;
 pub use sessions::SessionStore;
 pub use stripe_webhooks::StripeWebhookStore;
 pub use usage::UsageStore;

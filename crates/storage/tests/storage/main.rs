@@ -48,6 +48,7 @@ mod key_invalidation;
 mod notifications;
 mod rows;
 mod sealed;
+mod service_tokens;
 mod usage;
 mod users;
 mod webhooks;
