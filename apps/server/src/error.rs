@@ -41,6 +41,8 @@ pub enum ErrorCode {
     SessionRequired,
     SessionInvalid,
     InvalidCredentials,
+    /// A service token that is not one (the verification API).
+    ServiceTokenInvalid,
     // 403: you may not.
     PermissionDenied,
     SetupTokenInvalid,
@@ -98,7 +100,7 @@ pub enum ErrorType {
 
 impl ErrorCode {
     /// Every code, in declaration order. Complete by construction: see [`position`].
-    pub const ALL: [ErrorCode; 46] = {
+    pub const ALL: [ErrorCode; 47] = {
         use ErrorCode::*;
         [
             InvalidJson,
@@ -116,6 +118,7 @@ impl ErrorCode {
             SessionRequired,
             SessionInvalid,
             InvalidCredentials,
+            ServiceTokenInvalid,
             PermissionDenied,
             SetupTokenInvalid,
             IpNotAllowed,
@@ -159,7 +162,9 @@ impl ErrorCode {
                 (StatusCode::BAD_REQUEST, InvalidRequestError)
             }
             MissingCredentials | ApiKeyMalformed | ApiKeyInvalid | ApiKeyRevoked | ApiKeyExpired | ApiKeyRequired
-            | SessionRequired | SessionInvalid | InvalidCredentials => (StatusCode::UNAUTHORIZED, AuthenticationError),
+            | SessionRequired | SessionInvalid | InvalidCredentials | ServiceTokenInvalid => {
+                (StatusCode::UNAUTHORIZED, AuthenticationError)
+            }
             PermissionDenied | SetupTokenInvalid | IpNotAllowed | ReadOnlyKey | ScopeLevelTooLow | ScopeMissing
             | CsrfTokenInvalid => (StatusCode::FORBIDDEN, PermissionError),
             ResourceMissing => (StatusCode::NOT_FOUND, InvalidRequestError),
@@ -215,6 +220,7 @@ const fn position(code: ErrorCode) -> usize {
         SessionRequired => listed!(SessionRequired),
         SessionInvalid => listed!(SessionInvalid),
         InvalidCredentials => listed!(InvalidCredentials),
+        ServiceTokenInvalid => listed!(ServiceTokenInvalid),
         PermissionDenied => listed!(PermissionDenied),
         SetupTokenInvalid => listed!(SetupTokenInvalid),
         IpNotAllowed => listed!(IpNotAllowed),

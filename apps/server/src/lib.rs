@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 pub mod routes;
+pub mod service_tokens;
 pub mod startup;
 pub mod support;
 pub mod telemetry;

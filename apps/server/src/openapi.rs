@@ -44,6 +44,7 @@ use crate::routes;
         routes::api_keys::rotate,
         routes::api_keys::revoke,
         routes::whoami::whoami,
+        routes::verify::verify,
         routes::customers::list,
         routes::customers::create,
         routes::customers::get,
@@ -93,6 +94,7 @@ use crate::routes;
         (name = "sessions", description = "Sign-in for dashboard users"),
         (name = "users", description = "Users of the organization"),
         (name = "api", description = "Routes called with an API key"),
+        (name = "platform", description = "For the platform's own services, with a service token"),
         (name = "api-keys", description = "Key management for signed-in users"),
         (name = "audit", description = "The audit log"),
         (name = "integrations", description = "Third-party providers: catalog, connections, health"),
@@ -122,6 +124,15 @@ impl Modify for SecuritySchemes {
                 "X-API-Key",
                 "An API key, erp_live_... or erp_test_..., as `X-API-Key`",
             ))),
+        );
+        components.add_security_scheme(
+            "service_token",
+            SecurityScheme::Http(
+                Http::builder()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A platform service token, ots_svc_..., made by the operator"))
+                    .build(),
+            ),
         );
         components.add_security_scheme(
             "session",

@@ -68,6 +68,27 @@ impl Limits {
         }
     }
 
+    /// Counts one request against `bucket` and returns the decision, leaving nothing on any
+    /// request: for the verification API, which answers a key's state in its body, not in its
+    /// own headers. `None` when the limiter could not decide (the request goes through).
+    pub async fn decide(&self, bucket: &str, limit: RateLimit) -> Option<RateDecision> {
+        let decision = match self.limiter.check_now(bucket, limit) {
+            Some(decision) => decision,
+            None => match self.limiter.check(bucket, limit).await {
+                Ok(decision) => decision,
+                Err(err) => {
+                    self.metrics.rate_limiter_errors.inc();
+                    tracing::warn!(error = %err, "rate limiter unavailable; letting the request through");
+                    return None;
+                }
+            },
+        };
+        if !decision.allowed {
+            self.metrics.rate_limited.inc();
+        }
+        Some(decision)
+    }
+
     fn decided(&self, req: &HttpRequest, decision: RateDecision) -> Result<(), ApiError> {
         req.extensions_mut().insert(decision);
         if decision.allowed {
@@ -99,7 +120,8 @@ impl KeyBucket {
     }
 }
 
-fn refused(decision: &RateDecision) -> ApiError {
+/// The 429 answer for a refused decision.
+pub fn refused(decision: &RateDecision) -> ApiError {
     let seconds = decision.retry_after_secs().unwrap_or(1);
     ApiError {
         code: ErrorCode::RateLimited,

@@ -119,7 +119,7 @@ impl Application {
                 users: Arc::new(database.users()),
                 sessions: Arc::new(database.sessions()),
                 passwords: Arc::new(password_hasher(&settings.sign_in)),
-                hasher,
+                hasher: hasher.clone(),
                 secrets: secrets.clone(),
                 throttle: Arc::new(MemorySignInThrottle::new(ThrottleLimits {
                     free_failures: settings.sign_in.max_failures_per_email.max(1),
@@ -131,6 +131,7 @@ impl Application {
             },
             chrono::Duration::hours(settings.session_ttl_hours),
         );
+        let service_tokens = crate::service_tokens::service(&database, hasher.clone(), secrets.clone(), clock.clone());
         let customers = CustomerService::new(Arc::new(database.customers()), clock.clone());
         let (integrations, stripe) = integration_services(&settings, &database, clock.clone())?;
         let audit = AuditService::new(Arc::new(database.audit()));
@@ -183,6 +184,7 @@ impl Application {
         let data = AppData {
             database: web::Data::new(database),
             api_keys: web::Data::new(api_keys),
+            service_tokens: web::Data::new(service_tokens),
             auth: web::Data::new(auth),
             customers: web::Data::new(customers),
             integrations: web::Data::new(integrations),
@@ -408,6 +410,7 @@ async fn rate_limits(settings: &Settings, metrics: Metrics) -> Result<crate::rat
 struct AppData {
     database: web::Data<Database>,
     api_keys: web::Data<ApiKeyService>,
+    service_tokens: web::Data<otesse_domain::service_token::ServiceTokenService>,
     auth: web::Data<AuthService>,
     customers: web::Data<CustomerService>,
     integrations: web::Data<IntegrationService>,
@@ -428,6 +431,7 @@ impl AppData {
     fn register(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(self.database.clone())
             .app_data(self.api_keys.clone())
+            .app_data(self.service_tokens.clone())
             .app_data(self.auth.clone())
             .app_data(self.customers.clone())
             .app_data(self.integrations.clone())

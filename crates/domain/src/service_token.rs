@@ -180,7 +180,7 @@ mod tests {
 
     fn service(tokens: MockServiceTokenRepository, now: DateTime<Utc>) -> ServiceTokenService {
         let mut hasher = MockKeyHasher::new();
-        hasher.expect_hash().returning(|plaintext| digest(plaintext));
+        hasher.expect_hash().returning(digest);
         hasher.expect_same().returning(|a, b| a == b);
         let mut secrets = MockSecretGenerator::new();
         secrets.expect_base62().returning(|len| "A1b2".repeat(len / 4).into());

@@ -6,9 +6,7 @@ use otesse_domain::StorageError;
 use otesse_domain::api_key::KeyHash;
 use otesse_domain::service_token::{ServiceToken, ServiceTokenId, ServiceTokenRepository};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::Database;
 use crate::entity::service_token as row;

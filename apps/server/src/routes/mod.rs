@@ -12,6 +12,7 @@ pub mod sessions;
 pub mod setup;
 pub mod stripe;
 pub mod users;
+pub mod verify;
 pub mod webhooks;
 pub mod whoami;
 pub mod wire;
@@ -143,6 +144,7 @@ fn api() -> Vec<Endpoint> {
     vec![
         Endpoint::new("/openapi.json").get(openapi_json),
         Endpoint::new("/whoami").get(whoami::whoami),
+        Endpoint::new("/keys/verify").post(verify::verify),
         Endpoint::new("/customers").get(customers::list).post(customers::create),
         Endpoint::new("/customers/{id}")
             .get(customers::get)

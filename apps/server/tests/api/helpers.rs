@@ -254,6 +254,20 @@ impl TestApp {
         self.key(session, key_body(&format!("customers {environment} {}", Uuid::new_v4()), environment)).await.0
     }
 
+    /// A platform service token, made the way the operator makes one (through the service,
+    /// straight on the database), and that service, to revoke it.
+    pub async fn service_token(&self, name: &str) -> (String, otesse_domain::service_token::ServiceTokenService) {
+        use secrecy::ExposeSecret;
+        let tokens = otesse_server::service_tokens::service(
+            &self.db,
+            std::sync::Arc::new(otesse_crypto::Sha256KeyHasher),
+            std::sync::Arc::new(otesse_crypto::RandomSecretGenerator::new()),
+            std::sync::Arc::new(otesse_server::support::SystemClock),
+        );
+        let (_, plaintext) = tokens.create(name).await.unwrap();
+        (plaintext.expose_secret().to_owned(), tokens)
+    }
+
     pub async fn flush_usage(&self) {
         self.usage.flush().await;
     }

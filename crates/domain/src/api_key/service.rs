@@ -419,6 +419,18 @@ impl ApiKeyService {
     /// Unknown keys are cached too, so garbage does not reach the database twice; and a client
     /// network that presented too many unknown keys gets no more reads for a while.
     pub async fn verify(&self, presented: &str, client: Option<IpAddr>) -> Result<Arc<ApiKey>, VerifyError> {
+        let key = self.known(presented, client).await?;
+        match key.status(self.now()) {
+            ApiKeyStatus::Active => Ok(key),
+            ApiKeyStatus::Revoked => Err(VerifyError::Revoked),
+            ApiKeyStatus::Expired => Err(VerifyError::Expired),
+        }
+    }
+
+    /// The key `presented` is, whatever its status, checked as [`ApiKeyService::verify`] checks
+    /// it (shape, cache, storage, guesses); its status is the caller's to check. For the
+    /// verification API, which describes a revoked or expired key to the service asking.
+    pub async fn known(&self, presented: &str, client: Option<IpAddr>) -> Result<Arc<ApiKey>, VerifyError> {
         let presented = PresentedKey::parse(presented).map_err(|_| VerifyError::Malformed)?;
         let hash = self.ports.hasher.hash(presented.as_str());
         let network = client.map(network_subject);
@@ -444,11 +456,7 @@ impl ApiKeyService {
         if !self.ports.hasher.same(&hash, &key.key_hash) {
             return Err(unknown());
         }
-        match key.status(self.now()) {
-            ApiKeyStatus::Active => Ok(key),
-            ApiKeyStatus::Revoked => Err(VerifyError::Revoked),
-            ApiKeyStatus::Expired => Err(VerifyError::Expired),
-        }
+        Ok(key)
     }
 }
 
