@@ -19,6 +19,7 @@ mod m20261124_000007_stripe_webhooks;
 mod m20261124_000008_notifications;
 mod m20261124_000009_outbound_webhooks;
 mod m20261206_000010_one_connection_per_user;
+mod m20261206_000011_user_lifecycle;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000008_notifications::Migration),
             Box::new(m20261124_000009_outbound_webhooks::Migration),
             Box::new(m20261206_000010_one_connection_per_user::Migration),
+            Box::new(m20261206_000011_user_lifecycle::Migration),
         ]
     }
 }

@@ -15,6 +15,7 @@ use otesse_crypto::{
 use otesse_domain::StorageError;
 use otesse_domain::api_key::{ApiKeyPorts, ApiKeyService};
 use otesse_domain::audit::AuditService;
+use otesse_domain::account::{AccountPorts, AccountService};
 use otesse_domain::auth::{AuthPorts, AuthService};
 use otesse_domain::customer::CustomerService;
 use otesse_domain::integration::{
@@ -22,7 +23,7 @@ use otesse_domain::integration::{
     StripeWebhookService,
 };
 use otesse_domain::notification::{ExpiryWarningPorts, ExpiryWarnings, NotificationService};
-use otesse_domain::ports::{Clock, KeyHasher, SecretGenerator, UsageSink};
+use otesse_domain::ports::{Clock, KeyHasher, PasswordHasher, SecretGenerator, UsageSink};
 use otesse_domain::sealed::CredentialCipher;
 use otesse_providers::{HttpProviderClient, ProviderClientConfig};
 use otesse_storage::Database;
@@ -113,13 +114,16 @@ impl Application {
             hasher: hasher.clone(),
             secrets: secrets.clone(),
             clock: clock.clone(),
+            users: Arc::new(database.users()),
         });
+        // One bounded hasher for every password check, so the bound holds across services.
+        let passwords: Arc<dyn PasswordHasher> = Arc::new(password_hasher(&settings.sign_in));
         let auth = AuthService::new(
             AuthPorts {
                 users: Arc::new(database.users()),
                 sessions: Arc::new(database.sessions()),
-                passwords: Arc::new(password_hasher(&settings.sign_in)),
-                hasher,
+                passwords: passwords.clone(),
+                hasher: hasher.clone(),
                 secrets: secrets.clone(),
                 throttle: Arc::new(MemorySignInThrottle::new(ThrottleLimits {
                     free_failures: settings.sign_in.max_failures_per_email.max(1),
@@ -133,6 +137,15 @@ impl Application {
         );
         let customers = CustomerService::new(Arc::new(database.customers()), clock.clone());
         let (integrations, stripe) = integration_services(&settings, &database, clock.clone())?;
+        let accounts = AccountService::new(AccountPorts {
+            users: Arc::new(database.users()),
+            accounts: Arc::new(database.accounts()),
+            passwords: passwords.clone(),
+            hasher,
+            secrets: secrets.clone(),
+            mailer: Arc::new(PostmarkMailer::new(integrations.clone())),
+            clock: clock.clone(),
+        });
         let audit = AuditService::new(Arc::new(database.audit()));
         let notifications = NotificationService::new(Arc::new(database.notifications()), clock.clone());
         let worker = settings.jobs.enabled.then(|| {
@@ -184,6 +197,7 @@ impl Application {
             database: web::Data::new(database),
             api_keys: web::Data::new(api_keys),
             auth: web::Data::new(auth),
+            accounts: web::Data::new(accounts),
             customers: web::Data::new(customers),
             integrations: web::Data::new(integrations),
             stripe: web::Data::new(stripe),
@@ -409,6 +423,7 @@ struct AppData {
     database: web::Data<Database>,
     api_keys: web::Data<ApiKeyService>,
     auth: web::Data<AuthService>,
+    accounts: web::Data<AccountService>,
     customers: web::Data<CustomerService>,
     integrations: web::Data<IntegrationService>,
     stripe: web::Data<StripeWebhookService>,
@@ -429,6 +444,7 @@ impl AppData {
         cfg.app_data(self.database.clone())
             .app_data(self.api_keys.clone())
             .app_data(self.auth.clone())
+            .app_data(self.accounts.clone())
             .app_data(self.customers.clone())
             .app_data(self.integrations.clone())
             .app_data(self.stripe.clone())
