@@ -38,7 +38,7 @@ fn bucket(route: &str, ip: Option<IpAddr>) -> String {
 /// Change your password. Your other sessions end; this one stays. A wrong current password
 /// is 400 `current_password_invalid` and changes nothing; attempts are rate-limited like
 /// sign-in.
-#[utoipa::path(post, path = "/v1/me/password", operation_id = "changeMyPassword", tag = "sessions", request_body = ChangePasswordRequest, security(("session" = [])), responses((status = 204, description = "Changed"), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden, crate::openapi::errors::JsonBody, crate::openapi::errors::TooManyRequests, crate::openapi::errors::Unavailable))]
+#[utoipa::path(post, path = "/v1/me/password", operation_id = "changeMyPassword", tag = "sessions", params(crate::openapi::IdempotencyKey), request_body = ChangePasswordRequest, security(("session" = [])), responses((status = 204, description = "Changed"), crate::openapi::errors::SignedIn, crate::openapi::errors::Forbidden, crate::openapi::errors::JsonBody, crate::openapi::errors::TooManyRequests, crate::openapi::errors::Unavailable, crate::openapi::errors::Idempotent))]
 pub async fn change_password(
     accounts: web::Data<AccountService>,
     limits: web::Data<Limits>,

@@ -21,4 +21,5 @@ mod revocation;
 mod sessions;
 mod stripe;
 mod usage;
+mod users;
 mod webhooks;
