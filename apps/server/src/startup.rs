@@ -13,9 +13,9 @@ use otesse_crypto::{
     Argon2PasswordHasher, Keyring, RandomSecretGenerator, Sha256KeyHasher, StripeSignatures, load_or_create_dev_key,
 };
 use otesse_domain::StorageError;
+use otesse_domain::account::{AccountPorts, AccountService};
 use otesse_domain::api_key::{ApiKeyPorts, ApiKeyService};
 use otesse_domain::audit::AuditService;
-use otesse_domain::account::{AccountPorts, AccountService};
 use otesse_domain::auth::{AuthPorts, AuthService};
 use otesse_domain::customer::CustomerService;
 use otesse_domain::integration::{

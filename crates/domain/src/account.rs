@@ -482,8 +482,12 @@ impl AccountService {
         caller.require(Need::AnyUser)?;
         let user = self.me(caller).await?;
         let at = self.ports.clock.now();
-        let event =
-            self.event(user.organization_id, caller, at, Event::SessionRevoked { user: user.clone(), session_id: Some(id) });
+        let event = self.event(
+            user.organization_id,
+            caller,
+            at,
+            Event::SessionRevoked { user: user.clone(), session_id: Some(id) },
+        );
         if !self.ports.accounts.end_session(user.id, id, at, &event).await? {
             return Err(OwnSessionError::NotFound);
         }
@@ -496,8 +500,12 @@ impl AccountService {
         let current = caller.session().ok_or(Denied::UsersOnly)?;
         let user = self.me(caller).await?;
         let at = self.ports.clock.now();
-        let event =
-            self.event(user.organization_id, caller, at, Event::SessionRevoked { user: user.clone(), session_id: None });
+        let event = self.event(
+            user.organization_id,
+            caller,
+            at,
+            Event::SessionRevoked { user: user.clone(), session_id: None },
+        );
         Ok(self.ports.accounts.end_other_sessions(user.id, current, at, &event).await?)
     }
 }
@@ -658,7 +666,8 @@ mod tests {
     #[test]
     fn each_change_records_its_events() {
         use crate::event::EventKind::*;
-        let kinds = |before: &User, after: &User| change_events(before, after).iter().map(Event::kind).collect::<Vec<_>>();
+        let kinds =
+            |before: &User, after: &User| change_events(before, after).iter().map(Event::kind).collect::<Vec<_>>();
         let viewer = member(7, Role::Viewer);
         let mut deactivated = viewer.clone();
         deactivated.status = UserStatus::Deactivated;
@@ -775,11 +784,9 @@ mod tests {
 
     #[tokio::test]
     async fn used_expired_unknown_or_malformed_tokens_change_nothing() {
-        for stored in [
-            None,
-            Some(reset(at() + Duration::minutes(5), Some(at() - Duration::minutes(1)))),
-            Some(reset(at(), None)),
-        ] {
+        for stored in
+            [None, Some(reset(at() + Duration::minutes(5), Some(at() - Duration::minutes(1)))), Some(reset(at(), None))]
+        {
             let mut mocks = Mocks::new();
             mocks.accounts.expect_find_reset().returning(move |_| Ok(stored.clone()));
             mocks.passwords.expect_hash().never();

@@ -557,8 +557,11 @@ mod tests {
         mocks.users.expect_find_by_email().returning(|_| Ok(Some((user(Role::Admin), PasswordHash("h".into())))));
         mocks.passwords.expect_verify().returning(|_, _| Err(HashingBusy));
         mocks.sessions.expect_insert().never();
-        let err =
-            mocks.service().sign_in("ada@acme.test", &"right password".to_owned().into(), None, None).await.unwrap_err();
+        let err = mocks
+            .service()
+            .sign_in("ada@acme.test", &"right password".to_owned().into(), None, None)
+            .await
+            .unwrap_err();
         assert_eq!(err, SignInError::Busy(HashingBusy));
     }
 
@@ -570,7 +573,11 @@ mod tests {
         mocks.users.expect_find_by_email().returning(|_| Ok(Some((user(Role::Admin), PasswordHash("h".into())))));
         mocks.passwords.expect_verify().returning(|_, _| Ok(true));
         mocks.sessions.expect_insert().times(1).returning(|_| Ok(()));
-        let new = mocks.service().sign_in("ADA@acme.test", &"right password".to_owned().into(), None, Some("Firefox\n/1")).await.unwrap();
+        let new = mocks
+            .service()
+            .sign_in("ADA@acme.test", &"right password".to_owned().into(), None, Some("Firefox\n/1"))
+            .await
+            .unwrap();
         let token = new.token.expose_secret().to_owned();
         assert!(AuthService::looks_like_session_token(&token));
         assert_ne!(new.session.token_hash.0, [0; 32]);
@@ -614,8 +621,10 @@ mod tests {
         mocks.users.expect_insert().never();
         let svc = mocks.service();
         let manager = Caller::user(Actor::of(&user(Role::Manager)), SessionId(Uuid::nil()));
-        let err =
-            svc.add_user(&manager, "bo@acme.test", "long password 1".to_owned().into(), "viewer", None).await.unwrap_err();
+        let err = svc
+            .add_user(&manager, "bo@acme.test", "long password 1".to_owned().into(), "viewer", None)
+            .await
+            .unwrap_err();
         assert_eq!(err, AddUserError::Forbidden(crate::caller::Denied::Role(Permission::UsersManage)));
     }
 
@@ -626,10 +635,13 @@ mod tests {
         mocks.users.expect_insert().times(1).returning(|_, _| Err(InsertUserError::EmailTaken));
         let svc = mocks.service();
         let admin = Caller::user(Actor::of(&user(Role::Admin)), SessionId(Uuid::nil()));
-        let err = svc.add_user(&admin, "bo@acme.test", "long password 1".to_owned().into(), "owner", None).await.unwrap_err();
-        assert_eq!(err, AddUserError::InvalidRole);
         let err =
-            svc.add_user(&admin, "bo@acme.test", "long password 1".to_owned().into(), "viewer", None).await.unwrap_err();
+            svc.add_user(&admin, "bo@acme.test", "long password 1".to_owned().into(), "owner", None).await.unwrap_err();
+        assert_eq!(err, AddUserError::InvalidRole);
+        let err = svc
+            .add_user(&admin, "bo@acme.test", "long password 1".to_owned().into(), "viewer", None)
+            .await
+            .unwrap_err();
         assert_eq!(err, AddUserError::EmailTaken);
     }
 }

@@ -122,7 +122,9 @@ impl EventKind {
             EventKind::UserPasswordReset => {
                 ("user.password_reset", "A user's password was set with a reset token.", AUDITED)
             }
-            EventKind::SessionRevoked => ("session.revoked", "A user ended one or all of their other sessions.", AUDITED),
+            EventKind::SessionRevoked => {
+                ("session.revoked", "A user ended one or all of their other sessions.", AUDITED)
+            }
         }
     }
 

@@ -121,11 +121,7 @@ fn is_active_admin(user: &User) -> bool {
 /// Refuses to leave the organization without an active admin: `before` is one and `after`
 /// is not, so another must exist. Runs behind the organization's lock, so two concurrent
 /// demotions of the last two admins see each other.
-async fn keep_an_admin(
-    txn: &impl ConnectionTrait,
-    before: &User,
-    after: Option<&User>,
-) -> Result<(), ChangeUserError> {
+async fn keep_an_admin(txn: &impl ConnectionTrait, before: &User, after: Option<&User>) -> Result<(), ChangeUserError> {
     if !is_active_admin(before) || after.is_some_and(is_active_admin) {
         return Ok(());
     }

@@ -49,7 +49,10 @@ async fn deactivation_ends_sessions_at_once_and_the_users_keys_keep_working() {
     app.session("ops@acme.test").await;
     let audit = app.get("/v1/integrations/audit-log", &admin).await;
     let actions: Vec<_> = audit.body["data"].as_array().unwrap().iter().map(|e| e["action"].clone()).collect();
-    assert!(actions.contains(&json!("user.deactivated")) && actions.contains(&json!("user.reactivated")), "{actions:?}");
+    assert!(
+        actions.contains(&json!("user.deactivated")) && actions.contains(&json!("user.reactivated")),
+        "{actions:?}"
+    );
 }
 
 #[tokio::test]
@@ -69,14 +72,18 @@ async fn bad_input_and_the_wrong_caller_change_nothing() {
     for caller in [&viewer, &manager] {
         patch(&app, caller, &id, json!({"role": "admin"})).await.expect_error(403, "permission_denied");
         delete(&app, caller, &format!("/v1/users/{id}")).await.expect_error(403, "permission_denied");
-        app.post(&format!("/v1/users/{id}/password-reset"), caller, &json!({})).await.expect_error(403, "permission_denied");
+        app.post(&format!("/v1/users/{id}/password-reset"), caller, &json!({}))
+            .await
+            .expect_error(403, "permission_denied");
     }
     // Another organization's user: not found, not forbidden.
     let other_admin = app.other_organization("root@other.test").await;
     let stranger = me_id(&app, &other_admin).await;
     patch(&app, &admin, &stranger, json!({"role": "viewer"})).await.expect_error(404, "resource_missing");
     delete(&app, &admin, &format!("/v1/users/{stranger}")).await.expect_error(404, "resource_missing");
-    app.post(&format!("/v1/users/{stranger}/password-reset"), &admin, &json!({})).await.expect_error(404, "resource_missing");
+    app.post(&format!("/v1/users/{stranger}/password-reset"), &admin, &json!({}))
+        .await
+        .expect_error(404, "resource_missing");
     patch(&app, &admin, "not-a-uuid", json!({"role": "viewer"})).await.expect_error(404, "resource_missing");
 
     // Nothing changed.
@@ -174,9 +181,13 @@ async fn a_password_change_needs_the_current_password_and_ends_the_other_session
     app.post("/v1/me/password", &admin, &change(PASSWORD, "short")).await.expect_error(400, "invalid_parameter");
     app.sign_in(ADMIN_EMAIL, PASSWORD).await.expect(201);
 
-    app.send(app.request(Method::POST, "/v1/me/password").bearer_auth(&admin).json(&change(PASSWORD, "a brand new password")))
-        .await
-        .expect(204);
+    app.send(
+        app.request(Method::POST, "/v1/me/password")
+            .bearer_auth(&admin)
+            .json(&change(PASSWORD, "a brand new password")),
+    )
+    .await
+    .expect(204);
     app.get("/v1/me", &admin).await.expect(200);
     app.get("/v1/me", &other).await.expect_error(401, "session_invalid");
     app.sign_in(ADMIN_EMAIL, PASSWORD).await.expect_error(401, "invalid_credentials");
@@ -229,7 +240,9 @@ async fn the_reset_endpoint_is_rate_limited_per_network() {
     let app = spawn_app_with(|s| s.rate_limit.sign_in_requests = 3).await;
     let body = json!({"token": format!("pwr_{}", "a".repeat(43)), "new_password": "a reset password"});
     for _ in 0..3 {
-        app.send(app.request(Method::POST, "/v1/password-resets").json(&body)).await.expect_error(400, "reset_token_invalid");
+        app.send(app.request(Method::POST, "/v1/password-resets").json(&body))
+            .await
+            .expect_error(400, "reset_token_invalid");
     }
     let limited = app.send(app.request(Method::POST, "/v1/password-resets").json(&body)).await;
     limited.expect_error(429, "rate_limited");
@@ -270,7 +283,11 @@ async fn users_list_and_end_their_own_sessions_by_id_never_by_token() {
     let admin = app.admin().await;
     let ua = "ExampleBrowser/1.0";
     let browser = app
-        .send(app.request(Method::POST, "/v1/sessions").header("user-agent", ua).json(&json!({"email": ADMIN_EMAIL, "password": PASSWORD})))
+        .send(
+            app.request(Method::POST, "/v1/sessions")
+                .header("user-agent", ua)
+                .json(&json!({"email": ADMIN_EMAIL, "password": PASSWORD})),
+        )
         .await;
     let browser = browser.expect(201)["token"].as_str().unwrap().to_owned();
     let third = app.session(ADMIN_EMAIL).await;

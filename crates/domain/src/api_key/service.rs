@@ -18,10 +18,10 @@ use crate::StorageError;
 use crate::caller::{Caller, Denied, Need};
 use crate::client::network_subject;
 use crate::event::{DomainEvent, Event};
+use crate::organization::OrganizationId;
 use crate::page::{Page, PageRequest};
 use crate::ports::{Clock, KeyHasher, SecretGenerator};
 use crate::usage::{UsageEntry, UsageLog, UsageSummary};
-use crate::organization::OrganizationId;
 use crate::user::{Permission, User, UserDirectory, UserId};
 
 /// Managing keys is for users: keys never manage keys.

@@ -91,7 +91,10 @@ async fn concurrent_demotions_of_the_last_two_admins_leave_one(db: Database) {
         db.accounts().update_user(organization.id, first.id, &deactivate, t0(), actor).await,
         Err(ChangeUserError::LastAdmin)
     );
-    assert_eq!(db.accounts().delete_user(organization.id, first.id, t0(), actor).await, Err(ChangeUserError::LastAdmin));
+    assert_eq!(
+        db.accounts().delete_user(organization.id, first.id, t0(), actor).await,
+        Err(ChangeUserError::LastAdmin)
+    );
     assert_eq!(db.users().find(first.id).await.unwrap().unwrap().status, UserStatus::Active);
 }
 
@@ -190,7 +193,10 @@ async fn a_password_change_keeps_only_the_session_asked_for(db: Database) {
     let (organization, admin) = setup(&db).await;
     let sessions = [session(&db, &admin).await, session(&db, &admin).await, session(&db, &admin).await];
     let listed = db.accounts().sessions(admin.id, t0()).await.unwrap();
-    assert_eq!(listed.iter().map(|s| s.id).collect::<Vec<_>>(), sessions.iter().rev().map(|s| s.id).collect::<Vec<_>>());
+    assert_eq!(
+        listed.iter().map(|s| s.id).collect::<Vec<_>>(),
+        sessions.iter().rev().map(|s| s.id).collect::<Vec<_>>()
+    );
 
     let revoked = event(&admin, Event::SessionRevoked { user: admin.clone(), session_id: Some(sessions[0].id) });
     assert!(db.accounts().end_session(admin.id, sessions[0].id, t0(), &revoked).await.unwrap());

@@ -200,7 +200,8 @@ async fn users_change_a_role_deactivate_and_change_my_password() {
     let fresh = app.sign_in(ADMIN_EMAIL, "a brand new password").await;
     let fresh = fresh.expect(201)["token"].as_str().unwrap().to_owned();
     let users = app.get("/v1/users", &fresh).await;
-    let viewer = users.body["data"].as_array().unwrap().iter().find(|u| u["email"] == "viewer@acme.test").unwrap().clone();
+    let viewer =
+        users.body["data"].as_array().unwrap().iter().find(|u| u["email"] == "viewer@acme.test").unwrap().clone();
     assert_eq!((viewer["role"].clone(), viewer["status"].clone()), (json!("manager"), json!("deactivated")));
 }
 
