@@ -73,7 +73,7 @@ async fn concurrent_demotions_of_the_last_two_admins_leave_one(db: Database) {
             .collect();
         let outcomes: Vec<_> = futures_util::future::join_all(tasks).await.into_iter().map(|t| t.unwrap()).collect();
         assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
-        assert!(outcomes.iter().any(|o| *o == Err(ChangeUserError::LastAdmin)), "{outcomes:?}");
+        assert!(outcomes.contains(&Err(ChangeUserError::LastAdmin)), "{outcomes:?}");
         assert_eq!(active_admins(&db, organization.id).await, 1);
         // Put the first admin back for the next round, and retire the second.
         let remaining = db.users().list(organization.id).await.unwrap();
