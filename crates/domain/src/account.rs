@@ -401,8 +401,8 @@ impl AccountService {
         self.ports.accounts.insert_reset(&reset, &event).await?;
         let body = format!(
             "An admin of your organization issued a password reset for {}.\n\nYour reset token: {}\n\nIt works \
-             once, until {}. Enter it with a new password on the sign-in page (\"Reset your password\").\nIf you \
-             did not expect this, tell your admin.",
+             once, until {}. Set a new password with it by sending {{\"token\", \"new_password\"}} to POST \
+             /v1/password-resets on this server.\nIf you did not expect this, tell your admin.",
             user.email.as_str(),
             token.expose_secret(),
             reset.expires_at.format("%Y-%m-%d %H:%M UTC"),
