@@ -21,6 +21,7 @@ mod m20261124_000009_outbound_webhooks;
 mod m20261206_000010_one_connection_per_user;
 mod m20261206_000011_idempotent_location;
 mod m20261206_000012_service_tokens;
+mod m20261206_000013_user_lifecycle;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000010_one_connection_per_user::Migration),
             Box::new(m20261206_000011_idempotent_location::Migration),
             Box::new(m20261206_000012_service_tokens::Migration),
+            Box::new(m20261206_000013_user_lifecycle::Migration),
         ]
     }
 }

@@ -31,6 +31,10 @@ pub enum ErrorCode {
     WebhookSignatureInvalid,
     /// A user-configured URL that the SSRF guard refuses (W5).
     UrlNotAllowed,
+    /// A password change whose current password is wrong.
+    CurrentPasswordInvalid,
+    /// A password reset token that is unknown, used or expired.
+    ResetTokenInvalid,
     // 401: who are you?
     MissingCredentials,
     ApiKeyMalformed,
@@ -70,6 +74,8 @@ pub enum ErrorCode {
     IdempotencyInProgress,
     /// A retry of a request whose answer carried a secret shown once: not shown again.
     IdempotencySecretShown,
+    /// The change would leave the organization without an active admin.
+    LastAdmin,
     IdempotencyError,
     // 422: the provider refused the credentials.
     ProviderCredentialsInvalid,
@@ -100,7 +106,7 @@ pub enum ErrorType {
 
 impl ErrorCode {
     /// Every code, in declaration order. Complete by construction: see [`position`].
-    pub const ALL: [ErrorCode; 47] = {
+    pub const ALL: [ErrorCode; 50] = {
         use ErrorCode::*;
         [
             InvalidJson,
@@ -109,6 +115,8 @@ impl ErrorCode {
             ApiKeyInQuery,
             WebhookSignatureInvalid,
             UrlNotAllowed,
+            CurrentPasswordInvalid,
+            ResetTokenInvalid,
             MissingCredentials,
             ApiKeyMalformed,
             ApiKeyInvalid,
@@ -141,6 +149,7 @@ impl ErrorCode {
             ResourceLimitReached,
             IdempotencyInProgress,
             IdempotencySecretShown,
+            LastAdmin,
             IdempotencyError,
             ProviderCredentialsInvalid,
             PayloadTooLarge,
@@ -158,9 +167,14 @@ impl ErrorCode {
         use ErrorCode::*;
         use ErrorType::*;
         match self {
-            InvalidJson | InvalidBody | InvalidParameter | ApiKeyInQuery | WebhookSignatureInvalid | UrlNotAllowed => {
-                (StatusCode::BAD_REQUEST, InvalidRequestError)
-            }
+            InvalidJson
+            | InvalidBody
+            | InvalidParameter
+            | ApiKeyInQuery
+            | WebhookSignatureInvalid
+            | UrlNotAllowed
+            | CurrentPasswordInvalid
+            | ResetTokenInvalid => (StatusCode::BAD_REQUEST, InvalidRequestError),
             MissingCredentials | ApiKeyMalformed | ApiKeyInvalid | ApiKeyRevoked | ApiKeyExpired | ApiKeyRequired
             | SessionRequired | SessionInvalid | InvalidCredentials | ServiceTokenInvalid => {
                 (StatusCode::UNAUTHORIZED, AuthenticationError)
@@ -181,7 +195,8 @@ impl ErrorCode {
             | AdminKeyRequired
             | ResourceLimitReached
             | IdempotencyInProgress
-            | IdempotencySecretShown => (StatusCode::CONFLICT, InvalidRequestError),
+            | IdempotencySecretShown
+            | LastAdmin => (StatusCode::CONFLICT, InvalidRequestError),
             IdempotencyError => (StatusCode::UNPROCESSABLE_ENTITY, InvalidRequestError),
             ProviderCredentialsInvalid => (StatusCode::UNPROCESSABLE_ENTITY, InvalidRequestError),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, InvalidRequestError),
@@ -211,6 +226,8 @@ const fn position(code: ErrorCode) -> usize {
         ApiKeyInQuery => listed!(ApiKeyInQuery),
         WebhookSignatureInvalid => listed!(WebhookSignatureInvalid),
         UrlNotAllowed => listed!(UrlNotAllowed),
+        CurrentPasswordInvalid => listed!(CurrentPasswordInvalid),
+        ResetTokenInvalid => listed!(ResetTokenInvalid),
         MissingCredentials => listed!(MissingCredentials),
         ApiKeyMalformed => listed!(ApiKeyMalformed),
         ApiKeyInvalid => listed!(ApiKeyInvalid),
@@ -243,6 +260,7 @@ const fn position(code: ErrorCode) -> usize {
         ResourceLimitReached => listed!(ResourceLimitReached),
         IdempotencyInProgress => listed!(IdempotencyInProgress),
         IdempotencySecretShown => listed!(IdempotencySecretShown),
+        LastAdmin => listed!(LastAdmin),
         IdempotencyError => listed!(IdempotencyError),
         ProviderCredentialsInvalid => listed!(ProviderCredentialsInvalid),
         PayloadTooLarge => listed!(PayloadTooLarge),
@@ -502,7 +520,7 @@ impl From<AddUserError> for ApiError {
     fn from(err: AddUserError) -> Self {
         let code = match &err {
             AddUserError::Forbidden(denied) => return (*denied).into(),
-            AddUserError::Email(_) | AddUserError::Password(_) | AddUserError::InvalidRole => {
+            AddUserError::Email(_) | AddUserError::Password(_) | AddUserError::InvalidRole | AddUserError::Name(_) => {
                 ErrorCode::InvalidParameter
             }
             AddUserError::EmailTaken => ErrorCode::EmailTaken,
@@ -510,6 +528,58 @@ impl From<AddUserError> for ApiError {
             AddUserError::Storage(err) => return err.clone().into(),
         };
         ApiError::new(code, err.to_string())
+    }
+}
+
+impl From<otesse_domain::account::UserAdminError> for ApiError {
+    fn from(err: otesse_domain::account::UserAdminError) -> Self {
+        use otesse_domain::account::UserAdminError as E;
+        let code = match &err {
+            E::Forbidden(denied) => return (*denied).into(),
+            E::InvalidRole | E::InvalidStatus | E::Name(_) | E::NothingToChange => ErrorCode::InvalidParameter,
+            E::NotFound => return ApiError::not_found("user"),
+            E::LastAdmin => ErrorCode::LastAdmin,
+            E::Storage(err) => return err.clone().into(),
+        };
+        ApiError::new(code, err.to_string())
+    }
+}
+
+impl From<otesse_domain::account::PasswordChangeError> for ApiError {
+    fn from(err: otesse_domain::account::PasswordChangeError) -> Self {
+        use otesse_domain::account::PasswordChangeError as E;
+        let code = match &err {
+            E::Forbidden(denied) => return (*denied).into(),
+            E::WrongCurrentPassword => ErrorCode::CurrentPasswordInvalid,
+            E::Password(_) => ErrorCode::InvalidParameter,
+            E::Busy(busy) => return (*busy).into(),
+            E::Storage(err) => return err.clone().into(),
+        };
+        ApiError::new(code, err.to_string())
+    }
+}
+
+impl From<otesse_domain::account::PasswordResetError> for ApiError {
+    fn from(err: otesse_domain::account::PasswordResetError) -> Self {
+        use otesse_domain::account::PasswordResetError as E;
+        let code = match &err {
+            E::InvalidToken => ErrorCode::ResetTokenInvalid,
+            E::Password(_) => ErrorCode::InvalidParameter,
+            E::Busy(busy) => return (*busy).into(),
+            E::Storage(err) => return err.clone().into(),
+        };
+        ApiError::new(code, err.to_string())
+    }
+}
+
+impl From<otesse_domain::account::OwnSessionError> for ApiError {
+    fn from(err: otesse_domain::account::OwnSessionError) -> Self {
+        use otesse_domain::account::OwnSessionError as E;
+        match err {
+            E::Forbidden(denied) => denied.into(),
+            E::NotFound => ApiError::not_found("session"),
+            E::Storage(err) => err.into(),
+        }
     }
 }
 

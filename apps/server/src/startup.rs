@@ -13,6 +13,7 @@ use otesse_crypto::{
     Argon2PasswordHasher, Keyring, RandomSecretGenerator, Sha256KeyHasher, StripeSignatures, load_or_create_dev_key,
 };
 use otesse_domain::StorageError;
+use otesse_domain::account::{AccountPorts, AccountService};
 use otesse_domain::api_key::{ApiKeyPorts, ApiKeyService};
 use otesse_domain::audit::AuditService;
 use otesse_domain::auth::{AuthPorts, AuthService};
@@ -22,7 +23,7 @@ use otesse_domain::integration::{
     StripeWebhookService,
 };
 use otesse_domain::notification::{ExpiryWarningPorts, ExpiryWarnings, NotificationService};
-use otesse_domain::ports::{Clock, KeyHasher, SecretGenerator, UsageSink};
+use otesse_domain::ports::{Clock, KeyHasher, PasswordHasher, SecretGenerator, UsageSink};
 use otesse_domain::sealed::CredentialCipher;
 use otesse_providers::{HttpProviderClient, ProviderClientConfig};
 use otesse_storage::Database;
@@ -113,12 +114,15 @@ impl Application {
             hasher: hasher.clone(),
             secrets: secrets.clone(),
             clock: clock.clone(),
+            users: Arc::new(database.users()),
         });
+        // One bounded hasher for every password check, so the bound holds across services.
+        let passwords: Arc<dyn PasswordHasher> = Arc::new(password_hasher(&settings.sign_in));
         let auth = AuthService::new(
             AuthPorts {
                 users: Arc::new(database.users()),
                 sessions: Arc::new(database.sessions()),
-                passwords: Arc::new(password_hasher(&settings.sign_in)),
+                passwords: passwords.clone(),
                 hasher: hasher.clone(),
                 secrets: secrets.clone(),
                 throttle: Arc::new(MemorySignInThrottle::new(ThrottleLimits {
@@ -134,6 +138,15 @@ impl Application {
         let service_tokens = crate::service_tokens::service(&database, hasher.clone(), secrets.clone(), clock.clone());
         let customers = CustomerService::new(Arc::new(database.customers()), clock.clone());
         let (integrations, stripe) = integration_services(&settings, &database, clock.clone())?;
+        let accounts = AccountService::new(AccountPorts {
+            users: Arc::new(database.users()),
+            accounts: Arc::new(database.accounts()),
+            passwords: passwords.clone(),
+            hasher,
+            secrets: secrets.clone(),
+            mailer: Arc::new(PostmarkMailer::new(integrations.clone())),
+            clock: clock.clone(),
+        });
         let audit = AuditService::new(Arc::new(database.audit()));
         let notifications = NotificationService::new(Arc::new(database.notifications()), clock.clone());
         let worker = settings.jobs.enabled.then(|| {
@@ -186,6 +199,7 @@ impl Application {
             api_keys: web::Data::new(api_keys),
             service_tokens: web::Data::new(service_tokens),
             auth: web::Data::new(auth),
+            accounts: web::Data::new(accounts),
             customers: web::Data::new(customers),
             integrations: web::Data::new(integrations),
             stripe: web::Data::new(stripe),
@@ -412,6 +426,7 @@ struct AppData {
     api_keys: web::Data<ApiKeyService>,
     service_tokens: web::Data<otesse_domain::service_token::ServiceTokenService>,
     auth: web::Data<AuthService>,
+    accounts: web::Data<AccountService>,
     customers: web::Data<CustomerService>,
     integrations: web::Data<IntegrationService>,
     stripe: web::Data<StripeWebhookService>,
@@ -433,6 +448,7 @@ impl AppData {
             .app_data(self.api_keys.clone())
             .app_data(self.service_tokens.clone())
             .app_data(self.auth.clone())
+            .app_data(self.accounts.clone())
             .app_data(self.customers.clone())
             .app_data(self.integrations.clone())
             .app_data(self.stripe.clone())

@@ -32,6 +32,14 @@ pub struct Session {
     pub token_hash: KeyHash,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// What the client said it was at sign-in (`User-Agent`, cut to 255 characters).
+    pub user_agent: Option<String>,
+    /// The client's address at sign-in.
+    pub ip_address: Option<IpAddr>,
+}
+
+impl Session {
+    pub const USER_AGENT_MAX_CHARS: usize = 255;
 }
 
 /// A session just created: the plaintext token is returned to the client once.
@@ -109,6 +117,8 @@ pub enum AddUserError {
     Password(#[from] PasswordError),
     #[error("role must be one of admin, manager, viewer")]
     InvalidRole,
+    #[error(transparent)]
+    Name(#[from] crate::user::UserNameError),
     #[error("A user with this email already exists.")]
     EmailTaken,
     #[error(transparent)]
@@ -156,7 +166,9 @@ pub trait UserRepository: Send + Sync {
     async fn is_setup_done(&self) -> Result<bool, StorageError>;
     async fn insert(&self, user: &User, hash: &PasswordHash) -> Result<(), InsertUserError>;
     async fn find_by_email(&self, email: &Email) -> Result<Option<(User, PasswordHash)>, StorageError>;
+    /// The user with this id, whatever their status (a deleted user's tombstone too).
     async fn find(&self, id: UserId) -> Result<Option<User>, StorageError>;
+    /// The organization's users, deactivated ones included, deleted ones not.
     async fn list(&self, organization: OrganizationId) -> Result<Vec<User>, StorageError>;
     async fn organization(&self, id: OrganizationId) -> Result<Option<Organization>, StorageError>;
 }
@@ -165,7 +177,8 @@ pub trait UserRepository: Send + Sync {
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
     async fn insert(&self, session: &Session) -> Result<(), StorageError>;
-    /// The unexpired, unrevoked session with this token hash, with its user.
+    /// The unexpired, unrevoked session with this token hash, with its user, if that user is
+    /// active (a deactivated or deleted user's sessions never authenticate).
     async fn find_active(&self, hash: &KeyHash, now: DateTime<Utc>) -> Result<Option<(Session, User)>, StorageError>;
     /// Ends the session; ending an ended session is not an error.
     async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), StorageError>;
@@ -252,7 +265,9 @@ impl AuthService {
             id: UserId(Uuid::now_v7()),
             organization_id: organization.id,
             email,
+            name: None,
             role: Role::Admin,
+            status: crate::user::UserStatus::Active,
             created_at: now,
         };
         let hash = self.ports.passwords.hash(password.secret()).await?;
@@ -264,12 +279,14 @@ impl AuthService {
     }
 
     /// Signs a user in (P2). Each attempt is counted per email and per client network before
-    /// any password work; past the throttle's limits it is refused without that work.
+    /// any password work; past the throttle's limits it is refused without that work. A
+    /// deactivated user gets the answer a wrong password gets, after the same work (P8).
     pub async fn sign_in(
         &self,
         email: &str,
         password: &SecretString,
         client_ip: Option<IpAddr>,
+        user_agent: Option<&str>,
     ) -> Result<NewSession, SignInError> {
         let email_subject = format!("email:{}", email.trim().to_lowercase());
         let network = client_ip.map(network_subject);
@@ -282,7 +299,7 @@ impl AuthService {
         };
         let verified = self.ports.passwords.verify(password, found.as_ref().map(|(_, hash)| hash.clone())).await?;
         let user = match (found, verified) {
-            (Some((user, _)), true) => user,
+            (Some((user, _)), true) if user.is_active() => user,
             _ => return Err(SignInError::InvalidCredentials),
         };
         throttle.succeeded(&email_subject, network);
@@ -296,6 +313,9 @@ impl AuthService {
             token_hash: self.ports.hasher.hash(token.expose_secret()),
             created_at: now,
             expires_at: now + self.session_ttl,
+            user_agent: user_agent
+                .map(|agent| agent.chars().filter(|c| !c.is_control()).take(Session::USER_AGENT_MAX_CHARS).collect()),
+            ip_address: client_ip,
         };
         self.ports.sessions.insert(&session).await?;
         Ok(NewSession { token, session, user })
@@ -329,16 +349,20 @@ impl AuthService {
         email: &str,
         password: SecretString,
         role: &str,
+        name: Option<&str>,
     ) -> Result<User, AddUserError> {
         caller.require(Need::User(Permission::UsersManage))?;
         let email = Email::parse(email)?;
         let password = Password::parse(password)?;
         let role = Role::parse(role).ok_or(AddUserError::InvalidRole)?;
+        let name = name.map(crate::user::UserName::parse).transpose()?;
         let user = User {
             id: UserId(Uuid::now_v7()),
             organization_id: caller.organization_id(),
             email,
+            name,
             role,
+            status: crate::user::UserStatus::Active,
             created_at: self.ports.clock.now(),
         };
         let hash = self.ports.passwords.hash(password.secret()).await?;
@@ -435,7 +459,9 @@ mod tests {
             id: UserId(Uuid::now_v7()),
             organization_id: OrganizationId(Uuid::from_u128(9)),
             email: Email::parse("ada@acme.test").unwrap(),
+            name: None,
             role,
+            status: crate::user::UserStatus::Active,
             created_at: Utc::now(),
         }
     }
@@ -507,7 +533,7 @@ mod tests {
             mocks.sessions.expect_insert().never();
             let err = mocks
                 .service()
-                .sign_in("ada@acme.test", &"wrong password!".to_owned().into(), Some("10.0.0.1".parse().unwrap()))
+                .sign_in("ada@acme.test", &"wrong password!".to_owned().into(), Some("10.0.0.1".parse().unwrap()), None)
                 .await
                 .unwrap_err();
             assert_eq!(err, SignInError::InvalidCredentials);
@@ -519,7 +545,7 @@ mod tests {
         let mut mocks = Mocks::new();
         mocks.throttle.expect_attempt().returning(|_, _| Err(42));
         mocks.passwords.expect_verify().never();
-        let err = mocks.service().sign_in("ada@acme.test", &"pw".to_owned().into(), None).await.unwrap_err();
+        let err = mocks.service().sign_in("ada@acme.test", &"pw".to_owned().into(), None, None).await.unwrap_err();
         assert_eq!(err, SignInError::Throttled(42));
     }
 
@@ -531,8 +557,11 @@ mod tests {
         mocks.users.expect_find_by_email().returning(|_| Ok(Some((user(Role::Admin), PasswordHash("h".into())))));
         mocks.passwords.expect_verify().returning(|_, _| Err(HashingBusy));
         mocks.sessions.expect_insert().never();
-        let err =
-            mocks.service().sign_in("ada@acme.test", &"right password".to_owned().into(), None).await.unwrap_err();
+        let err = mocks
+            .service()
+            .sign_in("ada@acme.test", &"right password".to_owned().into(), None, None)
+            .await
+            .unwrap_err();
         assert_eq!(err, SignInError::Busy(HashingBusy));
     }
 
@@ -544,11 +573,36 @@ mod tests {
         mocks.users.expect_find_by_email().returning(|_| Ok(Some((user(Role::Admin), PasswordHash("h".into())))));
         mocks.passwords.expect_verify().returning(|_, _| Ok(true));
         mocks.sessions.expect_insert().times(1).returning(|_| Ok(()));
-        let new = mocks.service().sign_in("ADA@acme.test", &"right password".to_owned().into(), None).await.unwrap();
+        let new = mocks
+            .service()
+            .sign_in("ADA@acme.test", &"right password".to_owned().into(), None, Some("Firefox\n/1"))
+            .await
+            .unwrap();
         let token = new.token.expose_secret().to_owned();
         assert!(AuthService::looks_like_session_token(&token));
         assert_ne!(new.session.token_hash.0, [0; 32]);
         assert!(new.session.expires_at > new.session.created_at);
+        assert_eq!(new.session.user_agent.as_deref(), Some("Firefox/1"), "control characters are dropped");
+    }
+
+    #[tokio::test]
+    async fn a_deactivated_user_with_the_right_password_is_refused_like_a_wrong_one() {
+        let mut mocks = Mocks::new();
+        mocks.throttle.expect_attempt().returning(|_, _| Ok(()));
+        mocks.throttle.expect_succeeded().never();
+        mocks.users.expect_find_by_email().returning(|_| {
+            let mut user = user(Role::Admin);
+            user.status = crate::user::UserStatus::Deactivated;
+            Ok(Some((user, PasswordHash("h".into()))))
+        });
+        mocks.passwords.expect_verify().times(1).returning(|_, _| Ok(true));
+        mocks.sessions.expect_insert().never();
+        let err = mocks
+            .service()
+            .sign_in("ada@acme.test", &"right password".to_owned().into(), None, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err, SignInError::InvalidCredentials);
     }
 
     #[tokio::test]
@@ -567,8 +621,10 @@ mod tests {
         mocks.users.expect_insert().never();
         let svc = mocks.service();
         let manager = Caller::user(Actor::of(&user(Role::Manager)), SessionId(Uuid::nil()));
-        let err =
-            svc.add_user(&manager, "bo@acme.test", "long password 1".to_owned().into(), "viewer").await.unwrap_err();
+        let err = svc
+            .add_user(&manager, "bo@acme.test", "long password 1".to_owned().into(), "viewer", None)
+            .await
+            .unwrap_err();
         assert_eq!(err, AddUserError::Forbidden(crate::caller::Denied::Role(Permission::UsersManage)));
     }
 
@@ -579,10 +635,13 @@ mod tests {
         mocks.users.expect_insert().times(1).returning(|_, _| Err(InsertUserError::EmailTaken));
         let svc = mocks.service();
         let admin = Caller::user(Actor::of(&user(Role::Admin)), SessionId(Uuid::nil()));
-        let err = svc.add_user(&admin, "bo@acme.test", "long password 1".to_owned().into(), "owner").await.unwrap_err();
-        assert_eq!(err, AddUserError::InvalidRole);
         let err =
-            svc.add_user(&admin, "bo@acme.test", "long password 1".to_owned().into(), "viewer").await.unwrap_err();
+            svc.add_user(&admin, "bo@acme.test", "long password 1".to_owned().into(), "owner", None).await.unwrap_err();
+        assert_eq!(err, AddUserError::InvalidRole);
+        let err = svc
+            .add_user(&admin, "bo@acme.test", "long password 1".to_owned().into(), "viewer", None)
+            .await
+            .unwrap_err();
         assert_eq!(err, AddUserError::EmailTaken);
     }
 }

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::api_key::{ApiKey, ApiKeyId};
 use crate::integration::{AuthMethod, HealthCheck, HealthOutcome, ProviderSlug};
 use crate::organization::OrganizationId;
-use crate::user::UserId;
+use crate::user::{SessionId, User, UserId};
 
 /// Every kind of event, by the name clients see (`GET /v1/event-types`, the audit log's
 /// `action`, a webhook's `type`).
@@ -34,6 +34,14 @@ pub enum EventKind {
     HealthCheckRecovered,
     /// Sent only by the "send test event" route, to the one endpoint named.
     WebhookTest,
+    UserUpdated,
+    UserDeactivated,
+    UserReactivated,
+    UserDeleted,
+    UserPasswordChanged,
+    UserPasswordResetIssued,
+    UserPasswordReset,
+    SessionRevoked,
 }
 
 /// Where an event goes.
@@ -46,7 +54,7 @@ struct Reach {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 19] = [
         EventKind::ApiKeyCreated,
         EventKind::ApiKeyRotated,
         EventKind::ApiKeyRevoked,
@@ -58,6 +66,14 @@ impl EventKind {
         EventKind::HealthCheckFailed,
         EventKind::HealthCheckRecovered,
         EventKind::WebhookTest,
+        EventKind::UserUpdated,
+        EventKind::UserDeactivated,
+        EventKind::UserReactivated,
+        EventKind::UserDeleted,
+        EventKind::UserPasswordChanged,
+        EventKind::UserPasswordResetIssued,
+        EventKind::UserPasswordReset,
+        EventKind::SessionRevoked,
     ];
 
     /// The one table: name, description, and where each kind goes.
@@ -91,6 +107,24 @@ impl EventKind {
                 DELIVERED,
             ),
             EventKind::WebhookTest => ("webhook.test", "A test event, sent on request to one endpoint.", DELIVERED),
+            // The user lifecycle (P8) is the organization's own business: audited, never sent
+            // to webhook endpoints (see docs/api.md).
+            EventKind::UserUpdated => ("user.updated", "A user's role or name was changed.", AUDITED),
+            EventKind::UserDeactivated => {
+                ("user.deactivated", "A user was deactivated: signed out and unable to sign in.", AUDITED)
+            }
+            EventKind::UserReactivated => ("user.reactivated", "A deactivated user was reactivated.", AUDITED),
+            EventKind::UserDeleted => ("user.deleted", "A user was deleted.", AUDITED),
+            EventKind::UserPasswordChanged => ("user.password_changed", "A user changed their password.", AUDITED),
+            EventKind::UserPasswordResetIssued => {
+                ("user.password_reset_issued", "An admin issued a password reset token for a user.", AUDITED)
+            }
+            EventKind::UserPasswordReset => {
+                ("user.password_reset", "A user's password was set with a reset token.", AUDITED)
+            }
+            EventKind::SessionRevoked => {
+                ("session.revoked", "A user ended one or all of their other sessions.", AUDITED)
+            }
         }
     }
 
@@ -195,6 +229,34 @@ pub enum Event {
     WebhookTest {
         endpoint_id: Uuid,
     },
+    /// `user` as it is after the change, here and in the other user events.
+    UserUpdated {
+        user: User,
+    },
+    UserDeactivated {
+        user: User,
+    },
+    UserReactivated {
+        user: User,
+    },
+    UserDeleted {
+        user: User,
+    },
+    UserPasswordChanged {
+        user: User,
+    },
+    UserPasswordResetIssued {
+        user: User,
+        expires_at: DateTime<Utc>,
+    },
+    UserPasswordReset {
+        user: User,
+    },
+    /// One session (`Some`), or all the user's sessions but the current one (`None`).
+    SessionRevoked {
+        user: User,
+        session_id: Option<SessionId>,
+    },
 }
 
 /// What the audit log says of an event: what it was done to, and names and ids (never a
@@ -219,6 +281,13 @@ impl AuditFacts {
             .with("name", key.name.as_str())
             .with("environment", key.environment.as_str())
             .with("scope_level", key.scope_level.as_str())
+    }
+
+    fn user(user: &User) -> Self {
+        Self::new("user", user.id.to_string())
+            .with("email", user.email.as_str())
+            .with("role", user.role.as_str())
+            .with("status", user.status.as_str())
     }
 
     fn integration(connection_id: Uuid, provider: &ProviderSlug) -> Self {
@@ -264,6 +333,25 @@ impl Event {
                     .with("change", change.as_str())
                     .with("value", value.as_str())
             }
+            Event::UserUpdated { user }
+            | Event::UserDeactivated { user }
+            | Event::UserReactivated { user }
+            | Event::UserDeleted { user }
+            | Event::UserPasswordChanged { user }
+            | Event::UserPasswordReset { user } => {
+                let facts = AuditFacts::user(user);
+                match &user.name {
+                    Some(name) => facts.with("name", name.as_str()),
+                    None => facts,
+                }
+            }
+            Event::UserPasswordResetIssued { user, expires_at } => {
+                AuditFacts::user(user).with("expires_at", expires_at.to_rfc3339())
+            }
+            Event::SessionRevoked { user, session_id } => AuditFacts::user(user).with(
+                "sessions",
+                session_id.map(|id| id.0.to_string()).unwrap_or_else(|| "all but the current".to_owned()),
+            ),
             // Not audited (see the kinds' table): refused above.
             Event::ApiKeyExpiring { .. }
             | Event::HealthCheckFailed { .. }
@@ -285,6 +373,14 @@ impl Event {
             Event::HealthCheckFailed { .. } => EventKind::HealthCheckFailed,
             Event::HealthCheckRecovered { .. } => EventKind::HealthCheckRecovered,
             Event::WebhookTest { .. } => EventKind::WebhookTest,
+            Event::UserUpdated { .. } => EventKind::UserUpdated,
+            Event::UserDeactivated { .. } => EventKind::UserDeactivated,
+            Event::UserReactivated { .. } => EventKind::UserReactivated,
+            Event::UserDeleted { .. } => EventKind::UserDeleted,
+            Event::UserPasswordChanged { .. } => EventKind::UserPasswordChanged,
+            Event::UserPasswordResetIssued { .. } => EventKind::UserPasswordResetIssued,
+            Event::UserPasswordReset { .. } => EventKind::UserPasswordReset,
+            Event::SessionRevoked { .. } => EventKind::SessionRevoked,
         }
     }
 }
@@ -367,6 +463,14 @@ mod tests {
                 "integration.connect_failed",
                 "integration.disconnected",
                 "integration.updated",
+                "user.updated",
+                "user.deactivated",
+                "user.reactivated",
+                "user.deleted",
+                "user.password_changed",
+                "user.password_reset_issued",
+                "user.password_reset",
+                "session.revoked",
             ]
         );
     }

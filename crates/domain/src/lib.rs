@@ -7,6 +7,7 @@
 //! Invariant: this crate does no I/O and depends on no adapter (no sea-orm, actix-web, reqwest
 //! or tokio runtime). Every rule is unit-tested here through mocked ports.
 
+pub mod account;
 pub mod api_key;
 pub mod audit;
 pub mod auth;

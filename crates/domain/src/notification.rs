@@ -315,7 +315,7 @@ impl ExpiryWarnings {
             run.notifications += 1;
             if email {
                 let admins = self.ports.users.list(key.organization_id).await?;
-                for admin in admins.iter().filter(|u| u.role == Role::Admin) {
+                for admin in admins.iter().filter(|u| u.role == Role::Admin && u.is_active()) {
                     let record = EmailRecord {
                         id: Uuid::now_v7(),
                         organization_id: key.organization_id,
@@ -388,7 +388,9 @@ mod tests {
             id: UserId(Uuid::now_v7()),
             organization_id: org,
             email: Email::parse(email).unwrap(),
+            name: None,
             role: Role::Admin,
+            status: crate::user::UserStatus::Active,
             created_at: now(),
         }
     }

@@ -59,6 +59,7 @@ pub trait PasswordHasher: Send + Sync {
 }
 
 // The ports of each feature live with the feature; they are gathered here for the adapters.
+pub use crate::account::AccountRepository;
 pub use crate::api_key::{ApiKeyRepository, CachedKey, InsertKeyError, KeyCache, KeyGuessGuard, KeyInvalidationBus};
 pub use crate::audit::AuditLog;
 pub use crate::auth::{InsertUserError, SessionRepository, SetupStoreError, SignInThrottle, UserRepository};
@@ -69,7 +70,10 @@ pub use crate::integration::{
 };
 pub use crate::sealed::{CredentialCipher, DecryptError, SealedSecretStore};
 pub use crate::usage::{Backlog, UsageLog, UsageSink};
+pub use crate::user::UserDirectory;
 
+#[cfg(any(test, feature = "mocks"))]
+pub use crate::account::MockAccountRepository;
 #[cfg(any(test, feature = "mocks"))]
 pub use crate::api_key::{MockApiKeyRepository, MockKeyCache, MockKeyGuessGuard, MockKeyInvalidationBus};
 #[cfg(any(test, feature = "mocks"))]
@@ -84,3 +88,5 @@ pub use crate::integration::{MockContactRepository, MockIntegrationRepository, M
 pub use crate::sealed::{MockCredentialCipher, MockSealedSecretStore};
 #[cfg(any(test, feature = "mocks"))]
 pub use crate::usage::{MockUsageLog, MockUsageSink};
+#[cfg(any(test, feature = "mocks"))]
+pub use crate::user::MockUserDirectory;

@@ -1,10 +1,15 @@
 //! Users, their roles, and the one table that maps roles to permissions (P1).
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
+use crate::StorageError;
 use crate::organization::OrganizationId;
+
+#[cfg(any(test, feature = "mocks"))]
+use mockall::automock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(pub Uuid);
@@ -64,7 +69,7 @@ pub enum Permission {
     SettingsView,
     /// Change settings: create, rotate and revoke API keys; connect integrations.
     SettingsEdit,
-    /// Add and list users.
+    /// Add, list, re-role, deactivate and delete users; issue password resets.
     UsersManage,
     /// Grant the scopes the catalog marks sensitive.
     GrantSensitiveScopes,
@@ -155,9 +160,78 @@ impl std::fmt::Debug for PasswordHash {
 pub struct User {
     pub id: UserId,
     pub organization_id: OrganizationId,
+    /// A deleted user's is the address they had: their email is free for a new user.
     pub email: Email,
+    pub name: Option<UserName>,
     pub role: Role,
+    pub status: UserStatus,
     pub created_at: DateTime<Utc>,
+}
+
+impl User {
+    /// Signs in, holds sessions and counts as an admin of the organization when an admin.
+    pub fn is_active(&self) -> bool {
+        self.status == UserStatus::Active
+    }
+}
+
+/// Where a user is in their life (P8). A deactivated user cannot sign in and holds no
+/// session; a deleted one is kept as a tombstone so that what they made (API keys, audit
+/// entries, connections) still names them, and is otherwise gone: never listed, never found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserStatus {
+    Active,
+    Deactivated,
+    Deleted,
+}
+
+impl UserStatus {
+    pub const ALL: [UserStatus; 3] = [UserStatus::Active, UserStatus::Deactivated, UserStatus::Deleted];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Deactivated => "deactivated",
+            UserStatus::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == raw)
+    }
+}
+
+/// A user's display name: 1 to 100 characters once trimmed, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserName(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("name must be 1 to 100 characters")]
+pub struct UserNameError;
+
+impl UserName {
+    pub const MAX_CHARS: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, UserNameError> {
+        let trimmed = raw.trim();
+        let chars = trimmed.chars().count();
+        if chars == 0 || chars > Self::MAX_CHARS || trimmed.chars().any(char::is_control) {
+            return Err(UserNameError);
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Names users for what they made (a key's creator), whatever became of them since.
+#[cfg_attr(any(test, feature = "mocks"), automock)]
+#[async_trait]
+pub trait UserDirectory: Send + Sync {
+    /// The organization's users among `ids`, whatever their status (tombstones too).
+    async fn find_many(&self, organization: OrganizationId, ids: Vec<UserId>) -> Result<Vec<User>, StorageError>;
 }
 
 /// A signed-in user's identity, as [`crate::caller::Caller::User`] carries it.
@@ -195,6 +269,18 @@ mod tests {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
         assert_eq!(Role::parse("owner"), None);
+    }
+
+    #[test]
+    fn statuses_round_trip_and_names_are_bounded() {
+        for status in UserStatus::ALL {
+            assert_eq!(UserStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(UserStatus::parse("suspended"), None);
+        assert_eq!(UserName::parse("  Ada Lovelace ").unwrap().as_str(), "Ada Lovelace");
+        assert!(UserName::parse(" ").is_err());
+        assert!(UserName::parse(&"a".repeat(101)).is_err());
+        assert!(UserName::parse("a\u{7}b").is_err());
     }
 
     #[test]

@@ -52,7 +52,9 @@ async fn run(db: &Database, rows: usize) -> Result<(), Box<dyn std::error::Error
         id: UserId(Uuid::now_v7()),
         organization_id: organization.id,
         email: Email::parse("bench@example.com")?,
+        name: None,
         role: Role::Admin,
+        status: otesse_domain::user::UserStatus::Active,
         created_at: now,
     };
     db.users().complete_setup(&organization, &admin, &PasswordHash("unused".into())).await?;

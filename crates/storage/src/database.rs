@@ -120,6 +120,10 @@ impl Database {
         AuditStore::new(self)
     }
 
+    pub fn accounts(&self) -> crate::AccountStore {
+        crate::AccountStore::new(self)
+    }
+
     pub fn users(&self) -> UserStore {
         UserStore::new(self)
     }

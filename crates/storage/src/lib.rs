@@ -17,6 +17,7 @@
 //! - A recorded event (its audit row, its webhook deliveries and their jobs) is written in the
 //!   transaction of the change it records ([`Outbox`]).
 
+mod accounts;
 mod api_keys;
 mod audit;
 mod contacts;
@@ -39,6 +40,7 @@ mod usage;
 mod users;
 mod webhooks;
 
+pub use accounts::AccountStore;
 pub use api_keys::ApiKeyStore;
 pub use audit::AuditStore;
 pub use contacts::ContactStore;

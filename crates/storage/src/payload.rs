@@ -43,6 +43,14 @@ fn data(event: &Event) -> Value {
         // Audited only: never delivered (refused by `webhook_body`), so never shaped.
         Event::IntegrationConnectFailed { connection_id, provider, .. }
         | Event::IntegrationUpdated { connection_id, provider, .. } => connection(*connection_id, provider, None),
+        Event::UserUpdated { user }
+        | Event::UserDeactivated { user }
+        | Event::UserReactivated { user }
+        | Event::UserDeleted { user }
+        | Event::UserPasswordChanged { user }
+        | Event::UserPasswordResetIssued { user, .. }
+        | Event::UserPasswordReset { user }
+        | Event::SessionRevoked { user, .. } => json!({ "user_id": user.id.0 }),
     }
 }
 

@@ -6,7 +6,7 @@ use otesse_domain::StorageError;
 use otesse_domain::api_key::KeyHash;
 use otesse_domain::auth::{Session, SessionId};
 use otesse_domain::ports::SessionRepository;
-use otesse_domain::user::{User, UserId};
+use otesse_domain::user::{User, UserId, UserStatus};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter};
 
@@ -36,6 +36,8 @@ impl SessionRepository for SessionStore {
             created_at: Set(stored(session.created_at)),
             expires_at: Set(stored(session.expires_at)),
             revoked_at: Set(None),
+            user_agent: Set(session.user_agent.clone()),
+            ip_address: Set(session.ip_address.map(|ip| ip.to_string())),
         };
         session::Entity::insert(row).exec_without_returning(&self.conn).await.map_err(db_err)?;
         Ok(())
@@ -48,6 +50,7 @@ impl SessionRepository for SessionStore {
             .filter(session::Column::ExpiresAt.gt(now))
             .filter(Condition::any().add(session::Column::RevokedAt.is_null()).add(session::Column::RevokedAt.gt(now)))
             .find_also_related(user::Entity)
+            .filter(user::Column::Status.eq(UserStatus::Active.as_str()))
             .one(&self.conn)
             .await
             .map_err(db_err)?;
@@ -55,16 +58,7 @@ impl SessionRepository for SessionStore {
         let Some((row, Some(user))) = found else {
             return Ok(None);
         };
-        let token_hash = <[u8; 32]>::try_from(row.token_hash.as_slice())
-            .map_err(|_| corrupt("sessions", "token_hash", format!("{} bytes", row.token_hash.len())))?;
-        let session = Session {
-            id: SessionId(row.id),
-            user_id: UserId(row.user_id),
-            token_hash: KeyHash(token_hash),
-            created_at: row.created_at,
-            expires_at: row.expires_at,
-        };
-        Ok(Some((session, crate::users::to_domain(user)?)))
+        Ok(Some((to_domain(row)?, crate::users::to_domain(user)?)))
     }
 
     async fn revoke(&self, id: SessionId, at: DateTime<Utc>) -> Result<(), StorageError> {
@@ -79,4 +73,19 @@ impl SessionRepository for SessionStore {
             .map_err(db_err)?;
         Ok(())
     }
+}
+
+pub(crate) fn to_domain(row: session::Model) -> Result<Session, StorageError> {
+    let token_hash = <[u8; 32]>::try_from(row.token_hash.as_slice())
+        .map_err(|_| corrupt("sessions", "token_hash", format!("{} bytes", row.token_hash.len())))?;
+    let ip_address = row.ip_address.as_deref().map(|ip| ip.parse().map_err(|_| corrupt("sessions", "ip_address", ip)));
+    Ok(Session {
+        id: SessionId(row.id),
+        user_id: UserId(row.user_id),
+        token_hash: KeyHash(token_hash),
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        user_agent: row.user_agent,
+        ip_address: ip_address.transpose()?,
+    })
 }

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use otesse_domain::StorageError;
 use otesse_domain::organization::{Organization, OrganizationId, OrganizationName};
-use otesse_domain::ports::{InsertUserError, SetupStoreError, UserRepository};
-use otesse_domain::user::{Email, PasswordHash, Role, User, UserId};
+use otesse_domain::ports::{InsertUserError, SetupStoreError, UserDirectory, UserRepository};
+use otesse_domain::user::{Email, PasswordHash, Role, User, UserId, UserName, UserStatus};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
 };
@@ -93,6 +93,7 @@ impl UserRepository for UserStore {
     async fn list(&self, organization: OrganizationId) -> Result<Vec<User>, StorageError> {
         user::Entity::find()
             .filter(user::Column::OrganizationId.eq(organization.0))
+            .filter(user::Column::Status.ne(UserStatus::Deleted.as_str()))
             .order_by_asc(user::Column::Id)
             .all(&self.conn)
             .await
@@ -111,6 +112,24 @@ impl UserRepository for UserStore {
     }
 }
 
+#[async_trait]
+impl UserDirectory for UserStore {
+    async fn find_many(&self, organization: OrganizationId, ids: Vec<UserId>) -> Result<Vec<User>, StorageError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        user::Entity::find()
+            .filter(user::Column::OrganizationId.eq(organization.0))
+            .filter(user::Column::Id.is_in(ids.into_iter().map(|id| id.0)))
+            .all(&self.conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(to_domain)
+            .collect()
+    }
+}
+
 async fn insert_user(conn: &impl ConnectionTrait, user: &User, hash: &PasswordHash) -> Result<(), InsertUserError> {
     let row = user::ActiveModel {
         id: Set(user.id.0),
@@ -119,6 +138,10 @@ async fn insert_user(conn: &impl ConnectionTrait, user: &User, hash: &PasswordHa
         role: Set(user.role.as_str().to_owned()),
         password_hash: Set(hash.0.clone()),
         created_at: Set(stored(user.created_at)),
+        status: Set(user.status.as_str().to_owned()),
+        name: Set(user.name.as_ref().map(|name| name.as_str().to_owned())),
+        former_email: Set(None),
+        deleted_at: Set(None),
     };
     match user::Entity::insert(row).exec_without_returning(conn).await {
         Ok(_) => Ok(()),
@@ -129,13 +152,19 @@ async fn insert_user(conn: &impl ConnectionTrait, user: &User, hash: &PasswordHa
 }
 
 pub(crate) fn to_domain(row: user::Model) -> Result<User, StorageError> {
-    let email = Email::parse(&row.email).map_err(|_| corrupt("users", "email", &row.email))?;
+    // A tombstone is named by the address it had.
+    let address = row.former_email.as_deref().unwrap_or(&row.email);
+    let email = Email::parse(address).map_err(|_| corrupt("users", "email", address))?;
     let role = Role::parse(&row.role).ok_or_else(|| corrupt("users", "role", &row.role))?;
+    let status = UserStatus::parse(&row.status).ok_or_else(|| corrupt("users", "status", &row.status))?;
+    let name = row.name.as_deref().map(|name| UserName::parse(name).map_err(|_| corrupt("users", "name", name)));
     Ok(User {
         id: UserId(row.id),
         organization_id: OrganizationId(row.organization_id),
         email,
+        name: name.transpose()?,
         role,
+        status,
         created_at: row.created_at,
     })
 }

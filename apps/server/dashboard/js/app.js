@@ -10,6 +10,7 @@ import * as catalog from './pages/catalog.js';
 import * as connections from './pages/connections.js';
 import * as webhooks from './pages/webhooks.js';
 import * as users from './pages/users.js';
+import * as account from './pages/account.js';
 import * as notifications from './pages/notifications.js';
 import * as audit from './pages/audit.js';
 
@@ -23,6 +24,7 @@ const ROUTES = [
   [/^\/settings\/integrations\/connected\/([^/]+)$/, 'connected', connections.renderDetail],
   [/^\/settings\/integrations\/webhooks\/?$/, 'webhooks', webhooks.render],
   [/^\/settings\/users\/?$/, 'users', users.render],
+  [/^\/settings\/account\/?$/, 'account', account.render],
   [/^\/settings\/notifications\/?$/, 'notifications', notifications.render],
   [/^\/settings\/audit-log\/?$/, 'audit', audit.render],
 ];
@@ -37,6 +39,7 @@ const NAV = [
   ['Organization', [
     ['users', 'Users', '/settings/users', 'users.manage'],
     ['notifications', 'Notifications', '/settings/notifications'],
+    ['account', 'My account', '/settings/account'],
     ['audit', 'Audit log', '/settings/audit-log'],
   ]],
 ];

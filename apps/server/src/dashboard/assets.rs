@@ -39,6 +39,7 @@ pub static FILES: &[Asset] = assets![
     "js/format.js" => "text/javascript; charset=utf-8",
     "js/signin.js" => "text/javascript; charset=utf-8",
     "js/ui.js" => "text/javascript; charset=utf-8",
+    "js/pages/account.js" => "text/javascript; charset=utf-8",
     "js/pages/audit.js" => "text/javascript; charset=utf-8",
     "js/pages/catalog.js" => "text/javascript; charset=utf-8",
     "js/pages/connections.js" => "text/javascript; charset=utf-8",

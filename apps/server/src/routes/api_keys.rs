@@ -63,7 +63,10 @@ pub struct KeyView {
     #[schema(schema_with = super::wire::expires_in)]
     pub expires_in: &'static str,
     pub created_at: DateTime<Utc>,
+    /// The creator's user id (kept for compatibility; `creator` names them).
     pub created_by: uuid::Uuid,
+    /// Who created the key, also after they were deactivated or deleted.
+    pub creator: Option<CreatorView>,
     pub expires_at: Option<DateTime<Utc>>,
     /// Active and expiring within 7 days.
     pub expires_soon: bool,
@@ -73,8 +76,35 @@ pub struct KeyView {
     pub rotated_from: Option<uuid::Uuid>,
 }
 
+/// A key's creator by name and email.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatorView {
+    pub id: uuid::Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    /// `active`, `deactivated` or `deleted`.
+    #[schema(schema_with = super::wire::user_status)]
+    pub status: &'static str,
+}
+
+impl CreatorView {
+    fn of(user: Option<&otesse_domain::user::User>) -> Option<Self> {
+        user.map(|user| Self {
+            id: user.id.0,
+            email: user.email.as_str().to_owned(),
+            name: user.name.as_ref().map(|name| name.as_str().to_owned()),
+            status: user.status.as_str(),
+        })
+    }
+}
+
 impl KeyView {
-    fn new(key: &ApiKey, status: &'static str, expires_soon: bool) -> Self {
+    fn new(
+        key: &ApiKey,
+        status: &'static str,
+        expires_soon: bool,
+        creator: Option<&otesse_domain::user::User>,
+    ) -> Self {
         Self {
             id: key.id.0,
             name: key.name.as_str().to_owned(),
@@ -87,6 +117,7 @@ impl KeyView {
             expires_in: key.expires_in.as_str(),
             created_at: key.created_at,
             created_by: key.created_by.0,
+            creator: CreatorView::of(creator),
             expires_at: key.expires_at,
             expires_soon,
             revoked_at: key.revoked_at,
@@ -99,7 +130,7 @@ impl KeyView {
 
 impl From<&otesse_domain::api_key::KeyListing> for KeyView {
     fn from(listing: &otesse_domain::api_key::KeyListing) -> Self {
-        KeyView::new(&listing.key, listing.status.as_str(), listing.expires_soon)
+        KeyView::new(&listing.key, listing.status.as_str(), listing.expires_soon, listing.creator.as_ref())
     }
 }
 
@@ -117,7 +148,7 @@ impl CreatedKeyView {
         let key = &created.key;
         Self {
             key: created.plaintext.secret().expose_secret().to_owned(),
-            api_key: KeyView::new(key, key.status(now).as_str(), key.expires_soon(now)),
+            api_key: KeyView::new(key, key.status(now).as_str(), key.expires_soon(now), created.creator.as_ref()),
         }
     }
 }

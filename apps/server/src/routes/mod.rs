@@ -1,5 +1,6 @@
 //! HTTP routes: thin handlers that parse, call one domain service, and render a view.
 
+pub mod account;
 pub mod api_keys;
 pub mod audit;
 pub mod body;
@@ -154,7 +155,13 @@ fn api() -> Vec<Endpoint> {
         Endpoint::new("/sessions").post(sessions::sign_in),
         Endpoint::new("/sessions/current").on(Method::DELETE, sessions::sign_out),
         Endpoint::new("/me").get(sessions::me),
+        Endpoint::new("/me/password").post(account::change_password),
+        Endpoint::new("/me/sessions").get(account::sessions).on(Method::DELETE, account::end_other_sessions),
+        Endpoint::new("/me/sessions/{id}").on(Method::DELETE, account::end_session),
+        Endpoint::new("/password-resets").post(account::redeem_reset),
         Endpoint::new("/users").get(users::list).post(users::create),
+        Endpoint::new("/users/{id}").on(Method::PATCH, users::update).on(Method::DELETE, users::delete),
+        Endpoint::new("/users/{id}/password-reset").post(users::issue_reset),
         Endpoint::new("/scopes").get(scopes::list),
         Endpoint::new("/notifications").get(notifications::list),
         Endpoint::new("/notifications/{id}/read").post(notifications::mark_read),

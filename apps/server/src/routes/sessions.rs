@@ -65,7 +65,8 @@ pub async fn sign_in(
         None => "sign-in:unknown".to_owned(),
     };
     limits.check(&req, &bucket, limits.sign_in).await?;
-    let session = auth.sign_in(&body.email, &body.password, ip.0).await?;
+    let agent = req.headers().get(header::USER_AGENT).and_then(|value| value.to_str().ok());
+    let session = auth.sign_in(&body.email, &body.password, ip.0, agent).await?;
     let token = session.token.expose_secret();
     let user = UserView::from(&session.user);
     if !body.cookie {

@@ -9,7 +9,7 @@ use otesse_domain::integration::{
     AuthMethod, AuthType, Category, ConnectionStatus, CredentialField, HealthOutcome, InstanceStatus, ResourceType,
 };
 use otesse_domain::notification::NotificationKind;
-use otesse_domain::user::{Permission, Role};
+use otesse_domain::user::{Permission, Role, UserStatus};
 use otesse_domain::webhook::{DeliveryState, EndpointStatus};
 use serde_json::{Value, json};
 use utoipa::openapi::{RefOr, Schema};
@@ -101,6 +101,33 @@ pub fn access() -> RefOr<Schema> {
 
 pub fn role() -> RefOr<Schema> {
     one_of(Role::ALL.map(Role::as_str).to_vec())
+}
+
+/// An optional role in a change (`PATCH /v1/users/{id}`).
+pub fn role_input() -> RefOr<Schema> {
+    optional(Role::ALL.map(Role::as_str).to_vec())
+}
+
+pub fn user_status() -> RefOr<Schema> {
+    one_of(UserStatus::ALL.map(UserStatus::as_str).to_vec())
+}
+
+/// The statuses an admin may set: deletion has its own route.
+pub fn user_status_input() -> RefOr<Schema> {
+    let _exhaustive = |status: UserStatus| match status {
+        UserStatus::Active | UserStatus::Deactivated | UserStatus::Deleted => (),
+    };
+    optional(vec![UserStatus::Active.as_str(), UserStatus::Deactivated.as_str()])
+}
+
+/// Whether a password reset token also went out by email.
+pub fn reset_email() -> RefOr<Schema> {
+    let _exhaustive = |mail: otesse_domain::account::ResetMail| match mail {
+        otesse_domain::account::ResetMail::Sent
+        | otesse_domain::account::ResetMail::NotConfigured
+        | otesse_domain::account::ResetMail::Failed(_) => (),
+    };
+    one_of(vec!["sent", "not_configured", "failed"])
 }
 
 pub fn permissions() -> RefOr<Schema> {

@@ -310,7 +310,9 @@ impl TestApp {
             id: UserId(Uuid::now_v7()),
             organization_id: org.id,
             email: Email::parse(email).unwrap(),
+            name: None,
             role: Role::Admin,
+            status: otesse_domain::user::UserStatus::Active,
             created_at: now,
         };
         let hash = otesse_crypto::Argon2PasswordHasher::new().hash(&PASSWORD.to_owned().into()).await.unwrap();

@@ -371,3 +371,20 @@ fn hex(bytes: &[u8]) -> String {
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|window| window == needle)
 }
+
+/// And for a password-reset token an admin issues.
+#[tokio::test]
+async fn a_retried_password_reset_never_shows_the_token_again() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    app.user(&admin, "leaver@example.test", "viewer").await;
+    let users = app.get("/v1/users", &admin).await.expect(200).clone();
+    let user = users["data"].as_array().unwrap().iter().find(|u| u["email"] == "leaver@example.test").unwrap();
+    let path = format!("/v1/users/{}/password-reset", user["id"].as_str().unwrap());
+    let first = post(&app, &path, &admin, "reset-1", &json!({})).await;
+    let token = first.expect(201)["reset_token"].as_str().unwrap().to_owned();
+    let again = post(&app, &path, &admin, "reset-1", &json!({})).await;
+    again.expect_error(409, "idempotency_secret_shown");
+    assert!(!again.text.contains(&token));
+    assert_eq!(again.headers.get("location").unwrap(), format!("/v1/users/{}", user["id"].as_str().unwrap()).as_str());
+}

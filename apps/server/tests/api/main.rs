@@ -21,5 +21,6 @@ mod revocation;
 mod sessions;
 mod stripe;
 mod usage;
+mod users;
 mod verify;
 mod webhooks;

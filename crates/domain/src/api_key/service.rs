@@ -1,6 +1,6 @@
 //! The API-key service: every key operation, with its rules, over the ports.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -18,10 +18,11 @@ use crate::StorageError;
 use crate::caller::{Caller, Denied, Need};
 use crate::client::network_subject;
 use crate::event::{DomainEvent, Event};
+use crate::organization::OrganizationId;
 use crate::page::{Page, PageRequest};
 use crate::ports::{Clock, KeyHasher, SecretGenerator};
 use crate::usage::{UsageEntry, UsageLog, UsageSummary};
-use crate::user::Permission;
+use crate::user::{Permission, User, UserDirectory, UserId};
 
 /// Managing keys is for users: keys never manage keys.
 const VIEW: Need = Need::User(Permission::SettingsView);
@@ -57,6 +58,8 @@ pub struct RotateKeyInput {
 pub struct CreatedKey {
     pub key: ApiKey,
     pub plaintext: PlaintextKey,
+    /// The user it belongs to (the caller, or the calling key's creator).
+    pub creator: Option<User>,
 }
 
 /// A key with what the list view derives from the clock (K8).
@@ -65,6 +68,8 @@ pub struct KeyListing {
     pub key: ApiKey,
     pub status: ApiKeyStatus,
     pub expires_soon: bool,
+    /// Who created it, also once deactivated or deleted (`None` only if the record is gone).
+    pub creator: Option<User>,
 }
 
 /// The detail view (K9).
@@ -180,6 +185,8 @@ pub struct ApiKeyPorts {
     pub hasher: Arc<dyn KeyHasher>,
     pub secrets: Arc<dyn SecretGenerator>,
     pub clock: Arc<dyn Clock>,
+    /// Names each key's creator in the list and detail views.
+    pub users: Arc<dyn UserDirectory>,
 }
 
 #[derive(Clone)]
@@ -285,7 +292,7 @@ impl ApiKeyService {
             rotated_from,
             last_used_at: None,
         };
-        CreatedKey { key, plaintext }
+        CreatedKey { key, plaintext, creator: None }
     }
 
     /// What a key operation records: its audit row and its webhook event, stored with the
@@ -302,11 +309,39 @@ impl ApiKeyService {
         let created = self.mint(caller, spec, None, now);
         let event = Self::event(caller, Event::ApiKeyCreated { key: created.key.clone() }, now);
         self.ports.keys.insert(&created.key, &event, MAX_ACTIVE_KEYS, now).await?;
-        Ok(created)
+        Ok(self.with_creator(created).await?)
     }
 
     fn listing(&self, key: ApiKey, now: DateTime<Utc>) -> KeyListing {
-        KeyListing { status: key.status(now), expires_soon: key.expires_soon(now), key }
+        KeyListing { status: key.status(now), expires_soon: key.expires_soon(now), key, creator: None }
+    }
+
+    /// Fills in each listing's creator, with one read for all of them.
+    async fn with_creators(
+        &self,
+        organization: OrganizationId,
+        mut listings: Vec<KeyListing>,
+    ) -> Result<Vec<KeyListing>, StorageError> {
+        let mut ids: Vec<UserId> = listings.iter().map(|l| l.key.created_by).collect();
+        ids.sort();
+        ids.dedup();
+        let users: HashMap<UserId, User> =
+            self.ports.users.find_many(organization, ids).await?.into_iter().map(|u| (u.id, u)).collect();
+        for listing in &mut listings {
+            listing.creator = users.get(&listing.key.created_by).cloned();
+        }
+        Ok(listings)
+    }
+
+    async fn with_creator(&self, mut created: CreatedKey) -> Result<CreatedKey, StorageError> {
+        let ids = vec![created.key.created_by];
+        created.creator = self.ports.users.find_many(created.key.organization_id, ids).await?.into_iter().next();
+        Ok(created)
+    }
+
+    async fn one_with_creator(&self, listing: KeyListing) -> Result<KeyListing, StorageError> {
+        let organization = listing.key.organization_id;
+        Ok(self.with_creators(organization, vec![listing]).await?.pop().expect("one in, one out"))
     }
 
     /// Every key of the organization, newest first, revoked ones included (K8, K11).
@@ -314,7 +349,8 @@ impl ApiKeyService {
         caller.require(VIEW)?;
         let now = self.now();
         let keys = self.ports.keys.list(caller.organization_id()).await?;
-        Ok(keys.into_iter().map(|key| self.listing(key, now)).collect())
+        let listings = keys.into_iter().map(|key| self.listing(key, now)).collect();
+        Ok(self.with_creators(caller.organization_id(), listings).await?)
     }
 
     async fn find(&self, caller: &Caller, id: ApiKeyId) -> Result<ApiKey, KeyAccessError> {
@@ -331,7 +367,8 @@ impl ApiKeyService {
         let now = self.now();
         let last_used = usage.last_used_at.or(key.last_used_at);
         let used_in_last_24h = last_used.is_some_and(|at| now - at < Duration::hours(24));
-        Ok(ApiKeyDetail { listing: self.listing(key, now), usage, recent_requests: recent.items, used_in_last_24h })
+        let listing = self.one_with_creator(self.listing(key, now)).await?;
+        Ok(ApiKeyDetail { listing, usage, recent_requests: recent.items, used_in_last_24h })
     }
 
     /// A page of the key's usage log, newest first.
@@ -352,7 +389,7 @@ impl ApiKeyService {
         let key = self.find(caller, id).await?;
         let now = self.now();
         if key.status(now) == ApiKeyStatus::Revoked {
-            return Ok(self.listing(key, now));
+            return Ok(self.one_with_creator(self.listing(key, now)).await?);
         }
         let revoked_now = ApiKey { revoked_at: Some(now), ..key };
         let event = Self::event(caller, Event::ApiKeyRevoked { key: revoked_now }, now);
@@ -360,7 +397,7 @@ impl ApiKeyService {
             self.ports.keys.revoke(caller.organization_id(), id, now, &event).await?.ok_or(KeyAccessError::NotFound)?;
         self.ports.cache.invalidate(&revoked.key_hash);
         self.ports.invalidations.publish(&revoked.key_hash).await;
-        Ok(self.listing(revoked, now))
+        Ok(self.one_with_creator(self.listing(revoked, now)).await?)
     }
 
     /// Creates a new key with the old one's scopes and settings (K12). The old key keeps working
@@ -412,7 +449,7 @@ impl ApiKeyService {
             self.ports.cache.invalidate(&old.key_hash);
             self.ports.invalidations.publish(&old.key_hash).await;
         }
-        Ok(created)
+        Ok(self.with_creator(created).await.map_err(KeyAccessError::from)?)
     }
 
     /// Checks a presented key (hot path, F1): shape, then the cache, then storage on a miss.
@@ -508,6 +545,7 @@ mod tests {
         cache: MockKeyCache,
         invalidations: MockKeyInvalidationBus,
         guesses: MockKeyGuessGuard,
+        users: crate::user::MockUserDirectory,
         clock_now: DateTime<Utc>,
     }
 
@@ -521,6 +559,11 @@ mod tests {
                 invalidations: MockKeyInvalidationBus::new(),
                 // No expectation either: only the tests that pass a client address use it.
                 guesses: MockKeyGuessGuard::new(),
+                users: {
+                    let mut users = crate::user::MockUserDirectory::new();
+                    users.expect_find_many().returning(|_, _| Ok(vec![]));
+                    users
+                },
                 clock_now: now(),
             }
         }
@@ -544,6 +587,7 @@ mod tests {
                 hasher: Arc::new(hasher),
                 secrets: Arc::new(secrets),
                 clock: Arc::new(clock),
+                users: Arc::new(self.users),
             })
         }
     }

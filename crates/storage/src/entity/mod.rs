@@ -17,6 +17,7 @@ pub mod integration_instance;
 pub mod job;
 pub mod notification;
 pub mod organization;
+pub mod password_reset;
 pub mod service_token;
 pub mod session;
 pub mod stripe_webhook_endpoint;

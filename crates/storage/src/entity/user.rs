@@ -10,6 +10,12 @@ pub struct Model {
     pub role: String,
     pub password_hash: String,
     pub created_at: DateTimeUtc,
+    /// `active`, `deactivated` or `deleted`.
+    pub status: String,
+    pub name: Option<String>,
+    /// A deleted user's address (their `email` then holds a placeholder).
+    pub former_email: Option<String>,
+    pub deleted_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

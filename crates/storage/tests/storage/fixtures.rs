@@ -31,7 +31,9 @@ pub fn user(organization: OrganizationId, email: &str, role: Role) -> User {
         id: UserId(Uuid::now_v7()),
         organization_id: organization,
         email: Email::parse(email).unwrap(),
+        name: None,
         role,
+        status: otesse_domain::user::UserStatus::Active,
         created_at: t0() - Duration::days(30),
     }
 }

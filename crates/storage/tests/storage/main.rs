@@ -35,6 +35,7 @@ macro_rules! on_both_databases {
     };
 }
 
+mod accounts;
 mod api_keys;
 mod audit;
 mod contacts;

@@ -82,6 +82,8 @@ async fn sessions_respect_expiry_and_revocation(db: Database) {
         token_hash: random_hash(),
         created_at: t0(),
         expires_at: t0() + Duration::hours(8),
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
+        ip_address: Some("2001:db8::7".parse().unwrap()),
     };
     sessions.insert(&session).await.unwrap();
 

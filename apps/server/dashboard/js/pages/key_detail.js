@@ -57,7 +57,7 @@ export async function render(page, ctx, id) {
   const key = await get(`/api-keys/${encodeURIComponent(id)}`);
   const chart = await requestsPerDay(key.id);
   const canEdit = ctx.can('settings.edit');
-  const creator = key.created_by === ctx.me.user.id ? `${ctx.me.user.email} (you)` : await creatorName(ctx, key.created_by);
+  const creator = key.created_by === ctx.me.user.id ? `${ctx.me.user.email} (you)` : creatorName(key.creator);
   const rerender = async () => {
     if (!ctx.isCurrent()) return;
     const fresh = h('div', { class: 'page' });
@@ -136,15 +136,11 @@ export async function render(page, ctx, id) {
     h('section', { class: 'panel', 'aria-labelledby': 'recent-title' }, h('h2', { id: 'recent-title' }, 'Recent requests'), requests));
 }
 
-async function creatorName(ctx, userId) {
-  if (!ctx.can('users.manage')) return 'another user';
-  try {
-    const users = await get('/users');
-    const user = users.data.find((u) => u.id === userId);
-    return user ? user.email : 'a former user';
-  } catch {
-    return 'another user';
-  }
+/** The key's creator by name and email, as the API names them (also once deleted). */
+function creatorName(creator) {
+  if (!creator) return 'a former user';
+  const who = creator.name ? `${creator.name} <${creator.email}>` : creator.email;
+  return creator.status === 'active' ? who : `${who} (${creator.status})`;
 }
 
 function localInputValue(date) {

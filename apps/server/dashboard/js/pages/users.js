@@ -2,9 +2,9 @@
 // and deactivating appear once the server has `PATCH /v1/users/{id}`: the page asks the
 // server's own OpenAPI document, so the controls arrive with the route, without a new script.
 
-import { get, post, patch, idempotencyKey, ApiError } from '../api.js';
+import { get, post, patch, del, idempotencyKey, ApiError } from '../api.js';
 import { h, replace, field } from '../dom.js';
-import { badge, table, confirmDialog, errorBox, toast } from '../ui.js';
+import { badge, table, confirmDialog, errorBox, toast, openModal } from '../ui.js';
 import { formatDate, ROLES } from '../format.js';
 
 async function userRoutes() {
@@ -12,9 +12,9 @@ async function userRoutes() {
     const response = await fetch('/v1/openapi.json', { credentials: 'same-origin' });
     const doc = await response.json();
     const item = doc.paths['/v1/users/{id}'] || {};
-    return { patch: Boolean(item.patch) };
+    return { patch: Boolean(item.patch), delete: Boolean(item.delete), reset: Boolean(doc.paths['/v1/users/{id}/password-reset']) };
   } catch {
-    return { patch: false };
+    return { patch: false, delete: false, reset: false };
   }
 }
 
@@ -39,7 +39,10 @@ export async function render(page, ctx) {
   if (routes.patch) {
     columns.push({
       label: 'Actions', srOnly: true,
-      cell: (u) => (u.id === ctx.me.user.id ? null : statusButton(u, rerender)),
+      cell: (u) => (u.id === ctx.me.user.id ? null : h('div', { class: 'actions' },
+        statusButton(u, rerender),
+        routes.reset && resetButton(u),
+        routes.delete && deleteButton(u, rerender))),
     });
   }
   replace(page,
@@ -111,4 +114,61 @@ function addUserForm(onDone) {
     }
   });
   return h('section', { class: 'panel' }, form);
+}
+
+function resetButton(user) {
+  return h('button', {
+    type: 'button', class: 'button small', 'aria-label': `Issue a password reset for ${user.email}`,
+    on: {
+      click: async () => {
+        try {
+          const issued = await post(`/users/${user.id}/password-reset`, {}, { idempotency: idempotencyKey() });
+          showResetToken(user, issued);
+        } catch (err) {
+          toast(err.message, 'error');
+        }
+      },
+    },
+  }, 'Reset password');
+}
+
+/** The token, shown once: it is never stored in the page or shown again. */
+function showResetToken(user, issued) {
+  const modal = openModal({ title: `Password reset for ${user.email}` });
+  const mailed = {
+    sent: 'It was also emailed to them.',
+    not_configured: 'No email was sent (connect Postmark with a default sender to email it): give it to them privately.',
+    failed: 'Emailing it failed: give it to them privately.',
+  }[issued.email] || '';
+  const token = h('code', { class: 'secret', id: 'reset-token' }, issued.reset_token);
+  modal.body.append(
+    h('p', {}, `This token lets ${user.email} set a new password once, until ${new Date(issued.expires_at).toLocaleString()}. It is shown only once.`),
+    h('p', {}, token),
+    h('p', {}, mailed));
+  const done = h('button', { type: 'button', class: 'button primary', on: { click: () => modal.close() } }, 'Done');
+  modal.foot.append(done);
+}
+
+function deleteButton(user, rerender) {
+  return h('button', {
+    type: 'button', class: ['button', 'small', 'danger'], 'aria-label': `Delete ${user.email}`,
+    on: {
+      click: async () => {
+        const sure = await confirmDialog({
+          title: `Delete ${user.email}?`,
+          message: 'They are signed out at once and can no longer sign in. The API keys they created keep working until revoked, and still show them as creator.',
+          confirmLabel: 'Delete user',
+          danger: true,
+        });
+        if (!sure) return;
+        try {
+          await del(`/users/${user.id}`);
+          toast(`${user.email} was deleted.`);
+          await rerender();
+        } catch (err) {
+          toast(err.message, 'error');
+        }
+      },
+    },
+  }, 'Delete');
 }

@@ -161,6 +161,50 @@ async fn users_admins_add_users_and_viewers_do_not_see_the_page() {
     app.sign_in("manager@acme.test", PASSWORD).await.expect(201);
 }
 
+/// Flow 8b (P8): an admin makes a viewer a manager and deactivates them, whose session is then
+/// refused; on My account the admin changes their password.
+#[tokio::test]
+async fn users_change_a_role_deactivate_and_change_my_password() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let viewer = app.user(&admin, "viewer@acme.test", "viewer").await;
+    with_browser(&app, DESKTOP, |page| async move {
+        page.sign_in(ADMIN_EMAIL, PASSWORD).await;
+        page.click_text("#nav a", "Users").await;
+        page.find_text("td", "viewer@acme.test").await;
+        page.find("select[aria-label='Role of viewer@acme.test']").await.select_by_value("manager").await.unwrap();
+        page.find_text(".toast", "viewer@acme.test is now Manager.").await;
+        page.click("button[aria-label='Deactivate viewer@acme.test']").await;
+        page.click_text("[role=alertdialog] button", "Deactivate").await;
+        page.find("button[aria-label='Reactivate viewer@acme.test']").await;
+        page.find_text("#main td .badge", "Deactivated").await;
+
+        page.click_text("#nav a", "My account").await;
+        page.find_text("#main h1", "My account").await;
+        page.find_text("#main .badge", "This session").await;
+        page.fill("#main", "Current password", "not my password").await;
+        page.fill("#main", "New password", "a brand new password").await;
+        page.click("#change-password").await;
+        page.find_text("#main [role=alert]", "The current password is not correct.").await;
+        page.fill("#main", "Current password", PASSWORD).await;
+        page.click("#change-password").await;
+        page.find_text(".toast", "Your password was changed.").await;
+        // Still signed in: the page reloads its sessions with this one.
+        page.find_text("#main .badge", "This session").await;
+    })
+    .await;
+    let me = app.get("/v1/me", &viewer).await;
+    me.expect_error(401, "session_invalid");
+    // The browser's password change ended this other session of the admin's.
+    app.get("/v1/me", &admin).await.expect_error(401, "session_invalid");
+    let fresh = app.sign_in(ADMIN_EMAIL, "a brand new password").await;
+    let fresh = fresh.expect(201)["token"].as_str().unwrap().to_owned();
+    let users = app.get("/v1/users", &fresh).await;
+    let viewer =
+        users.body["data"].as_array().unwrap().iter().find(|u| u["email"] == "viewer@acme.test").unwrap().clone();
+    assert_eq!((viewer["role"].clone(), viewer["status"].clone()), (json!("manager"), json!("deactivated")));
+}
+
 /// Flow 9: the bell shows the unread count; notifications are listed and marked read.
 #[tokio::test]
 async fn notifications_the_bell_counts_unread_and_marking_read_clears_it() {
