@@ -59,6 +59,7 @@ pub enum ErrorCode {
     EmailTaken,
     SetupAlreadyCompleted,
     KeyNotActive,
+    KeyAlreadyRotated,
     AlreadyConnected,
     ResourceExists,
     DependencyMissing,
@@ -96,7 +97,7 @@ pub enum ErrorType {
 
 impl ErrorCode {
     /// Every code, in declaration order. Complete by construction: see [`position`].
-    pub const ALL: [ErrorCode; 45] = {
+    pub const ALL: [ErrorCode; 46] = {
         use ErrorCode::*;
         [
             InvalidJson,
@@ -128,6 +129,7 @@ impl ErrorCode {
             EmailTaken,
             SetupAlreadyCompleted,
             KeyNotActive,
+            KeyAlreadyRotated,
             AlreadyConnected,
             ResourceExists,
             DependencyMissing,
@@ -166,6 +168,7 @@ impl ErrorCode {
             | EmailTaken
             | SetupAlreadyCompleted
             | KeyNotActive
+            | KeyAlreadyRotated
             | AlreadyConnected
             | ResourceExists
             | DependencyMissing
@@ -225,6 +228,7 @@ const fn position(code: ErrorCode) -> usize {
         EmailTaken => listed!(EmailTaken),
         SetupAlreadyCompleted => listed!(SetupAlreadyCompleted),
         KeyNotActive => listed!(KeyNotActive),
+        KeyAlreadyRotated => listed!(KeyAlreadyRotated),
         AlreadyConnected => listed!(AlreadyConnected),
         ResourceExists => listed!(ResourceExists),
         DependencyMissing => listed!(DependencyMissing),
@@ -399,6 +403,7 @@ impl From<RotateKeyError> for ApiError {
             RotateKeyError::Access(err) => err.into(),
             RotateKeyError::Create(err) => err.into(),
             RotateKeyError::NotActive(_) => ApiError::new(ErrorCode::KeyNotActive, err.to_string()),
+            RotateKeyError::AlreadyRotated => ApiError::new(ErrorCode::KeyAlreadyRotated, err.to_string()),
             RotateKeyError::RevokeAfterExpiry => ApiError::new(ErrorCode::InvalidParameter, err.to_string()),
         }
     }

@@ -2,7 +2,7 @@
 //! PostgreSQL when `OTESSE_TEST_POSTGRES_URL` is set): creates at the 25-key limit (K7) and
 //! rotations of one key (K12). Every racer is a real HTTP request to a server with two workers.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, key_body, spawn_app_with};
 
@@ -46,4 +46,75 @@ async fn fifty_racing_creates_at_the_limit_get_exactly_the_room_left() {
     assert!(listed.iter().all(|key| key["status"] == "active"));
     let audited = app.get("/v1/integrations/audit-log?action=api_key.created&limit=100", &admin).await;
     assert_eq!(audited.expect(200)["data"].as_array().unwrap().len(), 25, "one audit entry per key made");
+}
+
+/// Ten rotations of one key at once, each with its own name and the old key's end an hour
+/// away: one wins, the others are told the key was already rotated. The old key has one
+/// successor and its revocation is scheduled once, at the winner's time.
+#[tokio::test]
+async fn concurrent_rotations_of_one_key_make_one_successor() {
+    let app = spawn_app_with(|s| s.rate_limit.key_creation_requests = 1000).await;
+    let admin = app.admin().await;
+    let (old_key, old_id) = app.key(&admin, key_body("Backend", "live")).await;
+    let path = format!("/v1/api-keys/{old_id}/rotate");
+    let in_an_hour = chrono::Utc::now() + chrono::Duration::hours(1);
+    let bodies = (0..10)
+        .map(|n| {
+            let at = in_an_hour + chrono::Duration::seconds(n);
+            json!({"name": format!("Backend v{n}"), "revoke_old_at": at.to_rfc3339()})
+        })
+        .collect();
+    let answers = race(&app, &admin, &path, bodies).await;
+
+    assert_eq!(count(&answers, 201, None), 1, "{answers:?}");
+    assert_eq!(count(&answers, 409, Some("key_already_rotated")), 9, "{answers:?}");
+    let winner = &answers.iter().find(|(status, _)| *status == 201).unwrap().1;
+    let winner_name = winner["name"].as_str().unwrap();
+    let scheduled = in_an_hour + chrono::Duration::seconds(winner_name["Backend v".len()..].parse().unwrap());
+
+    let listed = keys(&app, &admin).await;
+    assert_eq!(listed.len(), 2, "no losing racer left a key: {listed:?}");
+    let successors: Vec<_> = listed.iter().filter(|key| key["rotated_from"] == old_id.as_str()).collect();
+    assert_eq!(successors.len(), 1);
+    assert_eq!(successors[0]["id"], winner["id"]);
+    let old = listed.iter().find(|key| key["id"] == old_id.as_str()).unwrap();
+    let revoked_at: chrono::DateTime<chrono::Utc> = old["revoked_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(revoked_at.timestamp(), scheduled.timestamp(), "scheduled once, at the winner's time");
+    let rotations = app.get("/v1/integrations/audit-log?action=api_key.rotated", &admin).await;
+    assert_eq!(rotations.expect(200)["data"].as_array().unwrap().len(), 1);
+    // Both keys work until the scheduled end.
+    app.get("/v1/whoami", &old_key).await.expect(200);
+    app.get("/v1/whoami", winner["key"].as_str().unwrap()).await.expect(200);
+
+    // Once the successor is revoked, the old key may be rotated again (a leaked successor is
+    // replaced from the key still in use).
+    let successor = winner["id"].as_str().unwrap();
+    app.post(&format!("/v1/api-keys/{successor}/revoke"), &admin, &json!({})).await.expect(200);
+    let again = app.post(&path, &admin, &json!({"name": "Backend again"})).await;
+    assert_eq!(again.expect(201)["rotated_from"], old_id.as_str());
+}
+
+/// Ten rotations at once that each end the old key now: one wins; the old key is revoked by
+/// then, so the others are refused as rotating a key that is no longer active.
+#[tokio::test]
+async fn concurrent_rotations_that_end_the_old_key_now_make_one_successor() {
+    let app = spawn_app_with(|s| s.rate_limit.key_creation_requests = 1000).await;
+    let admin = app.admin().await;
+    let (old_key, old_id) = app.key(&admin, key_body("Backend", "live")).await;
+    let path = format!("/v1/api-keys/{old_id}/rotate");
+    let bodies =
+        (0..10).map(|n| json!({"name": format!("Backend v{n}"), "revoke_old_at": "2000-01-01T00:00:00Z"})).collect();
+    let answers = race(&app, &admin, &path, bodies).await;
+
+    assert_eq!(count(&answers, 201, None), 1, "{answers:?}");
+    assert_eq!(count(&answers, 409, Some("key_not_active")), 9, "{answers:?}");
+    let listed = keys(&app, &admin).await;
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let active: Vec<_> = listed.iter().filter(|key| key["status"] == "active").collect();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["rotated_from"], old_id.as_str());
+    assert_eq!(
+        app.get("/v1/whoami", &old_key).await.expect_error(401, "api_key_revoked"),
+        "This API key has been revoked."
+    );
 }
