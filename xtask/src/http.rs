@@ -112,6 +112,27 @@ impl Client {
         response.into_string().map_err(|e| Error::from(e).context("GET /metrics"))
     }
 
+    /// `call` is `"METHOD /path"`; any status is an answer: `(status, body)`, the body `Null` when
+    /// it is not JSON. Fails only when no answer came (connection refused or cut, timeout).
+    pub fn call(&self, call: &str, bearer: Option<&str>, body: Option<Value>) -> Result<(u16, Value), Error> {
+        let (method, path) = call.split_once(' ').unwrap_or(("GET", call));
+        let mut request = self.agent.request(method, &self.url(path));
+        if let Some(token) = bearer {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        let response = match body {
+            Some(body) => request.send_json(body),
+            None => request.call(),
+        };
+        let response = match response {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(err @ ureq::Error::Transport(_)) => return Err(Error::from(err).context(call)),
+        };
+        let status = response.status();
+        let text = response.into_string().map_err(|e| Error::from(e).context(call))?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
     /// `call` is `"METHOD /path"`; fails unless the answer has status `expect`.
     fn send(&self, call: &str, bearer: Option<&str>, body: Option<Value>, expect: u16) -> Result<Value, Error> {
         let (method, path) = call.split_once(' ').unwrap_or(("GET", call));

@@ -1,12 +1,14 @@
 //! Project automation, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`):
-//! benchmarks and the fuzzing runs.
+//! benchmarks, the fuzzing runs and the crash runs.
 //!
 //! Kept to few dependencies (std, serde_json, ureq) so it builds quickly and never drags the
 //! server's dependency tree in: it talks to the server over HTTP, like a client would.
 
 mod api_server;
 mod bench;
+mod crash;
 mod error;
+mod fake_http;
 mod fuzz;
 mod http;
 mod openapi;
@@ -14,6 +16,7 @@ mod python;
 mod schemathesis;
 mod screenshots;
 mod server;
+mod sql;
 mod workspace;
 mod wrk;
 
@@ -41,6 +44,23 @@ Commands:
   bench usage-writer [--database sqlite|postgres]
         The usage log's batch writer alone: 500,000 rows (OTESSE_BENCH_ROWS) in batches of
         5,000 into a fresh database, rows per second printed; fails if a row is missing.
+  crash [--rounds 20] [--database sqlite|postgres] [--url URL] [--seed N] [--release]
+        Builds the server (debug unless --release: the debug binary is the one the tests
+        build, and a kill does not care about optimisation), starts it on a fresh SQLite data
+        dir or a fresh schema of the PostgreSQL database at --url (default
+        OTESSE_BENCH_POSTGRES_URL, else postgres://postgres@127.0.0.1:5432/test; dropped
+        afterwards with psql), with a local fake provider and a local webhook receiver. Each
+        round drives a mixed load (keys created, rotated, revoked and used, a provider
+        connected, disconnected and health-checked, webhook endpoints added), kills the server
+        with SIGKILL at a moment drawn from the seeded generator (after a random delay, or
+        while a provider call is in flight), checks the database with the server down (SQLite
+        integrity_check and foreign_key_check, PostgreSQL index validity, no half-written key,
+        credential or delivery), restarts the server on the same database and checks it
+        through the API (at most 25 active keys, one active successor per key, every key the
+        load was shown stored and working or refused as its status says, every key audited,
+        every connection's credential opening and passing a health check, every committed
+        event delivered). Prints the seed first (repeat a run with --seed) and a summary last;
+        fails on the first violation, keeping the data dir and the server logs.
   fuzz <target|all> [--seconds 60]
         Runs the cargo-fuzz targets in fuzz/ (key_parser, stripe_signature,
         webhook_signature, url_guard, ip_allowlist; `all` runs each in turn) for the given
@@ -113,6 +133,10 @@ fn run(args: &[&str]) -> Result<ExitCode, Error> {
         }
         ["bench", ..] => {
             Err(Error::new("unknown bench; available: `cargo xtask bench auth`, `cargo xtask bench usage-writer`"))
+        }
+        ["crash", rest @ ..] => {
+            crash::run(&crash::Options::parse(rest)?)?;
+            Ok(ExitCode::SUCCESS)
         }
         ["fuzz", rest @ ..] => {
             let options = fuzz::Options::parse(rest)?;

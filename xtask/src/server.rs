@@ -98,6 +98,15 @@ impl ServerProcess {
         }
     }
 
+    /// Kills the server with SIGKILL (no shutdown of any kind) and waits for it to be gone.
+    pub fn kill_hard(&mut self) -> Result<ExitStatus, Error> {
+        let child = self.child_mut()?;
+        child.kill().context("kill -9 the server")?;
+        let status = child.wait().context("waiting for the killed server")?;
+        self.child = None;
+        Ok(status)
+    }
+
     /// The last lines of the server's log, formatted to follow an error message.
     pub fn log_tail(&self) -> String {
         log_tail(&self.log, 30)

@@ -120,6 +120,17 @@ impl PostgresSchema {
         Ok(Self { url, name })
     }
 
+    /// A fresh schema in the database at `url` (a `postgres://` URL).
+    pub fn in_database(url: String, prefix: &str) -> Result<Self, Error> {
+        let name = format!("{prefix}_{}", random_hex(6)?);
+        step(format!("PostgreSQL: schema {name}"));
+        Ok(Self { url, name })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub fn server_env(&self) -> Vec<(String, String)> {
         vec![("OTESSE_DATABASE_URL".into(), self.url.clone()), ("OTESSE_DATABASE_SCHEMA".into(), self.name.clone())]
     }

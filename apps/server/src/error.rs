@@ -65,6 +65,7 @@ pub enum ErrorCode {
     EmailTaken,
     SetupAlreadyCompleted,
     KeyNotActive,
+    KeyAlreadyRotated,
     AlreadyConnected,
     ResourceExists,
     DependencyMissing,
@@ -106,7 +107,7 @@ pub enum ErrorType {
 
 impl ErrorCode {
     /// Every code, in declaration order. Complete by construction: see [`position`].
-    pub const ALL: [ErrorCode; 50] = {
+    pub const ALL: [ErrorCode; 51] = {
         use ErrorCode::*;
         [
             InvalidJson,
@@ -141,6 +142,7 @@ impl ErrorCode {
             EmailTaken,
             SetupAlreadyCompleted,
             KeyNotActive,
+            KeyAlreadyRotated,
             AlreadyConnected,
             ResourceExists,
             DependencyMissing,
@@ -188,6 +190,7 @@ impl ErrorCode {
             | EmailTaken
             | SetupAlreadyCompleted
             | KeyNotActive
+            | KeyAlreadyRotated
             | AlreadyConnected
             | ResourceExists
             | DependencyMissing
@@ -252,6 +255,7 @@ const fn position(code: ErrorCode) -> usize {
         EmailTaken => listed!(EmailTaken),
         SetupAlreadyCompleted => listed!(SetupAlreadyCompleted),
         KeyNotActive => listed!(KeyNotActive),
+        KeyAlreadyRotated => listed!(KeyAlreadyRotated),
         AlreadyConnected => listed!(AlreadyConnected),
         ResourceExists => listed!(ResourceExists),
         DependencyMissing => listed!(DependencyMissing),
@@ -435,6 +439,7 @@ impl From<RotateKeyError> for ApiError {
             RotateKeyError::Access(err) => err.into(),
             RotateKeyError::Create(err) => err.into(),
             RotateKeyError::NotActive(_) => ApiError::new(ErrorCode::KeyNotActive, err.to_string()),
+            RotateKeyError::AlreadyRotated => ApiError::new(ErrorCode::KeyAlreadyRotated, err.to_string()),
             RotateKeyError::RevokeAfterExpiry => ApiError::new(ErrorCode::InvalidParameter, err.to_string()),
         }
     }

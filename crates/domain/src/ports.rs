@@ -60,7 +60,9 @@ pub trait PasswordHasher: Send + Sync {
 
 // The ports of each feature live with the feature; they are gathered here for the adapters.
 pub use crate::account::AccountRepository;
-pub use crate::api_key::{ApiKeyRepository, CachedKey, InsertKeyError, KeyCache, KeyGuessGuard, KeyInvalidationBus};
+pub use crate::api_key::{
+    ApiKeyRepository, CachedKey, InsertKeyError, KeyCache, KeyGuessGuard, KeyInvalidationBus, RotateStoredKeyError,
+};
 pub use crate::audit::AuditLog;
 pub use crate::auth::{InsertUserError, SessionRepository, SetupStoreError, SignInThrottle, UserRepository};
 pub use crate::customer::CustomerRepository;

@@ -9,17 +9,22 @@
 //! 4. The inserts (and, for a rotation, the old key's scheduled revocation, applied before the
 //!    count so that an old key revoked at once frees its place), and the operation's event
 //!    (its audit row and webhook deliveries, see [`crate::Outbox`]).
+//!
+//! A rotation also reads, after the lock and before anything else, the old key (it must still
+//! be active) and whether it already has an active successor: of concurrent rotations of one
+//! key, the first to take the lock wins and the others see its successor (or the revocation it
+//! made), so a key never has two active successors and its end is scheduled once.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 use otesse_domain::StorageError;
 use otesse_domain::api_key::{
-    ApiKey, ApiKeyDescription, ApiKeyId, ApiKeyName, Environment, ExpiresIn, KeyHash, Scope, ScopeLevel,
+    ApiKey, ApiKeyDescription, ApiKeyId, ApiKeyName, ApiKeyStatus, Environment, ExpiresIn, KeyHash, Scope, ScopeLevel,
 };
 use otesse_domain::event::DomainEvent;
 use otesse_domain::organization::OrganizationId;
-use otesse_domain::ports::{ApiKeyRepository, InsertKeyError};
+use otesse_domain::ports::{ApiKeyRepository, InsertKeyError, RotateStoredKeyError};
 use otesse_domain::user::UserId;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -137,11 +142,21 @@ impl ApiKeyRepository for ApiKeyStore {
         event: &DomainEvent,
         limit: usize,
         now: DateTime<Utc>,
-    ) -> Result<(), InsertKeyError> {
+    ) -> Result<(), RotateStoredKeyError> {
         let txn = begin(&self.conn).await?;
         let outcome = async {
             let organization = new_key.organization_id;
             lock_organization(&txn, organization, now).await?;
+            let old = find_in(&txn, organization, old_key)
+                .await?
+                .ok_or_else(|| StorageError::new("the key being rotated is gone (keys are never deleted)"))?;
+            let status = old.status(now);
+            if status != ApiKeyStatus::Active {
+                return Err(RotateStoredKeyError::OldKeyNotActive(status));
+            }
+            if has_active_successor(&txn, organization, old_key, now).await? {
+                return Err(RotateStoredKeyError::AlreadyRotated);
+            }
             if let Some(at) = revoke_old_at {
                 revoke_no_later_than(&txn, organization, old_key, at).await?;
             }
@@ -180,6 +195,28 @@ async fn check_room(
         return Err(InsertKeyError::NameTaken);
     }
     Ok(())
+}
+
+/// Whether a key made by rotating `old_key` is active at `now`.
+async fn has_active_successor(
+    txn: &impl ConnectionTrait,
+    organization: OrganizationId,
+    old_key: ApiKeyId,
+    now: DateTime<Utc>,
+) -> Result<bool, StorageError> {
+    let now = stored(now);
+    let successor = api_key::Entity::find()
+        .select_only()
+        .column(api_key::Column::Id)
+        .filter(api_key::Column::OrganizationId.eq(organization.0))
+        .filter(api_key::Column::RotatedFrom.eq(old_key.0))
+        .filter(Condition::any().add(api_key::Column::RevokedAt.is_null()).add(api_key::Column::RevokedAt.gt(now)))
+        .filter(Condition::any().add(api_key::Column::ExpiresAt.is_null()).add(api_key::Column::ExpiresAt.gt(now)))
+        .into_tuple::<uuid::Uuid>()
+        .one(txn)
+        .await
+        .map_err(db_err)?;
+    Ok(successor.is_some())
 }
 
 async fn insert_key(txn: &impl ConnectionTrait, key: &ApiKey) -> Result<(), StorageError> {

@@ -205,12 +205,17 @@ async fn rotation_makes_a_twin_and_can_schedule_the_old_keys_end() {
     let too_late = json!({"name": "again", "revoke_old_at": "2999-01-01T00:00:00Z"});
     app.post(&format!("/v1/api-keys/{old_id}/rotate"), &admin, &too_late).await.expect_error(400, "invalid_parameter");
 
+    // A key is replaced once: rotating it again while its replacement is active is refused.
+    let again = app.post(&format!("/v1/api-keys/{old_id}/rotate"), &admin, &json!({"name": "Backend v3"})).await;
+    assert!(again.expect_error(409, "key_already_rotated").contains("rotate its replacement"));
+
     // A time in the past means now: the old key stops at once.
+    let new_id = rotated["id"].as_str().unwrap();
     let now = json!({"name": "Backend v3", "revoke_old_at": "2000-01-01T00:00:00Z"});
-    app.post(&format!("/v1/api-keys/{old_id}/rotate"), &admin, &now).await.expect(201);
-    let refused = app.get("/v1/whoami", &old_key).await;
+    app.post(&format!("/v1/api-keys/{new_id}/rotate"), &admin, &now).await.expect(201);
+    let refused = app.get("/v1/whoami", &new_key).await;
     assert_eq!(refused.expect_error(401, "api_key_revoked"), "This API key has been revoked.");
-    app.post(&format!("/v1/api-keys/{old_id}/rotate"), &admin, &json!({})).await.expect_error(409, "key_not_active");
+    app.post(&format!("/v1/api-keys/{new_id}/rotate"), &admin, &json!({})).await.expect_error(409, "key_not_active");
 }
 
 #[tokio::test]

@@ -16,6 +16,7 @@ mod jobs;
 mod key_auth;
 mod openapi;
 mod platform;
+mod races;
 mod rate_limits;
 mod revocation;
 mod sessions;

@@ -15,7 +15,9 @@ use uuid::Uuid;
 use crate::organization::OrganizationId;
 use crate::user::UserId;
 
-pub use ports::{ApiKeyRepository, CachedKey, InsertKeyError, KeyCache, KeyGuessGuard, KeyInvalidationBus};
+pub use ports::{
+    ApiKeyRepository, CachedKey, InsertKeyError, KeyCache, KeyGuessGuard, KeyInvalidationBus, RotateStoredKeyError,
+};
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{MockApiKeyRepository, MockKeyCache, MockKeyGuessGuard, MockKeyInvalidationBus};
 pub use scope::{

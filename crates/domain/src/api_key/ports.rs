@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{ApiKey, ApiKeyId, KeyHash};
+use super::{ApiKey, ApiKeyId, ApiKeyStatus, KeyHash};
 use crate::StorageError;
 use crate::event::DomainEvent;
 use crate::organization::OrganizationId;
@@ -22,6 +22,26 @@ pub enum InsertKeyError {
     LimitReached,
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// Outcome of an atomic rotation: the insert's refusals, or the old key's state under the lock.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RotateStoredKeyError {
+    #[error(transparent)]
+    Insert(#[from] InsertKeyError),
+    /// The old key is no longer active at `now` (revoked or expired since the caller read it).
+    #[error("the old key is {}", .0.as_str())]
+    OldKeyNotActive(ApiKeyStatus),
+    /// The old key already has an active successor (a key made by rotating it that is neither
+    /// revoked nor expired).
+    #[error("the old key already has an active successor")]
+    AlreadyRotated,
+}
+
+impl From<StorageError> for RotateStoredKeyError {
+    fn from(err: StorageError) -> Self {
+        RotateStoredKeyError::Insert(InsertKeyError::Storage(err))
+    }
 }
 
 #[cfg_attr(any(test, feature = "mocks"), automock)]
@@ -66,6 +86,10 @@ pub trait ApiKeyRepository: Send + Sync {
 
     /// Inserts `new_key` as [`ApiKeyRepository::insert`] does and, in the same transaction,
     /// schedules the old key's revocation at `revoke_old_at` (if given) and records `event`.
+    /// Under the same lock as the limit check, the old key must still be active at `now`
+    /// ([`RotateStoredKeyError::OldKeyNotActive`]) and have no active successor
+    /// ([`RotateStoredKeyError::AlreadyRotated`]): of concurrent rotations of one key exactly
+    /// one succeeds, and the old key's revocation is scheduled once.
     async fn rotate(
         &self,
         new_key: &ApiKey,
@@ -74,7 +98,7 @@ pub trait ApiKeyRepository: Send + Sync {
         event: &DomainEvent,
         limit: usize,
         now: DateTime<Utc>,
-    ) -> Result<(), InsertKeyError>;
+    ) -> Result<(), RotateStoredKeyError>;
 }
 
 /// A cached verification result: the key, or `None` for "no such key" (negative caching).

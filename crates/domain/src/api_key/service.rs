@@ -8,7 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use secrecy::ExposeSecret;
 use uuid::Uuid;
 
-use super::ports::{ApiKeyRepository, InsertKeyError, KeyCache, KeyGuessGuard, KeyInvalidationBus};
+use super::ports::{
+    ApiKeyRepository, InsertKeyError, KeyCache, KeyGuessGuard, KeyInvalidationBus, RotateStoredKeyError,
+};
 use super::{
     ApiKey, ApiKeyDescription, ApiKeyId, ApiKeyName, ApiKeyStatus, DescriptionError, Environment, ExpiresIn, InvalidIp,
     MAX_ACTIVE_KEYS, MAX_ALLOWED_IPS, NameError, PlaintextKey, PresentedKey, SECRET_CHARS, Scope, ScopeLevel,
@@ -149,8 +151,22 @@ pub enum RotateKeyError {
     NotActive(ApiKeyStatus),
     #[error("revoke_old_at must not be later than the key's own expiry")]
     RevokeAfterExpiry,
+    /// The key already has an active successor: a key is replaced once. Rotate the successor,
+    /// or revoke it first to rotate this key again.
+    #[error("This API key was already rotated; rotate its replacement instead, or revoke the replacement first.")]
+    AlreadyRotated,
     #[error(transparent)]
     Create(#[from] CreateKeyError),
+}
+
+impl From<RotateStoredKeyError> for RotateKeyError {
+    fn from(err: RotateStoredKeyError) -> Self {
+        match err {
+            RotateStoredKeyError::Insert(err) => RotateKeyError::Create(err.into()),
+            RotateStoredKeyError::OldKeyNotActive(status) => RotateKeyError::NotActive(status),
+            RotateStoredKeyError::AlreadyRotated => RotateKeyError::AlreadyRotated,
+        }
+    }
 }
 
 /// Why a presented key was refused (K10, K11). The messages are the product's.
@@ -439,11 +455,7 @@ impl ApiKeyService {
         let rotated =
             Event::ApiKeyRotated { key: created.key.clone(), rotated_from: old.id, old_key_revoked_at: revoke_old_at };
         let event = Self::event(caller, rotated, now);
-        self.ports
-            .keys
-            .rotate(&created.key, old.id, revoke_old_at, &event, MAX_ACTIVE_KEYS, now)
-            .await
-            .map_err(CreateKeyError::from)?;
+        self.ports.keys.rotate(&created.key, old.id, revoke_old_at, &event, MAX_ACTIVE_KEYS, now).await?;
         if revoke_old_at.is_some() {
             // Cached copies of the old key do not know its revocation time yet.
             self.ports.cache.invalidate(&old.key_hash);
@@ -965,6 +977,34 @@ mod tests {
         mocks.keys.expect_rotate().never();
         let err = mocks.service().rotate(&actor(Role::Admin), ApiKeyId(Uuid::nil()), RotateKeyInput::default()).await;
         assert_eq!(err.unwrap_err(), RotateKeyError::NotActive(ApiKeyStatus::Revoked));
+    }
+
+    /// What storage finds under its lock decides a race: a key already rotated, or revoked
+    /// since it was read, is refused with the rotation's own errors, and no cache is touched.
+    #[tokio::test]
+    async fn a_rotation_that_lost_a_race_is_refused_as_such() {
+        for (refusal, expected) in [
+            (RotateStoredKeyError::AlreadyRotated, RotateKeyError::AlreadyRotated),
+            (
+                RotateStoredKeyError::OldKeyNotActive(ApiKeyStatus::Revoked),
+                RotateKeyError::NotActive(ApiKeyStatus::Revoked),
+            ),
+            (
+                RotateStoredKeyError::Insert(InsertKeyError::LimitReached),
+                RotateKeyError::Create(CreateKeyError::LimitReached),
+            ),
+        ] {
+            let old = stored_for(&presented());
+            let old_id = old.id;
+            let mut mocks = Mocks::new();
+            mocks.keys.expect_find().returning(move |_, _| Ok(Some(old.clone())));
+            mocks.keys.expect_rotate().times(1).returning(move |_, _, _, _, _, _| Err(refusal.clone()));
+            mocks.cache.expect_invalidate().never();
+            mocks.invalidations.expect_publish().never();
+            let input = RotateKeyInput { name: None, revoke_old_at: Some(now()) };
+            let err = mocks.service().rotate(&actor(Role::Admin), old_id, input).await.unwrap_err();
+            assert_eq!(err, expected);
+        }
     }
 
     #[tokio::test]

@@ -29,8 +29,9 @@ impl IntegrationService {
             let check = match self.run_check(&view, true).await {
                 Ok((check, Some(recovered))) => HealthChange { view, check, recovered },
                 Ok((_, None)) => continue,
-                // One undecryptable connection must not stop the others' checks.
-                Err(IntegrationError::Undecryptable) => continue,
+                // One undecryptable connection must not stop the others' checks, nor one
+                // disconnected since the list was read.
+                Err(IntegrationError::Undecryptable | IntegrationError::ConnectionNotFound) => continue,
                 Err(err) => return Err(err),
             };
             changes.push(check);
@@ -98,6 +99,22 @@ mod tests {
             checked_at: Utc::now(),
         });
         view
+    }
+
+    /// A check that raced a disconnect finds the credentials gone: the connection is not
+    /// found (404), not a broken ciphertext (500), and nothing is called or recorded.
+    #[tokio::test]
+    async fn a_check_that_raced_a_disconnect_finds_no_connection() {
+        let mut mocks = Mocks::new();
+        let connected = super::super::testing::connected_view("postmark");
+        assert_eq!(connected.connection.auth_method, AuthMethod::ApiKey);
+        let id = connected.connection.id;
+        mocks.repository.expect_find_connection().returning(move |_, _| Ok(Some(connected.clone())));
+        mocks.repository.expect_credentials().returning(|_| Ok(vec![]));
+        mocks.client.expect_health_check().never();
+        mocks.repository.expect_record_health().never();
+        let err = mocks.service().check(&super::super::testing::actor(crate::user::Role::Admin), id).await;
+        assert_eq!(err.unwrap_err(), IntegrationError::ConnectionNotFound);
     }
 
     #[tokio::test]

@@ -229,6 +229,12 @@ impl IntegrationService {
             }
             AuthMethod::ApiKey => {
                 let stored = self.ports.repository.credentials(view.connection.id).await?;
+                // A connected connection always has its credentials (they are stored with it
+                // and deleted with its disconnect): none means it was disconnected since it
+                // was read, which is not a broken ciphertext.
+                if stored.is_empty() {
+                    return Err(IntegrationError::ConnectionNotFound);
+                }
                 self.decrypt_all(&stored)
             }
         }

@@ -9,7 +9,7 @@ use otesse_domain::audit::AuditFilter;
 use otesse_domain::event::{Event, EventKind};
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::page::PageRequest;
-use otesse_domain::ports::{ApiKeyRepository, AuditLog, InsertKeyError};
+use otesse_domain::ports::{ApiKeyRepository, AuditLog, InsertKeyError, RotateStoredKeyError};
 use otesse_storage::Database;
 use uuid::Uuid;
 
@@ -22,6 +22,8 @@ on_both_databases!(
     revoked_and_expired_keys_free_their_name_and_place,
     revocation_only_moves_earlier_and_is_audited,
     rotation_schedules_the_old_key_atomically,
+    a_key_has_at_most_one_active_successor,
+    concurrent_rotations_of_one_key_make_one_successor,
 );
 
 async fn every_field_survives_the_round_trip(db: Database) {
@@ -211,7 +213,7 @@ async fn rotation_schedules_the_old_key_atomically(db: Database) {
     assert_eq!(
         keys.rotate(&refused, new.id, Some(t0() + Duration::minutes(30)), &rotation_audit(&refused), limit, t0(),)
             .await,
-        Err(InsertKeyError::LimitReached)
+        Err(RotateStoredKeyError::Insert(InsertKeyError::LimitReached))
     );
     assert_eq!(
         keys.find(organization.id, new.id).await.unwrap().unwrap().revoked_at,
@@ -225,22 +227,95 @@ async fn rotation_schedules_the_old_key_atomically(db: Database) {
     keys.rotate(&immediate, new.id, Some(t0()), &rotation_audit(&immediate), limit, t0()).await.unwrap();
     assert_eq!(keys.find(organization.id, new.id).await.unwrap().unwrap().status(t0()), ApiKeyStatus::Revoked);
 
-    // Scheduling never pushes an earlier revocation later.
-    let again = rotated(&immediate);
-    keys.rotate(
-        &again,
-        old.id,
-        Some(t0() + Duration::days(1)),
-        &rotation_audit(&again),
-        limit,
-        t0() + Duration::hours(2),
-    )
-    .await
-    .unwrap();
+    // Its successor revoked, the old key may be rotated again; scheduling never pushes its
+    // earlier revocation later (one more place, since both keys stay active).
+    let again = rotated(&old);
+    keys.rotate(&again, old.id, Some(t0() + Duration::days(1)), &rotation_audit(&again), limit + 1, t0())
+        .await
+        .unwrap();
     assert_eq!(keys.find(organization.id, old.id).await.unwrap().unwrap().revoked_at, Some(grace_end));
+
+    // Past its scheduled end the old key is revoked, and a rotation of it is refused.
+    let late = rotated(&again);
+    assert_eq!(
+        keys.rotate(&late, old.id, None, &rotation_audit(&late), 25, t0() + Duration::hours(2)).await,
+        Err(RotateStoredKeyError::OldKeyNotActive(ApiKeyStatus::Revoked))
+    );
+    assert_eq!(keys.find(organization.id, late.id).await.unwrap(), None);
 
     let filter = AuditFilter { action: Some(EventKind::ApiKeyRotated), ..AuditFilter::default() };
     let page = PageRequest::new(None, None).unwrap();
     let rotations = db.audit().list(organization.id, &filter, &page).await.unwrap();
     assert_eq!(rotations.items.len(), 3, "one entry per successful rotation");
+}
+
+fn successor_of(
+    admin: &otesse_domain::user::User,
+    from: &otesse_domain::api_key::ApiKey,
+    name: &str,
+) -> otesse_domain::api_key::ApiKey {
+    let mut new = key(admin, name);
+    new.rotated_from = Some(from.id);
+    new
+}
+
+fn rotated_event(new: &otesse_domain::api_key::ApiKey) -> otesse_domain::event::DomainEvent {
+    let event =
+        Event::ApiKeyRotated { key: new.clone(), rotated_from: new.rotated_from.unwrap(), old_key_revoked_at: None };
+    key_event(new, event, t0())
+}
+
+/// A key is replaced once: while its successor is active, another rotation is refused and
+/// leaves nothing behind; once the successor is revoked, the key may be rotated again.
+async fn a_key_has_at_most_one_active_successor(db: Database) {
+    let (organization, admin) = setup(&db).await;
+    let keys = db.api_keys();
+    let old = key(&admin, "Backend");
+    keys.insert(&old, &created(&old), 25, t0()).await.unwrap();
+    let first = successor_of(&admin, &old, "Backend v2");
+    keys.rotate(&first, old.id, None, &rotated_event(&first), 25, t0()).await.unwrap();
+
+    let second = successor_of(&admin, &old, "Backend v3");
+    let in_an_hour = Some(t0() + Duration::hours(1));
+    assert_eq!(
+        keys.rotate(&second, old.id, in_an_hour, &rotated_event(&second), 25, t0()).await,
+        Err(RotateStoredKeyError::AlreadyRotated)
+    );
+    assert_eq!(keys.find(organization.id, second.id).await.unwrap(), None);
+    assert_eq!(keys.find(organization.id, old.id).await.unwrap().unwrap().revoked_at, None, "nothing scheduled");
+
+    keys.revoke(organization.id, first.id, t0(), &revoked(&first, t0())).await.unwrap().expect("the key exists");
+    keys.rotate(&second, old.id, in_an_hour, &rotated_event(&second), 25, t0()).await.unwrap();
+    assert_eq!(keys.find(organization.id, old.id).await.unwrap().unwrap().revoked_at, in_an_hour);
+}
+
+/// Ten rotations of one key at once, each scheduling the old key's end at its own time:
+/// exactly one succeeds, and the old key's end is the winner's.
+async fn concurrent_rotations_of_one_key_make_one_successor(db: Database) {
+    let (organization, admin) = setup(&db).await;
+    let old = key(&admin, "Backend");
+    db.api_keys().insert(&old, &created(&old), 25, t0()).await.unwrap();
+    let tasks: Vec<_> = (0..10)
+        .map(|n| {
+            let keys = db.api_keys();
+            let new = successor_of(&admin, &old, &format!("Backend v{n}"));
+            let at = t0() + Duration::hours(1) + Duration::minutes(n);
+            tokio::spawn(async move {
+                let outcome =
+                    keys.rotate(&new, new.rotated_from.unwrap(), Some(at), &rotated_event(&new), 25, t0()).await;
+                (outcome, new.id, at)
+            })
+        })
+        .collect();
+    let outcomes: Vec<_> =
+        futures_util::future::join_all(tasks).await.into_iter().map(|joined| joined.expect("task")).collect();
+
+    let winners: Vec<_> = outcomes.iter().filter(|(outcome, ..)| outcome.is_ok()).collect();
+    let refused = outcomes.iter().filter(|(outcome, ..)| *outcome == Err(RotateStoredKeyError::AlreadyRotated)).count();
+    assert_eq!((winners.len(), refused), (1, 9), "{outcomes:?}");
+    let (_, winner, scheduled) = winners[0];
+    let all = db.api_keys().list(organization.id).await.unwrap();
+    assert_eq!(all.len(), 2, "the refused rotations left no key");
+    assert!(all.iter().any(|key| key.id == *winner));
+    assert_eq!(db.api_keys().find(organization.id, old.id).await.unwrap().unwrap().revoked_at, Some(*scheduled));
 }

@@ -29,8 +29,9 @@ async fn filters_narrow_and_pages_walk_newest_first(db: Database) {
     let backend = key(&ada, "Backend");
     let e1 = event(ada_actor, 0, Event::ApiKeyCreated { key: backend.clone() });
     keys.insert(&backend, &e1, 25, at(0)).await.unwrap();
-    let e2 = event(bob_actor, 1, Event::ApiKeyRevoked { key: ApiKey { revoked_at: Some(at(1)), ..backend.clone() } });
-    keys.revoke(acme.id, backend.id, at(1), &e2).await.unwrap();
+    // Revoked for later (at 5), so that the key is still active when it is rotated at 3.
+    let e2 = event(bob_actor, 1, Event::ApiKeyRevoked { key: ApiKey { revoked_at: Some(at(5)), ..backend.clone() } });
+    keys.revoke(acme.id, backend.id, at(5), &e2).await.unwrap();
     let instance = IntegrationInstance {
         id: Uuid::now_v7(),
         organization_id: acme.id,

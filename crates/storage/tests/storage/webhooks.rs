@@ -112,16 +112,18 @@ async fn a_recorded_event_queues_one_delivery_and_job_per_subscribed_enabled_end
     assert_eq!(body["data"]["id"], serde_json::json!(backend.id.0));
     assert!(body["data"]["revoked_at"].is_string());
 
-    // An audited-only change reaches no endpoint.
+    // An audited-only change reaches no endpoint (a rotation of a key still active).
+    let front = key(&admin, "Front");
+    db.api_keys().insert(&front, &created(&front), 25, t0()).await.unwrap();
     let before = delivery_jobs(&db).await.len();
-    let rotated = ApiKey { rotated_from: Some(backend.id), ..key(&admin, "Backend 2") };
+    let rotated = ApiKey { rotated_from: Some(front.id), ..key(&admin, "Front 2") };
     let rotation = DomainEvent::new(
         organization.id,
         AuditActor::User(admin.id),
         t0(),
-        Event::ApiKeyRotated { key: rotated.clone(), rotated_from: backend.id, old_key_revoked_at: None },
+        Event::ApiKeyRotated { key: rotated.clone(), rotated_from: front.id, old_key_revoked_at: None },
     );
-    db.api_keys().rotate(&rotated, backend.id, None, &rotation, 25, t0()).await.unwrap();
+    db.api_keys().rotate(&rotated, front.id, None, &rotation, 25, t0()).await.unwrap();
     assert_eq!(delivery_jobs(&db).await.len(), before, "nobody subscribed to rotations");
 
     // The test event: only the named endpoint, subscribed or not, enabled or not.
