@@ -7,6 +7,7 @@ mod helpers;
 mod api_keys;
 mod browser;
 mod canary;
+mod cli;
 mod crash;
 mod customers;
 mod dashboard;
