@@ -320,7 +320,7 @@ fn webhook_service(
 }
 
 /// The integrations and Stripe webhook services, sharing the catalog and the keyring.
-fn integration_services(
+pub(crate) fn integration_services(
     settings: &Settings,
     database: &Database,
     clock: Arc<dyn Clock>,

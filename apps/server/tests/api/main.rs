@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod customers;
 mod dashboard;
+mod demo;
 mod idempotency;
 mod integrations;
 mod jobs;
