@@ -28,7 +28,7 @@ use otesse_storage::Database;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use crate::config::{Mode, ProviderSettings, Settings};
+use crate::config::{Mode, Settings};
 use crate::startup::{Application, StartupError};
 use crate::support::{MemoryKeyGuessGuard, MokaKeyCache};
 use fake_providers::{FakeProviders, credential};
@@ -103,7 +103,7 @@ async fn serve(mut settings: Settings, resumed: bool) -> Result<(), String> {
     settings.database_schema = None;
     settings.allow_loopback_urls = true;
     for slug in SLUGS {
-        let provider = settings.providers.entry(slug.to_owned()).or_insert_with(ProviderSettings::default);
+        let provider = settings.providers.entry(slug.to_owned()).or_default();
         provider.base_url = Some(fakes.base_url.clone());
     }
     let token = RandomSecretGenerator::new();
@@ -417,7 +417,7 @@ fn usage_rows(created: &CreatedKey, until: DateTime<Utc>, index: usize, seed: &m
     for hour in (0..5 * 24).rev() {
         let at = until - chrono::Duration::hours(hour);
         let busy = matches!(chrono::Timelike::hour(&at), 8..=18);
-        let count = (next() % if busy { 6 } else { 2 }) as usize + usize::from(index % 3 == 0 && busy);
+        let count = (next() % if busy { 6 } else { 2 }) as usize + usize::from(index.is_multiple_of(3) && busy);
         for _ in 0..count {
             let roll = next() % 100;
             let (method, path, status) = match roll {

@@ -85,10 +85,13 @@ fn check_config_prints_the_effective_settings_with_secrets_redacted() {
     assert!(!dir.path().join("data").exists(), "check-config created the data directory");
 }
 
+/// Flags, environment, and what stderr must say.
+type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
 #[test]
 fn check_config_fails_with_a_clear_message_for_each_bad_setting() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
+    let cases: [Case; 5] = [
         (&["--listen", "localhost"], &[], "\"localhost\" is not a listen address: expected host:port"),
         (&[], &[("OTESSE_LISTEN", "127.0.0.1:99999")], "is not a listen address"),
         (&[], &[("OTESSE_MASTER_KEYS", "v1:not-base64!")], "OTESSE_MASTER_KEYS is malformed"),

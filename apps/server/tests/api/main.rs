@@ -19,6 +19,7 @@ mod key_auth;
 mod openapi;
 mod platform;
 mod rate_limits;
+mod readme;
 mod revocation;
 mod sessions;
 mod stripe;
