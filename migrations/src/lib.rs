@@ -7,7 +7,7 @@
 use sea_orm_migration::prelude::*;
 
 /// Re-exported so that callers can run [`Migrator::up`] without depending on sea-orm-migration.
-pub use sea_orm_migration::MigratorTrait;
+pub use sea_orm_migration::{MigrationStatus, MigratorTrait};
 
 mod m20261124_000001_initial;
 mod m20261124_000002_integrations;

@@ -441,6 +441,219 @@ impl Settings {
     }
 }
 
+/// One setting as `--help` and `check-config` show it: its key (the file's spelling; the
+/// environment variable is derived from it), what it does, and how to read its value from
+/// [`Settings`], redacted where it is secret. The default shown is the value read from
+/// `Settings::default()`, so it cannot drift from the code.
+pub struct SettingInfo {
+    pub key: &'static str,
+    pub help: &'static str,
+    value: fn(&Settings) -> String,
+}
+
+impl SettingInfo {
+    /// `OTESSE_` and the key in capitals, with `__` between nested keys.
+    pub fn env(&self) -> String {
+        format!("OTESSE_{}", self.key.to_uppercase().replace('.', "__"))
+    }
+
+    /// The value in `settings`, secrets shown only as set or not.
+    pub fn value(&self, settings: &Settings) -> String {
+        (self.value)(settings)
+    }
+
+    pub fn default_value(&self) -> String {
+        self.value(&Settings::default())
+    }
+}
+
+fn shown<T: std::fmt::Display>(value: &Option<T>) -> String {
+    value.as_ref().map_or_else(|| "(none)".to_owned(), ToString::to_string)
+}
+
+fn secret(value: &Option<SecretString>) -> String {
+    if value.is_some() { "[REDACTED]" } else { "(none)" }.to_owned()
+}
+
+fn providers(settings: &Settings, field: fn(&ProviderSettings) -> Option<String>) -> String {
+    let mut set: Vec<String> = settings
+        .providers
+        .iter()
+        .filter_map(|(slug, provider)| field(provider).map(|value| format!("{slug}={value}")))
+        .collect();
+    set.sort();
+    if set.is_empty() { "(none)".to_owned() } else { set.join(", ") }
+}
+
+const fn setting(key: &'static str, help: &'static str, value: fn(&Settings) -> String) -> SettingInfo {
+    SettingInfo { key, help, value }
+}
+
+/// Every setting, in the order `--help` lists them. A test checks it against the fields of
+/// [`Settings`] (through their `Debug`), so a new setting cannot be left out.
+pub const SETTINGS: &[SettingInfo] = &[
+    setting("listen", "Address to listen on (host:port; port 0 picks a free one)", |s| s.listen.clone()),
+    setting("data_dir", "Where the default SQLite file and, in development, the generated master.key live", |s| {
+        s.data_dir.display().to_string()
+    }),
+    setting("database_url", "sqlite://... or postgres://...; unset: sqlite://<data_dir>/otesse.db", |s| {
+        redacted_url(&s.database_url())
+    }),
+    setting("database_schema", "PostgreSQL schema to use (created if absent)", |s| shown(&s.database_schema)),
+    setting("mode", "development or production (production refuses to start without its secrets)", |s| {
+        match s.mode {
+            Mode::Development => "development",
+            Mode::Production => "production",
+        }
+        .to_owned()
+    }),
+    setting("setup_token", "Presets the one-time first-run token; unset: one is generated and printed", |s| {
+        secret(&s.setup_token)
+    }),
+    setting(
+        "master_keys",
+        "Versioned AES-256 master keys (v1:<base64>,v2:<base64>); unset in development: <data_dir>/master.key",
+        |s| secret(&s.master_keys),
+    ),
+    setting("allow_loopback_urls", "Lets user-configured URLs (webhooks, providers) point at loopback", |s| {
+        s.allow_loopback_urls.to_string()
+    }),
+    setting(
+        "trusted_proxies",
+        "Proxies whose X-Forwarded-For is believed (addresses or CIDR ranges, comma-separated)",
+        |s| s.trusted_proxies.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+    ),
+    setting("session_ttl_hours", "How long a sign-in lasts", |s| s.session_ttl_hours.to_string()),
+    setting("max_body_bytes", "Largest accepted request body", |s| s.max_body_bytes.to_string()),
+    setting("log_format", "pretty or json", |s| {
+        match s.log_format {
+            LogFormat::Pretty => "pretty",
+            LogFormat::Json => "json",
+        }
+        .to_owned()
+    }),
+    setting("log_filter", "tracing filter, e.g. info,otesse_server=debug", |s| s.log_filter.clone()),
+    setting("shutdown_timeout_secs", "How long a graceful stop waits for requests in flight", |s| {
+        s.shutdown_timeout_secs.to_string()
+    }),
+    setting("workers", "HTTP worker threads; unset: one per core", |s| shown(&s.workers)),
+    setting("key_cache.ttl_secs", "How long a known key is served from memory", |s| s.key_cache.ttl_secs.to_string()),
+    setting("key_cache.negative_ttl_secs", "How long an unknown key is remembered as unknown", |s| {
+        s.key_cache.negative_ttl_secs.to_string()
+    }),
+    setting("key_cache.capacity", "Known keys held in memory", |s| s.key_cache.capacity.to_string()),
+    setting("key_cache.negative_capacity", "Unknown keys held in memory", |s| {
+        s.key_cache.negative_capacity.to_string()
+    }),
+    setting("usage.queue_capacity", "Usage rows waiting to be written; past this rows are dropped and counted", |s| {
+        s.usage.queue_capacity.to_string()
+    }),
+    setting("usage.batch_size", "Usage rows written per transaction at most", |s| s.usage.batch_size.to_string()),
+    setting("usage.flush_interval_ms", "How often the usage writer takes what is queued", |s| {
+        s.usage.flush_interval_ms.to_string()
+    }),
+    setting("sign_in.max_failures_per_email", "Failed sign-ins per email before delays start", |s| {
+        s.sign_in.max_failures_per_email.to_string()
+    }),
+    setting("sign_in.max_delay_secs", "The longest delay between an email's sign-in attempts", |s| {
+        s.sign_in.max_delay_secs.to_string()
+    }),
+    setting("sign_in.max_failures_per_ip", "Failed sign-ins per client network within the window", |s| {
+        s.sign_in.max_failures_per_ip.to_string()
+    }),
+    setting("sign_in.window_secs", "The per-network sign-in window", |s| s.sign_in.window_secs.to_string()),
+    setting(
+        "sign_in.max_concurrent_hashes",
+        "Password hashes running at once; unset: one per core, at least two",
+        |s| shown(&s.sign_in.max_concurrent_hashes),
+    ),
+    setting(
+        "sign_in.max_waiting_hashes",
+        "Password hashes waiting; past them sign-in answers 503; unset: 4 per running",
+        |s| shown(&s.sign_in.max_waiting_hashes),
+    ),
+    setting("rate_limit.backend", "memory (per process) or redis (one limit across processes)", |s| {
+        match s.rate_limit.backend {
+            RateLimitBackend::Memory => "memory",
+            RateLimitBackend::Redis => "redis",
+        }
+        .to_owned()
+    }),
+    setting("rate_limit.redis_url", "Redis for rate_limit.backend = redis", |s| {
+        s.rate_limit.redis_url.as_deref().map_or_else(|| "(none)".to_owned(), redacted_url)
+    }),
+    setting("rate_limit.key_requests", "Requests per API key per period", |s| s.rate_limit.key_requests.to_string()),
+    setting("rate_limit.key_period_secs", "The API-key rate-limit period", |s| {
+        s.rate_limit.key_period_secs.to_string()
+    }),
+    setting("rate_limit.sign_in_requests", "Sign-in and setup requests per client network per period", |s| {
+        s.rate_limit.sign_in_requests.to_string()
+    }),
+    setting("rate_limit.sign_in_period_secs", "The sign-in rate-limit period", |s| {
+        s.rate_limit.sign_in_period_secs.to_string()
+    }),
+    setting("rate_limit.key_creation_requests", "Key creations and rotations per user per period", |s| {
+        s.rate_limit.key_creation_requests.to_string()
+    }),
+    setting("rate_limit.key_creation_period_secs", "The key-creation rate-limit period", |s| {
+        s.rate_limit.key_creation_period_secs.to_string()
+    }),
+    setting("rate_limit.invalid_key_requests", "Unknown API keys per client network per period", |s| {
+        s.rate_limit.invalid_key_requests.to_string()
+    }),
+    setting("rate_limit.invalid_key_period_secs", "The unknown-key period", |s| {
+        s.rate_limit.invalid_key_period_secs.to_string()
+    }),
+    setting("jobs.enabled", "Run the background worker in this process", |s| s.jobs.enabled.to_string()),
+    setting("jobs.poll_interval_ms", "How often the worker looks for due jobs", |s| {
+        s.jobs.poll_interval_ms.to_string()
+    }),
+    setting("jobs.lease_secs", "How long a claimed job is a worker's", |s| s.jobs.lease_secs.to_string()),
+    setting("jobs.health_check_interval_secs", "How often every connection's health is checked", |s| {
+        s.jobs.health_check_interval_secs.to_string()
+    }),
+    setting("jobs.expiry_warning_interval_secs", "How often keys nearing expiry are looked for", |s| {
+        s.jobs.expiry_warning_interval_secs.to_string()
+    }),
+    setting("jobs.usage_retention_days", "Usage-log rows older than this are deleted", |s| {
+        s.jobs.usage_retention_days.to_string()
+    }),
+    setting("webhooks.timeout_secs", "How long one webhook delivery may take", |s| s.webhooks.timeout_secs.to_string()),
+    setting("webhooks.max_attempts", "Attempts per webhook delivery", |s| s.webhooks.max_attempts.to_string()),
+    setting("webhooks.disable_after_failures", "Consecutive failed attempts that disable an endpoint", |s| {
+        s.webhooks.disable_after_failures.to_string()
+    }),
+    setting("webhooks.max_endpoints", "Webhook endpoints per organization", |s| s.webhooks.max_endpoints.to_string()),
+    setting("providers.<slug>.base_url", "Points a provider's client elsewhere (a local fake)", |s| {
+        providers(s, |p| p.base_url.clone())
+    }),
+    setting("providers.<slug>.api_key", "A pre-configured provider credential", |s| {
+        providers(s, |p| p.api_key.as_ref().map(|_| "[REDACTED]".to_owned()))
+    }),
+    setting("providers.<slug>.api_secret", "Its secret, for providers that need one", |s| {
+        providers(s, |p| p.api_secret.as_ref().map(|_| "[REDACTED]".to_owned()))
+    }),
+    setting("providers.<slug>.account_id", "Its account id, for providers that need one", |s| {
+        providers(s, |p| p.account_id.clone())
+    }),
+    setting("providers.<slug>.active", "false takes the provider out of the catalog", |s| {
+        providers(s, |p| p.active.map(|a| a.to_string()))
+    }),
+    setting("catalog_file", "A deployment's extra provider catalog (TOML)", |s| {
+        shown(&s.catalog_file.as_ref().map(|p| p.display().to_string()))
+    }),
+    setting("provider_connect_timeout_ms", "Connect timeout for provider calls", |s| {
+        s.provider_connect_timeout_ms.to_string()
+    }),
+    setting("provider_timeout_ms", "Total timeout for one provider call", |s| s.provider_timeout_ms.to_string()),
+    setting("public_url", "The server's public base URL; unset: the scheme and host of each request", |s| {
+        s.public_url.as_deref().map_or_else(|| "(none)".to_owned(), redacted_url)
+    }),
+    setting("stripe_webhook_tolerance_secs", "How old a Stripe-Signature timestamp may be", |s| {
+        s.stripe_webhook_tolerance_secs.to_string()
+    }),
+];
+
 #[cfg(test)]
 mod tests {
     use secrecy::ExposeSecret;
@@ -525,5 +738,79 @@ mod tests {
         assert!(printed.contains("cache.internal"), "{printed}");
         assert_eq!(redacted_url("sqlite://./data/otesse.db"), "sqlite://./data/otesse.db");
         assert_eq!(redacted_url("not a url but user:pw@host"), "[REDACTED]");
+    }
+
+    /// The paths of every leaf field `Debug` prints (`key_cache.ttl_secs`, ...).
+    fn debug_fields(printed: &str) -> Vec<String> {
+        let mut path: Vec<String> = Vec::new();
+        let mut fields = Vec::new();
+        for line in printed.lines().skip(1) {
+            let depth = (line.len() - line.trim_start().len()) / 4;
+            let line = line.trim();
+            let Some((name, rest)) = line.split_once(": ") else { continue };
+            path.truncate(depth - 1);
+            if rest.ends_with('{') && !rest.starts_with('{') {
+                path.push(name.to_owned());
+            } else {
+                fields.push(path.iter().chain([&name.to_owned()]).cloned().collect::<Vec<_>>().join("."));
+            }
+        }
+        fields
+    }
+
+    #[test]
+    fn the_settings_table_lists_every_setting_once() {
+        let fields = debug_fields(&format!("{:#?}", Settings::default()));
+        assert!(fields.len() > 40, "{fields:?}");
+        let keys: Vec<&str> = SETTINGS.iter().map(|s| s.key).collect();
+        for field in &fields {
+            let listed = if field == "providers" {
+                keys.iter().any(|k| k.starts_with("providers."))
+            } else {
+                keys.contains(&field.as_str())
+            };
+            assert!(listed, "setting {field} is missing from SETTINGS");
+        }
+        for key in &keys {
+            assert!(key.starts_with("providers.") || fields.iter().any(|f| f == key), "{key} is no setting");
+        }
+        let mut unique = keys.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), keys.len(), "a key is listed twice");
+        // Each variable named is one the loader reads.
+        for info in SETTINGS.iter().filter(|s| !s.key.starts_with("providers.")) {
+            let value = info.default_value();
+            if value == "(none)" || value.is_empty() || info.key == "database_url" {
+                continue;
+            }
+            Settings::load_from(None, env(&[(&info.env(), &value)]))
+                .unwrap_or_else(|e| panic!("{} = {value}: {e}", info.env()));
+        }
+        assert_eq!(SETTINGS[0].env(), "OTESSE_LISTEN");
+        let nested = SETTINGS.iter().find(|s| s.key == "key_cache.ttl_secs").unwrap();
+        assert_eq!(nested.env(), "OTESSE_KEY_CACHE__TTL_SECS");
+        assert_eq!(nested.default_value(), "30");
+    }
+
+    #[test]
+    fn the_settings_table_redacts_secrets() {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("OTESSE_SETUP_TOKEN", "canary-setup-token-123"),
+                ("OTESSE_MASTER_KEYS", "v1:canary-master-key"),
+                ("OTESSE_DATABASE_URL", "postgres://otesse:canary-db-password@db.internal:5432/otesse"),
+                ("OTESSE_PROVIDERS__POSTMARK__API_KEY", "canary-provider-key"),
+                ("OTESSE_PROVIDERS__POSTMARK__BASE_URL", "http://127.0.0.1:9099"),
+            ]),
+        )
+        .unwrap();
+        let printed: String = SETTINGS.iter().map(|s| format!("{} = {}\n", s.key, s.value(&settings))).collect();
+        for canary in ["canary-setup-token-123", "canary-master-key", "canary-db-password", "canary-provider-key"] {
+            assert!(!printed.contains(canary), "{canary} printed: {printed}");
+        }
+        assert!(printed.contains("providers.<slug>.base_url = postmark=http://127.0.0.1:9099"), "{printed}");
+        assert!(printed.contains("setup_token = [REDACTED]"), "{printed}");
     }
 }

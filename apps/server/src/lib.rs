@@ -2,8 +2,10 @@
 //! middleware over the domain services. `main.rs` only loads settings and runs [`startup`].
 
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod dashboard;
+pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

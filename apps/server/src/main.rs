@@ -3,29 +3,34 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use clap::Parser;
+use otesse_server::cli::{Cli, Command};
 use otesse_server::config::Settings;
 use otesse_server::startup::{Application, announce_setup_token};
 use otesse_server::telemetry;
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
-    let command = std::env::args().nth(1);
-    let settings = match Settings::load() {
+    // Usage errors exit 2 with the usage text; --help and --version exit 0.
+    let cli = Cli::parse();
+    let settings = match cli.settings() {
         Ok(settings) => settings,
         Err(err) => {
-            eprintln!("otesse: {err}");
+            eprintln!("otesse-server: {err}");
             return std::process::ExitCode::FAILURE;
         }
     };
     telemetry::init(settings.log_format, &settings.log_filter);
-    match command.as_deref() {
-        None | Some("serve") => {}
-        Some("rewrap") => return otesse_server::startup::rewrap(settings).await,
-        Some(other) => {
-            eprintln!("otesse: unknown command {other:?}; commands: serve (default), rewrap");
-            return std::process::ExitCode::FAILURE;
-        }
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate { action } => otesse_server::cli::migrate(&settings, action).await,
+        Command::Rewrap => otesse_server::startup::rewrap(settings).await,
+        Command::CheckConfig => otesse_server::cli::check_config(&settings).await,
+        Command::Demo => otesse_server::demo::run(settings, cli.overrides.data_dir.is_some()).await,
     }
+}
+
+async fn serve(settings: Settings) -> std::process::ExitCode {
     let listen = settings.listen.clone();
     let mut app = match Application::build(settings).await {
         Ok(app) => app,

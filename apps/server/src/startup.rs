@@ -336,7 +336,7 @@ fn webhook_service(
 }
 
 /// The integrations and Stripe webhook services, sharing the catalog and the keyring.
-fn integration_services(
+pub(crate) fn integration_services(
     settings: &Settings,
     database: &Database,
     clock: Arc<dyn Clock>,
@@ -469,7 +469,7 @@ impl AppData {
 #[allow(clippy::print_stdout)]
 pub fn announce_setup_token(token: &SecretString, port: u16) {
     println!(
-        "\nFirst run: no admin exists yet. Open http://127.0.0.1:{port}/ and paste this setup token:\n\n  {token}\n\nor complete setup within this run with:\n\n  curl -X POST http://127.0.0.1:{port}/v1/setup \\\n    -H 'Content-Type: application/json' \\\n    -d '{{\"setup_token\": \"{token}\", \"organization_name\": \"Acme\", \"email\": \"you@example.com\", \"password\": \"choose a long password\"}}'\n\nThis token is printed once and changes at every start until setup is done.\n",
+        "\nFirst run: no admin exists yet. Open http://127.0.0.1:{port}/ and paste this setup token:\n\n  {token}\n\nor complete setup within this run with:\n\n  curl -X POST http://127.0.0.1:{port}/v1/setup \\\n    -H 'Content-Type: application/json' \\\n    -d '{{\"setup_token\": \"{token}\", \"organization_name\": \"Acme Cleaning\", \"email\": \"owner@acme.test\", \"password\": \"correct horse battery staple\"}}'\n\n(the values of the README's walkthrough: choose your own). A new token is printed at every start until setup is done.\n",
         token = token.expose_secret()
     );
 }

@@ -23,6 +23,13 @@ const SQLITE_MAX_CONNECTIONS: u32 = 8;
 const POSTGRES_MAX_CONNECTIONS: u32 = 10;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One migration and whether the database has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationState {
+    pub name: String,
+    pub applied: bool,
+}
+
 /// A pool of connections to the Otesse database, migrated to the current schema.
 /// Cheap to clone: clones share the pool.
 #[derive(Clone)]
@@ -55,6 +62,14 @@ impl Database {
     ///
     /// Errors never include the URL, which may hold a password.
     pub async fn connect(url: &str, schema: Option<&str>) -> Result<Database, StorageError> {
+        let database = Self::open(url, schema).await?;
+        database.migrate_up().await?;
+        Ok(database)
+    }
+
+    /// Opens the database like [`Database::connect`] but leaves its schema as it is: for the
+    /// operator commands that inspect it (`migrate status`, `check-config`).
+    pub async fn open(url: &str, schema: Option<&str>) -> Result<Database, StorageError> {
         let (conn, backend) = if url.starts_with("sqlite:") {
             (connect_sqlite(url).await?, "sqlite")
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -62,8 +77,29 @@ impl Database {
         } else {
             return Err(StorageError::new("unsupported database URL: expected sqlite: or postgres:"));
         };
-        Migrator::up(&conn, None).await.map_err(|err| StorageError::new(format!("migrations failed: {err}")))?;
         Ok(Database { conn, backend, url: url.into(), schema: schema.map(Into::into), outbox: Outbox::default() })
+    }
+
+    /// Applies every pending migration; returns how many there were.
+    pub async fn migrate_up(&self) -> Result<usize, StorageError> {
+        let pending = self.migrations().await?.iter().filter(|m| !m.applied).count();
+        Migrator::up(&self.conn, None).await.map_err(|err| StorageError::new(format!("migrations failed: {err}")))?;
+        Ok(pending)
+    }
+
+    /// Every migration the code knows, oldest first, and whether this database has it. Reads
+    /// only: a database never migrated shows every migration pending.
+    pub async fn migrations(&self) -> Result<Vec<MigrationState>, StorageError> {
+        let all = Migrator::get_migration_with_status_read_only(&self.conn)
+            .await
+            .map_err(|err| StorageError::new(format!("cannot read the migrations table: {err}")))?;
+        Ok(all
+            .iter()
+            .map(|m| MigrationState {
+                name: m.name().to_owned(),
+                applied: m.status() == otesse_migration::MigrationStatus::Applied,
+            })
+            .collect())
     }
 
     /// The same database through a pool of its own, of at most `connections`, for one task
