@@ -57,9 +57,31 @@ pub enum Command {
     /// Print the effective settings (secrets redacted) and check them: the listen address,
     /// the master keys, the database, the catalog; exits 1 if one is wrong
     CheckConfig,
+    /// Make, list or revoke the platform service tokens the verification API
+    /// (`POST /v1/keys/verify`) accepts
+    ServiceToken {
+        #[command(subcommand)]
+        action: ServiceTokenAction,
+    },
     /// Start a demo server on a fresh data directory (default ./demo-data) with fake
     /// providers and a filled organization, and print where to sign in
     Demo,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ServiceTokenAction {
+    /// Make a token for a platform service and print it, this once
+    Create {
+        /// The service that will hold it, e.g. bookings
+        name: String,
+    },
+    /// List the tokens (never their secrets)
+    List,
+    /// Revoke a token for good (servers stop accepting it within 10 seconds)
+    Revoke {
+        /// The token's id, as `list` prints it
+        id: uuid::Uuid,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Subcommand)]
@@ -124,6 +146,63 @@ pub async fn migrate(settings: &Settings, action: MigrateAction) -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => fail(&err.to_string()),
+    }
+}
+
+/// `otesse-server service-token create|list|revoke`.
+#[allow(clippy::print_stdout)]
+pub async fn service_token(settings: &Settings, action: ServiceTokenAction) -> ExitCode {
+    use otesse_domain::service_token::ServiceTokenId;
+    use secrecy::ExposeSecret;
+    let database =
+        match otesse_storage::Database::connect(&settings.database_url(), settings.database_schema.as_deref()).await {
+            Ok(database) => database,
+            Err(err) => return fail(&err.to_string()),
+        };
+    let tokens = crate::service_tokens::service(
+        &database,
+        std::sync::Arc::new(otesse_crypto::Sha256KeyHasher),
+        std::sync::Arc::new(otesse_crypto::RandomSecretGenerator::new()),
+        std::sync::Arc::new(crate::support::SystemClock),
+    );
+    match action {
+        ServiceTokenAction::Create { name } => match tokens.create(&name).await {
+            Ok((token, plaintext)) => {
+                println!("created service token {} for {}", token.id.0, token.name);
+                println!("{}", plaintext.expose_secret());
+                println!("It is shown this once: give it to the service now (Authorization: Bearer ...).");
+                ExitCode::SUCCESS
+            }
+            Err(err) => fail(&err.to_string()),
+        },
+        ServiceTokenAction::List => match tokens.list().await {
+            Ok(all) => {
+                for token in &all {
+                    let state = match token.revoked_at {
+                        Some(at) => format!("revoked {}", at.to_rfc3339()),
+                        None => "active".to_owned(),
+                    };
+                    println!(
+                        "{}  {:<20} ots_svc_...{}  created {}  {state}",
+                        token.id.0,
+                        token.name,
+                        token.last_four,
+                        token.created_at.to_rfc3339()
+                    );
+                }
+                println!("{} service tokens", all.len());
+                ExitCode::SUCCESS
+            }
+            Err(err) => fail(&err.to_string()),
+        },
+        ServiceTokenAction::Revoke { id } => match tokens.revoke(ServiceTokenId(id)).await {
+            Ok(Some(token)) => {
+                println!("revoked service token {} ({})", token.id.0, token.name);
+                ExitCode::SUCCESS
+            }
+            Ok(None) => fail("no such service token"),
+            Err(err) => fail(&err.to_string()),
+        },
     }
 }
 

@@ -26,6 +26,7 @@ async fn main() -> std::process::ExitCode {
         Command::Migrate { action } => otesse_server::cli::migrate(&settings, action).await,
         Command::Rewrap => otesse_server::startup::rewrap(settings).await,
         Command::CheckConfig => otesse_server::cli::check_config(&settings).await,
+        Command::ServiceToken { action } => otesse_server::cli::service_token(&settings, action).await,
         Command::Demo => otesse_server::demo::run(settings, cli.overrides.data_dir.is_some()).await,
     }
 }

@@ -26,7 +26,7 @@ fn help_and_version_exit_zero_and_help_documents_every_setting() {
     let (code, help, _) = run(dir.path(), &["--help"], &[]);
     assert_eq!(code, 0, "{help}");
     assert!(help.contains("Usage: otesse-server [OPTIONS] [COMMAND]"), "{help}");
-    for command in ["serve", "migrate", "rewrap", "check-config", "demo"] {
+    for command in ["serve", "migrate", "rewrap", "check-config", "service-token", "demo"] {
         assert!(help.contains(&format!("\n  {command} ")), "{command} missing from\n{help}");
     }
     for info in SETTINGS {
@@ -131,4 +131,50 @@ fn migrate_status_reads_and_migrate_up_applies() {
     let (code, checked, _) = run(dir.path(), &["check-config"], &[]);
     assert_eq!(code, 0);
     assert!(checked.contains(&format!("sqlite reachable, {total} of {total} migrations applied")), "{checked}");
+}
+
+/// The operator makes a service token with the command line; the running server accepts it for
+/// the verification API; `list` never shows it; once revoked (before the server saw it) it is
+/// refused.
+#[tokio::test]
+async fn service_tokens_are_made_listed_and_revoked_by_the_operator() {
+    let app = crate::helpers::spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = app.database_url();
+    let mut env = vec![("OTESSE_DATABASE_URL", url.as_str())];
+    if let Some(schema) = &app.schema {
+        env.push(("OTESSE_DATABASE_SCHEMA", schema.as_str()));
+    }
+    let run = |args: &[&str]| run(dir.path(), args, &env);
+
+    let (code, created, stderr) = run(&["service-token", "create", "bookings"]);
+    assert_eq!(code, 0, "{stderr}");
+    let token = created.lines().find(|l| l.starts_with("ots_svc_")).expect(&created).to_owned();
+    assert_eq!(token.len(), "ots_svc_".len() + 40);
+    let (_, second, _) = run(&["service-token", "create", "retired"]);
+    let retired = second.lines().find(|l| l.starts_with("ots_svc_")).unwrap().to_owned();
+
+    let (code, listed, _) = run(&["service-token", "list"]);
+    assert_eq!(code, 0);
+    assert!(listed.contains("bookings") && listed.contains(&format!("ots_svc_...{}", &token[token.len() - 4..])));
+    assert!(!listed.contains(&token) && !listed.contains(&retired), "a listing shows no secret");
+    let retired_id = listed.lines().find(|l| l.contains("retired")).unwrap().split_whitespace().next().unwrap();
+    let (code, revoked, _) = run(&["service-token", "revoke", retired_id]);
+    assert_eq!((code, revoked.contains("revoked service token")), (0, true));
+    let (_, listed, _) = run(&["service-token", "list"]);
+    assert!(listed.lines().any(|l| l.contains("retired") && l.contains("revoked ")), "{listed}");
+    let (code, _, stderr) = run(&["service-token", "revoke", &uuid::Uuid::now_v7().to_string()]);
+    assert_eq!(code, 1);
+    assert!(stderr.trim_end().ends_with("otesse-server: no such service token"), "{stderr}");
+    let (code, _, _) = run(&["service-token", "create", ""]);
+    assert_eq!(code, 1, "an empty name is refused");
+
+    let admin = app.admin().await;
+    let (key, _) = app.key(&admin, crate::helpers::key_body("Bookings", "live")).await;
+    let check = |token: String| {
+        let body = serde_json::json!({"key": key});
+        app.send(app.request(reqwest::Method::POST, "/v1/keys/verify").bearer_auth(token).json(&body))
+    };
+    assert_eq!(check(token).await.expect(200)["valid"], true);
+    check(retired).await.expect_error(401, "service_token_invalid");
 }
