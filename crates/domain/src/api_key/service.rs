@@ -482,12 +482,13 @@ impl ApiKeyService {
     pub async fn known(&self, presented: &str, client: Option<IpAddr>) -> Result<Arc<ApiKey>, VerifyError> {
         let presented = PresentedKey::parse(presented).map_err(|_| VerifyError::Malformed)?;
         let hash = self.ports.hasher.hash(presented.as_str());
-        let network = client.map(network_subject);
+        // Named only when a key is not cached or not known: a cached key's check allocates nothing.
+        let network = || client.map(network_subject);
         let cached = match self.ports.cache.get(&hash) {
             Some(entry) => entry,
             None => {
-                if let Some(network) = &network {
-                    self.ports.guesses.may_look_up(network).map_err(VerifyError::TooManyGuesses)?;
+                if let Some(network) = network() {
+                    self.ports.guesses.may_look_up(&network).map_err(VerifyError::TooManyGuesses)?;
                 }
                 let entry = self.ports.keys.find_by_hash(&hash).await?.map(Arc::new);
                 self.ports.cache.insert(hash, entry.clone());
@@ -495,8 +496,8 @@ impl ApiKeyService {
             }
         };
         let unknown = || {
-            if let Some(network) = &network {
-                self.ports.guesses.failed(network);
+            if let Some(network) = network() {
+                self.ports.guesses.failed(&network);
             }
             VerifyError::Unknown
         };
