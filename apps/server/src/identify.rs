@@ -26,7 +26,7 @@ use actix_web::{Error, HttpMessage, HttpRequest, web};
 use otesse_domain::api_key::{ApiKey, ApiKeyService, KEY_PREFIX, PresentedKey};
 use otesse_domain::auth::AuthService;
 use otesse_domain::caller::Caller;
-use otesse_domain::ports::{Backlog, UsageSink};
+use otesse_domain::ports::UsageSink;
 use otesse_domain::usage::UsageRecord;
 
 use crate::error::{ApiError, ErrorCode};
@@ -100,7 +100,7 @@ pub async fn identify(
     }
     if let (Some(key), Some(sink)) = (used_key, response.request().app_data::<web::Data<dyn UsageSink>>()) {
         let request = response.request();
-        let backlog = sink.record(UsageRecord {
+        let record = UsageRecord {
             api_key_id: key.id,
             organization_id: key.organization_id,
             occurred_at: chrono::Utc::now(),
@@ -109,11 +109,8 @@ pub async fn identify(
             status: response.status().as_u16(),
             response_time_ms: u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX),
             client_ip,
-        });
-        if backlog == Backlog::Behind {
-            // The log is behind this load: slow it down rather than lose rows.
-            sink.caught_up().await;
-        }
+        };
+        crate::usage::log(sink.as_ref(), record).await;
     }
     Ok(response)
 }

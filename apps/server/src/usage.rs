@@ -85,6 +85,15 @@ pub struct UsageQueue {
     metrics: Metrics,
 }
 
+/// Logs one keyed request: queues its row and, when the log is behind this load, waits for the
+/// writer rather than lose rows. Every keyed request goes through here (Otesse's own, and those
+/// the verification API checks for other services).
+pub async fn log(sink: &dyn UsageSink, record: UsageRecord) {
+    if sink.record(record) == Backlog::Behind {
+        sink.caught_up().await;
+    }
+}
+
 impl std::fmt::Debug for UsageQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UsageQueue").field("capacity", &self.pending.capacity).finish()

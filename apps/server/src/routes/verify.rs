@@ -18,7 +18,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, web};
 use chrono::{DateTime, Utc};
 use otesse_domain::api_key::{ApiKey, ApiKeyService, ApiKeyStatus, Scope, VerifyError};
-use otesse_domain::ports::{Backlog, UsageSink};
+use otesse_domain::ports::UsageSink;
 use otesse_domain::rate_limit::RateDecision;
 use otesse_domain::service_token::{ServiceTokenError, ServiceTokenService};
 use otesse_domain::usage::UsageRecord;
@@ -261,7 +261,7 @@ fn answer(code: VerifyCode, message: String, key: Option<&ApiKey>, decision: Opt
 /// Writes the check to the key's usage log, as the service's request.
 async fn log_use(req: &HttpRequest, key: &Arc<ApiKey>, check: &Check, code: VerifyCode, started: Instant) {
     let Some(sink) = req.app_data::<web::Data<dyn UsageSink>>() else { return };
-    let backlog = sink.record(UsageRecord {
+    let record = UsageRecord {
         api_key_id: key.id,
         organization_id: key.organization_id,
         occurred_at: Utc::now(),
@@ -270,10 +270,8 @@ async fn log_use(req: &HttpRequest, key: &Arc<ApiKey>, check: &Check, code: Veri
         status: code.status(),
         response_time_ms: u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX),
         client_ip: check.ip,
-    });
-    if backlog == Backlog::Behind {
-        sink.caught_up().await;
-    }
+    };
+    crate::usage::log(sink.as_ref(), record).await;
 }
 
 #[cfg(test)]
