@@ -31,7 +31,7 @@ fn start_demo(dir: &std::path::Path) -> Demo {
         .args(["demo", "--data-dir", "demo", "--listen", "127.0.0.1:0"])
         .env("OTESSE_LOG_FILTER", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("demo-stderr.log")).map(Stdio::from).unwrap_or_else(|_| Stdio::null()))
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -45,9 +45,11 @@ fn start_demo(dir: &std::path::Path) -> Demo {
     });
     let mut demo = Demo { child, printout: String::new() };
     loop {
-        let line = received
-            .recv_timeout(Duration::from_secs(120))
-            .unwrap_or_else(|_| panic!("the demo stopped or hung; printed so far:\n{}", demo.printout));
+        let line = received.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| {
+            let stderr = std::fs::read_to_string(dir.join("demo-stderr.log")).unwrap_or_default();
+            let tail: String = stderr.chars().rev().take(4000).collect::<Vec<_>>().into_iter().rev().collect();
+            panic!("the demo stopped or hung; printed so far:\n{}\nits log ends:\n{tail}", demo.printout)
+        });
         demo.printout.push_str(&line);
         demo.printout.push('\n');
         if line.contains("to start over") {
