@@ -53,6 +53,7 @@ use crate::routes;
         routes::api_keys::revoke,
         routes::whoami::whoami,
         routes::verify::verify,
+        routes::invalidations::stream,
         routes::customers::list,
         routes::customers::create,
         routes::customers::get,

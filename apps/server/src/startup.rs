@@ -23,7 +23,7 @@ use otesse_domain::integration::{
     StripeWebhookService,
 };
 use otesse_domain::notification::{ExpiryWarningPorts, ExpiryWarnings, NotificationService};
-use otesse_domain::ports::{Clock, KeyHasher, PasswordHasher, SecretGenerator, UsageSink};
+use otesse_domain::ports::{Clock, KeyCache, KeyHasher, PasswordHasher, SecretGenerator, UsageSink};
 use otesse_domain::sealed::CredentialCipher;
 use otesse_providers::{HttpProviderClient, ProviderClientConfig};
 use otesse_storage::Database;
@@ -34,7 +34,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::config::{Mode, Settings};
 use crate::error::json_error;
 use crate::identify::TrustedProxies;
-use crate::key_invalidation::KeyInvalidationListener;
+use crate::key_invalidation::{BroadcastingKeyCache, InvalidationFeed, KeyInvalidationListener};
 use crate::metrics::Metrics;
 use crate::openapi::ApiDoc;
 use crate::routes::{self, setup::SetupToken};
@@ -59,6 +59,8 @@ pub struct Application {
     usage: UsageQueue,
     /// Applies other processes' revocations to the key cache (PostgreSQL only).
     key_invalidations: Option<KeyInvalidationListener>,
+    /// What `/v1/keys/invalidations` relays; closed when the server stops.
+    invalidation_feed: InvalidationFeed,
     /// The background worker (O5); stopped with the server.
     worker: Option<tokio::task::JoinHandle<()>>,
     /// Printed once at start-up when the installation still needs its first admin.
@@ -100,6 +102,9 @@ impl Application {
             settings.key_cache.negative_capacity,
             Duration::from_secs(settings.key_cache.negative_ttl_secs),
         ));
+        // Every entry the cache drops is also told to the services on /v1/keys/invalidations.
+        let invalidation_feed = InvalidationFeed::new();
+        let cache: Arc<dyn KeyCache> = Arc::new(BroadcastingKeyCache::new(cache, invalidation_feed.clone()));
         let key_invalidations = KeyInvalidationListener::start(&database, cache.clone()).await?;
         let webhooks = webhook_service(&settings, &database, clock.clone())?;
         let api_keys = ApiKeyService::new(ApiKeyPorts {
@@ -198,6 +203,7 @@ impl Application {
             database: web::Data::new(database),
             api_keys: web::Data::new(api_keys),
             service_tokens: web::Data::new(service_tokens),
+            invalidation_feed: web::Data::new(invalidation_feed.clone()),
             auth: web::Data::new(auth),
             accounts: web::Data::new(accounts),
             customers: web::Data::new(customers),
@@ -242,16 +248,22 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener).map_err(|e| StartupError::Listen(settings.listen.clone(), e))?.run();
-        Ok(Self { port, server, usage, key_invalidations, worker, setup_token })
+        Ok(Self { port, server, usage, key_invalidations, invalidation_feed, worker, setup_token })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// A handle to stop the server gracefully (what SIGTERM does).
+    /// A handle to stop the server gracefully (what SIGTERM does). Call
+    /// [`Application::invalidation_feed`]'s `close` first if services may be listening.
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
+    }
+
+    /// The key invalidations this process hears, as `/v1/keys/invalidations` relays them.
+    pub fn invalidation_feed(&self) -> InvalidationFeed {
+        self.invalidation_feed.clone()
     }
 
     /// The usage queue, so tests can wait for rows to be written.
@@ -266,7 +278,15 @@ impl Application {
 
     /// Serves until stopped (SIGINT/SIGTERM or the handle), then writes every queued usage row.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        // Open event streams would hold the graceful stop for its whole timeout: end them when
+        // the signal that stops the server arrives (actix hears it too, and stops the server).
+        let feed = self.invalidation_feed.clone();
+        let closer = tokio::spawn(async move {
+            stop_signal().await;
+            feed.close();
+        });
         let result = self.server.await;
+        closer.abort();
         if let Some(worker) = self.worker {
             // A job cut short is taken again by a worker once its lease ends.
             worker.abort();
@@ -275,6 +295,24 @@ impl Application {
         self.usage.stop().await;
         tracing::info!("stopped; usage log flushed");
         result
+    }
+}
+
+/// SIGINT or SIGTERM, the signals actix stops on.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
@@ -425,6 +463,7 @@ struct AppData {
     database: web::Data<Database>,
     api_keys: web::Data<ApiKeyService>,
     service_tokens: web::Data<otesse_domain::service_token::ServiceTokenService>,
+    invalidation_feed: web::Data<InvalidationFeed>,
     auth: web::Data<AuthService>,
     accounts: web::Data<AccountService>,
     customers: web::Data<CustomerService>,
@@ -447,6 +486,7 @@ impl AppData {
         cfg.app_data(self.database.clone())
             .app_data(self.api_keys.clone())
             .app_data(self.service_tokens.clone())
+            .app_data(self.invalidation_feed.clone())
             .app_data(self.auth.clone())
             .app_data(self.accounts.clone())
             .app_data(self.customers.clone())

@@ -7,6 +7,7 @@ pub mod body;
 pub mod customers;
 pub mod health;
 pub mod integrations;
+pub mod invalidations;
 pub mod notifications;
 pub mod scopes;
 pub mod sessions;
@@ -146,6 +147,7 @@ fn api() -> Vec<Endpoint> {
         Endpoint::new("/openapi.json").get(openapi_json),
         Endpoint::new("/whoami").get(whoami::whoami),
         Endpoint::new("/keys/verify").post(verify::verify),
+        Endpoint::new("/keys/invalidations").get(invalidations::stream),
         Endpoint::new("/customers").get(customers::list).post(customers::create),
         Endpoint::new("/customers/{id}")
             .get(customers::get)

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpMessage, HttpRequest, web};
 use chrono::{DateTime, Utc};
 use otesse_domain::api_key::{ApiKey, ApiKeyService, ApiKeyStatus, Scope, VerifyError};
 use otesse_domain::ports::UsageSink;
@@ -25,7 +25,7 @@ use otesse_domain::usage::UsageRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, ErrorType};
 use crate::rate_limit::{KeyBucket, Limits};
 
 /// What a service asks.
@@ -84,6 +84,8 @@ pub struct VerifiedKey {
     #[schema(schema_with = super::wire::scopes)]
     pub scopes: Vec<&'static str>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// When the key was or will be revoked (a key rotated with a grace period has a time ahead).
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 impl From<&ApiKey> for VerifiedKey {
@@ -96,6 +98,7 @@ impl From<&ApiKey> for VerifiedKey {
             scope_level: key.scope_level.as_str(),
             scopes: key.scopes.iter().map(|s| s.as_str()).collect(),
             expires_at: key.expires_at,
+            revoked_at: key.revoked_at,
         }
     }
 }
@@ -115,6 +118,33 @@ impl From<&RateDecision> for RateLimitState {
     }
 }
 
+/// The error answer Otesse itself gives a request refused for this reason, for the service to
+/// relay as it is: its status, its `Retry-After`, and the body `{"error": {type, code, message}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Refusal {
+    /// The HTTP status (401, 403 or 429).
+    pub status: u16,
+    #[serde(rename = "type")]
+    pub kind: ErrorType,
+    pub code: ErrorCode,
+    pub message: String,
+    /// Seconds to wait, for a `Retry-After` header (rate limits only).
+    pub retry_after: Option<u64>,
+}
+
+impl From<ApiError> for Refusal {
+    fn from(err: ApiError) -> Self {
+        let (status, kind) = err.code.spec();
+        Self {
+            status: status.as_u16(),
+            kind,
+            code: err.code,
+            message: err.message.into_owned(),
+            retry_after: err.retry_after,
+        }
+    }
+}
+
 /// The answer: always 200 for a well-formed request.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VerifyResponse {
@@ -124,6 +154,8 @@ pub struct VerifyResponse {
     pub message: String,
     pub key: Option<VerifiedKey>,
     pub ratelimit: Option<RateLimitState>,
+    /// For a refused key, the error answer Otesse itself would give; `null` when valid.
+    pub error: Option<Refusal>,
 }
 
 const DEFAULT_METHOD: &str = "POST";
@@ -134,9 +166,15 @@ fn bad(message: &'static str) -> ApiError {
 }
 
 /// The service token's check: `Authorization: Bearer ots_svc_...`.
-async fn authenticate(req: &HttpRequest, tokens: &ServiceTokenService) -> Result<(), ApiError> {
+pub(crate) async fn authenticate(req: &HttpRequest, tokens: &ServiceTokenService) -> Result<(), ApiError> {
     let required = "This endpoint requires a platform service token (`Authorization: Bearer ots_svc_...`); \
                     organization API keys and sessions are not accepted here.";
+    // A credential that cannot be read at all (a key in the query string) is refused here too.
+    if let Some(crate::identify::Identity { identified: crate::identify::Identified::Invalid(err), .. }) =
+        req.extensions().get::<crate::identify::Identity>()
+    {
+        return Err(err.clone());
+    }
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Err(ApiError::new(ErrorCode::MissingCredentials, required));
     };
@@ -210,7 +248,7 @@ pub async fn verify(
                 VerifyError::TooManyGuesses(_) => VerifyCode::RateLimited,
                 _ => VerifyCode::NotFound,
             };
-            return Ok(web::Json(answer(code, ApiError::from(err).message.into_owned(), None, None)));
+            return Ok(web::Json(answer(Err((code, ApiError::from(err))), None, None)));
         }
     };
     // A revoked or expired key is described, not logged: Otesse logs no use of one either.
@@ -220,41 +258,50 @@ pub async fn verify(
         ApiKeyStatus::Expired => Some((VerifyCode::Expired, VerifyError::Expired)),
     };
     if let Some((code, err)) = refused {
-        return Ok(web::Json(answer(code, ApiError::from(err).message.into_owned(), Some(&key), None)));
+        return Ok(web::Json(answer(Err((code, ApiError::from(err))), Some(&key), None)));
     }
 
-    let (code, message, decision) = outcome(&key, &check, &limits).await;
+    let (outcome, decision) = outcome(&key, &check, &limits).await;
+    let code = outcome.as_ref().map_or_else(|(code, _)| *code, |()| VerifyCode::Ok);
     log_use(&req, &key, &check, code, started).await;
-    Ok(web::Json(answer(code, message, Some(&key), decision.as_ref())))
+    Ok(web::Json(answer(outcome, Some(&key), decision.as_ref())))
 }
+
+/// A refusal: why, and the error Otesse itself answers for it.
+type Refused = (VerifyCode, ApiError);
 
 /// The IP allow-list, then the rate limit (an address the key does not allow never spends its
 /// budget), then the scopes.
-async fn outcome(key: &ApiKey, check: &Check, limits: &Limits) -> (VerifyCode, String, Option<RateDecision>) {
+async fn outcome(key: &ApiKey, check: &Check, limits: &Limits) -> (Result<(), Refused>, Option<RateDecision>) {
     if !key.allows_ip(check.ip) {
-        let message = "This API key may not be used from this IP address.".to_owned();
-        return (VerifyCode::IpNotAllowed, message, None);
+        let err = ApiError::new(ErrorCode::IpNotAllowed, "This API key may not be used from this IP address.");
+        return (Err((VerifyCode::IpNotAllowed, err)), None);
     }
     let decision = limits.decide(KeyBucket::new(key.id).as_str(), limits.per_key).await;
-    if let Some(decision) = decision.filter(|d| !d.allowed) {
-        let message = crate::rate_limit::refused(&decision).message.into_owned();
-        return (VerifyCode::RateLimited, message, Some(decision));
+    if let Some(refused) = decision.as_ref().filter(|d| !d.allowed) {
+        let err = crate::rate_limit::refused(refused);
+        return (Err((VerifyCode::RateLimited, err)), decision);
     }
     for scope in &check.scopes {
         if let Err(denied) = key.holds(*scope) {
-            return (VerifyCode::InsufficientScope, ApiError::from(denied).message.into_owned(), decision);
+            return (Err((VerifyCode::InsufficientScope, ApiError::from(denied))), decision);
         }
     }
-    (VerifyCode::Ok, "The API key is valid.".to_owned(), decision)
+    (Ok(()), decision)
 }
 
-fn answer(code: VerifyCode, message: String, key: Option<&ApiKey>, decision: Option<&RateDecision>) -> VerifyResponse {
+fn answer(outcome: Result<(), Refused>, key: Option<&ApiKey>, decision: Option<&RateDecision>) -> VerifyResponse {
+    let (code, message, error) = match outcome {
+        Ok(()) => (VerifyCode::Ok, "The API key is valid.".to_owned(), None),
+        Err((code, err)) => (code, err.message.to_string(), Some(Refusal::from(err))),
+    };
     VerifyResponse {
         valid: code == VerifyCode::Ok,
         code,
         message,
         key: key.map(VerifiedKey::from),
         ratelimit: decision.map(RateLimitState::from),
+        error,
     }
 }
 

@@ -81,6 +81,17 @@ async fn a_service_checks_keys_and_each_answer_says_why_in_otesse_s_words() {
         (revoked["valid"].as_bool(), revoked["code"].as_str(), revoked["message"].as_str()),
         (Some(false), Some("revoked"), Some("This API key has been revoked."))
     );
+    // The answer Otesse itself gives that key, for the service to relay as it is.
+    let own = app.get("/v1/whoami", &revoking).await;
+    assert_eq!(own.status, 401);
+    let relayed = &revoked["error"];
+    assert_eq!(relayed["status"], 401);
+    assert_eq!(
+        json!({"error": {"type": relayed["type"], "code": relayed["code"], "message": relayed["message"]}}),
+        own.body
+    );
+    assert!(relayed["retry_after"].is_null());
+    assert!(ok["error"].is_null(), "a valid key has no error");
 
     // The service's calls are in the key's usage log, as the service's requests.
     app.flush_usage().await;
@@ -170,4 +181,85 @@ async fn only_an_active_service_token_may_ask_and_bad_input_changes_nothing() {
     // Only the requests made with the key itself in place of a service token are its use.
     assert_eq!(detail["usage"]["total_requests"], 1, "{detail}");
     assert_eq!(detail["recent_requests"][0]["endpoint"], "/v1/keys/verify");
+}
+
+/// Reads the stream until an event named `name` arrives (or the deadline passes), returning
+/// its data line.
+async fn next_event(response: &mut reqwest::Response, buffer: &mut String, name: &str) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            if event.lines().any(|line| line == format!("event: {name}")) {
+                let data = event.lines().find_map(|line| line.strip_prefix("data: ")).unwrap_or_default();
+                return data.to_owned();
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no `{name}` event within 10 s; heard so far: {buffer:?}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("the stream ended before a `{name}` event"));
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+fn key_hash(key: &str) -> String {
+    use otesse_domain::ports::KeyHasher;
+    otesse_crypto::Sha256KeyHasher.hash(key).0.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[tokio::test]
+async fn services_hear_each_revoked_and_rotated_out_key_as_it_happens() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let (service, _) = app.service_token("bookings").await;
+    let (revoking, revoking_id) = app.key(&admin, key_body("Revoked", "live")).await;
+    let (rotating, rotating_id) = app.key(&admin, key_body("Rotated", "test")).await;
+
+    let mut stream = app.request(Method::GET, "/v1/keys/invalidations").bearer_auth(&service).send().await.unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut buffer = String::new();
+    assert_eq!(next_event(&mut stream, &mut buffer, "ready").await, "{}");
+
+    app.post(&format!("/v1/api-keys/{revoking_id}/revoke"), &admin, &json!({})).await.expect(200);
+    let heard: Value = serde_json::from_str(&next_event(&mut stream, &mut buffer, "invalidated").await).unwrap();
+    assert_eq!(heard, json!({"key_hash": key_hash(&revoking)}));
+
+    // Rotated with a grace period: cached copies of the old key must learn its revocation time.
+    let later = (Utc::now() + Duration::hours(1)).to_rfc3339();
+    let rotate = json!({"revoke_old_at": later});
+    app.post(&format!("/v1/api-keys/{rotating_id}/rotate"), &admin, &rotate).await.expect(201);
+    let heard: Value = serde_json::from_str(&next_event(&mut stream, &mut buffer, "invalidated").await).unwrap();
+    assert_eq!(heard, json!({"key_hash": key_hash(&rotating)}));
+    // The verification API tells when the old key stops.
+    let old = check(&app, &service, json!({"key": rotating})).await;
+    assert_eq!(old["code"], "ok");
+    assert!(old["key"]["revoked_at"].as_str().is_some(), "{old}");
+    assert!(!buffer.contains(&rotating) && !buffer.contains(&revoking), "the stream names hashes, never keys");
+}
+
+#[tokio::test]
+async fn the_invalidation_stream_is_for_service_tokens_only() {
+    let app = spawn_app().await;
+    let admin = app.admin().await;
+    let (key, _) = app.key(&admin, key_body("Org key", "live")).await;
+    let (_, tokens) = app.service_token("bookings").await;
+
+    let anonymous = app.send(app.request(Method::GET, "/v1/keys/invalidations")).await;
+    anonymous.expect_error(401, "missing_credentials");
+    for (credential, code) in [(key.as_str(), "service_token_invalid"), (admin.as_str(), "service_token_invalid")] {
+        let refused = app.send(app.request(Method::GET, "/v1/keys/invalidations").bearer_auth(credential)).await;
+        refused.expect_error(401, code);
+    }
+    let in_query = app.send(app.request(Method::GET, &format!("/v1/keys/invalidations?api_key={key}"))).await;
+    assert_eq!(in_query.status, 400, "a key in the query string is refused as everywhere");
+
+    // Revoked before the server ever saw it.
+    let (retired, _) = app.service_token("retired").await;
+    let listed = tokens.list().await.unwrap();
+    tokens.revoke(listed.iter().find(|t| t.name == "retired").unwrap().id).await.unwrap();
+    let refused = app.send(app.request(Method::GET, "/v1/keys/invalidations").bearer_auth(&retired)).await;
+    refused.expect_error(401, "service_token_invalid");
 }
