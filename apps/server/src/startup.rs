@@ -96,31 +96,13 @@ impl Application {
             Duration::from_millis(settings.usage.flush_interval_ms),
             metrics.clone(),
         );
-        let cache = Arc::new(MokaKeyCache::new(
-            settings.key_cache.capacity,
-            Duration::from_secs(settings.key_cache.ttl_secs),
-            settings.key_cache.negative_capacity,
-            Duration::from_secs(settings.key_cache.negative_ttl_secs),
-        ));
+        let cache = key_cache(&settings);
         // Every entry the cache drops is also told to the services on /v1/keys/invalidations.
         let invalidation_feed = InvalidationFeed::new();
         let cache: Arc<dyn KeyCache> = Arc::new(BroadcastingKeyCache::new(cache, invalidation_feed.clone()));
         let key_invalidations = KeyInvalidationListener::start(&database, cache.clone()).await?;
         let webhooks = webhook_service(&settings, &database, clock.clone())?;
-        let api_keys = ApiKeyService::new(ApiKeyPorts {
-            keys: Arc::new(database.api_keys()),
-            usage: Arc::new(database.usage()),
-            cache,
-            invalidations: Arc::new(database.key_invalidations()),
-            guesses: Arc::new(MemoryKeyGuessGuard::new(
-                settings.rate_limit.invalid_key_requests.max(1),
-                Duration::from_secs(settings.rate_limit.invalid_key_period_secs.max(1)),
-            )),
-            hasher: hasher.clone(),
-            secrets: secrets.clone(),
-            clock: clock.clone(),
-            users: Arc::new(database.users()),
-        });
+        let api_keys = api_key_service(&settings, &database, cache, hasher.clone(), secrets.clone(), clock.clone());
         // One bounded hasher for every password check, so the bound holds across services.
         let passwords: Arc<dyn PasswordHasher> = Arc::new(password_hasher(&settings.sign_in));
         let auth = AuthService::new(
@@ -298,6 +280,41 @@ impl Application {
     }
 }
 
+/// The process's key cache (F1), sized and timed by the settings.
+pub(crate) fn key_cache(settings: &Settings) -> Arc<MokaKeyCache> {
+    Arc::new(MokaKeyCache::new(
+        settings.key_cache.capacity,
+        Duration::from_secs(settings.key_cache.ttl_secs),
+        settings.key_cache.negative_capacity,
+        Duration::from_secs(settings.key_cache.negative_ttl_secs),
+    ))
+}
+
+/// The key service over `database`, with the settings' guess limits.
+pub(crate) fn api_key_service(
+    settings: &Settings,
+    database: &Database,
+    cache: Arc<dyn KeyCache>,
+    hasher: Arc<dyn KeyHasher>,
+    secrets: Arc<dyn SecretGenerator>,
+    clock: Arc<dyn Clock>,
+) -> ApiKeyService {
+    ApiKeyService::new(ApiKeyPorts {
+        keys: Arc::new(database.api_keys()),
+        usage: Arc::new(database.usage()),
+        cache,
+        invalidations: Arc::new(database.key_invalidations()),
+        guesses: Arc::new(MemoryKeyGuessGuard::new(
+            settings.rate_limit.invalid_key_requests.max(1),
+            Duration::from_secs(settings.rate_limit.invalid_key_period_secs.max(1)),
+        )),
+        hasher,
+        secrets,
+        clock,
+        users: Arc::new(database.users()),
+    })
+}
+
 /// SIGINT or SIGTERM, the signals actix stops on.
 async fn stop_signal() {
     #[cfg(unix)]
@@ -440,7 +457,10 @@ pub(crate) fn integration_services(
 }
 
 /// The rate limiter the settings ask for, with the configured limits (W2).
-async fn rate_limits(settings: &Settings, metrics: Metrics) -> Result<crate::rate_limit::Limits, StartupError> {
+pub(crate) async fn rate_limits(
+    settings: &Settings,
+    metrics: Metrics,
+) -> Result<crate::rate_limit::Limits, StartupError> {
     use crate::config::RateLimitBackend;
     let limiter: Arc<dyn otesse_domain::rate_limit::RateLimiter> = match settings.rate_limit.backend {
         RateLimitBackend::Memory => Arc::new(otesse_ratelimit::InProcessRateLimiter::new()),

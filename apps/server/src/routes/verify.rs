@@ -235,11 +235,22 @@ pub async fn verify(
     limits: web::Data<Limits>,
     body: super::body::JsonObject<VerifyRequest>,
 ) -> Result<web::Json<VerifyResponse>, ApiError> {
-    let started = Instant::now();
     authenticate(&req, &tokens).await?;
-    let body = body.into_inner();
-    let check = check(&body)?;
+    let usage = req.app_data::<web::Data<dyn UsageSink>>().map(|sink| sink.as_ref());
+    verify_key(&keys, &limits, usage, &body.into_inner()).await.map(web::Json)
+}
 
+/// The check itself, for the route and for services that embed it (`crate::embedded`): the
+/// key, its status, its IP allow-list, its rate limit, then the scopes; a known, active key's
+/// check is written to `usage` as the service's request.
+pub async fn verify_key(
+    keys: &ApiKeyService,
+    limits: &Limits,
+    usage: Option<&dyn UsageSink>,
+    body: &VerifyRequest,
+) -> Result<VerifyResponse, ApiError> {
+    let started = Instant::now();
+    let check = check(body)?;
     let key = match keys.known(&body.key, check.ip).await {
         Ok(key) => key,
         Err(VerifyError::Storage(err)) => return Err(err.into()),
@@ -248,7 +259,7 @@ pub async fn verify(
                 VerifyError::TooManyGuesses(_) => VerifyCode::RateLimited,
                 _ => VerifyCode::NotFound,
             };
-            return Ok(web::Json(answer(Err((code, ApiError::from(err))), None, None)));
+            return Ok(answer(Err((code, ApiError::from(err))), None, None));
         }
     };
     // A revoked or expired key is described, not logged: Otesse logs no use of one either.
@@ -258,13 +269,15 @@ pub async fn verify(
         ApiKeyStatus::Expired => Some((VerifyCode::Expired, VerifyError::Expired)),
     };
     if let Some((code, err)) = refused {
-        return Ok(web::Json(answer(Err((code, ApiError::from(err))), Some(&key), None)));
+        return Ok(answer(Err((code, ApiError::from(err))), Some(&key), None));
     }
 
-    let (outcome, decision) = outcome(&key, &check, &limits).await;
+    let (outcome, decision) = outcome(&key, &check, limits).await;
     let code = outcome.as_ref().map_or_else(|(code, _)| *code, |()| VerifyCode::Ok);
-    log_use(&req, &key, &check, code, started).await;
-    Ok(web::Json(answer(outcome, Some(&key), decision.as_ref())))
+    if let Some(sink) = usage {
+        log_use(sink, &key, &check, code, started).await;
+    }
+    Ok(answer(outcome, Some(&key), decision.as_ref()))
 }
 
 /// A refusal: why, and the error Otesse itself answers for it.
@@ -306,8 +319,7 @@ fn answer(outcome: Result<(), Refused>, key: Option<&ApiKey>, decision: Option<&
 }
 
 /// Writes the check to the key's usage log, as the service's request.
-async fn log_use(req: &HttpRequest, key: &Arc<ApiKey>, check: &Check, code: VerifyCode, started: Instant) {
-    let Some(sink) = req.app_data::<web::Data<dyn UsageSink>>() else { return };
+async fn log_use(sink: &dyn UsageSink, key: &Arc<ApiKey>, check: &Check, code: VerifyCode, started: Instant) {
     let record = UsageRecord {
         api_key_id: key.id,
         organization_id: key.organization_id,
@@ -318,7 +330,7 @@ async fn log_use(req: &HttpRequest, key: &Arc<ApiKey>, check: &Check, code: Veri
         response_time_ms: u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX),
         client_ip: check.ip,
     };
-    crate::usage::log(sink.as_ref(), record).await;
+    crate::usage::log(sink, record).await;
 }
 
 #[cfg(test)]
