@@ -1,5 +1,6 @@
 //! Project automation, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`):
-//! benchmarks, the fuzzing runs and the crash runs.
+//! benchmarks, the fuzzing runs and the crash runs, the API checks, and what the README
+//! snippets' test needs.
 //!
 //! Kept to few dependencies (std, serde_json, ureq) so it builds quickly and never drags the
 //! server's dependency tree in: it talks to the server over HTTP, like a client would.
@@ -13,6 +14,7 @@ mod fuzz;
 mod http;
 mod openapi;
 mod python;
+mod readme_deps;
 mod schemathesis;
 mod screenshots;
 mod server;
@@ -84,6 +86,12 @@ Commands:
         on any 5xx, any answer that does not match the document, any accepted invalid input.
         The Python tools are pinned in xtask/python-requirements.txt and installed into
         target/xtask-python on first use.
+  readme-deps
+        Installs what the README's Python and TypeScript snippets import, for the test that
+        runs them (apps/server/tests/api/readme_snippets.rs): requests and python-dotenv into
+        a virtual environment at target/readme-python, dotenv and tsx (which runs the snippet
+        on a Node older than 22.18) into target/readme-node with npm ci. Pinned in
+        xtask/readme-deps/; installs again only when the pins change. Needs python3 and npm.
   screenshots
         Photographs every dashboard page at 1280 and 375 px into docs/screenshots/, over sample
         data made through the API with fake providers, in headless Chromium (needs chromium and
@@ -141,6 +149,10 @@ fn run(args: &[&str]) -> Result<ExitCode, Error> {
         ["fuzz", rest @ ..] => {
             let options = fuzz::Options::parse(rest)?;
             Ok(if fuzz::run(&options)? { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        ["readme-deps"] => {
+            readme_deps::run()?;
+            Ok(ExitCode::SUCCESS)
         }
         ["screenshots"] => {
             screenshots::run()?;
