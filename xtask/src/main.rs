@@ -35,13 +35,15 @@ Commands:
         Builds the server in release mode, starts it on a fresh SQLite data dir (or a fresh
         schema of the PostgreSQL database at OTESSE_BENCH_POSTGRES_URL, default
         postgres://postgres@127.0.0.1:5432/test, dropped afterwards with psql), creates an
-        API key, and load-tests GET /v1/whoami (with the key) against GET /healthz with wrk,
-        in rounds of one run each; the median round's ratio counts. Prints the server CPU a
-        keyed request costs beyond an unauthenticated one.
+        API key and a platform service token (otesse-server service-token create), and
+        load-tests with wrk, in rounds of one run each: GET /healthz, GET /v1/whoami (with the
+        key) and POST /v1/keys/verify (the service token checking the key). The median
+        round's whoami/healthz ratio counts; verify/whoami is printed beside it. Prints the
+        server CPU a keyed request and a verify call cost beyond an unauthenticated request.
         Then stops the server gracefully, restarts it, and checks that every keyed request
-        reached the usage log. Fails if the median ratio is below 0.65 (F2's goal, 0.80, is
-        printed beside it), if any response was not 2xx, or if any usage row was dropped or
-        missing. With OTESSE_BENCH_BINARY=<path>, benches that server binary instead of
+        and every verify call reached the usage log. Fails if the median ratio is below 0.65
+        (F2's goal, 0.80, is printed beside it), if any response was not 2xx or was refused
+        by the rate limit, or if any usage row was dropped or missing. With OTESSE_BENCH_BINARY=<path>, benches that server binary instead of
         building one (to compare two builds).
   bench usage-writer [--database sqlite|postgres]
         The usage log's batch writer alone: 500,000 rows (OTESSE_BENCH_ROWS) in batches of
