@@ -1,5 +1,6 @@
 //! Project automation, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`):
-//! benchmarks, the fuzzing runs and the crash runs.
+//! benchmarks, the fuzzing runs and the crash runs, the API checks, and what the README
+//! snippets' test needs.
 //!
 //! Kept to few dependencies (std, serde_json, ureq) so it builds quickly and never drags the
 //! server's dependency tree in: it talks to the server over HTTP, like a client would.
@@ -13,6 +14,7 @@ mod fuzz;
 mod http;
 mod openapi;
 mod python;
+mod readme_deps;
 mod schemathesis;
 mod screenshots;
 mod server;
@@ -33,13 +35,15 @@ Commands:
         Builds the server in release mode, starts it on a fresh SQLite data dir (or a fresh
         schema of the PostgreSQL database at OTESSE_BENCH_POSTGRES_URL, default
         postgres://postgres@127.0.0.1:5432/test, dropped afterwards with psql), creates an
-        API key, and load-tests GET /v1/whoami (with the key) against GET /healthz with wrk,
-        in rounds of one run each; the median round's ratio counts. Prints the server CPU a
-        keyed request costs beyond an unauthenticated one.
+        API key and a platform service token (otesse-server service-token create), and
+        load-tests with wrk, in rounds of one run each: GET /healthz, GET /v1/whoami (with the
+        key) and POST /v1/keys/verify (the service token checking the key). The median
+        round's whoami/healthz ratio counts; verify/whoami is printed beside it. Prints the
+        server CPU a keyed request and a verify call cost beyond an unauthenticated request.
         Then stops the server gracefully, restarts it, and checks that every keyed request
-        reached the usage log. Fails if the median ratio is below 0.65 (F2's goal, 0.80, is
-        printed beside it), if any response was not 2xx, or if any usage row was dropped or
-        missing. With OTESSE_BENCH_BINARY=<path>, benches that server binary instead of
+        and every verify call reached the usage log. Fails if the median ratio is below 0.65
+        (F2's goal, 0.80, is printed beside it), if any response was not 2xx or was refused
+        by the rate limit, or if any usage row was dropped or missing. With OTESSE_BENCH_BINARY=<path>, benches that server binary instead of
         building one (to compare two builds).
   bench usage-writer [--database sqlite|postgres]
         The usage log's batch writer alone: 500,000 rows (OTESSE_BENCH_ROWS) in batches of
@@ -84,6 +88,12 @@ Commands:
         on any 5xx, any answer that does not match the document, any accepted invalid input.
         The Python tools are pinned in xtask/python-requirements.txt and installed into
         target/xtask-python on first use.
+  readme-deps
+        Installs what the README's Python and TypeScript snippets import, for the test that
+        runs them (apps/server/tests/api/readme_snippets.rs): requests and python-dotenv into
+        a virtual environment at target/readme-python, dotenv and tsx (which runs the snippet
+        on a Node older than 22.18) into target/readme-node with npm ci. Pinned in
+        xtask/readme-deps/; installs again only when the pins change. Needs python3 and npm.
   screenshots
         Photographs every dashboard page at 1280 and 375 px into docs/screenshots/, over sample
         data made through the API with fake providers, in headless Chromium (needs chromium and
@@ -141,6 +151,10 @@ fn run(args: &[&str]) -> Result<ExitCode, Error> {
         ["fuzz", rest @ ..] => {
             let options = fuzz::Options::parse(rest)?;
             Ok(if fuzz::run(&options)? { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        ["readme-deps"] => {
+            readme_deps::run()?;
+            Ok(ExitCode::SUCCESS)
         }
         ["screenshots"] => {
             screenshots::run()?;

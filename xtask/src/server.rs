@@ -22,6 +22,21 @@ pub struct Launch {
     pub log: PathBuf,
 }
 
+impl Launch {
+    /// The binary with the launch's environment (and no other `OTESSE_*` variable) in its
+    /// directory: the server, or with arguments one of its commands on the same database.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(&self.binary);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("OTESSE_") {
+                command.env_remove(key);
+            }
+        }
+        command.envs(self.env.iter().map(|(k, v)| (k, v))).current_dir(&self.cwd);
+        command
+    }
+}
+
 /// A running server. Dropping it kills the process if it is still running.
 #[derive(Debug)]
 pub struct ServerProcess {
@@ -33,15 +48,8 @@ impl ServerProcess {
     /// Starts the server; its stdout and stderr are appended to the launch's log file.
     pub fn start(launch: &Launch) -> Result<Self, Error> {
         let log = File::options().create(true).append(true).open(&launch.log).context(launch.log.display())?;
-        let mut command = Command::new(&launch.binary);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("OTESSE_") {
-                command.env_remove(key);
-            }
-        }
-        let child = command
-            .envs(launch.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&launch.cwd)
+        let child = launch
+            .command()
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

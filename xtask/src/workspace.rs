@@ -18,6 +18,12 @@ pub fn step(message: impl fmt::Display) {
     eprintln!("==> {message}");
 }
 
+/// Runs a tool to completion (no stdin), failing with `what` unless it succeeds.
+pub fn run_tool(command: &mut Command, what: &str) -> Result<(), Error> {
+    let status = command.stdin(std::process::Stdio::null()).status().context(what)?;
+    if status.success() { Ok(()) } else { Err(Error::new(format!("{what} failed ({status})"))) }
+}
+
 /// Which database the server runs on during the bench.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -72,18 +72,35 @@ fn is_executable(path: &Path) -> bool {
     path.metadata().is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
 }
 
-/// Runs wrk against `url` and parses its report. wrk's own output is not echoed.
+/// Runs wrk against `url` (GET, with `headers`) and parses its report. wrk's own output is not
+/// echoed.
 pub fn run(url: &str, headers: &[String], load: &Load) -> Result<Report, Error> {
+    let mut command = command(load);
+    for header in headers {
+        command.arg("-H").arg(header);
+    }
+    report(command.arg(url))
+}
+
+/// Runs wrk against `url` with a Lua script that makes its request (a POST with a body, say).
+/// The script should define no `response` function: wrk would read every answer's body for it,
+/// and so measure itself more than the server.
+pub fn run_script(url: &str, script: &Path, load: &Load) -> Result<Report, Error> {
+    report(command(load).arg("-s").arg(script).arg(url))
+}
+
+fn command(load: &Load) -> Command {
     let mut command = Command::new("wrk");
     command
         .arg(format!("-t{}", load.threads))
         .arg(format!("-c{}", load.connections))
         .arg(format!("-d{}", load.duration))
         .arg("--latency");
-    for header in headers {
-        command.arg("-H").arg(header);
-    }
-    let output = command.arg(url).stdin(Stdio::null()).output().context("running wrk")?;
+    command
+}
+
+fn report(command: &mut Command) -> Result<Report, Error> {
+    let output = command.stdin(Stdio::null()).output().context("running wrk")?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !output.status.success() {
         return Err(Error::new(format!(

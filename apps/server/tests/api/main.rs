@@ -21,6 +21,7 @@ mod platform;
 mod races;
 mod rate_limits;
 mod readme;
+mod readme_snippets;
 mod revocation;
 mod sessions;
 mod stripe;

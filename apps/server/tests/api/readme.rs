@@ -64,7 +64,7 @@ fn matches(expected: &str, actual: &str) -> bool {
     expected.lines().all(|want| actual.any(|line| line_matches(want.trim_end(), line.trim_end())))
 }
 
-fn line_matches(pattern: &str, line: &str) -> bool {
+pub(crate) fn line_matches(pattern: &str, line: &str) -> bool {
     let parts: Vec<&str> = pattern.split("[..]").collect();
     if parts.len() == 1 {
         return pattern == line;
@@ -82,12 +82,12 @@ fn line_matches(pattern: &str, line: &str) -> bool {
     true
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// The server process, stopped (SIGTERM, by its id) when replaced or dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
 }
 
@@ -99,7 +99,7 @@ impl Drop for Server {
 }
 
 /// Starts the server in `dir` on `port` with `env`; returns it and the setup token it printed.
-fn start_server(dir: &std::path::Path, port: u16, env: &[(String, String)]) -> (Server, Option<String>) {
+pub(crate) fn start_server(dir: &std::path::Path, port: u16, env: &[(String, String)]) -> (Server, Option<String>) {
     let mut child = crate::cli::server_command(dir)
         .env("OTESSE_LISTEN", format!("127.0.0.1:{port}"))
         .env("OTESSE_LOG_FILTER", "warn")
