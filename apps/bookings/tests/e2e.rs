@@ -309,3 +309,34 @@ async fn the_bookings_service_embeds_otesse_s_key_check_on_its_database() {
     let within_time = if otesse.schema.is_some() { Duration::from_secs(1) } else { Duration::from_secs(3) };
     keys_protect_bookings(&otesse, &bookings, within_time).await;
 }
+
+/// The README's bookings block (after `<!-- readme-test: bookings -->`) and the answer it shows.
+fn readme_block() -> (String, String) {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let (_, after) = readme.split_once("<!-- readme-test: bookings -->").expect("the README's bookings block");
+    let mut fences = after.split("```").skip(1);
+    let code = fences.next().unwrap().strip_prefix("sh\n").expect("an sh block").to_owned();
+    fences.next();
+    let expected = fences.next().unwrap().strip_prefix("text\n").expect("its answer").to_owned();
+    (code, expected)
+}
+
+#[tokio::test]
+async fn the_readme_s_bookings_block_runs_as_written() {
+    let otesse = Otesse::start().await;
+    let token = otesse.service_token().await;
+    let bookings = Bookings::start(&[("OTESSE_URL", otesse.url.clone()), ("OTESSE_SERVICE_TOKEN", token)]);
+    let (customers_key, _) = otesse.key("Zapier", "live", &["customers.read", "customers.write"]).await;
+    let (code, expected) = readme_block();
+    let code = code.replace("http://127.0.0.1:8090", &bookings.url);
+    let output = tokio::process::Command::new("bash")
+        .args(["--noprofile", "--norc", "-c", &code])
+        .env("BASE", &otesse.url)
+        .env("SESSION", &otesse.session)
+        .env("KEY", &customers_key)
+        .stderr(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), expected);
+}

@@ -2,7 +2,8 @@
 //! against a fresh server (the real binary), each answer checked against the `text` block that
 //! follows it, so the README cannot drift from the product.
 //!
-//! Conventions the README follows: a block after `<!-- readme-test: skip -->` is not run; a
+//! Conventions the README follows: a block after `<!-- readme-test: skip -->` is not run (nor
+//! one after `<!-- readme-test: bookings -->`, which the bookings service's tests run); a
 //! block holding `cargo run --release -p otesse-server` (re)starts the server, here the test's
 //! binary, with the variables set on that command; `[..]` in an answer matches anything within
 //! a line, and the answer's lines must appear in order in what the block printed. The ports the
@@ -30,7 +31,7 @@ fn blocks(readme: &str) -> Vec<Block> {
     let mut last_was_sh = false;
     while let Some(line) = lines.next() {
         let fence = line.trim_start();
-        if fence.starts_with("<!-- readme-test: skip") {
+        if fence.starts_with("<!-- readme-test: skip") || fence.starts_with("<!-- readme-test: bookings") {
             skip = true;
             continue;
         }
