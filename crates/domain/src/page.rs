@@ -18,8 +18,8 @@ pub struct PageRequest<C> {
 pub struct InvalidPageSize;
 
 impl<C> PageRequest<C> {
-    /// A page of `limit` items (default [`DEFAULT_PAGE_SIZE`]) after the cursor `after` (from the start
-    /// when `None`); refuses a limit of 0 or above [`MAX_PAGE_SIZE`].
+    /// A page of `limit` items (default [`DEFAULT_PAGE_SIZE`]) after the cursor `after` (from the
+    /// start when `None`); refuses a limit of 0 or above [`MAX_PAGE_SIZE`].
     pub fn new(limit: Option<u32>, after: Option<C>) -> Result<Self, InvalidPageSize> {
         let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
         if limit == 0 || limit > MAX_PAGE_SIZE {
