@@ -357,8 +357,8 @@ pub struct ApiKey {
     pub key_hash: KeyHash,
     /// Last four characters of the secret, for the masked display.
     pub last4: String,
-    /// The user who created it: what the key creates belongs to them, and the 14-day expiry
-    /// warning goes to them (K13).
+    /// The user who created it: what the key creates belongs to them, and its in-app expiry
+    /// warnings go to them (K13).
     pub created_by: UserId,
     /// When the key was created.
     pub created_at: DateTime<Utc>,
