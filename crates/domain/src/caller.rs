@@ -2,7 +2,7 @@
 //! handed to every service, which states what an operation needs with one [`Caller::require`].
 //!
 //! A user acts by role (the permission table in [`crate::user`]); a key acts by its granular
-//! scopes within its level (the policy table in [`crate::api_key::scope`]). Whatever a caller
+//! scopes within its level (the policy table, [`crate::api_key::authorize`]). Whatever a caller
 //! creates belongs to a user: the user, or the user who created the key.
 
 use std::sync::Arc;

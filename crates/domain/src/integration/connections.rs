@@ -16,7 +16,7 @@ impl IntegrationService {
         Ok(self.ports.repository.list_connections(caller.organization_id()).await?)
     }
 
-    /// One connection with its latest [`HEALTH_HISTORY`] health checks, newest first (I10).
+    /// One connection with its latest health checks, newest first (I10).
     pub async fn connection(&self, caller: &Caller, id: Uuid) -> Result<ConnectionDetail, IntegrationError> {
         caller.require(VIEW)?;
         let view = self.find(caller, id).await?;
@@ -24,7 +24,7 @@ impl IntegrationService {
         Ok(ConnectionDetail { view, history })
     }
 
-    /// The connection's latest [`HEALTH_HISTORY`] health checks, newest first.
+    /// The connection's latest health checks, newest first.
     pub async fn health_history(&self, caller: &Caller, id: Uuid) -> Result<Vec<HealthCheck>, IntegrationError> {
         Ok(self.connection(caller, id).await?.history)
     }

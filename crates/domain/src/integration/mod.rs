@@ -213,7 +213,7 @@ pub struct Credentials {
 /// What a health check found (I6, I7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HealthOutcome {
-    /// The provider accepted the credentials: "[Provider] connected successfully".
+    /// The provider accepted the credentials: "Postmark connected successfully", say.
     Healthy,
     /// The provider refused the credentials, however it said so: "The API key you entered is
     /// invalid. Please check your credentials."

@@ -206,7 +206,7 @@ pub struct HealthChange {
 pub struct ConnectionDetail {
     /// The connection.
     pub view: ConnectionView,
-    /// Its latest [`HEALTH_HISTORY`] checks, newest first.
+    /// Its latest health checks, newest first.
     pub history: Vec<HealthCheck>,
 }
 
