@@ -65,7 +65,7 @@ pub struct NewSession {
 pub struct SignedIn {
     /// The session the request came through.
     pub session_id: SessionId,
-    /// The user, active (sessions of other users never authenticate).
+    /// The user, active: a deactivated or deleted user's sessions never authenticate.
     pub user: User,
 }
 

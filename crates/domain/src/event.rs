@@ -75,7 +75,7 @@ struct Reach {
 }
 
 impl EventKind {
-    /// Every kind, in the order of `GET /v1/event-types`.
+    /// Every kind, in declaration order.
     pub const ALL: [EventKind; 19] = [
         EventKind::ApiKeyCreated,
         EventKind::ApiKeyRotated,
@@ -225,7 +225,7 @@ pub enum Event {
     ApiKeyExpiring {
         /// The key's record.
         key: ApiKey,
-        /// Whole days until it expires: 14, 7 or 1.
+        /// The warning's threshold in days, 14, 7 or 1: the key expires within it.
         days_left: i64,
     },
     /// A provider was connected: [`EventKind::IntegrationConnected`].

@@ -29,8 +29,8 @@ impl std::fmt::Display for UserId {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
-/// Not an email address: empty, over 254 characters, with a space or control character, or
-/// without one `@` followed by a dotted domain.
+/// Not an email address: empty, over 254 characters, with a space or control character, or not
+/// of the shape `local@domain.tld`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("email is not a valid email address")]
 pub struct EmailError;

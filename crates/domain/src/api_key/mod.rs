@@ -53,7 +53,7 @@ impl std::fmt::Display for ApiKeyId {
 /// Live or test: which data a key reaches (P5, P7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Environment {
-    /// Production data: what the organization's real integrations use.
+    /// Real data; the only environment that may manage integrations and webhooks.
     Live,
     /// Test data, kept apart from live data; live-only scopes are never usable here.
     Test,
