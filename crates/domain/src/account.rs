@@ -36,6 +36,7 @@ use mockall::automock;
 
 /// Reset tokens look like `pwr_` followed by this many base62 characters.
 pub const RESET_TOKEN_PREFIX: &str = "pwr_";
+/// Reset tokens hold this many base62 characters after the prefix (about 256 bits).
 pub const RESET_SECRET_CHARS: usize = 43;
 /// How long a reset token works.
 pub const RESET_TTL_MINUTES: i64 = 60;
@@ -43,6 +44,7 @@ pub const RESET_TTL_MINUTES: i64 = 60;
 /// What an admin changes of a user; `None` leaves it as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserUpdate {
+    /// A new role, when `Some`.
     pub role: Option<Role>,
     /// `Active` or `Deactivated`; deletion has its own operation.
     pub status: Option<UserStatus>,
@@ -53,26 +55,37 @@ pub struct UserUpdate {
 /// What a `PATCH /v1/users/{id}` carries, unparsed.
 #[derive(Debug, Clone, Default)]
 pub struct UserUpdateInput {
+    /// `admin`, `manager` or `viewer`, when given.
     pub role: Option<String>,
+    /// `active` or `deactivated`, when given.
     pub status: Option<String>,
+    /// A new name (`Some(Some)`), or none any more (`Some(None)`).
     pub name: Option<Option<String>>,
 }
 
 /// A stored password reset: only the hash of its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordReset {
+    /// The reset's id.
     pub id: Uuid,
+    /// The organization of the user it is for.
     pub organization_id: OrganizationId,
+    /// The user whose password it sets.
     pub user_id: UserId,
+    /// SHA-256 of the token: what a presented token is looked up by; the token is never stored.
     pub token_hash: KeyHash,
     /// The admin who issued it.
     pub created_by: UserId,
+    /// When it was issued.
     pub created_at: DateTime<Utc>,
+    /// When it stops working: [`RESET_TTL_MINUTES`] after it was issued.
     pub expires_at: DateTime<Utc>,
+    /// When it was redeemed; `None` while unused. A token works once.
     pub used_at: Option<DateTime<Utc>>,
 }
 
 impl PasswordReset {
+    /// Whether the token may still be redeemed at `now`: unused and unexpired.
     pub fn usable(&self, now: DateTime<Utc>) -> bool {
         self.used_at.is_none() && now < self.expires_at
     }
@@ -92,44 +105,63 @@ pub enum ResetMail {
 /// A reset token just issued: the plaintext is answered once and never stored.
 #[derive(Debug)]
 pub struct IssuedReset {
+    /// The reset token, `pwr_` and 43 base62 characters: answered to the admin this once.
     pub token: SecretString,
+    /// The stored reset.
     pub reset: PasswordReset,
+    /// Whether the token also went out by email to the user.
     pub mail: ResetMail,
 }
 
 /// A session of the caller's, and whether it is the one the caller is using.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionListing {
+    /// One of the user's active sessions.
     pub session: Session,
+    /// Whether the request came through this session.
     pub current: bool,
 }
 
+/// Why the store refused a change of a user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChangeUserError {
+    /// The organization has no such user, or the user was deleted.
     #[error("No such user.")]
     NotFound,
+    /// The change would leave the organization without an active admin.
     #[error("An organization needs an active admin: make another user admin first.")]
     LastAdmin,
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
+/// Why an admin's change of a user failed (P8).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UserAdminError {
+    /// The caller is not a user with `users.manage` (an admin).
     #[error(transparent)]
     Forbidden(#[from] Denied),
+    /// `role` is not `admin`, `manager` or `viewer`.
     #[error("role must be one of admin, manager, viewer")]
     InvalidRole,
+    /// `status` is not `active` or `deactivated`.
     #[error("status must be active or deactivated")]
     InvalidStatus,
+    /// The name is empty, longer than 100 characters, or holds a control character.
     #[error(transparent)]
     Name(#[from] UserNameError),
+    /// The update names no role, status or name.
     #[error("Nothing to change: give role, status or name.")]
     NothingToChange,
+    /// The organization has no such user, or the user was deleted.
     #[error("No such user.")]
     NotFound,
+    /// The change would leave the organization without an active admin: demoting, deactivating
+    /// or deleting the last one.
     #[error("An organization needs an active admin: make another user admin first.")]
     LastAdmin,
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -144,39 +176,53 @@ impl From<ChangeUserError> for UserAdminError {
     }
 }
 
+/// Why a user could not change their password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordChangeError {
+    /// The caller is not a signed-in user.
     #[error(transparent)]
     Forbidden(#[from] Denied),
+    /// `current_password` is not the user's password.
     #[error("The current password is not correct.")]
     WrongCurrentPassword,
+    /// The new password is too short or too long.
     #[error("new_password: {0}")]
     Password(#[from] PasswordError),
+    /// Too many passwords are being hashed at once; try again in a moment.
     #[error(transparent)]
     Busy(#[from] HashingBusy),
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
+/// Why a password reset failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordResetError {
     /// Unknown, malformed, used or expired: one answer for all.
     #[error("This password reset token is invalid, expired or already used. Ask an admin for a new one.")]
     InvalidToken,
+    /// The new password is too short or too long.
     #[error("new_password: {0}")]
     Password(#[from] PasswordError),
+    /// Too many passwords are being hashed at once; try again in a moment.
     #[error(transparent)]
     Busy(#[from] HashingBusy),
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
+/// Why a user's own sessions could not be listed or ended.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OwnSessionError {
+    /// The caller is not a signed-in user (or, to end the others, has no current session).
     #[error(transparent)]
     Forbidden(#[from] Denied),
+    /// The user holds no such active session.
     #[error("No such session.")]
     NotFound,
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -273,15 +319,24 @@ pub trait AccountRepository: Send + Sync {
 /// The ports the lifecycle needs.
 #[derive(Clone)]
 pub struct AccountPorts {
+    /// Reads users (their organization, status and name).
     pub users: Arc<dyn UserRepository>,
+    /// The lifecycle's writes, each with its events.
     pub accounts: Arc<dyn AccountRepository>,
+    /// Argon2id hashing and verification of passwords.
     pub passwords: Arc<dyn PasswordHasher>,
+    /// Hashes reset tokens.
     pub hasher: Arc<dyn KeyHasher>,
+    /// Draws the reset tokens' random characters.
     pub secrets: Arc<dyn SecretGenerator>,
+    /// Mails a reset token to its user through the organization's Postmark.
     pub mailer: Arc<dyn Mailer>,
+    /// The time: changes, expiry of reset tokens.
     pub clock: Arc<dyn Clock>,
 }
 
+/// The user lifecycle (P8): admins' changes of users, password changes and resets, and a
+/// user's own sessions.
 #[derive(Clone)]
 pub struct AccountService {
     ports: AccountPorts,
@@ -296,6 +351,7 @@ impl std::fmt::Debug for AccountService {
 const MANAGE: Need = Need::User(Permission::UsersManage);
 
 impl AccountService {
+    /// A service over `ports`.
     pub fn new(ports: AccountPorts) -> Self {
         Self { ports }
     }

@@ -26,16 +26,22 @@ use mockall::automock;
 pub struct AuditEntry {
     /// The event's id.
     pub id: Uuid,
+    /// The organization it happened in; users read only their own organization's entries.
     pub organization_id: OrganizationId,
+    /// Who did it: a user, a key, or the system.
     pub actor: AuditActor,
     /// One of the audited kinds ([`EventKind::audited`]).
     pub action: EventKind,
-    /// What the action was done to: `api_key` or `integration`.
+    /// What the action was done to: `api_key`, `integration` or `user`.
     pub target_type: String,
+    /// The id of what was acted on (key, connection or user).
     pub target_id: String,
+    /// When it happened.
     pub occurred_at: DateTime<Utc>,
     /// The integration provider concerned, if any (filterable).
     pub provider: Option<String>,
+    /// Names and ids that tell the entry apart (`name`, `environment`, `outcome`, ...); never a
+    /// secret.
     pub details: BTreeMap<String, String>,
 }
 
@@ -60,11 +66,17 @@ impl AuditEntry {
 /// Which entries to list; every field narrows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
+    /// Only this action.
     pub action: Option<EventKind>,
+    /// Only what this actor did.
     pub actor: Option<AuditActor>,
+    /// Only entries about this kind of target (`api_key`, `integration`, `user`).
     pub target_type: Option<String>,
+    /// Only entries about this provider's connections (its slug).
     pub provider: Option<String>,
+    /// Only entries that happened at or after this time.
     pub from: Option<DateTime<Utc>>,
+    /// Only entries that happened at or before this time.
     pub to: Option<DateTime<Utc>>,
 }
 
@@ -81,10 +93,13 @@ pub trait AuditLog: Send + Sync {
     ) -> Result<Page<AuditEntry, Uuid>, StorageError>;
 }
 
+/// Why the audit log could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuditQueryError {
+    /// The caller is not a user with `settings.view`.
     #[error(transparent)]
     Forbidden(#[from] Denied),
+    /// The log could not be read.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -102,6 +117,7 @@ impl std::fmt::Debug for AuditService {
 }
 
 impl AuditService {
+    /// A service reading `log`.
     pub fn new(log: Arc<dyn AuditLog>) -> Self {
         Self { log }
     }

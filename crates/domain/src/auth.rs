@@ -20,6 +20,7 @@ use mockall::automock;
 
 /// Session tokens look like `ses_` followed by this many base62 characters.
 pub const SESSION_TOKEN_PREFIX: &str = "ses_";
+/// Session tokens hold this many base62 characters after the prefix (about 256 bits).
 pub const SESSION_SECRET_CHARS: usize = 43;
 
 pub use crate::user::SessionId;
@@ -27,10 +28,15 @@ pub use crate::user::SessionId;
 /// A stored session: only the hash of its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
+    /// The session's id: what a user lists and ends their sessions by.
     pub id: SessionId,
+    /// The user signed in.
     pub user_id: UserId,
+    /// SHA-256 of the token: what a presented token is looked up by; the token is never stored.
     pub token_hash: KeyHash,
+    /// When the user signed in.
     pub created_at: DateTime<Utc>,
+    /// When the session stops working on its own.
     pub expires_at: DateTime<Utc>,
     /// What the client said it was at sign-in (`User-Agent`, cut to 255 characters).
     pub user_agent: Option<String>,
@@ -39,25 +45,32 @@ pub struct Session {
 }
 
 impl Session {
+    /// The longest `User-Agent` kept, in characters.
     pub const USER_AGENT_MAX_CHARS: usize = 255;
 }
 
 /// A session just created: the plaintext token is returned to the client once.
 #[derive(Debug)]
 pub struct NewSession {
+    /// The session token, `ses_` and 43 base62 characters: returned to the client this once.
     pub token: SecretString,
+    /// The stored session.
     pub session: Session,
+    /// The user who signed in.
     pub user: User,
 }
 
 /// The signed-in user of a request, with the session it came through.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedIn {
+    /// The session the request came through.
     pub session_id: SessionId,
+    /// The user, active: a deactivated or deleted user's sessions never authenticate.
     pub user: User,
 }
 
 impl SignedIn {
+    /// The user's identity for the services.
     pub fn actor(&self) -> Actor {
         Actor::of(&self.user)
     }
@@ -68,61 +81,85 @@ impl SignedIn {
     }
 }
 
+/// Why first-run setup failed (P3).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SetupError {
+    /// The setup token presented is not the deployment's.
     #[error("The setup token is not valid.")]
     InvalidToken,
+    /// An organization and its admin exist already: setup is closed for good.
     #[error("Setup has already been completed.")]
     AlreadyDone,
+    /// The organization name is empty or longer than 200 characters.
     #[error(transparent)]
     OrganizationName(#[from] OrganizationNameError),
+    /// The admin's email is not an email address.
     #[error(transparent)]
     Email(#[from] EmailError),
+    /// The admin's password is too short or too long.
     #[error(transparent)]
     Password(#[from] PasswordError),
+    /// Too many passwords are being hashed at once; try again in a moment.
     #[error(transparent)]
     Busy(#[from] HashingBusy),
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
+/// Why a sign-in failed (P2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignInError {
     /// Same answer for an unknown email and a wrong password.
     #[error("Invalid email or password.")]
     InvalidCredentials,
+    /// Too many attempts for this email or from this network: try again in this many seconds.
     #[error("Too many failed sign-in attempts. Try again in {0} seconds.")]
     Throttled(u64),
+    /// Too many passwords are being hashed at once; try again in a moment.
     #[error(transparent)]
     Busy(#[from] HashingBusy),
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
+/// Why a session token does not authenticate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
+    /// Malformed, unknown, expired or signed out, or its user is no longer active.
     #[error("Invalid or expired session.")]
     Invalid,
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
+/// Why a user could not be added or users listed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddUserError {
+    /// The caller is not a user with `users.manage` (an admin).
     #[error(transparent)]
     Forbidden(#[from] crate::caller::Denied),
+    /// The email is not an email address.
     #[error(transparent)]
     Email(#[from] EmailError),
+    /// The password is too short or too long.
     #[error(transparent)]
     Password(#[from] PasswordError),
+    /// `role` is not `admin`, `manager` or `viewer`.
     #[error("role must be one of admin, manager, viewer")]
     InvalidRole,
+    /// The name is empty, longer than 100 characters, or holds a control character.
     #[error(transparent)]
     Name(#[from] crate::user::UserNameError),
+    /// Another user already has this address (in any organization); a deleted user's is free.
     #[error("A user with this email already exists.")]
     EmailTaken,
+    /// Too many passwords are being hashed at once; try again in a moment.
     #[error(transparent)]
     Busy(#[from] HashingBusy),
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -136,22 +173,30 @@ impl From<InsertUserError> for AddUserError {
     }
 }
 
+/// Why the store refused the first-run setup.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SetupStoreError {
+    /// Setup was completed already, perhaps by a concurrent request.
     #[error("setup has already been completed")]
     AlreadyDone,
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
+/// Why the store refused a new user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InsertUserError {
+    /// Another user already has this address.
     #[error("a user with this email already exists")]
     EmailTaken,
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
+/// Stores users, their password hashes and organizations. Every method fails only with
+/// [`StorageError`] unless it says otherwise.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait UserRepository: Send + Sync {
@@ -164,18 +209,24 @@ pub trait UserRepository: Send + Sync {
     ) -> Result<(), SetupStoreError>;
     /// Whether first-run setup has been completed (its one-time record exists).
     async fn is_setup_done(&self) -> Result<bool, StorageError>;
+    /// Stores a new user with their password hash; [`InsertUserError::EmailTaken`] when the
+    /// address is in use.
     async fn insert(&self, user: &User, hash: &PasswordHash) -> Result<(), InsertUserError>;
+    /// The user with this address (any status but deleted), with their password hash.
     async fn find_by_email(&self, email: &Email) -> Result<Option<(User, PasswordHash)>, StorageError>;
     /// The user with this id, whatever their status (a deleted user's tombstone too).
     async fn find(&self, id: UserId) -> Result<Option<User>, StorageError>;
     /// The organization's users, deactivated ones included, deleted ones not.
     async fn list(&self, organization: OrganizationId) -> Result<Vec<User>, StorageError>;
+    /// The organization with this id.
     async fn organization(&self, id: OrganizationId) -> Result<Option<Organization>, StorageError>;
 }
 
+/// Stores sessions by token hash. Every method fails only with [`StorageError`].
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
+    /// Stores a new session.
     async fn insert(&self, session: &Session) -> Result<(), StorageError>;
     /// The unexpired, unrevoked session with this token hash, with its user, if that user is
     /// active (a deactivated or deleted user's sessions never authenticate).
@@ -206,24 +257,36 @@ pub use crate::client::network_subject;
 /// What a first-run setup request carries.
 #[derive(Debug)]
 pub struct SetupInput {
+    /// The deployment's one-time setup token, as typed.
     pub setup_token: SecretString,
+    /// The new organization's name.
     pub organization_name: String,
+    /// The first admin's email address.
     pub email: String,
+    /// The first admin's password.
     pub password: SecretString,
 }
 
 /// The ports the auth service needs.
 #[derive(Clone)]
 pub struct AuthPorts {
+    /// Users, their password hashes and organizations.
     pub users: Arc<dyn UserRepository>,
+    /// Sessions, by token hash.
     pub sessions: Arc<dyn SessionRepository>,
+    /// Argon2id hashing, off the async runtime.
     pub passwords: Arc<dyn PasswordHasher>,
+    /// Hashes session tokens and compares the setup token in constant time.
     pub hasher: Arc<dyn KeyHasher>,
+    /// Draws the session tokens' random characters.
     pub secrets: Arc<dyn SecretGenerator>,
+    /// Slows down repeated failed sign-ins (P2).
     pub throttle: Arc<dyn SignInThrottle>,
+    /// The time: sessions' creation and expiry.
     pub clock: Arc<dyn Clock>,
 }
 
+/// First-run setup, sign-in, sessions and adding users (P1-P3).
 #[derive(Clone)]
 pub struct AuthService {
     ports: AuthPorts,
@@ -237,10 +300,12 @@ impl std::fmt::Debug for AuthService {
 }
 
 impl AuthService {
+    /// A service over `ports`; sessions last `session_ttl`.
     pub fn new(ports: AuthPorts, session_ttl: Duration) -> Self {
         Self { ports, session_ttl }
     }
 
+    /// Whether first-run setup was completed.
     pub async fn is_setup_done(&self) -> Result<bool, StorageError> {
         self.ports.users.is_setup_done().await
     }
@@ -332,12 +397,15 @@ impl AuthService {
         Ok(SignedIn { session_id: session.id, user })
     }
 
+    /// Whether `token` has a session token's shape (`ses_` and 43 base62 characters); nothing is
+    /// looked up.
     pub fn looks_like_session_token(token: &str) -> bool {
         token.strip_prefix(SESSION_TOKEN_PREFIX).is_some_and(|secret| {
             secret.len() == SESSION_SECRET_CHARS && secret.bytes().all(|b| b.is_ascii_alphanumeric())
         })
     }
 
+    /// Ends the session; ending an ended session is not an error.
     pub async fn sign_out(&self, session: SessionId) -> Result<(), StorageError> {
         self.ports.sessions.revoke(session, self.ports.clock.now()).await
     }
@@ -370,11 +438,13 @@ impl AuthService {
         Ok(user)
     }
 
+    /// The organization's users, deactivated ones included; needs `users.manage` (an admin).
     pub async fn list_users(&self, caller: &Caller) -> Result<Vec<User>, AddUserError> {
         caller.require(Need::User(Permission::UsersManage))?;
         Ok(self.ports.users.list(caller.organization_id()).await?)
     }
 
+    /// The organization with this id.
     pub async fn organization(&self, id: OrganizationId) -> Result<Option<Organization>, StorageError> {
         self.ports.users.organization(id).await
     }

@@ -2,7 +2,7 @@
 //! handed to every service, which states what an operation needs with one [`Caller::require`].
 //!
 //! A user acts by role (the permission table in [`crate::user`]); a key acts by its granular
-//! scopes within its level (the policy table in [`crate::api_key::scope`]). Whatever a caller
+//! scopes within its level (the policy table, [`crate::api_key::authorize`]). Whatever a caller
 //! creates belongs to a user: the user, or the user who created the key.
 
 use std::sync::Arc;
@@ -16,7 +16,9 @@ use crate::user::{Actor, Permission, SessionId, UserId};
 /// reaches its own environment's data only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Tenant {
+    /// The organization whose data it is.
     pub organization_id: OrganizationId,
+    /// Live or test data: a key's own environment.
     pub environment: Environment,
 }
 
@@ -24,7 +26,12 @@ pub struct Tenant {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
     /// A user signed in through a session: a bearer token or the dashboard's cookie.
-    User { actor: Actor, session: SessionId },
+    User {
+        /// Who the user is: their id, organization and role.
+        actor: Actor,
+        /// The session the request came through (what signing out ends).
+        session: SessionId,
+    },
     /// An API key that was verified, is active and is used from an address it allows.
     Key(Arc<ApiKey>),
 }
@@ -45,12 +52,16 @@ pub enum Need {
 /// Why a caller may not do something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Denied {
+    /// The user's role lacks this permission (P1).
     #[error("Your role does not allow this action.")]
     Role(Permission),
+    /// The key may not do this: scope, level or environment (K4-K6).
     #[error(transparent)]
     Key(AccessDenied),
+    /// A key called an operation only users may do (sessions, users, the dashboard's views).
     #[error("This endpoint requires a signed-in user; API keys are not accepted here.")]
     UsersOnly,
+    /// A user's session called an operation only keys may do (the platform's resources, P7).
     #[error("This endpoint requires an API key; user session tokens are not accepted here.")]
     KeysOnly,
 }
@@ -66,6 +77,7 @@ impl Caller {
         Caller::Key(key)
     }
 
+    /// The organization the caller belongs to: the user's, or the key's.
     pub fn organization_id(&self) -> OrganizationId {
         match self {
             Caller::User { actor, .. } => actor.organization_id,

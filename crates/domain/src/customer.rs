@@ -21,48 +21,70 @@ use crate::user::{Email, EmailError};
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
 
+/// Identifies a customer: a UUID v7, so ids sort by creation time (the list's order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CustomerId(pub Uuid);
 
+/// A customer of the organization (P7), in one environment: live and test data never mix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Customer {
+    /// The customer's id.
     pub id: CustomerId,
+    /// The organization the customer belongs to.
     pub organization_id: OrganizationId,
+    /// Live or test: the environment of the key that created it.
     pub environment: Environment,
+    /// The customer's name, trimmed (1-200 characters).
     pub name: String,
+    /// The customer's email address, lower-cased, if known.
     pub email: Option<Email>,
+    /// The customer's phone number as given, trimmed (digits, spaces and `+ ( ) - .`), if known.
     pub phone: Option<String>,
+    /// When the customer was created.
     pub created_at: DateTime<Utc>,
+    /// When the customer was last changed.
     pub updated_at: DateTime<Utc>,
 }
 
 /// What a client sends to create a customer.
 #[derive(Debug, Clone, Default)]
 pub struct CustomerInput {
+    /// The name; trimmed, then 1-200 characters without control characters.
     pub name: String,
+    /// An email address, if any; checked as [`Email::parse`] does.
     pub email: Option<String>,
+    /// A phone number, if any: at most 40 characters of digits, spaces and `+ ( ) - .`.
     pub phone: Option<String>,
 }
 
 /// A validated partial update. `Some(None)` clears an optional field.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CustomerPatch {
+    /// A new name, when `Some`.
     pub name: Option<String>,
+    /// A new email address (`Some(Some)`), or none any more (`Some(None)`).
     pub email: Option<Option<Email>>,
+    /// A new phone number (`Some(Some)`), or none any more (`Some(None)`).
     pub phone: Option<Option<String>>,
 }
 
 /// What a client sends to update a customer; `Some(None)` clears.
 #[derive(Debug, Clone, Default)]
 pub struct CustomerPatchInput {
+    /// A new name, when `Some`; checked as at creation.
     pub name: Option<String>,
+    /// A new email address (`Some(Some)`), or none any more (`Some(None)`).
     pub email: Option<Option<String>>,
+    /// A new phone number (`Some(Some)`), or none any more (`Some(None)`).
     pub phone: Option<Option<String>>,
 }
 
+/// Stores customers. Every method reaches one tenant's customers only, and fails only with
+/// [`StorageError`].
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait CustomerRepository: Send + Sync {
+    /// Stores a new customer.
     async fn insert(&self, customer: &Customer) -> Result<(), StorageError>;
     /// The customer with this id in this tenant (organization and environment), or `None`.
     async fn find(&self, tenant: Tenant, id: CustomerId) -> Result<Option<Customer>, StorageError>;
@@ -84,18 +106,26 @@ pub trait CustomerRepository: Send + Sync {
     async fn delete(&self, tenant: Tenant, id: CustomerId) -> Result<bool, StorageError>;
 }
 
+/// Why a customer operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CustomerError {
+    /// The name is empty once trimmed, longer than 200 characters, or holds a control character.
     #[error("name must be 1 to 200 characters")]
     InvalidName,
+    /// The email is not an email address.
     #[error(transparent)]
     InvalidEmail(#[from] EmailError),
+    /// The phone number is empty, longer than 40 characters, has no digit, or holds a character
+    /// other than digits, spaces and `+ ( ) - .`.
     #[error("phone must be at most 40 characters of digits, spaces and + ( ) - .")]
     InvalidPhone,
+    /// No customer with this id in the key's organization and environment.
     #[error("no such customer")]
     NotFound,
+    /// The caller is not a key holding `customers.read` (reads) or `customers.write` (changes).
     #[error(transparent)]
     Forbidden(#[from] Denied),
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -147,10 +177,12 @@ impl std::fmt::Debug for CustomerService {
 }
 
 impl CustomerService {
+    /// A service over `customers`, with `clock` dating creations and changes.
     pub fn new(customers: Arc<dyn CustomerRepository>, clock: Arc<dyn Clock>) -> Self {
         Self { customers, clock }
     }
 
+    /// Creates a customer in the key's tenant; needs `customers.write`.
     pub async fn create(&self, caller: &Caller, input: CustomerInput) -> Result<Customer, CustomerError> {
         let tenant = tenant(caller, WRITE)?;
         let now = self.clock.now();
@@ -168,10 +200,12 @@ impl CustomerService {
         Ok(customer)
     }
 
+    /// The customer `id` of the key's tenant; needs `customers.read`.
     pub async fn get(&self, caller: &Caller, id: CustomerId) -> Result<Customer, CustomerError> {
         self.customers.find(tenant(caller, READ)?, id).await?.ok_or(CustomerError::NotFound)
     }
 
+    /// A page of the key's tenant's customers, newest first; needs `customers.read`.
     pub async fn list(
         &self,
         caller: &Caller,
@@ -180,6 +214,7 @@ impl CustomerService {
         Ok(self.customers.list(tenant(caller, READ)?, page).await?)
     }
 
+    /// Applies a partial update to the customer `id` of the key's tenant; needs `customers.write`.
     pub async fn update(
         &self,
         caller: &Caller,
@@ -195,6 +230,7 @@ impl CustomerService {
         self.customers.update(tenant, id, &patch, self.clock.now()).await?.ok_or(CustomerError::NotFound)
     }
 
+    /// Deletes the customer `id` of the key's tenant; needs `customers.write`.
     pub async fn delete(&self, caller: &Caller, id: CustomerId) -> Result<(), CustomerError> {
         if self.customers.delete(tenant(caller, WRITE)?, id).await? { Ok(()) } else { Err(CustomerError::NotFound) }
     }

@@ -8,6 +8,7 @@
 pub struct StorageError(pub String);
 
 impl StorageError {
+    /// Wraps an adapter's description of what failed (for logs only; no secret in it).
     pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
     }

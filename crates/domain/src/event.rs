@@ -22,25 +22,46 @@ use crate::user::{SessionId, User, UserId};
 /// `action`, a webhook's `type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {
+    /// `api_key.created`: a key was created (K16). Audited and delivered.
     ApiKeyCreated,
+    /// `api_key.rotated`: a key was rotated into a new one (K12). Audited and delivered.
     ApiKeyRotated,
+    /// `api_key.revoked`: a key was revoked (K11). Audited and delivered.
     ApiKeyRevoked,
+    /// `api_key.expiring`: a key expires in 14, 7 or 1 days (K13). Delivered only.
     ApiKeyExpiring,
+    /// `integration.connected`: a provider was connected and its first check passed (I9). Audited
+    /// and delivered.
     IntegrationConnected,
+    /// `integration.connect_failed`: a connect attempt's health check failed (I8). Audited only.
     IntegrationConnectFailed,
+    /// `integration.disconnected`: a connection was removed with its credentials (I10). Audited and
+    /// delivered.
     IntegrationDisconnected,
+    /// `integration.updated`: a connection's resources or settings changed (I11). Audited only.
     IntegrationUpdated,
+    /// `integration.health_check.failed`: a scheduled check failed after passing. Delivered only.
     HealthCheckFailed,
+    /// `integration.health_check.recovered`: a scheduled check passed after failing. Delivered
+    /// only.
     HealthCheckRecovered,
     /// Sent only by the "send test event" route, to the one endpoint named.
     WebhookTest,
+    /// `user.updated`: a user's role or name changed (P8). Audited only.
     UserUpdated,
+    /// `user.deactivated`: a user was deactivated and signed out (P8). Audited only.
     UserDeactivated,
+    /// `user.reactivated`: a deactivated user may sign in again (P8). Audited only.
     UserReactivated,
+    /// `user.deleted`: a user was deleted, leaving a tombstone (P8). Audited only.
     UserDeleted,
+    /// `user.password_changed`: a user changed their own password (P8). Audited only.
     UserPasswordChanged,
+    /// `user.password_reset_issued`: an admin issued a reset token for a user (P8). Audited only.
     UserPasswordResetIssued,
+    /// `user.password_reset`: a reset token was redeemed for a new password (P8). Audited only.
     UserPasswordReset,
+    /// `session.revoked`: a user ended one or all of their other sessions (P8). Audited only.
     SessionRevoked,
 }
 
@@ -54,6 +75,7 @@ struct Reach {
 }
 
 impl EventKind {
+    /// Every kind, in declaration order.
     pub const ALL: [EventKind; 19] = [
         EventKind::ApiKeyCreated,
         EventKind::ApiKeyRotated,
@@ -128,10 +150,12 @@ impl EventKind {
         }
     }
 
+    /// The name clients see: `api_key.created`, `integration.health_check.failed`, ...
     pub fn as_str(self) -> &'static str {
         self.info().0
     }
 
+    /// One sentence for people, as `GET /v1/event-types` lists it.
     pub fn description(self) -> &'static str {
         self.info().1
     }
@@ -146,6 +170,7 @@ impl EventKind {
         self.info().2.delivered
     }
 
+    /// The kind named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == raw)
     }
@@ -164,7 +189,9 @@ impl EventKind {
 /// Who did it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuditActor {
+    /// A signed-in user, through a session.
     User(UserId),
+    /// An API key, for what a caller with a key did.
     ApiKey(ApiKeyId),
     /// The server itself: scheduled checks, expiry warnings.
     System,
@@ -175,86 +202,140 @@ pub enum AuditActor {
 /// comes near a credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// A key was created: [`EventKind::ApiKeyCreated`].
     ApiKeyCreated {
+        /// The new key's record (its hash and last four characters, never the plaintext).
         key: ApiKey,
     },
     /// `key` is the new key.
     ApiKeyRotated {
+        /// The new key's record.
         key: ApiKey,
+        /// The key it replaces.
         rotated_from: ApiKeyId,
+        /// When the old key stops working; `None` when it keeps working until revoked or expired.
         old_key_revoked_at: Option<DateTime<Utc>>,
     },
+    /// A key was revoked: [`EventKind::ApiKeyRevoked`].
     ApiKeyRevoked {
+        /// The key's record, revoked.
         key: ApiKey,
     },
+    /// A key is about to expire: [`EventKind::ApiKeyExpiring`].
     ApiKeyExpiring {
+        /// The key's record.
         key: ApiKey,
+        /// The warning's threshold in days, 14, 7 or 1: the key expires within it.
         days_left: i64,
     },
+    /// A provider was connected: [`EventKind::IntegrationConnected`].
     IntegrationConnected {
+        /// The new connection.
         connection_id: Uuid,
+        /// The provider connected.
         provider: ProviderSlug,
+        /// How the credentials came: typed in, or pre-configured by the deployment (I13).
         auth_method: AuthMethod,
+        /// The first health check, which passed.
         check: HealthCheck,
     },
+    /// A connect attempt failed its health check: [`EventKind::IntegrationConnectFailed`].
     IntegrationConnectFailed {
+        /// The id the connection would have had; nothing is stored under it (I8).
         connection_id: Uuid,
+        /// The provider the attempt was for.
         provider: ProviderSlug,
+        /// How the credentials came: typed in, or pre-configured by the deployment (I13).
         auth_method: AuthMethod,
+        /// Why the check failed (I7).
         outcome: HealthOutcome,
+        /// How long the provider took to answer the check, in milliseconds.
         response_time_ms: u32,
     },
+    /// A connection was removed: [`EventKind::IntegrationDisconnected`].
     IntegrationDisconnected {
+        /// The removed connection.
         connection_id: Uuid,
+        /// Its provider.
         provider: ProviderSlug,
     },
     /// A resource edit (I11): what changed (`sender_email.added`, `model`, `enabled`, ...) and
     /// its new value, which is never a secret (emails, phone numbers, model ids, flags, ids).
     IntegrationUpdated {
+        /// The connection whose resource changed.
         connection_id: Uuid,
+        /// Its provider.
         provider: ProviderSlug,
+        /// What changed, as a dotted name: `sender_email.added`, `model`, `enabled`, ...
         change: String,
+        /// The new value: an address, a number, a model id, a flag or an id.
         value: String,
     },
+    /// A scheduled check failed after passing: [`EventKind::HealthCheckFailed`].
     HealthCheckFailed {
+        /// The connection checked.
         connection_id: Uuid,
+        /// Its provider.
         provider: ProviderSlug,
+        /// The failed check.
         check: HealthCheck,
     },
+    /// A scheduled check passed after failing: [`EventKind::HealthCheckRecovered`].
     HealthCheckRecovered {
+        /// The connection checked.
         connection_id: Uuid,
+        /// Its provider.
         provider: ProviderSlug,
+        /// The passing check.
         check: HealthCheck,
     },
+    /// A test event for one endpoint: [`EventKind::WebhookTest`].
     WebhookTest {
+        /// The endpoint it is sent to, and only to it.
         endpoint_id: Uuid,
     },
     /// `user` as it is after the change, here and in the other user events.
     UserUpdated {
+        /// The user, renamed or re-roled.
         user: User,
     },
+    /// A user was deactivated: [`EventKind::UserDeactivated`].
     UserDeactivated {
+        /// The user, deactivated.
         user: User,
     },
+    /// A user was reactivated: [`EventKind::UserReactivated`].
     UserReactivated {
+        /// The user, active again.
         user: User,
     },
+    /// A user was deleted: [`EventKind::UserDeleted`].
     UserDeleted {
+        /// The user's tombstone.
         user: User,
     },
+    /// A user changed their password: [`EventKind::UserPasswordChanged`].
     UserPasswordChanged {
+        /// The user.
         user: User,
     },
+    /// An admin issued a reset token: [`EventKind::UserPasswordResetIssued`].
     UserPasswordResetIssued {
+        /// The user the token is for.
         user: User,
+        /// When the token stops working.
         expires_at: DateTime<Utc>,
     },
+    /// A reset token set a new password: [`EventKind::UserPasswordReset`].
     UserPasswordReset {
+        /// The user.
         user: User,
     },
     /// One session (`Some`), or all the user's sessions but the current one (`None`).
     SessionRevoked {
+        /// The user whose sessions ended.
         user: User,
+        /// The session ended, or `None` for all of them but the current one.
         session_id: Option<SessionId>,
     },
 }
@@ -263,11 +344,14 @@ pub enum Event {
 /// secret) to tell it apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditFacts {
-    /// `api_key` or `integration`.
+    /// `api_key`, `integration` or `user`.
     pub target_type: &'static str,
+    /// The id of what was acted on (key, connection or user).
     pub target_id: String,
     /// The integration provider concerned, if any.
     pub provider: Option<String>,
+    /// Names and ids that tell the entry apart (`name`, `environment`, `outcome`, ...); never a
+    /// secret.
     pub details: BTreeMap<String, String>,
 }
 
@@ -360,6 +444,7 @@ impl Event {
         })
     }
 
+    /// Its kind, which says where it goes.
     pub fn kind(&self) -> EventKind {
         match self {
             Event::ApiKeyCreated { .. } => EventKind::ApiKeyCreated,
@@ -389,18 +474,25 @@ impl Event {
 /// and the webhook event's (`msg_<id>`), so the two can be matched.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DomainEvent {
+    /// A UUID v7, fresh for each event: the audit row's id and the webhook message's.
     pub id: Uuid,
+    /// The organization it happened in.
     pub organization_id: OrganizationId,
+    /// Who did it.
     pub actor: AuditActor,
+    /// When it happened.
     pub occurred_at: DateTime<Utc>,
+    /// What happened.
     pub event: Event,
 }
 
 impl DomainEvent {
+    /// `event`, done by `actor` in `organization_id` at `occurred_at`, under a fresh UUID v7 id.
     pub fn new(organization_id: OrganizationId, actor: AuditActor, occurred_at: DateTime<Utc>, event: Event) -> Self {
         Self { id: Uuid::now_v7(), organization_id, actor, occurred_at, event }
     }
 
+    /// The kind of the event inside.
     pub fn kind(&self) -> EventKind {
         self.event.kind()
     }

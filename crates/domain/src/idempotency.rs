@@ -45,18 +45,23 @@ pub fn lease_cutoff(now: DateTime<Utc>) -> DateTime<Utc> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyKey(String);
 
+/// An `Idempotency-Key` that is empty, longer than 255 bytes, or holds a space or a non-ASCII
+/// or control character.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice)")]
 pub struct InvalidIdempotencyKey;
 
 impl IdempotencyKey {
+    /// The longest key allowed, in bytes.
     pub const MAX_LEN: usize = 255;
 
+    /// Takes `raw` as it is, untrimmed: 1 to [`Self::MAX_LEN`] visible ASCII characters.
     pub fn parse(raw: &str) -> Result<Self, InvalidIdempotencyKey> {
         let ok = (1..=Self::MAX_LEN).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic());
         if ok { Ok(Self(raw.to_owned())) } else { Err(InvalidIdempotencyKey) }
     }
 
+    /// The key as the client sent it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -67,14 +72,17 @@ impl IdempotencyKey {
 pub struct CallerScope(String);
 
 impl CallerScope {
+    /// The scope of requests made with the key `id`.
     pub fn api_key(id: ApiKeyId) -> Self {
         Self(format!("key:{}", id.0))
     }
 
+    /// The scope of requests made by the user `id` (through a session).
     pub fn user(id: UserId) -> Self {
         Self(format!("user:{}", id.0))
     }
 
+    /// The stored form, `key:<id>` or `user:<id>`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -102,6 +110,7 @@ impl Fingerprint {
         Self(digest)
     }
 
+    /// The 32 digest bytes, as stored.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -146,7 +155,9 @@ pub fn response_owner(
 /// The first answer, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
+    /// The HTTP status of the first answer.
     pub status: u16,
+    /// Its `Content-Type`.
     pub content_type: String,
     /// The answer's `Location`, where it has one worth replaying (see the server's `ShownOnce`).
     pub location: Option<String>,
@@ -158,15 +169,25 @@ pub struct StoredResponse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {
     /// The key is new for this caller: run the request, then `complete` or `abandon`.
-    New { record: Uuid },
+    New {
+        /// The record claimed for this request: the id to `complete` or `abandon`.
+        record: Uuid,
+    },
     /// The same request is still running (or its process died while running it).
     InProgress,
     /// The same key was used with another request.
     Mismatch,
     /// Done before: replay this.
-    Completed { record: Uuid, response: StoredResponse },
+    Completed {
+        /// The record that holds the answer.
+        record: Uuid,
+        /// The first answer, to send again.
+        response: StoredResponse,
+    },
 }
 
+/// Stores idempotency records: claims, first answers and pruning. Every method fails only with
+/// [`StorageError`].
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {

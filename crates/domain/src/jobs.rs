@@ -79,6 +79,7 @@ pub enum JobState {
     Queued,
     /// Claimed by a worker until its lease ends.
     Running,
+    /// Its handler finished without error.
     Succeeded,
     /// Gave up after its last attempt.
     Failed,
@@ -112,7 +113,9 @@ impl JobState {
 /// A job to enqueue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
+    /// The id to store it under (fresh from [`NewJob::new`]).
     pub id: JobId,
+    /// What it does, which picks the handler.
     pub kind: JobKind,
     /// JSON text the job's handler understands (`{}` when it needs nothing).
     pub payload: String,
@@ -150,12 +153,17 @@ impl NewJob {
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
+    /// The job's id.
     pub id: JobId,
+    /// What it does, which picks the handler.
     pub kind: JobKind,
+    /// JSON text for the handler, as enqueued.
     pub payload: String,
+    /// Where it is in its life.
     pub state: JobState,
     /// Attempts started so far (a claim starts one).
     pub attempts: u32,
+    /// Attempts allowed before it is given up.
     pub max_attempts: u32,
     /// When it is (or was) due; a retry moves it.
     pub run_at: DateTime<Utc>,
@@ -165,8 +173,11 @@ pub struct Job {
     pub locked_until: Option<DateTime<Utc>>,
     /// The last failure, cut to [`MAX_ERROR_CHARS`].
     pub last_error: Option<String>,
+    /// The key that keeps a recurring job to one row per period, if it has one.
     pub dedupe_key: Option<String>,
+    /// When it was enqueued.
     pub created_at: DateTime<Utc>,
+    /// When its state, attempts or lease last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -202,7 +213,9 @@ pub fn kept_error(error: &str) -> &str {
 /// Which jobs to list; every field narrows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JobFilter {
+    /// Only jobs in this state.
     pub state: Option<JobState>,
+    /// Only jobs of this kind.
     pub kind: Option<JobKind>,
 }
 

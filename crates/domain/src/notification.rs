@@ -27,16 +27,22 @@ use crate::user::{Role, UserId};
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
 
+/// What a notification is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NotificationKind {
+    /// `api_key.expiring`: a key the user created expires in 14, 7 or 1 days (K13).
     ApiKeyExpiring,
+    /// `webhook_endpoint.disabled`: an endpoint the user created was disabled after failing
+    /// deliveries (W3).
     WebhookEndpointDisabled,
 }
 
 impl NotificationKind {
+    /// Every kind.
     pub const ALL: [NotificationKind; 2] =
         [NotificationKind::ApiKeyExpiring, NotificationKind::WebhookEndpointDisabled];
 
+    /// The name clients see: `api_key.expiring` or `webhook_endpoint.disabled`.
     pub fn as_str(self) -> &'static str {
         match self {
             NotificationKind::ApiKeyExpiring => "api_key.expiring",
@@ -44,6 +50,7 @@ impl NotificationKind {
         }
     }
 
+    /// The kind named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == raw)
     }
@@ -52,28 +59,39 @@ impl NotificationKind {
 /// One in-app notification for one user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
+    /// The notification's id: a UUID v7, so ids sort by creation time.
     pub id: Uuid,
+    /// The organization of the user it is for.
     pub organization_id: OrganizationId,
+    /// The user whose inbox it is in.
     pub user_id: UserId,
+    /// What it is about.
     pub kind: NotificationKind,
+    /// A one-line headline, such as `API key "Zapier" expires in 7 days`.
     pub title: String,
+    /// The text, in plain sentences.
     pub body: String,
     /// What it is about: `api_key:<id>`, `webhook_endpoint:<id>`.
     pub subject: String,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When the user marked it read; `None` while unread.
     pub read_at: Option<DateTime<Utc>>,
 }
 
+/// Where an email is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmailStatus {
     /// Written, not yet handed to the provider.
     Pending,
+    /// Handed to the provider, which accepted it.
     Sent,
     /// Could not be sent; the reason says why (no Postmark connected, no sender, refused).
     Undeliverable,
 }
 
 impl EmailStatus {
+    /// The stored name: `pending`, `sent` or `undeliverable`.
     pub fn as_str(self) -> &'static str {
         match self {
             EmailStatus::Pending => "pending",
@@ -82,6 +100,7 @@ impl EmailStatus {
         }
     }
 
+    /// The status stored as `raw`, if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         [EmailStatus::Pending, EmailStatus::Sent, EmailStatus::Undeliverable].into_iter().find(|s| s.as_str() == raw)
     }
@@ -90,17 +109,26 @@ impl EmailStatus {
 /// An email to a user, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailRecord {
+    /// The email's id.
     pub id: Uuid,
+    /// The organization it was sent for.
     pub organization_id: OrganizationId,
+    /// The recipient's address.
     pub to: String,
+    /// The subject line.
     pub subject: String,
+    /// The plain-text body.
     pub body: String,
+    /// Whether it was sent.
     pub status: EmailStatus,
     /// The provider's message id when sent; the reason when undeliverable.
     pub detail: String,
+    /// When it was written, before the send.
     pub created_at: DateTime<Utc>,
 }
 
+/// Stores notifications and the record of emails, each at most once per dedupe key. Every
+/// method fails only with [`StorageError`].
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait NotificationRepository: Send + Sync {
@@ -168,10 +196,13 @@ pub trait Mailer: Send + Sync {
     ) -> Result<String, MailError>;
 }
 
+/// Why notifications could not be listed or marked read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotificationError {
+    /// The caller is a key: only users have an inbox.
     #[error(transparent)]
     Forbidden(#[from] Denied),
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -190,6 +221,7 @@ impl std::fmt::Debug for NotificationService {
 }
 
 impl NotificationService {
+    /// A service over `repository`, with `clock` dating reads.
     pub fn new(repository: Arc<dyn NotificationRepository>, clock: Arc<dyn Clock>) -> Self {
         Self { repository, clock }
     }
@@ -218,24 +250,35 @@ pub const EXPIRY_THRESHOLDS: [(i64, bool); 3] = [(14, false), (7, true), (1, tru
 /// What one expiry-warning pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ExpiryWarningRun {
+    /// Notifications stored for the first time in this pass.
     pub notifications: u32,
+    /// Emails the provider accepted.
     pub emails_sent: u32,
+    /// Emails that could not be sent (no Postmark, no sender, refused).
     pub emails_undeliverable: u32,
 }
 
 /// A key crossing a threshold (its `api_key.expiring` event was recorded with the notice).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpiryWarning {
+    /// The key, as read for the pass.
     pub key: ApiKey,
+    /// The threshold crossed, in days: 14, 7 or 1.
     pub days: i64,
 }
 
+/// The ports the expiry warnings need.
 #[derive(Clone)]
 pub struct ExpiryWarningPorts {
+    /// Finds the keys expiring soon.
     pub keys: Arc<dyn ApiKeyRepository>,
+    /// Lists the organization's admins, for the emails.
     pub users: Arc<dyn UserRepository>,
+    /// Stores the notices, their events and the emails' record, once each.
     pub notifications: Arc<dyn NotificationRepository>,
+    /// Sends the emails through the organization's Postmark.
     pub mailer: Arc<dyn Mailer>,
+    /// The time the windows are measured from.
     pub clock: Arc<dyn Clock>,
 }
 
@@ -253,6 +296,7 @@ impl std::fmt::Debug for ExpiryWarnings {
 }
 
 impl ExpiryWarnings {
+    /// The warnings over `ports`.
     pub fn new(ports: ExpiryWarningPorts) -> Self {
         Self { ports }
     }

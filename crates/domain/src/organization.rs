@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+/// Identifies an organization (P1): the tenant every record belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OrganizationId(pub Uuid);
 
@@ -16,13 +17,17 @@ impl std::fmt::Display for OrganizationId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrganizationName(String);
 
+/// An organization name that is empty once trimmed, longer than 200 characters, or holds a
+/// control character.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("organization_name must be 1 to 200 characters")]
 pub struct OrganizationNameError;
 
 impl OrganizationName {
+    /// The longest name allowed, in characters.
     pub const MAX_CHARS: usize = 200;
 
+    /// Trims `raw` and checks it: 1 to [`Self::MAX_CHARS`] characters, no control characters.
     pub fn parse(raw: &str) -> Result<Self, OrganizationNameError> {
         let trimmed = raw.trim();
         let chars = trimmed.chars().count();
@@ -32,15 +37,20 @@ impl OrganizationName {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// The trimmed name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
 }
 
+/// A tenant (P1): made at first-run setup (P3) with its first admin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {
+    /// The organization's id.
     pub id: OrganizationId,
+    /// Its display name, as given at setup.
     pub name: OrganizationName,
+    /// When the organization was created, at setup.
     pub created_at: DateTime<Utc>,
 }
 

@@ -12,11 +12,14 @@ pub struct PageRequest<C> {
     after: Option<C>,
 }
 
+/// A page size of 0 or above [`MAX_PAGE_SIZE`] was asked for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("limit must be between 1 and {MAX_PAGE_SIZE}")]
 pub struct InvalidPageSize;
 
 impl<C> PageRequest<C> {
+    /// A page of `limit` items (default [`DEFAULT_PAGE_SIZE`]) after the cursor `after` (from the
+    /// start when `None`); refuses a limit of 0 or above [`MAX_PAGE_SIZE`].
     pub fn new(limit: Option<u32>, after: Option<C>) -> Result<Self, InvalidPageSize> {
         let limit = limit.unwrap_or(DEFAULT_PAGE_SIZE);
         if limit == 0 || limit > MAX_PAGE_SIZE {
@@ -25,10 +28,12 @@ impl<C> PageRequest<C> {
         Ok(Self { limit, after })
     }
 
+    /// How many items the page may hold, at most.
     pub fn limit(&self) -> u32 {
         self.limit
     }
 
+    /// The cursor the page starts after, or `None` for the first page.
     pub fn after(&self) -> Option<&C> {
         self.after.as_ref()
     }
@@ -37,7 +42,9 @@ impl<C> PageRequest<C> {
 /// One page of a list, with the cursor of the next page when there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T, C> {
+    /// The page's items, in the list's order.
     pub items: Vec<T>,
+    /// The cursor to ask for the next page with; `None` on the last page.
     pub next: Option<C>,
 }
 

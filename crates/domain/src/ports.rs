@@ -20,6 +20,7 @@ use mockall::automock;
 /// The time. Services never read the system clock themselves.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 pub trait Clock: Send + Sync {
+    /// The current time, in UTC.
     fn now(&self) -> DateTime<Utc>;
 }
 
@@ -52,6 +53,8 @@ pub struct HashingBusy;
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
+    /// An Argon2id hash of `password` (P2) with a fresh salt, in PHC string form. Errors:
+    /// [`HashingBusy`] when too many hashes are already running or waiting.
     async fn hash(&self, password: &SecretString) -> Result<PasswordHash, HashingBusy>;
     /// Whether `password` matches `hash`. With `hash = None` it does the same work against a
     /// dummy hash and answers false, so an unknown email takes as long as a wrong password.

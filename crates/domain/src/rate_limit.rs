@@ -68,7 +68,9 @@ impl RateLimit {
 /// The answer for one request, with what the `RateLimit-*` headers say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateDecision {
+    /// Whether the request may go ahead; a refused one gets a 429 with `Retry-After`.
     pub allowed: bool,
+    /// The limit's requests per period (`RateLimit-Limit`).
     pub limit: u32,
     /// Requests that could still be made at once.
     pub remaining: u32,

@@ -26,6 +26,7 @@ use mockall::automock;
 /// An AES-256-GCM ciphertext with the version of the master key that made it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Ciphertext {
+    /// The master key version that sealed it; any configured version opens (I5).
     pub key_version: u32,
     /// Nonce followed by the sealed bytes and tag.
     pub bytes: Vec<u8>,
@@ -40,7 +41,9 @@ impl std::fmt::Debug for Ciphertext {
 /// Which of an outbound webhook endpoint's two secrets: during a rotation's overlap both sign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EndpointSlot {
+    /// The secret new deliveries are signed with, shown once when made.
     Current,
+    /// The secret it replaced, still signing alongside it until the rotation's overlap ends.
     Previous,
 }
 
@@ -48,19 +51,44 @@ pub enum EndpointSlot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SecretOwner {
     /// A field of a provider connection's credentials (I4).
-    ConnectionCredential { organization: OrganizationId, connection: Uuid, field: CredentialField },
+    ConnectionCredential {
+        /// The connection's organization.
+        organization: OrganizationId,
+        /// The connection the credentials were typed into.
+        connection: Uuid,
+        /// Which field of the connect form it is.
+        field: CredentialField,
+    },
     /// The signing secret of a Stripe webhook endpoint (W4).
-    StripeSigningSecret { organization: OrganizationId, endpoint: Uuid },
+    StripeSigningSecret {
+        /// The endpoint's organization.
+        organization: OrganizationId,
+        /// The Stripe webhook endpoint's id.
+        endpoint: Uuid,
+    },
     /// One of an outbound webhook endpoint's signing secrets (W3). Both slots are bound alike:
     /// a rotation moves the current secret to the previous slot without re-sealing it.
-    OutboundEndpointSecret { organization: OrganizationId, endpoint: Uuid, slot: EndpointSlot },
+    OutboundEndpointSecret {
+        /// The endpoint's organization.
+        organization: OrganizationId,
+        /// The outbound endpoint's id.
+        endpoint: Uuid,
+        /// Which of its two secrets; not part of the associated data.
+        slot: EndpointSlot,
+    },
     /// A stored idempotent answer (W1), which may hold a secret shown once. `digest` is the
     /// first 16 bytes of SHA-256 over the caller, the idempotency key and the record
     /// ([`crate::idempotency::response_owner`]).
-    IdempotentResponse { organization: OrganizationId, digest: [u8; 16] },
+    IdempotentResponse {
+        /// The caller's organization.
+        organization: OrganizationId,
+        /// The first 16 bytes of the record's SHA-256 digest (see above).
+        digest: [u8; 16],
+    },
 }
 
 impl SecretOwner {
+    /// The organization the secret belongs to.
     pub fn organization_id(&self) -> OrganizationId {
         match *self {
             SecretOwner::ConnectionCredential { organization, .. }
@@ -93,12 +121,16 @@ impl SecretOwner {
 /// A sealed secret and its owner, as the rewrap reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedSecret {
+    /// Whose secret it is: what it must be opened and sealed again with.
     pub owner: SecretOwner,
+    /// The secret as sealed now.
     pub ciphertext: Ciphertext,
 }
 
+/// Why a ciphertext does not open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum DecryptError {
+    /// It was sealed under a master key version that is no longer configured.
     #[error("no master key has version {0}")]
     UnknownKeyVersion(u32),
     /// Wrong key, altered bytes, or a ciphertext moved to another owner.
@@ -147,12 +179,14 @@ pub struct RewrapProgress {
     pub skipped: u64,
 }
 
+/// Why a rewrap pass stopped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RewrapError {
     /// A secret that none of the configured master keys opens: the key that sealed it was
     /// removed before the rewrap finished.
     #[error("a sealed secret does not decrypt with the configured master keys")]
     Undecryptable,
+    /// The sealed rows could not be read or swapped.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -174,6 +208,7 @@ impl std::fmt::Debug for Rewrapper {
 }
 
 impl Rewrapper {
+    /// A rewrapper over the sealed rows of `store`, re-sealing with `cipher`'s newest key.
     pub fn new(store: Arc<dyn SealedSecretStore>, cipher: Arc<dyn CredentialCipher>, clock: Arc<dyn Clock>) -> Self {
         Self { store, cipher, clock }
     }

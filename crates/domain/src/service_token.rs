@@ -28,23 +28,29 @@ pub const SERVICE_TOKEN_CHARS: usize = 40;
 /// Longest name of a token (it names the service that holds it).
 pub const MAX_NAME_CHARS: usize = 100;
 
+/// Identifies a service token (what the operator revokes it by).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ServiceTokenId(pub Uuid);
 
 /// A service token as stored: never its plaintext.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceToken {
+    /// The token's id.
     pub id: ServiceTokenId,
     /// The service that holds it, e.g. `bookings`.
     pub name: String,
+    /// SHA-256 of the whole plaintext, prefix included: what a presented token is looked up by.
     pub token_hash: KeyHash,
     /// The last four characters, to tell tokens apart in a list.
     pub last_four: String,
+    /// When the operator created it.
     pub created_at: DateTime<Utc>,
+    /// When it stopped (or stops) working; `None` while it works.
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
 impl ServiceToken {
+    /// Whether the token works at `now`: not revoked, or revoked only later.
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none_or(|at| at > now)
     }
@@ -53,8 +59,11 @@ impl ServiceToken {
 /// Why a token could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CreateServiceTokenError {
+    /// The name is empty once trimmed, longer than [`MAX_NAME_CHARS`], or holds a control
+    /// character.
     #[error("A service token's name must be 1 to 100 characters, without control characters.")]
     InvalidName,
+    /// The token could not be stored.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -63,15 +72,19 @@ pub enum CreateServiceTokenError {
 /// which tokens exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ServiceTokenError {
+    /// The token is malformed, unknown or revoked: the caller is not told which.
     #[error("Invalid service token.")]
     Invalid,
+    /// The tokens could not be read.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
+/// Stores service tokens. Every method fails only with [`StorageError`].
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait ServiceTokenRepository: Send + Sync {
+    /// Stores a new token.
     async fn insert(&self, token: &ServiceToken) -> Result<(), StorageError>;
     /// The token whose hash is `hash`, revoked or not.
     async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<ServiceToken>, StorageError>;
@@ -85,9 +98,13 @@ pub trait ServiceTokenRepository: Send + Sync {
 /// The ports the service-token service needs.
 #[derive(Clone)]
 pub struct ServiceTokenPorts {
+    /// Where the tokens are stored.
     pub tokens: Arc<dyn ServiceTokenRepository>,
+    /// Hashes presented tokens and compares hashes in constant time.
     pub hasher: Arc<dyn KeyHasher>,
+    /// Draws the tokens' random characters.
     pub secrets: Arc<dyn SecretGenerator>,
+    /// Dates creations and revocations, and tells whether a token is still active.
     pub clock: Arc<dyn Clock>,
 }
 
@@ -104,6 +121,7 @@ impl std::fmt::Debug for ServiceTokenService {
 }
 
 impl ServiceTokenService {
+    /// A service over `ports`.
     pub fn new(ports: ServiceTokenPorts) -> Self {
         Self { ports }
     }
@@ -129,6 +147,7 @@ impl ServiceTokenService {
         Ok((token, plaintext))
     }
 
+    /// Every token, revoked ones included, oldest first.
     pub async fn list(&self) -> Result<Vec<ServiceToken>, StorageError> {
         self.ports.tokens.list().await
     }

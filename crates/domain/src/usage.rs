@@ -16,29 +16,42 @@ use mockall::automock;
 /// One request made with a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageRecord {
+    /// The key the request was made with.
     pub api_key_id: ApiKeyId,
+    /// The key's organization.
     pub organization_id: OrganizationId,
+    /// When the request arrived.
     pub occurred_at: DateTime<Utc>,
+    /// The HTTP method, as sent (`GET`, `POST`, ...).
     pub method: String,
     /// The path only; the query string is never logged.
     pub path: String,
+    /// The HTTP status of the answer.
     pub status: u16,
+    /// How long the server took to answer, in milliseconds.
     pub response_time_ms: u32,
+    /// The client's address; forwarded headers count only from trusted proxies (K14). `None` when
+    /// the server could not tell.
     pub client_ip: Option<IpAddr>,
 }
 
 /// A logged request with its position in the log, which is also its pagination cursor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UsageEntry {
+    /// The row's position in the log: increasing, and the cursor of [`UsageLog::recent`].
     pub id: i64,
+    /// The request it logs.
     pub record: UsageRecord,
 }
 
 /// Totals over a key's whole history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct UsageSummary {
+    /// How many requests the key has made, rows already deleted by retention included.
     pub total_requests: u64,
+    /// How many distinct client addresses the key was used from.
     pub unique_ips: u64,
+    /// When the key was last used; `None` if never.
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
@@ -50,6 +63,7 @@ pub struct UsageSummary {
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait UsageSink: Send + Sync {
+    /// Queues `record` without blocking or failing, and says whether the queue is behind.
     fn record(&self, record: UsageRecord) -> Backlog;
     /// Returns once the writer has taken the queue, or after the adapter's bound on waiting.
     async fn caught_up(&self);
@@ -71,6 +85,7 @@ pub trait UsageLog: Send + Sync {
     /// Writes a batch of rows in one transaction, and coalesces each key's `last_used_at` and
     /// counters from it. Used by the background writer.
     async fn append(&self, batch: &[UsageRecord]) -> Result<(), StorageError>;
+    /// Totals over the key's whole history (K9), fast even with millions of rows (F3).
     async fn summary(&self, key: ApiKeyId) -> Result<UsageSummary, StorageError>;
     /// Newest first; the cursor is the id of the last entry of the previous page.
     async fn recent(&self, key: ApiKeyId, page: &PageRequest<i64>) -> Result<Page<UsageEntry, i64>, StorageError>;

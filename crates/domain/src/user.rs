@@ -11,6 +11,7 @@ use crate::organization::OrganizationId;
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
 
+/// Identifies a user (P1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(pub Uuid);
 
@@ -28,13 +29,18 @@ impl std::fmt::Display for UserId {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
+/// Not an email address: empty, over 254 characters, with a space or control character, or not
+/// of the shape `local@domain.tld`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("email is not a valid email address")]
 pub struct EmailError;
 
 impl Email {
+    /// The longest address allowed, in characters.
     pub const MAX_CHARS: usize = 254;
 
+    /// Trims and lower-cases `raw`, then checks its shape: `local@domain.tld`, no spaces, at most
+    /// [`Self::MAX_CHARS`] characters. Whether the mailbox exists is not checked.
     pub fn parse(raw: &str) -> Result<Self, EmailError> {
         let email = raw.trim().to_lowercase();
         if email.is_empty() || email.chars().count() > Self::MAX_CHARS {
@@ -57,6 +63,7 @@ impl Email {
         Ok(Self(email))
     }
 
+    /// The address, lower-cased.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -78,12 +85,16 @@ pub enum Permission {
 /// A user's role. The permission table below is the only place that says what a role may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
+    /// Everything: settings, users, and granting sensitive scopes (K6).
     Admin,
+    /// Views and changes settings (keys, integrations, webhooks); no users, no sensitive scopes.
     Manager,
+    /// Views settings only.
     Viewer,
 }
 
 impl Role {
+    /// Every role, most powerful first.
     pub const ALL: [Role; 3] = [Role::Admin, Role::Manager, Role::Viewer];
 
     /// The role/permission table (documented in docs/api.md).
@@ -96,10 +107,12 @@ impl Role {
         }
     }
 
+    /// Whether the role's row of the table holds `permission`.
     pub fn has(self, permission: Permission) -> bool {
         self.permissions().contains(&permission)
     }
 
+    /// The name clients see: `admin`, `manager` or `viewer`.
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
@@ -108,6 +121,7 @@ impl Role {
         }
     }
 
+    /// The role named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|role| role.as_str() == raw)
     }
@@ -117,10 +131,13 @@ impl Role {
 #[derive(Debug)]
 pub struct Password(SecretString);
 
+/// Why a password is refused; it never holds the password.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
+    /// Fewer than [`Password::MIN_CHARS`] characters.
     #[error("password must be at least {min} characters", min = Password::MIN_CHARS)]
     TooShort,
+    /// More than [`Password::MAX_CHARS`] characters.
     #[error("password must be at most {max} characters", max = Password::MAX_CHARS)]
     TooLong,
 }
@@ -128,8 +145,10 @@ pub enum PasswordError {
 impl Password {
     /// OWASP ASVS asks for at least 8; we ask for 10 since these accounts hold API keys.
     pub const MIN_CHARS: usize = 10;
+    /// The longest password accepted, in characters.
     pub const MAX_CHARS: usize = 128;
 
+    /// Checks the length only, in characters: [`Self::MIN_CHARS`] to [`Self::MAX_CHARS`].
     pub fn parse(raw: SecretString) -> Result<Self, PasswordError> {
         let chars = raw.expose_secret().chars().count();
         if chars < Self::MIN_CHARS {
@@ -141,6 +160,7 @@ impl Password {
         Ok(Self(raw))
     }
 
+    /// The password, to hash or verify.
     pub fn secret(&self) -> &SecretString {
         &self.0
     }
@@ -156,15 +176,22 @@ impl std::fmt::Debug for PasswordHash {
     }
 }
 
+/// A user of one organization (P1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
+    /// The user's id.
     pub id: UserId,
+    /// The organization the user belongs to; a user belongs to exactly one.
     pub organization_id: OrganizationId,
     /// A deleted user's is the address they had: their email is free for a new user.
     pub email: Email,
+    /// The display name, if one was given.
     pub name: Option<UserName>,
+    /// What the user may do (the role/permission table).
     pub role: Role,
+    /// Active, deactivated or deleted (P8).
     pub status: UserStatus,
+    /// When the user was added (at setup, or by an admin).
     pub created_at: DateTime<Utc>,
 }
 
@@ -180,14 +207,19 @@ impl User {
 /// entries, connections) still names them, and is otherwise gone: never listed, never found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum UserStatus {
+    /// Signs in and acts by role.
     Active,
+    /// Cannot sign in and holds no session, until reactivated.
     Deactivated,
+    /// A tombstone: keeps the id and name so that what the user made still names them.
     Deleted,
 }
 
 impl UserStatus {
+    /// Every status, in life order.
     pub const ALL: [UserStatus; 3] = [UserStatus::Active, UserStatus::Deactivated, UserStatus::Deleted];
 
+    /// The name clients see: `active`, `deactivated` or `deleted`.
     pub fn as_str(self) -> &'static str {
         match self {
             UserStatus::Active => "active",
@@ -196,6 +228,7 @@ impl UserStatus {
         }
     }
 
+    /// The status named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|status| status.as_str() == raw)
     }
@@ -205,13 +238,17 @@ impl UserStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserName(String);
 
+/// A user name that is empty once trimmed, longer than 100 characters or holds a control
+/// character.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("name must be 1 to 100 characters")]
 pub struct UserNameError;
 
 impl UserName {
+    /// The longest name allowed, in characters.
     pub const MAX_CHARS: usize = 100;
 
+    /// Trims `raw` and checks it: 1 to [`Self::MAX_CHARS`] characters, no control characters.
     pub fn parse(raw: &str) -> Result<Self, UserNameError> {
         let trimmed = raw.trim();
         let chars = trimmed.chars().count();
@@ -221,6 +258,7 @@ impl UserName {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// The trimmed name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -237,12 +275,16 @@ pub trait UserDirectory: Send + Sync {
 /// A signed-in user's identity, as [`crate::caller::Caller::User`] carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
+    /// The user.
     pub user_id: UserId,
+    /// The user's organization.
     pub organization_id: OrganizationId,
+    /// The user's role, as it was when the request was identified.
     pub role: Role,
 }
 
 impl Actor {
+    /// The identity of `user`, as it is now.
     pub fn of(user: &User) -> Self {
         Self { user_id: user.id, organization_id: user.organization_id, role: user.role }
     }

@@ -15,6 +15,8 @@
 //! assert!(verify([&secret], "msg_1", "1700000000", &signature, b"{}", 1_700_000_010).is_ok());
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod stripe;
 
 use std::cmp::Ordering;
@@ -64,8 +66,11 @@ impl fmt::Debug for WebhookSecret {
 /// Why a string is not a webhook secret. Never holds the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
+    /// What follows the optional `whsec_` prefix is not standard base64 (padding is optional).
     #[error("the secret is not base64 (after an optional whsec_ prefix)")]
     NotBase64,
+    /// The decoded key is shorter than 24 bytes (192 bits) or longer than 64 (512 bits), the
+    /// spec's bounds for a symmetric secret.
     #[error("the secret must hold 24 to 64 bytes")]
     WrongLength,
 }
@@ -146,10 +151,16 @@ pub enum VerifyError {
     /// The named header is absent (passed as `""`).
     #[error("the {0} header is missing")]
     MissingHeader(&'static str),
+    /// `webhook-timestamp` is not a whole number of seconds in `i64` range: spaces, fractions
+    /// and hexadecimal are refused.
     #[error("webhook-timestamp is not a Unix time in seconds")]
     BadTimestamp,
+    /// The timestamp is further in the past than the tolerance allows: a replay or a very late
+    /// delivery.
     #[error("the message is older than the tolerance")]
     Stale,
+    /// The timestamp is further in the future than the tolerance allows: the sender's clock is
+    /// off, or the message was forged ahead of time.
     #[error("the message is dated further in the future than the tolerance")]
     FutureDated,
     /// Not one `v1,<base64 of 32 bytes>` entry: empty, truncated, or only other versions.

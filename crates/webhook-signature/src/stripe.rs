@@ -34,17 +34,23 @@ pub enum VerifyError {
     /// The header is absent (passed as `""`).
     #[error("the Stripe-Signature header is missing")]
     MissingHeader,
+    /// The header holds no `t=` entry.
     #[error("Stripe-Signature has no t= timestamp")]
     MissingTimestamp,
+    /// The first `t=` entry is not a whole number of seconds in `i64` range.
     #[error("Stripe-Signature's t= is not a Unix time in seconds")]
     BadTimestamp,
     /// No `v1=` entry (only `v0`, say, which is never accepted).
     #[error("Stripe-Signature has no v1= signature")]
     NoV1Signature,
+    /// A `v1=` entry is not exactly 64 hexadecimal digits (one bad entry refuses the header).
     #[error("a v1= signature is not 64 hexadecimal digits")]
     BadHex,
+    /// `t` is further in the past than the tolerance allows: a replay or a very late delivery.
     #[error("the signature is older than the tolerance")]
     Stale,
+    /// `t` is further in the future than the tolerance allows: a clock is off, or the header was
+    /// forged ahead of time.
     #[error("the signature is dated further in the future than the tolerance")]
     FutureDated,
     /// Well-formed signatures, none made with this secret over this time and body.

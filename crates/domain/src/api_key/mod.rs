@@ -39,6 +39,8 @@ pub const EXPIRES_SOON_DAYS: i64 = 7;
 /// At most this many entries in an IP allow-list.
 pub const MAX_ALLOWED_IPS: usize = 100;
 
+/// Identifies a key record (not the key itself, which is secret): what the routes and the audit
+/// log name it by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ApiKeyId(pub Uuid);
 
@@ -51,13 +53,17 @@ impl std::fmt::Display for ApiKeyId {
 /// Live or test: which data a key reaches (P5, P7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Environment {
+    /// Real data; the only environment that may manage integrations and webhooks.
     Live,
+    /// Test data, kept apart from live data; live-only scopes are never usable here.
     Test,
 }
 
 impl Environment {
+    /// Both environments.
     pub const ALL: [Environment; 2] = [Environment::Live, Environment::Test];
 
+    /// The name clients see: `live` or `test`.
     pub fn as_str(self) -> &'static str {
         match self {
             Environment::Live => "live",
@@ -65,6 +71,7 @@ impl Environment {
         }
     }
 
+    /// The environment named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|env| env.as_str() == raw)
     }
@@ -82,19 +89,27 @@ impl Environment {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ApiKeyName(String);
 
+/// Why a key name is refused (K3).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
+    /// Nothing is left once trimmed.
     #[error("name must not be empty")]
     Empty,
+    /// More than 100 characters once trimmed.
     #[error("name must be at most 100 characters")]
     TooLong,
+    /// It holds a control character (a line break, a tab, ...).
     #[error("name must not contain control characters")]
     ControlCharacter,
 }
 
 impl ApiKeyName {
+    /// The longest name allowed, in characters.
     pub const MAX_CHARS: usize = 100;
 
+    /// Trims `raw` and checks it: not empty, at most [`Self::MAX_CHARS`] characters, no control
+    /// characters. Uniqueness among the organization's active keys is checked when the key is
+    /// stored.
     pub fn parse(raw: &str) -> Result<Self, NameError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {
@@ -109,6 +124,7 @@ impl ApiKeyName {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// The trimmed name.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -118,13 +134,16 @@ impl ApiKeyName {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ApiKeyDescription(String);
 
+/// A description longer than 500 characters once trimmed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("description must be at most 500 characters")]
 pub struct DescriptionError;
 
 impl ApiKeyDescription {
+    /// The longest description allowed, in characters.
     pub const MAX_CHARS: usize = 500;
 
+    /// Trims `raw` and checks its length; an empty description is allowed.
     pub fn parse(raw: &str) -> Result<Self, DescriptionError> {
         let trimmed = raw.trim();
         if trimmed.chars().count() > Self::MAX_CHARS {
@@ -133,6 +152,7 @@ impl ApiKeyDescription {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// The trimmed description, possibly empty.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -141,15 +161,21 @@ impl ApiKeyDescription {
 /// The four expiration choices (K3). Expiration is fixed at creation and never extended (K10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ExpiresIn {
+    /// 30 days after creation.
     Days30,
+    /// 90 days after creation.
     Days90,
+    /// 365 days after creation.
     Year1,
+    /// The key never expires; it works until revoked.
     Never,
 }
 
 impl ExpiresIn {
+    /// Every choice, shortest first.
     pub const ALL: [ExpiresIn; 4] = [ExpiresIn::Days30, ExpiresIn::Days90, ExpiresIn::Year1, ExpiresIn::Never];
 
+    /// The name clients send: `30d`, `90d`, `1y` or `never`.
     pub fn as_str(self) -> &'static str {
         match self {
             ExpiresIn::Days30 => "30d",
@@ -159,6 +185,7 @@ impl ExpiresIn {
         }
     }
 
+    /// The choice named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|choice| choice.as_str() == raw)
     }
@@ -221,10 +248,12 @@ impl std::fmt::Debug for KeyHash {
 pub struct PlaintextKey(SecretString);
 
 impl PlaintextKey {
+    /// The full key: the environment's prefix followed by `secret` (40 base62 characters, K1).
     pub fn new(environment: Environment, secret: &SecretString) -> Self {
         Self(format!("{}{}", environment.key_prefix(), secret.expose_secret()).into())
     }
 
+    /// The full key, to show once and to hash.
     pub fn secret(&self) -> &SecretString {
         &self.0
     }
@@ -242,11 +271,14 @@ pub struct PresentedKey<'a> {
     environment: Environment,
 }
 
+/// A presented string that is not `erp_live_` or `erp_test_` followed by 40 base62 characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("malformed API key")]
 pub struct MalformedKey;
 
 impl<'a> PresentedKey<'a> {
+    /// Checks the shape only (K1): the prefix names the environment, then exactly 40 ASCII letters
+    /// and digits. Whether such a key exists is the verifier's business.
     pub fn parse(raw: &'a str) -> Result<Self, MalformedKey> {
         let environment = if raw.starts_with(Environment::Live.key_prefix()) {
             Environment::Live
@@ -267,10 +299,12 @@ impl<'a> PresentedKey<'a> {
         raw.contains(Environment::Live.key_prefix()) || raw.contains(Environment::Test.key_prefix())
     }
 
+    /// The key as presented, whole.
     pub fn as_str(&self) -> &'a str {
         self.full
     }
 
+    /// The environment its prefix names.
     pub fn environment(&self) -> Environment {
         self.environment
     }
@@ -279,12 +313,16 @@ impl<'a> PresentedKey<'a> {
 /// Active, expired or revoked, always computed against a clock, never stored (K8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ApiKeyStatus {
+    /// Works: neither revoked nor past its expiry.
     Active,
+    /// Past its expiry; refused with "This API key has expired." (K10).
     Expired,
+    /// Revoked, at a time that has come; refused with "This API key has been revoked." (K11).
     Revoked,
 }
 
 impl ApiKeyStatus {
+    /// The name clients see: `active`, `expired` or `revoked`.
     pub fn as_str(self) -> &'static str {
         match self {
             ApiKeyStatus::Active => "active",
@@ -297,20 +335,34 @@ impl ApiKeyStatus {
 /// A stored API key: its configuration, never its plaintext.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
+    /// The record's id.
     pub id: ApiKeyId,
+    /// The organization the key belongs to and acts for.
     pub organization_id: OrganizationId,
+    /// The name its creator gave it, unique among the organization's active keys (K3).
     pub name: ApiKeyName,
+    /// What the key is for, possibly empty.
     pub description: ApiKeyDescription,
+    /// Live or test: the data the key reaches, and the prefix of its plaintext.
     pub environment: Environment,
+    /// Read-Only, Read-Write or Admin: the methods and resources the key may reach (K4).
     pub scope_level: ScopeLevel,
+    /// The granular scopes granted, each fitting the level when granted (K5).
     pub scopes: Vec<Scope>,
+    /// The expiry chosen at creation; a rotated key keeps its predecessor's choice.
     pub expires_in: ExpiresIn,
+    /// Addresses and CIDR ranges the key may be used from; empty allows every address.
     pub allowed_ips: Vec<IpNet>,
+    /// SHA-256 of the plaintext: what a presented key is looked up by.
     pub key_hash: KeyHash,
     /// Last four characters of the secret, for the masked display.
     pub last4: String,
+    /// The user who created it: what the key creates belongs to them, and its in-app expiry
+    /// warnings go to them (K13).
     pub created_by: UserId,
+    /// When the key was created.
     pub created_at: DateTime<Utc>,
+    /// When the key stops working on its own; `None` for a key that never expires.
     pub expires_at: Option<DateTime<Utc>>,
     /// When the key stops (or stopped) working by revocation. May lie in the future when a
     /// rotation scheduled it (K12).
@@ -322,6 +374,7 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
+    /// Active, expired or revoked at `now`; revocation wins over expiry.
     pub fn status(&self, now: DateTime<Utc>) -> ApiKeyStatus {
         if self.revoked_at.is_some_and(|at| at <= now) {
             ApiKeyStatus::Revoked
@@ -332,6 +385,7 @@ impl ApiKey {
         }
     }
 
+    /// Whether the key works at `now`.
     pub fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.status(now) == ApiKeyStatus::Active
     }

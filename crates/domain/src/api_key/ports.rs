@@ -16,10 +16,13 @@ use mockall::automock;
 /// Outcome of an atomic key insert.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InsertKeyError {
+    /// An active key of the organization already has this name, case included.
     #[error("an active key already has this name")]
     NameTaken,
+    /// The organization already has `limit` active keys (K7).
     #[error("the organization already has the maximum number of active keys")]
     LimitReached,
+    /// The store failed; nothing was inserted.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -27,6 +30,7 @@ pub enum InsertKeyError {
 /// Outcome of an atomic rotation: the insert's refusals, or the old key's state under the lock.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RotateStoredKeyError {
+    /// The new key was refused: name taken, limit reached, or the store failed.
     #[error(transparent)]
     Insert(#[from] InsertKeyError),
     /// The old key is no longer active at `now` (revoked or expired since the caller read it).
@@ -44,6 +48,8 @@ impl From<StorageError> for RotateStoredKeyError {
     }
 }
 
+/// Stores API keys and the events of their changes. The changes are atomic with their
+/// [`DomainEvent`]s: a stored change is always announced.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait ApiKeyRepository: Send + Sync {
@@ -109,6 +115,7 @@ pub type CachedKey = Option<Arc<ApiKey>>;
 pub trait KeyCache: Send + Sync {
     /// `None` when nothing is cached for this hash.
     fn get(&self, hash: &KeyHash) -> Option<CachedKey>;
+    /// Caches `entry` (a key, or `None` for "no such key") under `hash`, replacing what was there.
     fn insert(&self, hash: KeyHash, entry: CachedKey);
     /// Drops the entry at once, so the next request reads the database.
     fn invalidate(&self, hash: &KeyHash);

@@ -4,14 +4,20 @@
 /// The broad access level of a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ScopeLevel {
+    /// `read_only`: GET, HEAD and OPTIONS only, on standard resources.
     ReadOnly,
+    /// `read_write`: every method on standard resources.
     ReadWrite,
+    /// `admin`: every method on standard and admin resources (settings, users, billing,
+    /// integrations, webhooks).
     Admin,
 }
 
 impl ScopeLevel {
+    /// Every level, least access first.
     pub const ALL: [ScopeLevel; 3] = [ScopeLevel::ReadOnly, ScopeLevel::ReadWrite, ScopeLevel::Admin];
 
+    /// The name clients send and see: `read_only`, `read_write` or `admin`.
     pub fn as_str(self) -> &'static str {
         match self {
             ScopeLevel::ReadOnly => "read_only",
@@ -20,6 +26,7 @@ impl ScopeLevel {
         }
     }
 
+    /// The level named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|level| level.as_str() == raw)
     }
@@ -55,17 +62,26 @@ impl ScopeLevel {
 /// A request's method, as far as the policy cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestMethod {
+    /// `GET`.
     Get,
+    /// `HEAD`.
     Head,
+    /// `OPTIONS`.
     Options,
+    /// `POST`.
     Post,
+    /// `PUT`.
     Put,
+    /// `PATCH`.
     Patch,
+    /// `DELETE`.
     Delete,
+    /// Any other method; the policy treats it as a write.
     Other,
 }
 
 impl RequestMethod {
+    /// The method named `raw`, upper case as HTTP sends it; anything else is [`Self::Other`].
     pub fn parse(raw: &str) -> Self {
         match raw {
             "GET" => Self::Get,
@@ -79,42 +95,61 @@ impl RequestMethod {
         }
     }
 
+    /// Whether the method only reads (`GET`, `HEAD`, `OPTIONS`): all a Read-Only key may send.
     pub fn is_read(self) -> bool {
         matches!(self, Self::Get | Self::Head | Self::Options)
     }
 
+    /// The access the method needs: reading for `GET`, `HEAD` and `OPTIONS`, writing otherwise.
     pub fn access(self) -> Access {
         if self.is_read() { Access::Read } else { Access::Write }
     }
 }
 
+/// Whether a request or a scope reads or changes data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Access {
+    /// Looks only: the `.read` scopes, and the reading methods.
     Read,
+    /// Changes data: the `.write` and `.manage` scopes, and every other method.
     Write,
 }
 
 /// Standard resources are reachable by Read-Write keys; admin ones only by Admin keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResourceClass {
+    /// The platform's business data (customers, invoices, ...): Read-Write keys reach it.
     Standard,
+    /// The organization's configuration (settings, integrations, webhooks): only Admin keys.
     Admin,
 }
 
 /// A resource family guarded by scopes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Resource {
+    /// Customers (P7): `customers.read` / `customers.write`.
     Customers,
+    /// Invoices: `invoices.read` / `invoices.write`.
     Invoices,
+    /// Payments: `payments.read` / `payments.write`.
     Payments,
+    /// Jobs and work orders: `jobs.read` / `jobs.write`.
     Jobs,
+    /// Bookings: `bookings.read` / `bookings.write`.
     Bookings,
+    /// Products: `products.read` / `products.write`.
     Products,
+    /// Service configurations: `services.read` / `services.write`.
     Services,
+    /// Employee records: `employees.read` / `employees.write`.
     Employees,
+    /// Organization settings: `settings.read` / `settings.write`.
     Settings,
+    /// Reports: `reports.read`; never written.
     Reports,
+    /// Webhook endpoints: `webhooks.manage`, to read and to change.
     Webhooks,
+    /// Connected integrations: `integrations.manage`, to read and to change.
     Integrations,
 }
 
@@ -148,35 +183,62 @@ impl Resource {
 /// spelling of the older documentation is accepted as input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
+    /// `customers.read`: list and view customers.
     CustomersRead,
+    /// `customers.write`: create, update and delete customers.
     CustomersWrite,
+    /// `invoices.read`: list and view invoices.
     InvoicesRead,
+    /// `invoices.write`: create and update invoices.
     InvoicesWrite,
+    /// `payments.read`: view payments.
     PaymentsRead,
+    /// `payments.write`: process payments and refunds. Sensitive.
     PaymentsWrite,
+    /// `jobs.read`: list and view jobs and work orders.
     JobsRead,
+    /// `jobs.write`: create and update jobs and work orders.
     JobsWrite,
+    /// `bookings.read`: list and view bookings.
     BookingsRead,
+    /// `bookings.write`: create and update bookings.
     BookingsWrite,
+    /// `products.read`: list and view products.
     ProductsRead,
+    /// `products.write`: create and update products.
     ProductsWrite,
+    /// `services.read`: view service configurations.
     ServicesRead,
+    /// `services.write`: change service configurations.
     ServicesWrite,
+    /// `employees.read`: view employee records.
     EmployeesRead,
+    /// `employees.write`: manage employee records. Sensitive.
     EmployeesWrite,
+    /// `settings.read`: view organization settings. Admin level.
     SettingsRead,
+    /// `settings.write`: modify organization settings. Admin level, sensitive.
     SettingsWrite,
+    /// `reports.read`: generate and view reports.
     ReportsRead,
+    /// `webhooks.manage`: create, update and delete webhook endpoints. Admin level, sensitive,
+    /// live keys only.
     WebhooksManage,
+    /// `integrations.manage`: connect, configure and disconnect integrations. Admin level,
+    /// sensitive, live keys only.
     IntegrationsManage,
 }
 
 /// What the catalog says of a scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScopeInfo {
+    /// The scope's name, `resource.action` (`customers.read`).
     pub name: &'static str,
+    /// One line for people, as the catalog (`GET /v1/scopes`) shows it.
     pub description: &'static str,
+    /// Whether it reads or changes data: a Read-Only key holds only reading scopes.
     pub access: Access,
+    /// Standard, or admin (only Admin keys may hold it).
     pub class: ResourceClass,
     /// Only a user with the admin role may grant it (K6).
     pub sensitive: bool,
@@ -187,6 +249,7 @@ pub struct ScopeInfo {
 }
 
 impl Scope {
+    /// Every scope, in the catalog's order.
     pub const ALL: [Scope; 21] = [
         Scope::CustomersRead,
         Scope::CustomersWrite,
@@ -249,6 +312,7 @@ impl Scope {
         ScopeInfo { name, description, access, class, sensitive, live_only }
     }
 
+    /// The scope's name, `resource.action`.
     pub fn as_str(self) -> &'static str {
         self.info().name
     }
@@ -263,14 +327,20 @@ impl Scope {
 /// Why a key may not make a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AccessDenied {
+    /// A Read-Only key sent a method that writes.
     #[error("This API key is read-only and cannot send {0:?} requests.")]
     MethodNotAllowed(RequestMethod),
+    /// The resource is an admin one and the key's level is not Admin, or the key holds a scope its
+    /// level no longer reaches.
     #[error("This API key's scope level does not reach this resource; an admin key is required.")]
     LevelTooLow,
+    /// The key lacks the scope the route needs.
     #[error("This API key is missing the {} scope.", .0.as_str())]
     MissingScope(Scope),
+    /// The resource cannot be reached with this method at all (writing reports, say).
     #[error("This resource does not support this method.")]
     NotSupported,
+    /// A test key asked for a live-only scope (integrations, webhooks), even one it holds.
     #[error(
         "Test keys cannot use the {} scope: it reaches the organization's live integrations and webhooks. Use a live key.",
         .0.as_str()

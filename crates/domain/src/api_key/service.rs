@@ -36,12 +36,20 @@ pub const RECENT_REQUESTS: u32 = 50;
 /// What a client sends to create a key; every field is validated by [`ApiKeyService::create`].
 #[derive(Debug, Clone, Default)]
 pub struct CreateKeyInput {
+    /// The key's name (K3), trimmed; 1-100 characters, unique among the organization's active keys.
     pub name: String,
+    /// What the key is for, up to 500 characters; none is the same as empty.
     pub description: Option<String>,
+    /// `read_only`, `read_write` or `admin` (K4).
     pub scope_level: String,
+    /// The granular scopes, in either spelling (`customers.read` or `customers:read`); duplicates
+    /// count once.
     pub scopes: Vec<String>,
+    /// `30d`, `90d`, `1y` or `never`.
     pub expires_in: String,
+    /// `live` or `test`.
     pub environment: String,
+    /// Addresses and CIDR ranges the key may be used from; none allows every address.
     pub allowed_ips: Vec<String>,
 }
 
@@ -58,7 +66,9 @@ pub struct RotateKeyInput {
 /// A key just created: the record and, once, its plaintext.
 #[derive(Debug)]
 pub struct CreatedKey {
+    /// The stored record.
     pub key: ApiKey,
+    /// The key itself, to show this once and never again (K1).
     pub plaintext: PlaintextKey,
     /// The user it belongs to (the caller, or the calling key's creator).
     pub creator: Option<User>,
@@ -67,8 +77,11 @@ pub struct CreatedKey {
 /// A key with what the list view derives from the clock (K8).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyListing {
+    /// The stored record.
     pub key: ApiKey,
+    /// Active, expired or revoked, at the time of the listing.
     pub status: ApiKeyStatus,
+    /// Active and expiring within [`super::EXPIRES_SOON_DAYS`] days (K8's warning).
     pub expires_soon: bool,
     /// Who created it, also once deactivated or deleted (`None` only if the record is gone).
     pub creator: Option<User>,
@@ -77,45 +90,70 @@ pub struct KeyListing {
 /// The detail view (K9).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKeyDetail {
+    /// The key as the list shows it.
     pub listing: KeyListing,
+    /// Totals over the key's whole history: requests, distinct addresses, last use.
     pub usage: UsageSummary,
+    /// The newest [`RECENT_REQUESTS`] requests, newest first.
     pub recent_requests: Vec<UsageEntry>,
+    /// Whether the key was used in the last 24 hours: the dashboard warns before revoking it (K9).
     pub used_in_last_24h: bool,
 }
 
+/// Why a key could not be created.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CreateKeyError {
+    /// The caller is a key, or a user without `settings.edit`.
     #[error(transparent)]
     Forbidden(#[from] Denied),
+    /// The name is empty, too long, or holds a control character.
     #[error(transparent)]
     Name(#[from] NameError),
+    /// The description is longer than 500 characters.
     #[error(transparent)]
     Description(#[from] DescriptionError),
+    /// `scope_level` is not `read_only`, `read_write` or `admin`.
     #[error("scope_level must be one of read_only, read_write, admin")]
     InvalidScopeLevel,
+    /// A scope is not in the catalog, in either spelling.
     #[error("unknown scope {0:?}; GET /v1/scopes lists them")]
     UnknownScope(String),
+    /// A scope the level does not reach (K4): a `.write` scope on a Read-Only key, say.
     #[error("the {} scope does not fit the {} scope level", .scope.as_str(), .level.as_str())]
-    ScopeNotAllowed { scope: Scope, level: ScopeLevel },
+    ScopeNotAllowed {
+        /// The scope asked for.
+        scope: Scope,
+        /// The level asked for.
+        level: ScopeLevel,
+    },
+    /// A sensitive scope (K6) was asked for by a user who is not an admin.
     #[error("the {} scope is sensitive and can only be granted by an admin", .0.as_str())]
     SensitiveScope(Scope),
+    /// A live-only scope (integrations, webhooks) was asked for on a test key.
     #[error(
         "the {} scope reaches the organization's live integrations and webhooks; test keys cannot hold it",
         .0.as_str()
     )]
     LiveOnlyScope(Scope),
+    /// `expires_in` is not `30d`, `90d`, `1y` or `never`.
     #[error("expires_in must be one of 30d, 90d, 1y, never")]
     InvalidExpiration,
+    /// `environment` is not `live` or `test`.
     #[error("environment must be live or test")]
     InvalidEnvironment,
+    /// An allow-list entry is not an address or a CIDR range (or has host bits set).
     #[error(transparent)]
     InvalidIp(#[from] InvalidIp),
+    /// The allow-list holds more than [`MAX_ALLOWED_IPS`] entries.
     #[error("allowed_ips may hold at most {MAX_ALLOWED_IPS} entries")]
     TooManyIps,
+    /// The organization has an active key with this name already (K3).
     #[error("An active API key with this name already exists.")]
     NameTaken,
+    /// The organization has [`MAX_ACTIVE_KEYS`] active keys already (K7).
     #[error("This organization already has {MAX_ACTIVE_KEYS} active API keys; revoke one first.")]
     LimitReached,
+    /// The key could not be stored.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -133,28 +171,39 @@ impl From<InsertKeyError> for CreateKeyError {
 /// Errors of the read operations and of revocation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyAccessError {
+    /// The caller is a key, or a user without the permission the operation needs (`settings.view`
+    /// to read, `settings.edit` to revoke).
     #[error(transparent)]
     Forbidden(#[from] Denied),
+    /// No key with this id in the caller's organization.
     #[error("No such API key.")]
     NotFound,
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
+/// Why a key could not be revoked: the same reasons as reading it.
 pub type RevokeKeyError = KeyAccessError;
 
+/// Why a key could not be rotated (K12).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RotateKeyError {
+    /// The key could not be reached: no permission, not found, or the store failed.
     #[error(transparent)]
     Access(#[from] KeyAccessError),
+    /// The key is expired or revoked: only an active key is rotated.
     #[error("Only an active key can be rotated; this one is {}.", .0.as_str())]
     NotActive(ApiKeyStatus),
+    /// `revoke_old_at` is later than the old key's own expiry.
     #[error("revoke_old_at must not be later than the key's own expiry")]
     RevokeAfterExpiry,
     /// The key already has an active successor: a key is replaced once. Rotate the successor,
     /// or revoke it first to rotate this key again.
     #[error("This API key was already rotated; rotate its replacement instead, or revoke the replacement first.")]
     AlreadyRotated,
+    /// The new key could not be made: its name, a scope the caller may no longer grant, the
+    /// name or count limit, or the store.
     #[error(transparent)]
     Create(#[from] CreateKeyError),
 }
@@ -172,18 +221,23 @@ impl From<RotateStoredKeyError> for RotateKeyError {
 /// Why a presented key was refused (K10, K11). The messages are the product's.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
+    /// Not `erp_live_` or `erp_test_` followed by 40 base62 characters; nothing was looked up.
     #[error("Malformed API key. Keys start with erp_live_ or erp_test_ followed by 40 letters and digits.")]
     Malformed,
+    /// Well-formed, but no key has this hash.
     #[error("Invalid API key provided.")]
     Unknown,
+    /// The key was revoked (K11).
     #[error("This API key has been revoked.")]
     Revoked,
+    /// The key is past its expiry (K10).
     #[error("This API key has expired.")]
     Expired,
     /// Too many unknown keys came from this client's network lately; uncached keys are not
     /// looked up for this many seconds.
     #[error("Too many invalid API keys from this network. Try again in {0} seconds.")]
     TooManyGuesses(u64),
+    /// The key could not be looked up.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -191,20 +245,28 @@ pub enum VerifyError {
 /// The ports the API-key service needs.
 #[derive(Clone)]
 pub struct ApiKeyPorts {
+    /// Where keys are stored.
     pub keys: Arc<dyn ApiKeyRepository>,
+    /// The usage log, for the detail view (K9).
     pub usage: Arc<dyn UsageLog>,
+    /// The in-process cache of known and unknown keys (F1).
     pub cache: Arc<dyn KeyCache>,
     /// Carries revocations to the other processes' caches (O2).
     pub invalidations: Arc<dyn KeyInvalidationBus>,
     /// Counts unknown keys per client network and stops the database reads of a guessing one.
     pub guesses: Arc<dyn KeyGuessGuard>,
+    /// Hashes presented keys and compares hashes in constant time.
     pub hasher: Arc<dyn KeyHasher>,
+    /// Draws the keys' 40 random characters.
     pub secrets: Arc<dyn SecretGenerator>,
+    /// The time: creation, expiry and status.
     pub clock: Arc<dyn Clock>,
     /// Names each key's creator in the list and detail views.
     pub users: Arc<dyn UserDirectory>,
 }
 
+/// Creates, lists, shows, rotates, revokes and verifies API keys: every key operation, with its
+/// rules (K1-K16).
 #[derive(Clone)]
 pub struct ApiKeyService {
     ports: ApiKeyPorts,
@@ -228,10 +290,12 @@ struct KeySpec {
 }
 
 impl ApiKeyService {
+    /// A service over `ports`.
     pub fn new(ports: ApiKeyPorts) -> Self {
         Self { ports }
     }
 
+    /// The time on the service's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.ports.clock.now()
     }

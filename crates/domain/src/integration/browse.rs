@@ -31,6 +31,8 @@ impl IntegrationService {
         }
     }
 
+    /// One catalog entry with the organization's state of it (I2); needs `settings.view` or
+    /// `integrations.manage`.
     pub async fn provider(&self, caller: &Caller, slug: &str) -> Result<ProviderListing, IntegrationError> {
         caller.require(VIEW)?;
         let definition = self.definition(slug)?;

@@ -6,6 +6,7 @@
 pub struct ProviderSlug(String);
 
 impl ProviderSlug {
+    /// The slug `raw`, if it is 1 to 40 characters of `[a-z0-9_]`.
     pub fn parse(raw: &str) -> Option<Self> {
         let ok = !raw.is_empty()
             && raw.len() <= 40
@@ -13,6 +14,7 @@ impl ProviderSlug {
         ok.then(|| Self(raw.to_owned()))
     }
 
+    /// The slug, as in routes (`/v1/integrations/providers/{slug}`) and configuration keys.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -24,17 +26,24 @@ impl std::fmt::Display for ProviderSlug {
     }
 }
 
+/// A provider's category (I1), the catalog's filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Category {
+    /// `communication`: email and phone (Postmark, Quo).
     Communication,
+    /// `payment`: Stripe.
     Payment,
+    /// `mapping`: Mapbox, Google Maps, Geoapify.
     Mapping,
+    /// `ai`: Anthropic.
     Ai,
 }
 
 impl Category {
+    /// Every category, in the catalog's order.
     pub const ALL: [Category; 4] = [Category::Communication, Category::Payment, Category::Mapping, Category::Ai];
 
+    /// The name clients see: `communication`, `payment`, `mapping` or `ai`.
     pub fn as_str(self) -> &'static str {
         match self {
             Category::Communication => "communication",
@@ -50,13 +59,18 @@ impl Category {
     }
 }
 
+/// How a provider is connected (I1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuthType {
+    /// `api_key`: the user types credentials into the connect form (I4), or the deployment
+    /// supplies them (I13).
     ApiKey,
+    /// `oauth2`: the user grants access at the provider (I12).
     OAuth2,
 }
 
 impl AuthType {
+    /// The name clients see: `api_key` or `oauth2`.
     pub fn as_str(self) -> &'static str {
         match self {
             AuthType::ApiKey => "api_key",
@@ -64,6 +78,7 @@ impl AuthType {
         }
     }
 
+    /// The auth type named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         [AuthType::ApiKey, AuthType::OAuth2].into_iter().find(|t| t.as_str() == raw)
     }
@@ -72,15 +87,20 @@ impl AuthType {
 /// The credential fields a provider may ask for (seed 002's connect form).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CredentialField {
+    /// `api_key`: the provider's API key or token; every API-key provider asks for it.
     ApiKey,
+    /// `api_secret`: a second secret, for providers that need one.
     ApiSecret,
+    /// `account_id`: an account or project identifier, for providers that need one.
     AccountId,
 }
 
 impl CredentialField {
+    /// Every field, in the form's order.
     pub const ALL: [CredentialField; 3] =
         [CredentialField::ApiKey, CredentialField::ApiSecret, CredentialField::AccountId];
 
+    /// The name of the field in the connect body: `api_key`, `api_secret` or `account_id`.
     pub fn as_str(self) -> &'static str {
         match self {
             CredentialField::ApiKey => "api_key",
@@ -89,6 +109,7 @@ impl CredentialField {
         }
     }
 
+    /// The field named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|f| f.as_str() == raw)
     }
@@ -97,8 +118,11 @@ impl CredentialField {
 /// One field of a provider's connect form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldSpec {
+    /// Which credential the field takes.
     pub field: CredentialField,
+    /// The label the form shows (`Server API token`, ...).
     pub label: String,
+    /// Whether connecting needs it.
     pub required: bool,
     /// Longest accepted value, in characters.
     pub max_length: usize,
@@ -107,16 +131,24 @@ pub struct FieldSpec {
 /// What can be configured on a provider after connecting (I11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResourceType {
+    /// `sender_emails`: Postmark's sender addresses, one of them the default.
     SenderEmails,
+    /// `phone_numbers`: Quo's phone numbers, one of them the default.
     PhoneNumbers,
+    /// `webhook_endpoints`: Stripe's inbound webhook endpoints (W4).
     WebhookEndpoints,
+    /// `connection_status`: Stripe's account status.
     ConnectionStatus,
+    /// `model_selection`: the Anthropic model the organization uses.
     ModelSelection,
+    /// `usage_monitoring`: Anthropic's usage by day.
     UsageMonitoring,
+    /// `active_toggle`: turning a mapping provider on or off without disconnecting it.
     ActiveToggle,
 }
 
 impl ResourceType {
+    /// Every resource type.
     pub const ALL: [ResourceType; 7] = [
         ResourceType::SenderEmails,
         ResourceType::PhoneNumbers,
@@ -127,6 +159,7 @@ impl ResourceType {
         ResourceType::ActiveToggle,
     ];
 
+    /// The name the catalog file and clients use: `sender_emails`, `active_toggle`, ...
     pub fn as_str(self) -> &'static str {
         match self {
             ResourceType::SenderEmails => "sender_emails",
@@ -139,6 +172,7 @@ impl ResourceType {
         }
     }
 
+    /// The resource type named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.as_str() == raw)
     }
@@ -147,26 +181,45 @@ impl ResourceType {
 /// A catalog entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderDefinition {
+    /// The provider's slug: its identifier everywhere.
     pub slug: ProviderSlug,
+    /// Its display name (`Google Maps`).
     pub name: String,
+    /// One or two sentences on what it does for the organization.
     pub description: String,
+    /// Where its logo is served from.
     pub logo_url: String,
+    /// Its category.
     pub category: Category,
+    /// How it is connected.
     pub auth_type: AuthType,
+    /// The connect form's fields, in order.
     pub fields: Vec<FieldSpec>,
     /// Providers that must be connected first (I3).
     pub dependencies: Vec<ProviderSlug>,
+    /// What can be configured on it once connected (I11).
     pub resource_types: Vec<ResourceType>,
+    /// A link to the provider's API documentation (the call the health check makes).
     pub docs_url: String,
+    /// Whether it may be connected; an inactive provider is listed, marked, but refused.
     pub active: bool,
 }
 
+/// Why a catalog is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CatalogError {
+    /// Two entries share a slug.
     #[error("provider {0} is defined twice")]
     Duplicate(String),
+    /// An entry depends on a slug the catalog does not hold.
     #[error("provider {provider} depends on unknown provider {dependency}")]
-    UnknownDependency { provider: String, dependency: String },
+    UnknownDependency {
+        /// The entry's slug.
+        provider: String,
+        /// The slug it depends on.
+        dependency: String,
+    },
+    /// An API-key provider does not ask for an `api_key` field.
     #[error("provider {0} must ask for an api_key field")]
     NoApiKeyField(String),
 }
@@ -179,6 +232,8 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Validates `providers`: unique slugs, known dependencies, an `api_key` field for every
+    /// API-key provider.
     pub fn new(providers: Vec<ProviderDefinition>) -> Result<Self, CatalogError> {
         for (i, p) in providers.iter().enumerate() {
             if providers[..i].iter().any(|q| q.slug == p.slug) {
@@ -199,6 +254,7 @@ impl Catalog {
         Ok(Self { providers })
     }
 
+    /// The entry with slug `slug`, active or not.
     pub fn get(&self, slug: &str) -> Option<&ProviderDefinition> {
         self.providers.iter().find(|p| p.slug.as_str() == slug)
     }
@@ -222,6 +278,7 @@ impl Catalog {
             .collect()
     }
 
+    /// Every entry, in catalog order.
     pub fn all(&self) -> &[ProviderDefinition] {
         &self.providers
     }

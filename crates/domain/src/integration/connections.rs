@@ -9,11 +9,14 @@ use crate::caller::Caller;
 use crate::event::Event;
 
 impl IntegrationService {
+    /// The organization's connections, connected and disconnected, newest first (I10); needs
+    /// `settings.view` or `integrations.manage`.
     pub async fn list_connections(&self, caller: &Caller) -> Result<Vec<ConnectionView>, IntegrationError> {
         caller.require(VIEW)?;
         Ok(self.ports.repository.list_connections(caller.organization_id()).await?)
     }
 
+    /// One connection with its latest health checks, newest first (I10).
     pub async fn connection(&self, caller: &Caller, id: Uuid) -> Result<ConnectionDetail, IntegrationError> {
         caller.require(VIEW)?;
         let view = self.find(caller, id).await?;
@@ -21,6 +24,7 @@ impl IntegrationService {
         Ok(ConnectionDetail { view, history })
     }
 
+    /// The connection's latest health checks, newest first.
     pub async fn health_history(&self, caller: &Caller, id: Uuid) -> Result<Vec<HealthCheck>, IntegrationError> {
         Ok(self.connection(caller, id).await?.history)
     }

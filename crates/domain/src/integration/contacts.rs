@@ -64,6 +64,7 @@ impl IntegrationService {
         self.ports.contacts.insert(&resource, &event).await.map_err(contact_store_error)
     }
 
+    /// Changes a contact's value or label; the change is recorded with the value it has after.
     pub async fn update_contact(
         &self,
         caller: &Caller,
@@ -87,6 +88,7 @@ impl IntegrationService {
             .ok_or(IntegrationError::ResourceNotFound)
     }
 
+    /// Deletes a contact; when it was the default, the oldest remaining one becomes the default.
     pub async fn delete_contact(
         &self,
         caller: &Caller,

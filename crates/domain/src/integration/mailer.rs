@@ -7,12 +7,16 @@ use crate::StorageError;
 use crate::notification::{MailError, Mailer};
 use crate::organization::OrganizationId;
 
+/// The [`Mailer`] over the organization's Postmark connection: sends from its default sender
+/// email, and says [`MailError::NotConfigured`] when there is no connected Postmark or no
+/// default sender.
 #[derive(Clone, Debug)]
 pub struct PostmarkMailer {
     service: IntegrationService,
 }
 
 impl PostmarkMailer {
+    /// A mailer that reaches Postmark through `service`'s ports.
     pub fn new(service: IntegrationService) -> Self {
         Self { service }
     }

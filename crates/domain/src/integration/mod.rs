@@ -52,18 +52,25 @@ pub use stripe::{MockStripeSignatureVerifier, MockStripeWebhookRepository};
 /// An organization's activation of a provider (created at the first successful connect).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationInstance {
+    /// The instance's id.
     pub id: Uuid,
+    /// The organization that activated the provider; one instance per organization and provider.
     pub organization_id: OrganizationId,
+    /// The provider activated.
     pub provider: ProviderSlug,
+    /// Active, error or disconnected.
     pub status: InstanceStatus,
     /// The active/inactive toggle (I11); an inactive instance stays connected but unused.
     pub enabled: bool,
     /// The chosen model, for providers with model selection (I11).
     pub selected_model: Option<String>,
+    /// When the organization first connected the provider.
     pub created_at: DateTime<Utc>,
+    /// When its status, toggle or model last changed.
     pub updated_at: DateTime<Utc>,
 }
 
+/// Where an organization's activation of a provider stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum InstanceStatus {
     /// At least one healthy connection.
@@ -75,6 +82,7 @@ pub enum InstanceStatus {
 }
 
 impl InstanceStatus {
+    /// The name clients see: `active`, `error` or `disconnected`.
     pub fn as_str(self) -> &'static str {
         match self {
             InstanceStatus::Active => "active",
@@ -83,6 +91,7 @@ impl InstanceStatus {
         }
     }
 
+    /// The status named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         [InstanceStatus::Active, InstanceStatus::Error, InstanceStatus::Disconnected]
             .into_iter()
@@ -100,6 +109,7 @@ pub enum AuthMethod {
 }
 
 impl AuthMethod {
+    /// The name clients see: `api_key` or `preconfigured`.
     pub fn as_str(self) -> &'static str {
         match self {
             AuthMethod::ApiKey => "api_key",
@@ -107,18 +117,23 @@ impl AuthMethod {
         }
     }
 
+    /// The method named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         [AuthMethod::ApiKey, AuthMethod::Preconfigured].into_iter().find(|m| m.as_str() == raw)
     }
 }
 
+/// Whether a connection is still in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConnectionStatus {
+    /// In use: its credentials are stored and checked.
     Connected,
+    /// Disconnected by a user (I10): its credentials are deleted; the row stays for the history.
     Disconnected,
 }
 
 impl ConnectionStatus {
+    /// The name clients see: `connected` or `disconnected`.
     pub fn as_str(self) -> &'static str {
         match self {
             ConnectionStatus::Connected => "connected",
@@ -126,6 +141,7 @@ impl ConnectionStatus {
         }
     }
 
+    /// The status named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         [ConnectionStatus::Connected, ConnectionStatus::Disconnected].into_iter().find(|s| s.as_str() == raw)
     }
@@ -134,14 +150,23 @@ impl ConnectionStatus {
 /// A user's authenticated link to an instance (I9).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationConnection {
+    /// The connection's id: what the connected-apps routes name it by.
     pub id: Uuid,
+    /// The organization's instance of the provider it belongs to.
     pub instance_id: Uuid,
+    /// The organization it belongs to.
     pub organization_id: OrganizationId,
+    /// The provider connected.
     pub provider: ProviderSlug,
+    /// The user who connected it; one connection per user and provider.
     pub user_id: UserId,
+    /// Typed credentials or the deployment's pre-configured ones.
     pub auth_method: AuthMethod,
+    /// Connected or disconnected.
     pub status: ConnectionStatus,
+    /// When it was connected.
     pub created_at: DateTime<Utc>,
+    /// When it was disconnected; `None` while connected.
     pub disconnected_at: Option<DateTime<Utc>>,
 }
 
@@ -149,11 +174,17 @@ pub struct IntegrationConnection {
 /// organization, connection and field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCredential {
+    /// The credential's id.
     pub id: Uuid,
+    /// The organization it belongs to.
     pub organization_id: OrganizationId,
+    /// The connection it was typed into.
     pub connection_id: Uuid,
+    /// Which field of the connect form it is.
     pub field: CredentialField,
+    /// The value, sealed with AES-256-GCM to [`Self::owner`] (I4, I5).
     pub ciphertext: Ciphertext,
+    /// When it was stored.
     pub created_at: DateTime<Utc>,
 }
 
@@ -171,22 +202,31 @@ impl StoredCredential {
 /// Credentials in plaintext, in memory only, for the length of one provider call.
 #[derive(Debug, Clone)]
 pub struct Credentials {
+    /// The provider's API key or token.
     pub api_key: SecretString,
+    /// The second secret, for providers that ask for one.
     pub api_secret: Option<SecretString>,
+    /// The account or project id, for providers that ask for one.
     pub account_id: Option<String>,
 }
 
 /// What a health check found (I6, I7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HealthOutcome {
+    /// The provider accepted the credentials: "Postmark connected successfully", say.
     Healthy,
+    /// The provider refused the credentials, however it said so: "The API key you entered is
+    /// invalid. Please check your credentials."
     InvalidCredentials,
     /// Connection refused, timed out, 5xx, or an answer that is not the provider's.
     Unreachable,
+    /// The provider rate-limited the check: "Connection test was rate limited. Please wait a
+    /// moment."
     RateLimited,
 }
 
 impl HealthOutcome {
+    /// The name clients see: `healthy`, `invalid_credentials`, `unreachable` or `rate_limited`.
     pub fn as_str(self) -> &'static str {
         match self {
             HealthOutcome::Healthy => "healthy",
@@ -196,6 +236,7 @@ impl HealthOutcome {
         }
     }
 
+    /// The outcome named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         [Self::Healthy, Self::InvalidCredentials, Self::Unreachable, Self::RateLimited]
             .into_iter()
@@ -221,35 +262,50 @@ impl HealthOutcome {
 /// class); it never holds a credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthReport {
+    /// What the check found.
     pub outcome: HealthOutcome,
+    /// How long the provider took to answer, in milliseconds.
     pub response_time_ms: u32,
+    /// For operators: the status code or error class; never a credential.
     pub detail: String,
 }
 
 /// A recorded health check (IntegrationHealth).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthCheck {
+    /// The check's id.
     pub id: Uuid,
+    /// The connection checked.
     pub connection_id: Uuid,
+    /// What it found.
     pub outcome: HealthOutcome,
+    /// How long the provider took to answer, in milliseconds (I10's response times).
     pub response_time_ms: u32,
+    /// For operators: the status code or error class; never a credential.
     pub detail: String,
+    /// When it ran.
     pub checked_at: DateTime<Utc>,
 }
 
 /// A connection with what the connected-apps views show.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionView {
+    /// The connection.
     pub connection: IntegrationConnection,
+    /// The organization's instance of its provider.
     pub instance: IntegrationInstance,
+    /// Its most recent health check, if it had one.
     pub latest_health: Option<HealthCheck>,
 }
 
 /// This organization's state of one provider, for the catalog (I2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderState {
+    /// The provider.
     pub provider: ProviderSlug,
+    /// The organization's instance's status.
     pub instance_status: InstanceStatus,
+    /// Whether any user of the organization holds a connected connection to it.
     pub connected: bool,
 }
 
@@ -258,7 +314,10 @@ pub struct ProviderState {
 pub struct NewConnection {
     /// Created if the organization has no instance of this provider yet; else updated.
     pub instance: IntegrationInstance,
+    /// The connecting user's new connection.
     pub connection: IntegrationConnection,
+    /// Its sealed credentials; none for a pre-configured provider.
     pub credentials: Vec<StoredCredential>,
+    /// The first health check, which passed.
     pub health: HealthCheck,
 }

@@ -18,7 +18,9 @@ use mockall::automock;
 /// A model a provider offers (Anthropic's model selection).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderModel {
+    /// The model's id, as the provider's API takes it (`claude-sonnet-4-5`, ...).
     pub id: String,
+    /// The model's name for people.
     pub display_name: String,
 }
 
@@ -27,31 +29,41 @@ pub struct ProviderModel {
 pub struct ProviderUsageDay {
     /// The UTC day the bucket starts.
     pub starting_at: DateTime<Utc>,
+    /// Input tokens not read from or written to the prompt cache.
     pub input_tokens: u64,
+    /// Input tokens written to the prompt cache.
     pub cache_creation_input_tokens: u64,
+    /// Input tokens read from the prompt cache.
     pub cache_read_input_tokens: u64,
+    /// Output tokens.
     pub output_tokens: u64,
 }
 
 /// A plain-text email to send through a provider.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
+    /// The sender address: the connection's default sender.
     pub from: String,
+    /// The recipient's address.
     pub to: String,
+    /// The subject line.
     pub subject: String,
+    /// The plain-text body.
     pub body: String,
 }
 
-/// Talks to the providers themselves.
 /// Why a successful connect was not saved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SaveConnectionError {
+    /// The user already holds a connected connection to this provider in the organization.
     #[error("the user already has a connected connection of this provider")]
     AlreadyConnected,
+    /// The store failed; nothing was written.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
+/// Talks to the providers themselves: health checks and the resource operations (I6, I11).
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait ProviderClient: Send + Sync {
@@ -84,6 +96,9 @@ pub trait ProviderClient: Send + Sync {
     ) -> Result<Vec<ProviderUsageDay>, HealthReport>;
 }
 
+/// Stores integration instances, connections, credentials, health checks and the resource
+/// settings, each change with its event. Every method fails only with [`StorageError`] unless
+/// it says otherwise.
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait IntegrationRepository: Send + Sync {
@@ -91,6 +106,7 @@ pub trait IntegrationRepository: Send + Sync {
     /// connection is connected.
     async fn provider_states(&self, organization: OrganizationId) -> Result<Vec<ProviderState>, StorageError>;
 
+    /// The organization's instance of `provider`, whatever its status.
     async fn find_instance(
         &self,
         organization: OrganizationId,
@@ -120,12 +136,14 @@ pub trait IntegrationRepository: Send + Sync {
     /// Connections of the organization (connected and disconnected), newest first.
     async fn list_connections(&self, organization: OrganizationId) -> Result<Vec<ConnectionView>, StorageError>;
 
+    /// The organization's connection with this id, connected or not.
     async fn find_connection(
         &self,
         organization: OrganizationId,
         id: Uuid,
     ) -> Result<Option<ConnectionView>, StorageError>;
 
+    /// The connection's sealed credentials; none once disconnected, or for a pre-configured one.
     async fn credentials(&self, connection: Uuid) -> Result<Vec<StoredCredential>, StorageError>;
 
     /// Records a check, sets the connection's instance to `status` and, when the check changed
@@ -172,11 +190,13 @@ pub trait IntegrationRepository: Send + Sync {
     ) -> Result<(), StorageError>;
 }
 
+/// Why the store refused a sender email or phone number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContactStoreError {
     /// The instance already lists this value for this kind.
     #[error("duplicate value")]
     Duplicate,
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }

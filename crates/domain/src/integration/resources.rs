@@ -9,13 +9,17 @@ use super::ResourceType;
 use crate::organization::OrganizationId;
 use crate::user::Email;
 
+/// Which kind of contact resource (I11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ContactKind {
+    /// A Postmark sender address.
     SenderEmail,
+    /// A Quo phone number.
     PhoneNumber,
 }
 
 impl ContactKind {
+    /// The name clients see: `sender_email` or `phone_number`.
     pub fn as_str(self) -> &'static str {
         match self {
             ContactKind::SenderEmail => "sender_email",
@@ -23,6 +27,7 @@ impl ContactKind {
         }
     }
 
+    /// The kind named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
         [ContactKind::SenderEmail, ContactKind::PhoneNumber].into_iter().find(|k| k.as_str() == raw)
     }
@@ -57,30 +62,45 @@ impl ContactKind {
 /// A sender email or phone number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactResource {
+    /// The resource's id.
     pub id: Uuid,
+    /// The organization it belongs to.
     pub organization_id: OrganizationId,
+    /// The organization's instance of the provider that holds it.
     pub instance_id: Uuid,
+    /// Sender email or phone number.
     pub kind: ContactKind,
+    /// The address (lower-cased) or the E.164 number.
     pub value: String,
     /// A display name ("Billing", "Front desk").
     pub label: String,
+    /// Whether it is the default of its kind: exactly one is while any exist.
     pub is_default: bool,
+    /// When it was added.
     pub created_at: DateTime<Utc>,
+    /// When its value, label or default flag last changed.
     pub updated_at: DateTime<Utc>,
 }
 
+/// Why a sender email or phone number was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContactError {
+    /// The sender address is not an email address.
     #[error("email is not a valid email address")]
     InvalidEmail,
+    /// The phone number is not E.164: `+`, then 2 to 15 digits, no leading zero.
     #[error("phone number must be in E.164 format, e.g. +14155550123")]
     InvalidPhone,
+    /// The label is longer than 100 characters or holds a control character.
     #[error("label must be at most 100 characters, without control characters")]
     InvalidLabel,
+    /// The instance already lists this value for this kind.
     #[error("This value is already listed.")]
     Duplicate,
 }
 
+/// A contact's label: trimmed, empty when absent, at most 100 characters without control
+/// characters.
 pub fn parse_label(raw: Option<&str>) -> Result<String, ContactError> {
     let label = raw.unwrap_or_default().trim();
     if label.chars().count() > 100 || label.chars().any(char::is_control) {

@@ -46,10 +46,12 @@ impl std::fmt::Debug for Preconfigured {
 }
 
 impl Preconfigured {
+    /// The deployment's credentials, by provider slug.
     pub fn new(by_slug: HashMap<String, Credentials>) -> Self {
         Self(by_slug)
     }
 
+    /// Whether the deployment supplies credentials for `slug`.
     pub fn has(&self, slug: &ProviderSlug) -> bool {
         self.0.contains_key(slug.as_str())
     }
@@ -68,59 +70,100 @@ pub enum ConnectInput {
     Preconfigured,
 }
 
+/// Why an integration operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IntegrationError {
+    /// The caller may not: a user without `settings.view` (reads) or `settings.edit` (changes), or
+    /// a key without `integrations.manage` (or a test key).
     #[error(transparent)]
     Forbidden(#[from] Denied),
+    /// No provider in the catalog has this slug.
     #[error("No such provider.")]
     UnknownProvider,
+    /// The organization has no connection with this id (or it was disconnected meanwhile).
     #[error("No such connection.")]
     ConnectionNotFound,
+    /// The provider does not offer this resource or operation (I11): sender emails on Stripe, say.
     #[error("This provider does not support that.")]
     NotSupported,
+    /// The stored credentials do not open (a master key was removed), or a pre-configured
+    /// provider's credentials are no longer configured.
     #[error("The stored credentials could not be decrypted; reconnect the provider.")]
     Undecryptable,
+    /// The connection has no sender email, phone number or webhook endpoint with this id.
     #[error("No such resource.")]
     ResourceNotFound,
+    /// The model is not one the provider offers to these credentials.
     #[error("model {0:?} is not offered by the provider; GET .../models lists them")]
     UnknownModel(String),
+    /// Usage monitoring needs the provider's admin key, stored as the connection's `api_secret`.
     #[error(
         "Usage monitoring reads the provider's usage report, which needs an admin key: reconnect with one as api_secret."
     )]
     AdminKeyRequired,
+    /// A sender email or phone number was refused.
     #[error(transparent)]
     Contact(#[from] ContactError),
+    /// A Stripe webhook endpoint was refused.
     #[error(transparent)]
     Webhook(#[from] WebhookEndpointError),
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
 
+/// Why a connect failed (I3-I9).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectError {
+    /// Refused before connecting: permission, unknown provider, or the store.
     #[error(transparent)]
     Integration(#[from] IntegrationError),
+    /// The provider is inactive in this deployment's catalog.
     #[error("{0} is not available for new connections.")]
     InactiveProvider(String),
+    /// The provider connects with OAuth2, which this build does not offer yet (I12).
     #[error("{0} connects with OAuth, which is not available yet.")]
     OAuthNotSupported(String),
+    /// The provider depends on another that the organization has not connected (I3).
     #[error("{required_name} must be connected first.")]
-    DependencyMissing { required: ProviderSlug, required_name: String },
+    DependencyMissing {
+        /// The slug of the provider to connect first, for a link to it.
+        required: ProviderSlug,
+        /// Its display name, for the message.
+        required_name: String,
+    },
+    /// A field the provider requires is missing or empty.
     #[error("credentials.{0} is required")]
     MissingField(&'static str),
+    /// A field the provider does not ask for was sent.
     #[error("credentials.{0} is not a field of this provider")]
     UnknownField(String),
+    /// A field is longer than the catalog allows.
     #[error("credentials.{field} must be at most {max} characters")]
-    FieldTooLong { field: &'static str, max: usize },
+    FieldTooLong {
+        /// The field's name.
+        field: &'static str,
+        /// Its longest accepted value, in characters.
+        max: usize,
+    },
+    /// A field holds a control character.
     #[error("credentials.{0} must not contain control characters")]
     FieldInvalid(&'static str),
+    /// Pre-configured credentials were asked for, but the deployment has none for this provider.
     #[error("{0} is not pre-configured on this deployment; enter credentials instead.")]
     NotPreconfigured(String),
+    /// The user already holds a connected connection to this provider; one per user and
+    /// provider.
     #[error("You already have a connection to {0}; disconnect it first.")]
     AlreadyConnected(String),
     /// The provider refused or could not be reached: I7's message.
     #[error("{message}")]
-    CheckFailed { outcome: HealthOutcome, message: String },
+    CheckFailed {
+        /// What the check found.
+        outcome: HealthOutcome,
+        /// I7's message for it, naming the provider.
+        message: String,
+    },
 }
 
 impl From<Denied> for ConnectError {
@@ -138,15 +181,21 @@ impl From<StorageError> for ConnectError {
 /// A catalog entry with this organization's state of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderListing {
+    /// The catalog entry.
     pub definition: ProviderDefinition,
+    /// The organization's instance of the provider, if it ever connected it.
     pub state: Option<ProviderState>,
+    /// Whether the deployment supplies credentials, so it can be connected without typing a key
+    /// (I13).
     pub preconfigured: bool,
 }
 
 /// A connection whose health changed at a scheduled check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HealthChange {
+    /// The connection, as before the check.
     pub view: ConnectionView,
+    /// The check that changed its health.
     pub check: HealthCheck,
     /// True when it is healthy again; false when it started failing.
     pub recovered: bool,
@@ -155,21 +204,32 @@ pub struct HealthChange {
 /// A connection with its health history (I10).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionDetail {
+    /// The connection.
     pub view: ConnectionView,
+    /// Its latest health checks, newest first.
     pub history: Vec<HealthCheck>,
 }
 
+/// The ports the integrations service needs.
 #[derive(Clone)]
 pub struct IntegrationPorts {
+    /// The provider catalog (I1).
     pub catalog: Arc<Catalog>,
+    /// Instances, connections, credentials, health checks and resources.
     pub repository: Arc<dyn IntegrationRepository>,
+    /// Seals and opens credentials (I4, I5).
     pub cipher: Arc<dyn CredentialCipher>,
+    /// Calls the providers: health checks and resource operations.
     pub client: Arc<dyn ProviderClient>,
+    /// The time: connections, checks and changes.
     pub clock: Arc<dyn Clock>,
+    /// The deployment's credentials for pre-configured providers (I13).
     pub preconfigured: Preconfigured,
+    /// Sender emails and phone numbers (I11).
     pub contacts: Arc<dyn super::ContactRepository>,
 }
 
+/// Browsing, connecting, checking and configuring integrations (I2-I11, I13).
 #[derive(Clone)]
 pub struct IntegrationService {
     pub(super) ports: IntegrationPorts,
@@ -182,14 +242,17 @@ impl std::fmt::Debug for IntegrationService {
 }
 
 impl IntegrationService {
+    /// A service over `ports`.
     pub fn new(ports: IntegrationPorts) -> Self {
         Self { ports }
     }
 
+    /// The provider catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.ports.catalog
     }
 
+    /// The time on the service's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.ports.clock.now()
     }

@@ -27,20 +27,29 @@ use crate::user::Permission;
 pub(super) const VIEW: Need = Need::UserOrKey(Permission::SettingsView, Scope::WebhooksManage);
 pub(super) const EDIT: Need = Need::UserOrKey(Permission::SettingsEdit, Scope::WebhooksManage);
 
+/// Why an endpoint operation failed (W3).
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
+    /// The input is missing or out of bounds: no URL, no events, a description that is too long.
     #[error("{0}")]
     Invalid(String),
+    /// An event type is not one endpoints can subscribe to (`GET /v1/event-types`).
     #[error("Unknown event type `{0}`. GET /v1/event-types lists them.")]
     UnknownEventType(String),
+    /// The URL is malformed or reaches a forbidden address (W5); the reason is for the user.
     #[error("This URL cannot be used: {0}.")]
     UrlRefused(String),
+    /// The organization already has this many endpoints.
     #[error("An organization can have at most {0} webhook endpoints.")]
     LimitReached(u32),
+    /// The organization has no endpoint with this id.
     #[error("No such webhook endpoint.")]
     NotFound,
+    /// The caller may not: a user without `settings.view` (reads) or `settings.edit` (changes),
+    /// or a key without `webhooks.manage` (or a test key).
     #[error(transparent)]
     Forbidden(#[from] Denied),
+    /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -48,20 +57,31 @@ pub enum WebhookError {
 /// What a create or update asks for.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointInput {
+    /// The URL to deliver to; required on create.
     pub url: Option<String>,
+    /// Event type names (`api_key.revoked`, ...); required on create, at least one.
     pub events: Option<Vec<String>>,
+    /// What the endpoint is for.
     pub description: Option<String>,
     /// Only on update: re-enable (which resets the failures) or disable.
     pub status: Option<EndpointStatus>,
 }
 
+/// Manages outbound webhook endpoints and delivers events to them (W3). Built from its public
+/// fields: its ports and its settings.
 #[derive(Clone)]
 pub struct WebhookService {
+    /// Endpoints, secrets, events and deliveries.
     pub repo: Arc<dyn WebhookRepository>,
+    /// Checks URLs, sends deliveries and mints secrets.
     pub sender: Arc<dyn WebhookSender>,
+    /// Seals and opens the endpoints' signing secrets.
     pub cipher: Arc<dyn CredentialCipher>,
+    /// Notifies an endpoint's creator when it is disabled.
     pub notifications: Arc<dyn NotificationRepository>,
+    /// The time: changes, deliveries and secret rotations.
     pub clock: Arc<dyn Clock>,
+    /// The limits: endpoints per organization, failures that disable an endpoint.
     pub settings: WebhookSettings,
 }
 
@@ -131,11 +151,13 @@ impl WebhookService {
         }
     }
 
+    /// The organization's endpoints, oldest first.
     pub async fn list(&self, caller: &Caller) -> Result<Vec<WebhookEndpoint>, WebhookError> {
         caller.require(VIEW)?;
         Ok(self.repo.endpoints(caller.organization_id()).await?)
     }
 
+    /// The organization's endpoint with this id.
     pub async fn get(&self, caller: &Caller, id: EndpointId) -> Result<WebhookEndpoint, WebhookError> {
         caller.require(VIEW)?;
         self.repo.endpoint(caller.organization_id(), id).await?.ok_or(WebhookError::NotFound)
@@ -176,6 +198,7 @@ impl WebhookService {
         Ok(endpoint)
     }
 
+    /// Deletes the endpoint with its delivery log.
     pub async fn delete(&self, caller: &Caller, id: EndpointId) -> Result<(), WebhookError> {
         caller.require(EDIT)?;
         if self.repo.delete_endpoint(caller.organization_id(), id).await? {
@@ -209,6 +232,7 @@ impl WebhookService {
         self.repo.send_test(&event, id).await?.ok_or(WebhookError::NotFound)
     }
 
+    /// A page of the endpoint's delivery log, newest first.
     pub async fn deliveries(
         &self,
         caller: &Caller,

@@ -39,11 +39,14 @@ pub trait WebhookSender: Send + Sync {
 /// What [`WebhookRepository::insert_endpoint`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndpointInsert {
+    /// The endpoint was stored.
     Inserted,
     /// The organization already has its limit of endpoints; nothing was stored.
     LimitReached,
 }
 
+/// Stores outbound endpoints, their sealed secrets, events and deliveries. Every method fails
+/// only with [`StorageError`].
 #[cfg_attr(any(test, feature = "mocks"), automock)]
 #[async_trait]
 pub trait WebhookRepository: Send + Sync {
@@ -57,6 +60,7 @@ pub trait WebhookRepository: Send + Sync {
     ) -> Result<EndpointInsert, StorageError>;
     /// Oldest first.
     async fn endpoints(&self, organization: OrganizationId) -> Result<Vec<WebhookEndpoint>, StorageError>;
+    /// The organization's endpoint with this id.
     async fn endpoint(
         &self,
         organization: OrganizationId,
@@ -66,6 +70,7 @@ pub trait WebhookRepository: Send + Sync {
     async fn update_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<(), StorageError>;
     /// Deletes the endpoint with its deliveries; false when there was none.
     async fn delete_endpoint(&self, organization: OrganizationId, id: EndpointId) -> Result<bool, StorageError>;
+    /// The endpoint's sealed secrets; `None` when there is no such endpoint.
     async fn secrets(&self, id: EndpointId) -> Result<Option<EndpointSecrets>, StorageError>;
     /// The current secret becomes the previous one (kept until `previous_until`); `new` is current.
     async fn rotate_secret(

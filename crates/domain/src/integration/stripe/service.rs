@@ -19,13 +19,20 @@ use crate::page::{Page, PageRequest};
 use crate::ports::Clock;
 use crate::sealed::CredentialCipher;
 
+/// The ports the Stripe webhooks need.
 #[derive(Clone)]
 pub struct StripeWebhookPorts {
+    /// The provider catalog: which providers offer webhook endpoints.
     pub catalog: Arc<Catalog>,
+    /// Finds the Stripe connection an endpoint belongs to.
     pub integrations: Arc<dyn IntegrationRepository>,
+    /// Endpoints, their sealed secrets and received events.
     pub webhooks: Arc<dyn StripeWebhookRepository>,
+    /// Seals and opens endpoints' signing secrets.
     pub cipher: Arc<dyn CredentialCipher>,
+    /// Checks `Stripe-Signature` headers.
     pub verifier: Arc<dyn StripeSignatureVerifier>,
+    /// The time: registrations, receptions, and the signature's tolerance.
     pub clock: Arc<dyn Clock>,
 }
 
@@ -42,6 +49,7 @@ impl std::fmt::Debug for StripeWebhookService {
 }
 
 impl StripeWebhookService {
+    /// A service over `ports`.
     pub fn new(ports: StripeWebhookPorts) -> Self {
         Self { ports }
     }
@@ -62,6 +70,7 @@ impl StripeWebhookService {
         Ok(view)
     }
 
+    /// The connection's endpoints, oldest first; needs `settings.view` or `integrations.manage`.
     pub async fn endpoints(
         &self,
         caller: &Caller,
@@ -108,6 +117,8 @@ impl StripeWebhookService {
         Ok(endpoint)
     }
 
+    /// Deletes an endpoint and its received events; needs `settings.edit` or
+    /// `integrations.manage`.
     pub async fn delete_endpoint(&self, caller: &Caller, connection: Uuid, id: Uuid) -> Result<(), IntegrationError> {
         caller.require(EDIT)?;
         let view = self.connection(caller, connection).await?;
@@ -139,6 +150,7 @@ impl StripeWebhookService {
         Ok(StripeStatus { view, endpoints, last_event_at })
     }
 
+    /// A page of the connection's received events, newest first.
     pub async fn events(
         &self,
         caller: &Caller,
