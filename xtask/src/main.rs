@@ -1,12 +1,13 @@
 //! Project automation, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`):
-//! benchmarks, the fuzzing runs and the crash runs, the API checks, and what the README
-//! snippets' test needs.
+//! benchmarks, the fuzzing runs and the crash runs, the API checks, the client's generated
+//! types, and what the README snippets' test needs.
 //!
 //! Kept to few dependencies (std, serde_json, ureq) so it builds quickly and never drags the
 //! server's dependency tree in: it talks to the server over HTTP, like a client would.
 
 mod api_server;
 mod bench;
+mod client_types;
 mod crash;
 mod error;
 mod fake_http;
@@ -48,6 +49,11 @@ Commands:
   bench usage-writer [--database sqlite|postgres]
         The usage log's batch writer alone: 500,000 rows (OTESSE_BENCH_ROWS) in batches of
         5,000 into a fresh database, rows per second printed; fails if a row is missing.
+  client-types
+        Regenerates crates/client/src/generated.rs, the Rust client's request and answer types,
+        from the server's OpenAPI document (typify), by running the client's `generated` test
+        with OTESSE_CLIENT_TYPES=write. Without it that test fails when the committed file is
+        not what the document generates.
   crash [--rounds 20] [--database sqlite|postgres] [--url URL] [--seed N] [--release]
         Builds the server (debug unless --release: the debug binary is the one the tests
         build, and a kill does not care about optimisation), starts it on a fresh SQLite data
@@ -143,6 +149,10 @@ fn run(args: &[&str]) -> Result<ExitCode, Error> {
         }
         ["bench", ..] => {
             Err(Error::new("unknown bench; available: `cargo xtask bench auth`, `cargo xtask bench usage-writer`"))
+        }
+        ["client-types"] => {
+            client_types::run()?;
+            Ok(ExitCode::SUCCESS)
         }
         ["crash", rest @ ..] => {
             crash::run(&crash::Options::parse(rest)?)?;

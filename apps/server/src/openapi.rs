@@ -96,7 +96,7 @@ use crate::routes;
         routes::integrations::set_default_contact,
     ),
     components(schemas(crate::error::Envelope)),
-    modifiers(&SecuritySchemes, &ErrorResponses, &OutputFieldsRequired),
+    modifiers(&SecuritySchemes, &ErrorResponses, &ListItemsByReference, &OutputFieldsRequired),
     tags(
         (name = "operations", description = "Liveness, readiness, metrics and this document"),
         (name = "setup", description = "First run: the organization and its first admin"),
@@ -236,8 +236,44 @@ impl Modify for ErrorResponses {
     }
 }
 
+/// utoipa copies a generic type's argument into it: `ListResponse<CustomerView>` becomes
+/// `ListResponse_CustomerView` with `CustomerView`'s schema inlined as `data.items`. The copy
+/// escapes [`OutputFieldsRequired`] (its nullable fields stayed optional, unlike the component's)
+/// and gives generated clients a second type for every kind of item, so a page's items refer
+/// to their component instead.
+struct ListItemsByReference;
+
+impl Modify for ListItemsByReference {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else { return };
+        let pages: Vec<(String, String)> = components
+            .schemas
+            .keys()
+            .filter_map(|name| Some((name.clone(), name.strip_prefix("ListResponse_")?.to_owned())))
+            .collect();
+        for (page, item) in pages {
+            assert!(components.schemas.contains_key(&item), "{page}: no component {item} for its items");
+            let Some(schema) = components.schemas.get_mut(&page) else { continue };
+            let mut value = serde_json::to_value(&*schema).unwrap_or_default();
+            match value.pointer_mut("/properties/data/items") {
+                Some(items) => *items = json!({"$ref": format!("#/components/schemas/{item}")}),
+                None => panic!("{page} has no data.items"),
+            }
+            match serde_json::from_value(value) {
+                Ok(rewritten) => *schema = rewritten,
+                Err(err) => panic!("{page} does not round-trip: {err}"),
+            }
+        }
+    }
+}
+
+/// The answer fields serialized with `skip_serializing_if` (absent, not `null`, when empty):
+/// a sign-in answers `token` or `csrf_token`, never both.
+const MAY_BE_ABSENT: [(&str, &str); 2] = [("SessionResponse", "token"), ("SessionResponse", "csrf_token")];
+
 /// View types always serialize every field (`null` when empty), so every property of a schema
-/// an answer uses is required: clients can rely on the key being there.
+/// an answer uses is required: clients can rely on the key being there. The exceptions are
+/// listed in [`MAY_BE_ABSENT`].
 struct OutputFieldsRequired;
 
 impl Modify for OutputFieldsRequired {
@@ -265,6 +301,11 @@ impl Modify for OutputFieldsRequired {
         for name in &outputs {
             if let Some(schema) = document.pointer_mut(&format!("/components/schemas/{name}")) {
                 require_every_property(schema);
+                for (_, field) in MAY_BE_ABSENT.iter().filter(|(schema, _)| schema == name) {
+                    if let Some(Value::Array(required)) = schema.get_mut("required") {
+                        required.retain(|property| property != field);
+                    }
+                }
             }
         }
         match serde_json::from_value(document) {

@@ -121,7 +121,7 @@ pub async fn end_other_sessions(
 #[serde(deny_unknown_fields)]
 pub struct RedeemResetRequest {
     /// The `pwr_...` token an admin issued.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = Password)]
     pub token: SecretString,
     /// 10 to 128 characters.
     #[schema(value_type = String, format = Password)]

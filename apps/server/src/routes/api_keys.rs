@@ -138,6 +138,7 @@ impl From<&otesse_domain::api_key::KeyListing> for KeyView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedKeyView {
     /// The full key. Store it now: it is never shown again.
+    #[schema(format = Password)]
     pub key: String,
     #[serde(flatten)]
     pub api_key: KeyView,

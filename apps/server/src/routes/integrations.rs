@@ -140,11 +140,25 @@ pub async fn provider(
     Ok(web::Json(ProviderView::from(&service.provider(&caller.caller, &slug).await?)))
 }
 
+/// The credential fields by name, each a secret (`format: password`).
+fn credentials() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+    let schema = serde_json::json!({
+        "type": ["object", "null"],
+        "description": "`{api_key, api_secret?, account_id?}` as the provider's `fields` ask.",
+        "propertyNames": {"type": "string"},
+        "additionalProperties": {"type": "string", "format": "password"},
+    });
+    match serde_json::from_value(schema) {
+        Ok(schema) => utoipa::openapi::RefOr::T(schema),
+        Err(err) => panic!("the credentials schema does not build: {err}"),
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectRequest {
     /// `{api_key, api_secret?, account_id?}` as the provider's `fields` ask.
-    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    #[schema(schema_with = credentials)]
     pub credentials: Option<BTreeMap<String, SecretString>>,
     /// Use the deployment's pre-configured credentials instead.
     #[serde(default)]

@@ -35,6 +35,7 @@ pub struct SignInRequest {
 pub struct SessionResponse {
     /// Send as `Authorization: Bearer <token>`. Shown once. Absent on a cookie sign-in.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Password)]
     pub token: Option<String>,
     /// A cookie sign-in's CSRF token (also in the readable `otesse_csrf` cookie).
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -18,7 +18,7 @@ pub struct SetupToken(pub SecretString);
 #[serde(deny_unknown_fields)]
 pub struct SetupRequest {
     /// The token printed at first start (or `OTESSE_SETUP_TOKEN`).
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = Password)]
     pub setup_token: SecretString,
     pub organization_name: String,
     pub email: String,

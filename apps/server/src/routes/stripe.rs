@@ -66,7 +66,7 @@ pub struct WebhookEndpointRequest {
     /// Stripe event types (`charge.succeeded`), or `["*"]` for all.
     pub events: Vec<String>,
     /// The endpoint's signing secret from Stripe (`whsec_...`); stored encrypted, never shown.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, format = Password)]
     pub signing_secret: SecretString,
     pub description: Option<String>,
 }

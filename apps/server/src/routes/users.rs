@@ -142,6 +142,7 @@ pub async fn delete(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PasswordResetView {
     /// `pwr_...`: shown once. Give it to the user; it works once, until `expires_at`.
+    #[schema(format = Password)]
     pub reset_token: String,
     pub expires_at: DateTime<Utc>,
     /// `sent` (to the user's address through the organization's Postmark), `not_configured`

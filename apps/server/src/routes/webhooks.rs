@@ -83,12 +83,14 @@ pub struct EndpointWithSecret {
     #[serde(flatten)]
     pub endpoint: EndpointView,
     /// `whsec_...`: verify deliveries with it. Shown only now.
+    #[schema(format = Password)]
     pub secret: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SecretView {
     /// The new `whsec_...` secret. The previous one keeps signing deliveries for 24 hours.
+    #[schema(format = Password)]
     pub secret: String,
 }
 

@@ -2,6 +2,10 @@
 //! the view types' `#[schema(schema_with = ...)]`. Each list comes from the domain's own list
 //! (`ALL`) or, where the domain keeps none, is written here beside an exhaustive match: a new
 //! variant does not compile until it is listed, so the document cannot fall behind the server.
+//!
+//! Each set carries a `title`, its name (`Environment`, `ScopeLevel`): every property that uses
+//! the set has the same title, so generated clients (the Rust client's `generated.rs`) make one
+//! type per set rather than one per property.
 
 use otesse_domain::api_key::{Access, ApiKeyStatus, Environment, ExpiresIn, Scope, ScopeLevel};
 use otesse_domain::event::EventKind;
@@ -32,21 +36,21 @@ fn schema(value: Value) -> RefOr<Schema> {
     }
 }
 
-/// A string, one of `names`.
-fn one_of(names: Vec<&'static str>) -> RefOr<Schema> {
-    schema(json!({"type": "string", "enum": names}))
+/// A string, one of `names`, the set called `title`.
+fn one_of(title: &str, names: Vec<&'static str>) -> RefOr<Schema> {
+    schema(json!({"title": title, "type": "string", "enum": names}))
 }
 
 /// A string, one of `names`, or `null`.
-fn optional(names: Vec<&'static str>) -> RefOr<Schema> {
+fn optional(title: &str, names: Vec<&'static str>) -> RefOr<Schema> {
     let mut values: Vec<Value> = names.into_iter().map(Value::from).collect();
     values.push(Value::Null);
-    schema(json!({"type": ["string", "null"], "enum": values}))
+    schema(json!({"title": title, "type": ["string", "null"], "enum": values}))
 }
 
 /// A list of strings, each one of `names`.
-fn list(names: Vec<&'static str>) -> RefOr<Schema> {
-    schema(json!({"type": "array", "items": {"type": "string", "enum": names}}))
+fn list(title: &str, names: Vec<&'static str>) -> RefOr<Schema> {
+    schema(json!({"type": "array", "items": {"title": title, "type": "string", "enum": names}}))
 }
 
 fn scope_names() -> Vec<&'static str> {
@@ -58,58 +62,59 @@ fn event_type_names() -> Vec<&'static str> {
 }
 
 pub fn scope_level() -> RefOr<Schema> {
-    one_of(ScopeLevel::ALL.map(ScopeLevel::as_str).to_vec())
+    one_of("ScopeLevel", ScopeLevel::ALL.map(ScopeLevel::as_str).to_vec())
 }
 
 pub fn scope_levels() -> RefOr<Schema> {
-    list(ScopeLevel::ALL.map(ScopeLevel::as_str).to_vec())
+    list("ScopeLevel", ScopeLevel::ALL.map(ScopeLevel::as_str).to_vec())
 }
 
 pub fn scope() -> RefOr<Schema> {
-    one_of(scope_names())
+    one_of("Scope", scope_names())
 }
 
 pub fn scopes() -> RefOr<Schema> {
-    list(scope_names())
+    list("Scope", scope_names())
 }
 
-/// Scopes as a request may spell them: `customers.read`, or `customers:read` (K5).
+/// Scopes as a request may spell them: `customers.read`, or `customers:read` (K5). The set is
+/// still `Scope`: the second spellings are aliases.
 pub fn scope_inputs() -> RefOr<Schema> {
     let names: Vec<String> =
         scope_names().into_iter().flat_map(|name| [name.to_owned(), name.replacen('.', ":", 1)]).collect();
-    schema(json!({"type": "array", "items": {"type": "string", "enum": names}}))
+    schema(json!({"type": "array", "items": {"title": "Scope", "type": "string", "enum": names}}))
 }
 
 pub fn environment() -> RefOr<Schema> {
-    one_of(Environment::ALL.map(Environment::as_str).to_vec())
+    one_of("Environment", Environment::ALL.map(Environment::as_str).to_vec())
 }
 
 pub fn expires_in() -> RefOr<Schema> {
-    one_of(ExpiresIn::ALL.map(ExpiresIn::as_str).to_vec())
+    one_of("ExpiresIn", ExpiresIn::ALL.map(ExpiresIn::as_str).to_vec())
 }
 
 pub fn key_status() -> RefOr<Schema> {
-    one_of(listed!(ApiKeyStatus: Active, Expired, Revoked))
+    one_of("KeyStatus", listed!(ApiKeyStatus: Active, Expired, Revoked))
 }
 
 pub fn access() -> RefOr<Schema> {
     let _exhaustive = |access: Access| match access {
         Access::Read | Access::Write => (),
     };
-    one_of(vec!["read", "write"])
+    one_of("Access", vec!["read", "write"])
 }
 
 pub fn role() -> RefOr<Schema> {
-    one_of(Role::ALL.map(Role::as_str).to_vec())
+    one_of("Role", Role::ALL.map(Role::as_str).to_vec())
 }
 
 /// An optional role in a change (`PATCH /v1/users/{id}`).
 pub fn role_input() -> RefOr<Schema> {
-    optional(Role::ALL.map(Role::as_str).to_vec())
+    optional("Role", Role::ALL.map(Role::as_str).to_vec())
 }
 
 pub fn user_status() -> RefOr<Schema> {
-    one_of(UserStatus::ALL.map(UserStatus::as_str).to_vec())
+    one_of("UserStatus", UserStatus::ALL.map(UserStatus::as_str).to_vec())
 }
 
 /// The statuses an admin may set: deletion has its own route.
@@ -117,7 +122,7 @@ pub fn user_status_input() -> RefOr<Schema> {
     let _exhaustive = |status: UserStatus| match status {
         UserStatus::Active | UserStatus::Deactivated | UserStatus::Deleted => (),
     };
-    optional(vec![UserStatus::Active.as_str(), UserStatus::Deactivated.as_str()])
+    optional("UserStatusChange", vec![UserStatus::Active.as_str(), UserStatus::Deactivated.as_str()])
 }
 
 /// Whether a password reset token also went out by email.
@@ -127,7 +132,7 @@ pub fn reset_email() -> RefOr<Schema> {
         | otesse_domain::account::ResetMail::NotConfigured
         | otesse_domain::account::ResetMail::Failed(_) => (),
     };
-    one_of(vec!["sent", "not_configured", "failed"])
+    one_of("ResetEmail", vec!["sent", "not_configured", "failed"])
 }
 
 pub fn permissions() -> RefOr<Schema> {
@@ -136,79 +141,81 @@ pub fn permissions() -> RefOr<Schema> {
     let _exhaustive = |permission: Permission| match permission {
         SettingsView | SettingsEdit | UsersManage | GrantSensitiveScopes => (),
     };
-    list(all.map(super::users::permission_name).to_vec())
+    list("Permission", all.map(super::users::permission_name).to_vec())
 }
 
 pub fn category() -> RefOr<Schema> {
-    one_of(Category::ALL.map(Category::as_str).to_vec())
+    one_of("Category", Category::ALL.map(Category::as_str).to_vec())
 }
 
 pub fn auth_type() -> RefOr<Schema> {
-    one_of(listed!(AuthType: ApiKey, OAuth2))
+    one_of("AuthType", listed!(AuthType: ApiKey, OAuth2))
 }
 
 pub fn credential_field() -> RefOr<Schema> {
-    one_of(CredentialField::ALL.map(CredentialField::as_str).to_vec())
+    one_of("CredentialField", CredentialField::ALL.map(CredentialField::as_str).to_vec())
 }
 
 pub fn resource_types() -> RefOr<Schema> {
-    list(ResourceType::ALL.map(ResourceType::as_str).to_vec())
+    list("ResourceType", ResourceType::ALL.map(ResourceType::as_str).to_vec())
 }
 
 /// This organization's state of a provider, as `ProviderView` computes it.
 pub fn provider_connection_status() -> RefOr<Schema> {
-    one_of(vec!["not_connected", "connected", "error"])
+    one_of("ProviderConnectionStatus", vec!["not_connected", "connected", "error"])
 }
 
 pub fn health_outcome() -> RefOr<Schema> {
-    one_of(listed!(HealthOutcome: Healthy, InvalidCredentials, Unreachable, RateLimited))
+    one_of("HealthOutcome", listed!(HealthOutcome: Healthy, InvalidCredentials, Unreachable, RateLimited))
 }
 
 pub fn connection_status() -> RefOr<Schema> {
-    one_of(listed!(ConnectionStatus: Connected, Disconnected))
+    one_of("ConnectionStatus", listed!(ConnectionStatus: Connected, Disconnected))
 }
 
 pub fn instance_status() -> RefOr<Schema> {
-    one_of(listed!(InstanceStatus: Active, Error, Disconnected))
+    one_of("InstanceStatus", listed!(InstanceStatus: Active, Error, Disconnected))
 }
 
 pub fn auth_method() -> RefOr<Schema> {
-    one_of(listed!(AuthMethod: ApiKey, Preconfigured))
+    one_of("AuthMethod", listed!(AuthMethod: ApiKey, Preconfigured))
 }
 
 pub fn event_type() -> RefOr<Schema> {
-    one_of(event_type_names())
+    one_of("EventType", event_type_names())
 }
 
 pub fn event_types() -> RefOr<Schema> {
-    list(event_type_names())
+    list("EventType", event_type_names())
 }
 
 pub fn optional_event_types() -> RefOr<Schema> {
-    schema(json!({"type": ["array", "null"], "items": {"type": "string", "enum": event_type_names()}}))
+    schema(
+        json!({"type": ["array", "null"], "items": {"title": "EventType", "type": "string", "enum": event_type_names()}}),
+    )
 }
 
 pub fn endpoint_status() -> RefOr<Schema> {
-    one_of(listed!(EndpointStatus: Enabled, Disabled))
+    one_of("EndpointStatus", listed!(EndpointStatus: Enabled, Disabled))
 }
 
 pub fn optional_endpoint_status() -> RefOr<Schema> {
-    optional(listed!(EndpointStatus: Enabled, Disabled))
+    optional("EndpointStatus", listed!(EndpointStatus: Enabled, Disabled))
 }
 
 pub fn delivery_state() -> RefOr<Schema> {
-    one_of(listed!(DeliveryState: Pending, Succeeded, Failed))
+    one_of("DeliveryState", listed!(DeliveryState: Pending, Succeeded, Failed))
 }
 
 pub fn notification_kind() -> RefOr<Schema> {
-    one_of(NotificationKind::ALL.map(NotificationKind::as_str).to_vec())
+    one_of("NotificationKind", NotificationKind::ALL.map(NotificationKind::as_str).to_vec())
 }
 
 pub fn audit_action() -> RefOr<Schema> {
-    one_of(EventKind::auditable().map(EventKind::as_str).collect())
+    one_of("AuditAction", EventKind::auditable().map(EventKind::as_str).collect())
 }
 
 /// Who did it, as `AuditEntryView` names it.
 pub fn actor_type() -> RefOr<Schema> {
-    one_of(vec!["user", "api_key", "system"])
+    one_of("ActorType", vec!["user", "api_key", "system"])
 }
