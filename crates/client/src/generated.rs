@@ -2140,6 +2140,20 @@ pub struct RedeemResetRequest {
     ///The `pwr_...` token an admin issued.
     pub token: crate::Secret,
 }
+/**The error answer Otesse itself gives a request refused for this reason, for the service to
+relay as it is: its status, its `Retry-After`, and the body `{"error": {type, code, message}}`.*/
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+pub struct Refusal {
+    pub code: ErrorCode,
+    pub message: ::std::string::String,
+    ///Seconds to wait, for a `Retry-After` header (rate limits only).
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub retry_after: ::std::option::Option<i64>,
+    ///The HTTP status (401, 403 or 429).
+    pub status: i32,
+    #[serde(rename = "type")]
+    pub type_: ErrorType,
+}
 ///`ResetEmail`
 #[derive(
     ::serde::Deserialize,
@@ -2849,6 +2863,9 @@ pub struct VerifiedKey {
     pub id: ::uuid::Uuid,
     pub name: ::std::string::String,
     pub organization_id: ::uuid::Uuid,
+    ///When the key was or will be revoked (a key rotated with a grace period has a time ahead).
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub revoked_at: ::std::option::Option<::chrono::DateTime<::chrono::offset::Utc>>,
     pub scope_level: ScopeLevel,
     pub scopes: ::std::vec::Vec<Scope>,
 }
@@ -2951,6 +2968,8 @@ allow-list is refused (`ip_not_allowed`) when this is missing.*/
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
 pub struct VerifyResponse {
     pub code: VerifyCode,
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub error: ::std::option::Option<Refusal>,
     #[serde(deserialize_with = "::std::option::Option::deserialize")]
     pub key: ::std::option::Option<VerifiedKey>,
     ///The message Otesse itself answers for this reason.
