@@ -3,11 +3,12 @@
 //! the example Grafana dashboard and Prometheus alert rules in docs/ name only metrics the
 //! server exposes, all of them listed in docs/operations.md.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration, Utc};
 use otesse_domain::jobs::{JobKind, JobQueue, NewJob};
 use reqwest::Method;
+use serde_json::Value;
 
 use crate::helpers::{TestApp, eventually, spawn_app, spawn_app_with};
 use crate::integrations::{CANARY, app_with_postmark, connect_body, fake_postmark};
@@ -29,6 +30,11 @@ impl Scraped {
     fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let wanted: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         self.samples.iter().find(|(n, l, _)| n == name && *l == wanted).map(|(_, _, v)| *v)
+    }
+
+    /// The metric families (`# TYPE` lines).
+    fn families(&self) -> BTreeSet<String> {
+        self.text.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next()).map(str::to_owned).collect()
     }
 
     /// Like [`Scraped::get`], and there must be one.
@@ -232,4 +238,110 @@ async fn the_database_pool_is_reported() {
     let in_use = scraped.value("otesse_db_pool_connections", &[("state", "in_use")]);
     assert!(idle + in_use >= 1.0, "the pool has opened connections: {idle} idle, {in_use} in use");
     assert!(idle + in_use <= max);
+}
+/// The files of docs/.
+fn doc(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every `otesse_...` metric family named in `text` (a histogram's `_bucket`, `_count` and
+/// `_sum` series count as their family).
+fn referenced(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("otesse_") {
+        let tail = &rest[at..];
+        let end = tail.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(tail.len());
+        let name = &tail[..end];
+        let family = ["_bucket", "_count", "_sum"].iter().find_map(|s| name.strip_suffix(s)).unwrap_or(name);
+        names.insert(family.to_owned());
+        rest = &tail[end..];
+    }
+    names
+}
+
+/// docs/prometheus-alerts.yml as JSON, read by PyYAML (python3-yaml): a real YAML parser,
+/// which the machines this project builds on have. Without it (outside CI) the file is only
+/// checked by its lines.
+fn alert_rules() -> Option<Value> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/prometheus-alerts.yml");
+    let script = "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))";
+    let output = std::process::Command::new("python3").args(["-c", script]).arg(&path).output();
+    match output {
+        Ok(output) if output.status.success() => Some(serde_json::from_slice(&output.stdout).unwrap()),
+        Ok(output) if String::from_utf8_lossy(&output.stderr).contains("yaml.") => {
+            panic!("docs/prometheus-alerts.yml is not valid YAML: {}", String::from_utf8_lossy(&output.stderr))
+        }
+        other => {
+            assert!(std::env::var_os("CI").is_none(), "CI needs python3 with PyYAML (python3-yaml): {other:?}");
+            eprintln!("python3 with PyYAML is missing: the alert rules are checked by their lines only");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_and_alert_rules_use_only_exposed_metrics_and_operations_lists_them_all() {
+    // Every family exists once something has happened: a request, a provider check.
+    let fake = fake_postmark(200).await;
+    let app = app_with_postmark(&fake, |_| {}).await;
+    let admin = app.admin().await;
+    app.post("/v1/integrations/providers/postmark/connect", &admin, &connect_body(CANARY)).await.expect(201);
+    let exposed = scrape(&app).await.families();
+
+    let dashboard: Value = serde_json::from_str(&doc("grafana-dashboard.json")).expect("the dashboard is JSON");
+    assert!(dashboard["title"].is_string() && dashboard["uid"].is_string() && dashboard["schemaVersion"].is_u64());
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let mut expressions = Vec::new();
+    for panel in panels.iter().filter(|p| p["type"] != "row") {
+        assert!(panel["title"].is_string() && panel["gridPos"]["w"].is_u64(), "{panel}");
+        let targets = panel["targets"].as_array().unwrap_or_else(|| panic!("a panel without targets: {panel}"));
+        for target in targets {
+            expressions.push(target["expr"].as_str().unwrap_or_else(|| panic!("no expr: {target}")).to_owned());
+        }
+    }
+    let on_dashboard = referenced(&expressions.join("\n"));
+
+    let rules_text = doc("prometheus-alerts.yml");
+    let alert_expressions = match alert_rules() {
+        Some(rules) => {
+            let groups = rules["groups"].as_array().expect("groups");
+            let rules: Vec<&Value> = groups.iter().flat_map(|g| g["rules"].as_array().expect("rules")).collect();
+            for rule in &rules {
+                assert!(rule["alert"].is_string() && rule["expr"].is_string(), "{rule}");
+                assert!(rule["labels"]["severity"].is_string() && rule["annotations"]["summary"].is_string(), "{rule}");
+            }
+            rules.iter().map(|r| r["expr"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+        }
+        None => {
+            assert!(rules_text.starts_with("groups:") && rules_text.contains("- alert:"), "not alert rules");
+            vec![rules_text.clone()]
+        }
+    };
+    let in_alerts = referenced(&alert_expressions.join("\n"));
+    assert!(in_alerts.len() >= 5, "{in_alerts:?}");
+
+    for name in on_dashboard.iter().chain(&in_alerts) {
+        assert!(exposed.contains(name), "{name} is in docs/ but not exposed by the server");
+    }
+    let operations = doc("operations.md");
+    for name in exposed.iter().filter(|n| n.starts_with("otesse_")) {
+        assert!(operations.contains(&format!("`{name}`")), "{name} is not listed in docs/operations.md");
+    }
+    // What issue 16 asked the dashboard to show.
+    for wanted in [
+        "otesse_http_requests_total",
+        "otesse_http_request_duration_seconds",
+        "otesse_key_cache_requests_total",
+        "otesse_usage_queue_depth",
+        "otesse_jobs_queued",
+        "otesse_job_oldest_age_seconds",
+        "otesse_webhook_deliveries_total",
+        "otesse_webhook_delivery_duration_seconds",
+        "otesse_provider_health_check_seconds",
+        "otesse_db_pool_connections",
+    ] {
+        assert!(on_dashboard.contains(wanted), "the dashboard has no panel on {wanted}");
+    }
 }
