@@ -209,6 +209,7 @@ pub struct JobFilter {
 /// How many jobs of one kind wait, for the operator's metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobBacklog {
+    /// The kind these jobs are.
     pub kind: JobKind,
     /// Queued jobs: due ones and those waiting for a later `run_at` (a retry's backoff).
     pub queued: u64,
