@@ -53,7 +53,7 @@ impl EmbeddedVerifier {
         }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let metrics = Metrics::new();
-        let cache = crate::startup::key_cache(settings);
+        let cache = crate::startup::key_cache(settings, &metrics);
         let invalidations = KeyInvalidationListener::start(&database, cache.clone()).await?;
         let keys = crate::startup::api_key_service(
             settings,

@@ -2,6 +2,7 @@
 //! server until it is stopped (gracefully, flushing the usage queue).
 
 use std::net::TcpListener;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use otesse_domain::integration::{
     StripeWebhookService,
 };
 use otesse_domain::notification::{ExpiryWarningPorts, ExpiryWarnings, NotificationService};
-use otesse_domain::ports::{Clock, KeyCache, KeyHasher, PasswordHasher, SecretGenerator, UsageSink};
+use otesse_domain::ports::{Clock, KeyCache, KeyHasher, PasswordHasher, ProviderClient, SecretGenerator, UsageSink};
 use otesse_domain::sealed::CredentialCipher;
 use otesse_providers::{HttpProviderClient, ProviderClientConfig};
 use otesse_storage::Database;
@@ -35,7 +36,8 @@ use crate::config::{Mode, Settings};
 use crate::error::json_error;
 use crate::identify::TrustedProxies;
 use crate::key_invalidation::{BroadcastingKeyCache, InvalidationFeed, KeyInvalidationListener};
-use crate::metrics::Metrics;
+use crate::metrics::observed::{CountedKeyCache, TimedProviderClient, TimedWebhookSender};
+use crate::metrics::{HttpMetrics, Metrics, Scrape};
 use crate::openapi::ApiDoc;
 use crate::routes::{self, setup::SetupToken};
 use crate::support::{MemoryKeyGuessGuard, MemorySignInThrottle, MokaKeyCache, SystemClock, ThrottleLimits};
@@ -96,12 +98,12 @@ impl Application {
             Duration::from_millis(settings.usage.flush_interval_ms),
             metrics.clone(),
         );
-        let cache = key_cache(&settings);
+        let cache = key_cache(&settings, &metrics);
         // Every entry the cache drops is also told to the services on /v1/keys/invalidations.
         let invalidation_feed = InvalidationFeed::new();
         let cache: Arc<dyn KeyCache> = Arc::new(BroadcastingKeyCache::new(cache, invalidation_feed.clone()));
         let key_invalidations = KeyInvalidationListener::start(&database, cache.clone()).await?;
-        let webhooks = webhook_service(&settings, &database, clock.clone())?;
+        let webhooks = webhook_service(&settings, &database, clock.clone(), &metrics)?;
         let api_keys = api_key_service(&settings, &database, cache, hasher.clone(), secrets.clone(), clock.clone());
         // One bounded hasher for every password check, so the bound holds across services.
         let passwords: Arc<dyn PasswordHasher> = Arc::new(password_hasher(&settings.sign_in));
@@ -124,7 +126,7 @@ impl Application {
         );
         let service_tokens = crate::service_tokens::service(&database, hasher.clone(), secrets.clone(), clock.clone());
         let customers = CustomerService::new(Arc::new(database.customers()), clock.clone());
-        let (integrations, stripe) = integration_services(&settings, &database, clock.clone())?;
+        let (integrations, stripe) = integration_services(&settings, &database, clock.clone(), Some(&metrics))?;
         let accounts = AccountService::new(AccountPorts {
             users: Arc::new(database.users()),
             accounts: Arc::new(database.accounts()),
@@ -181,6 +183,9 @@ impl Application {
             cipher: Arc::new(keyring(&settings)?),
             clock: clock.clone(),
         };
+        let scrape =
+            Scrape::new(metrics.clone(), usage.clone(), database.clone(), Arc::new(database.jobs()), clock.clone());
+        let http = HttpMetrics::new(&metrics, routes::route_table());
         let data = AppData {
             database: web::Data::new(database),
             api_keys: web::Data::new(api_keys),
@@ -198,15 +203,19 @@ impl Application {
             usage: web::Data::from(Arc::new(usage.clone()) as Arc<dyn UsageSink>),
             limits: web::Data::new(limits),
             idempotency: web::Data::new(idempotency),
-            metrics: web::Data::new(metrics),
+            scrape: web::Data::new(scrape),
             setup_token: web::Data::new(SetupToken(token)),
             trusted_proxies: web::Data::new(TrustedProxies(Arc::new(settings.trusted_proxies.clone()))),
         };
         let openapi = ApiDoc::openapi();
         let browser = crate::dashboard::BrowserPolicy::from_settings(&settings);
         let mut server = HttpServer::new(move || {
+            // One copy per worker, behind an `Rc`: each request clones a handle without atomics.
+            let http = Rc::new(http.clone());
             App::new()
-                .wrap(actix_web::middleware::from_fn(telemetry::request_id))
+                .wrap(actix_web::middleware::from_fn(move |req, next| {
+                    telemetry::request_id(Rc::clone(&http), req, next)
+                }))
                 .app_data(web::JsonConfig::default().limit(max_body).error_handler(|err, _| json_error(err).into()))
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| {
@@ -280,14 +289,15 @@ impl Application {
     }
 }
 
-/// The process's key cache (F1), sized and timed by the settings.
-pub(crate) fn key_cache(settings: &Settings) -> Arc<MokaKeyCache> {
-    Arc::new(MokaKeyCache::new(
+/// The process's key cache (F1), sized and timed by the settings, its lookups counted.
+pub(crate) fn key_cache(settings: &Settings, metrics: &Metrics) -> Arc<CountedKeyCache<MokaKeyCache>> {
+    let cache = MokaKeyCache::new(
         settings.key_cache.capacity,
         Duration::from_secs(settings.key_cache.ttl_secs),
         settings.key_cache.negative_capacity,
         Duration::from_secs(settings.key_cache.negative_ttl_secs),
-    ))
+    );
+    Arc::new(CountedKeyCache::new(cache, metrics))
 }
 
 /// The key service over `database`, with the settings' guess limits.
@@ -369,6 +379,7 @@ fn webhook_service(
     settings: &Settings,
     database: &Database,
     clock: Arc<dyn Clock>,
+    metrics: &Metrics,
 ) -> Result<otesse_domain::webhook::WebhookService, StartupError> {
     let policy = otesse_providers::guard::UrlPolicy {
         allow_loopback: settings.allow_loopback_urls,
@@ -379,7 +390,7 @@ fn webhook_service(
             .map_err(|e| StartupError::Config(format!("webhook client: {e}")))?;
     Ok(otesse_domain::webhook::WebhookService {
         repo: Arc::new(database.webhooks()),
-        sender: Arc::new(sender),
+        sender: Arc::new(TimedWebhookSender::new(Arc::new(sender), metrics)),
         cipher: Arc::new(keyring(settings)?),
         notifications: Arc::new(database.notifications()),
         clock,
@@ -390,11 +401,13 @@ fn webhook_service(
     })
 }
 
-/// The integrations and Stripe webhook services, sharing the catalog and the keyring.
+/// The integrations and Stripe webhook services, sharing the catalog and the keyring; with
+/// `metrics`, the provider health checks are timed.
 pub(crate) fn integration_services(
     settings: &Settings,
     database: &Database,
     clock: Arc<dyn Clock>,
+    metrics: Option<&Metrics>,
 ) -> Result<(IntegrationService, StripeWebhookService), StartupError> {
     let extra = match &settings.catalog_file {
         Some(path) => Some((
@@ -434,6 +447,10 @@ pub(crate) fn integration_services(
         timeout: Duration::from_millis(settings.provider_timeout_ms),
     })
     .map_err(|e| StartupError::Config(e.to_string()))?;
+    let client: Arc<dyn ProviderClient> = match metrics {
+        Some(metrics) => Arc::new(TimedProviderClient::new(Arc::new(client), metrics)),
+        None => Arc::new(client),
+    };
     let catalog = Arc::new(catalog);
     let cipher: Arc<dyn CredentialCipher> = Arc::new(keyring(settings)?);
     let stripe = StripeWebhookService::new(StripeWebhookPorts {
@@ -448,7 +465,7 @@ pub(crate) fn integration_services(
         catalog,
         repository: Arc::new(database.integrations()),
         cipher,
-        client: Arc::new(client),
+        client,
         clock,
         preconfigured: Preconfigured::new(preconfigured),
         contacts: Arc::new(database.contacts()),
@@ -496,7 +513,7 @@ struct AppData {
     usage: web::Data<dyn UsageSink>,
     limits: web::Data<crate::rate_limit::Limits>,
     idempotency: web::Data<crate::idempotency::Idempotency>,
-    metrics: web::Data<Metrics>,
+    scrape: web::Data<Scrape>,
     setup_token: web::Data<SetupToken>,
     trusted_proxies: web::Data<TrustedProxies>,
 }
@@ -519,7 +536,7 @@ impl AppData {
             .app_data(self.usage.clone())
             .app_data(self.limits.clone())
             .app_data(self.idempotency.clone())
-            .app_data(self.metrics.clone())
+            .app_data(self.scrape.clone())
             .app_data(self.setup_token.clone())
             .app_data(self.trusted_proxies.clone());
     }

@@ -157,6 +157,16 @@ impl UsageQueue {
         Self { pending, control, metrics }
     }
 
+    /// Rows waiting for the writer now.
+    pub fn depth(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The most rows that may wait; past it rows are dropped.
+    pub fn capacity(&self) -> usize {
+        self.pending.capacity
+    }
+
     /// Waits until every row queued so far is written.
     pub async fn flush(&self) {
         self.request(Control::Flush).await;
@@ -253,7 +263,10 @@ impl DropReport {
 async fn write_batch(log: &dyn UsageLog, batch: &[UsageRecord], metrics: &Metrics) {
     const ATTEMPTS: u32 = 4;
     for attempt in 1..=ATTEMPTS {
-        match log.append(batch).await {
+        let started = std::time::Instant::now();
+        let appended = log.append(batch).await;
+        metrics.usage_batch_write.observe(started.elapsed().as_secs_f64());
+        match appended {
             Ok(()) => {
                 metrics.usage_written.inc_by(batch.len() as u64);
                 return;
@@ -312,12 +325,16 @@ mod tests {
         for n in 0..25 {
             queue.record(row(n));
         }
+        // The writer has not run yet (nothing awaited on this one-thread runtime).
+        assert_eq!((queue.depth(), queue.capacity()), (25, 1_000));
         queue.stop().await;
+        assert_eq!(queue.depth(), 0);
         let batches = written.lock().unwrap().clone();
         assert_eq!(batches.iter().sum::<usize>(), 25, "every row written");
         assert!(batches.iter().all(|&len| len <= 10), "batches respect the size: {batches:?}");
         assert_eq!(metrics.usage_written.get(), 25);
         assert_eq!(metrics.usage_dropped.get(), 0);
+        assert_eq!(metrics.usage_batch_write.get_sample_count(), batches.len() as u64, "each batch timed");
     }
 
     #[tokio::test]

@@ -219,6 +219,18 @@ pub struct JobFilter {
     pub kind: Option<JobKind>,
 }
 
+/// How many jobs of one kind wait, for the operator's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobBacklog {
+    /// The kind these jobs are.
+    pub kind: JobKind,
+    /// Queued jobs: due ones and those waiting for a later `run_at` (a retry's backoff).
+    pub queued: u64,
+    /// The `run_at` of the oldest queued job that is due, if any: how long it has waited for a
+    /// worker is the queue's lag.
+    pub oldest_due: Option<DateTime<Utc>>,
+}
+
 /// The durable job queue. Every method fails only with [`StorageError`] (the store is
 /// unreachable or holds a row this build cannot read).
 #[cfg_attr(any(test, feature = "mocks"), automock)]
@@ -258,6 +270,11 @@ pub trait JobQueue: Send + Sync {
 
     /// Deletes succeeded and failed jobs last updated before `before`; how many.
     async fn prune_finished(&self, before: DateTime<Utc>) -> Result<u64, StorageError>;
+
+    /// The backlog of every [known kind](JobKind::ALL) with a queued job, as of `now` (kinds
+    /// with none are left out; rows of kinds this build does not know are not counted). One
+    /// aggregate read, cheap enough to run at every metrics scrape.
+    async fn backlog(&self, now: DateTime<Utc>) -> Result<Vec<JobBacklog>, StorageError>;
 }
 
 #[cfg(test)]

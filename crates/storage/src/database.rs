@@ -30,6 +30,23 @@ pub struct MigrationState {
     pub applied: bool,
 }
 
+/// The connection pool at one instant, for the operator's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open, idle or in use.
+    pub open: u32,
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
+impl PoolStatus {
+    /// Connections lent out to a query or transaction now.
+    pub fn in_use(&self) -> u32 {
+        self.open.saturating_sub(self.idle)
+    }
+}
+
 /// A pool of connections to the Otesse database, migrated to the current schema.
 /// Cheap to clone: clones share the pool.
 #[derive(Clone)]
@@ -132,6 +149,25 @@ impl Database {
     /// Whether the database answers (the readiness probe).
     pub async fn ping(&self) -> Result<(), StorageError> {
         self.conn.ping().await.map_err(db_err)
+    }
+
+    /// This pool's connections now (a few atomic reads, no query).
+    pub fn pool_status(&self) -> PoolStatus {
+        use sea_orm::DatabaseConnectionType;
+        fn status<DB: sea_orm::sqlx::Database>(pool: &sea_orm::sqlx::Pool<DB>) -> PoolStatus {
+            PoolStatus {
+                open: pool.size(),
+                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                max: pool.options().get_max_connections(),
+            }
+        }
+        match &self.conn.inner {
+            DatabaseConnectionType::SqlxSqlitePoolConnection(_) => status(self.conn.get_sqlite_connection_pool()),
+            DatabaseConnectionType::SqlxPostgresPoolConnection(_) => status(self.conn.get_postgres_connection_pool()),
+            // Matched first, so that the accessors above never panic; a `Database` is only
+            // ever opened on one of those two pools.
+            _ => PoolStatus { open: 0, idle: 0, max: 0 },
+        }
     }
 
     /// `"sqlite"` or `"postgres"`.
@@ -374,6 +410,37 @@ mod tests {
         let page = PageRequest::new(None, None).unwrap();
         let listed = db.audit().list(organization, &AuditFilter::default(), &page).await.unwrap();
         assert_eq!(listed.items.len(), 1);
+    }
+
+    /// Connections go back to the pool on a task of their own: waits until none is in use.
+    async fn all_returned(db: &Database) -> PoolStatus {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let status = db.pool_status();
+            if status.in_use() == 0 {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "still in use: {status:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_pool_status_counts_the_connections_in_use() {
+        use sea_orm::TransactionTrait;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("otesse.db").display());
+        let db = Database::connect(&url, None).await.unwrap();
+        let before = all_returned(&db).await;
+        assert_eq!(before.max, SQLITE_MAX_CONNECTIONS);
+        assert!(before.open >= 1 && before.idle == before.open, "migrating opened connections: {before:?}");
+
+        let txn = db.connection().begin().await.unwrap();
+        let held = db.pool_status();
+        assert_eq!(held.in_use(), 1, "{held:?}");
+        assert!(held.open <= held.max);
+        txn.rollback().await.unwrap();
+        all_returned(&db).await;
     }
 
     #[tokio::test]

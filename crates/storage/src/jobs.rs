@@ -14,12 +14,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use otesse_domain::StorageError;
-use otesse_domain::jobs::{Job, JobFilter, JobId, JobKind, JobQueue, JobState, NewJob, kept_error};
+use otesse_domain::jobs::{Job, JobBacklog, JobFilter, JobId, JobKind, JobQueue, JobState, NewJob, kept_error};
 use otesse_domain::page::{Page, PageRequest};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement, Value,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, Statement, Value,
 };
 
 use crate::Database;
@@ -216,6 +216,39 @@ impl JobQueue for JobStore {
             .await
             .map_err(db_err)?;
         Ok(deleted.rows_affected)
+    }
+
+    async fn backlog(&self, now: DateTime<Utc>) -> Result<Vec<JobBacklog>, StorageError> {
+        #[derive(FromQueryResult)]
+        struct Row {
+            kind: String,
+            queued: i64,
+            oldest_due: Option<DateTime<Utc>>,
+        }
+        // Reads the queued rows only (the `state, run_at` index); a CASE without ELSE is NULL
+        // for jobs not yet due, which MIN skips.
+        let due = Expr::case(job::Column::RunAt.lte(stored(now)), Expr::col(job::Column::RunAt));
+        let rows = job::Entity::find()
+            .select_only()
+            .column(job::Column::Kind)
+            .column_as(Expr::col(job::Column::Id).count(), "queued")
+            .column_as(Expr::from(Func::min(due)), "oldest_due")
+            .filter(job::Column::State.eq(JobState::Queued.as_str()))
+            .group_by(job::Column::Kind)
+            .into_model::<Row>()
+            .all(&self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(JobBacklog {
+                    kind: JobKind::parse(&row.kind)?,
+                    queued: u64::try_from(row.queued).unwrap_or(0),
+                    oldest_due: row.oldest_due,
+                })
+            })
+            .collect())
     }
 }
 

@@ -45,7 +45,7 @@ pub use api_keys::ApiKeyStore;
 pub use audit::AuditStore;
 pub use contacts::ContactStore;
 pub use customers::CustomerStore;
-pub use database::{Database, MigrationState};
+pub use database::{Database, MigrationState, PoolStatus};
 pub use idempotency::IdempotencyRecordStore;
 pub use integrations::IntegrationStore;
 pub use jobs::JobStore;

@@ -465,7 +465,7 @@ async fn expiry_warnings(
         .ok_or("the expiring key is gone")?;
     let expires_at = stored.expires_at.ok_or("the expiring key never expires")?;
     let clock = SetClock::at(expires_at - chrono::Duration::days(13));
-    let (integrations, _) = crate::startup::integration_services(settings, database, clock.clone())
+    let (integrations, _) = crate::startup::integration_services(settings, database, clock.clone(), None)
         .map_err(|e: StartupError| e.to_string())?;
     let warnings = ExpiryWarnings::new(ExpiryWarningPorts {
         keys: Arc::new(database.api_keys()),

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use otesse_storage::Database;
 use serde_json::json;
 
-use crate::metrics::Metrics;
+use crate::metrics::Scrape;
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", operation_id = "getLiveness", tag = "operations", responses((status = 200, description = "Alive", body = Object, example = json!({"status": "ok"}))))]
@@ -28,6 +28,6 @@ pub async fn readyz(db: web::Data<Database>) -> HttpResponse {
 
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", operation_id = "getMetrics", tag = "operations", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
-pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(metrics.render())
+pub async fn metrics(scrape: web::Data<Scrape>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(scrape.render().await)
 }

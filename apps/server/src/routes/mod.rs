@@ -105,12 +105,14 @@ impl Endpoint {
     }
 
     /// The actix resource: its routes, and a 405 in the error shape with `Allow` for the rest.
-    fn into_resource(self) -> Resource {
+    /// It is named after its full pattern (`prefix` + path), which the request metrics read.
+    fn into_resource(self, prefix: &str) -> Resource {
         let allow = self.methods().map(Method::as_str).collect::<Vec<_>>().join(", ");
-        let mut resource = web::resource(self.path).default_service(web::to(move || {
-            let allow = allow.clone();
-            async move { method_not_allowed(&allow) }
-        }));
+        let mut resource =
+            web::resource(self.path).name(&format!("{prefix}{}", self.path)).default_service(web::to(move || {
+                let allow = allow.clone();
+                async move { method_not_allowed(&allow) }
+            }));
         for (_, route) in self.routes {
             resource = resource.route(route);
         }
@@ -233,14 +235,14 @@ pub fn route_table() -> Vec<(Method, String)> {
 /// Registers every route: the table above, nothing else, so that [`route_table`] is the truth.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     for endpoint in operations() {
-        cfg.service(endpoint.into_resource());
+        cfg.service(endpoint.into_resource(""));
     }
     // The caller is identified once, outside everything else; every request made with a key
     // is logged, whatever its outcome.
     let scope = web::scope(API_PREFIX)
         .wrap(actix_web::middleware::from_fn(crate::idempotency::idempotency))
         .wrap(actix_web::middleware::from_fn(crate::identify::identify));
-    let scope = api().into_iter().fold(scope, |scope, endpoint| scope.service(endpoint.into_resource()));
+    let scope = api().into_iter().fold(scope, |scope, endpoint| scope.service(endpoint.into_resource(API_PREFIX)));
     cfg.service(scope);
 }
 

@@ -16,6 +16,7 @@ mod idempotency;
 mod integrations;
 mod jobs;
 mod key_auth;
+mod metrics;
 mod openapi;
 mod platform;
 mod races;

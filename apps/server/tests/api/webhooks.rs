@@ -13,7 +13,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{TestApp, eventually, key_body, spawn_app_with};
 
-fn webhook_settings(s: &mut otesse_server::config::Settings) {
+pub(crate) fn webhook_settings(s: &mut otesse_server::config::Settings) {
     s.allow_loopback_urls = true;
     s.jobs.enabled = true;
     s.jobs.poll_interval_ms = 20;
@@ -21,13 +21,13 @@ fn webhook_settings(s: &mut otesse_server::config::Settings) {
     s.webhooks.disable_after_failures = 2;
 }
 
-async fn receiver(status: u16) -> MockServer {
+pub(crate) async fn receiver(status: u16) -> MockServer {
     let server = MockServer::start().await;
     Mock::given(method("POST")).and(path("/hook")).respond_with(ResponseTemplate::new(status)).mount(&server).await;
     server
 }
 
-async fn create_endpoint(app: &TestApp, session: &str, url: &str, events: &[&str]) -> (String, String) {
+pub(crate) async fn create_endpoint(app: &TestApp, session: &str, url: &str, events: &[&str]) -> (String, String) {
     let body = app.post("/v1/webhook-endpoints", session, &json!({"url": url, "events": events})).await;
     let body = body.expect(201);
     (body["id"].as_str().unwrap().to_owned(), body["secret"].as_str().unwrap().to_owned())

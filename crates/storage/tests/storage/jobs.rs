@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
-use otesse_domain::jobs::{JobFilter, JobId, JobKind, JobQueue, JobState, MAX_ERROR_CHARS, NewJob};
+use otesse_domain::jobs::{JobBacklog, JobFilter, JobId, JobKind, JobQueue, JobState, MAX_ERROR_CHARS, NewJob};
 use otesse_domain::page::PageRequest;
 use otesse_storage::Database;
 use sea_orm::ConnectionTrait;
@@ -23,6 +23,7 @@ on_both_databases!(
     a_worker_whose_lease_ended_cannot_finish_a_job_another_holds,
     concurrent_claimers_take_each_job_exactly_once,
     finished_jobs_are_pruned_and_states_are_listed,
+    the_backlog_counts_queued_jobs_by_kind_and_dates_the_oldest_due_one,
 );
 
 fn at(seconds: i64) -> DateTime<Utc> {
@@ -296,4 +297,38 @@ async fn a_kind_this_build_does_not_know_is_left_alone(test_db: TestDb) {
     assert_eq!(jobs.claim("w", at(10), lease()).await.unwrap().unwrap().id, known.id);
     assert_eq!(jobs.claim("w", at(10), lease()).await.unwrap(), None);
     test_db.finish().await;
+}
+
+async fn the_backlog_counts_queued_jobs_by_kind_and_dates_the_oldest_due_one(db: Database) {
+    let jobs = db.jobs();
+    assert_eq!(jobs.backlog(at(100)).await.unwrap(), [], "nothing queued");
+    // A running job and a finished one are not waiting.
+    let running = NewJob::new(JobKind::ExpiryWarnings, at(0));
+    let done = NewJob::new(JobKind::ExpiryWarnings, at(1));
+    for job in [&running, &done] {
+        jobs.enqueue(job, at(0)).await.unwrap();
+    }
+    jobs.claim("w", at(1), lease()).await.unwrap().unwrap();
+    let claimed = jobs.claim("w", at(1), lease()).await.unwrap().unwrap();
+    jobs.succeed(&claimed, at(2)).await.unwrap();
+    // Pruning: two due (the oldest since 10 s) and one for later; health checks: only later.
+    for (kind, run_at) in
+        [(JobKind::Pruning, 50), (JobKind::Pruning, 10), (JobKind::Pruning, 500), (JobKind::HealthChecks, 200)]
+    {
+        jobs.enqueue(&NewJob::new(kind, at(run_at)), at(0)).await.unwrap();
+    }
+
+    let mut backlog = jobs.backlog(at(100)).await.unwrap();
+    backlog.sort_by_key(|b| b.kind.as_str());
+    assert_eq!(
+        backlog,
+        [
+            JobBacklog { kind: JobKind::HealthChecks, queued: 1, oldest_due: None },
+            JobBacklog { kind: JobKind::Pruning, queued: 3, oldest_due: Some(at(10)) },
+        ]
+    );
+    // Later, the health check is due too.
+    let mut later = jobs.backlog(at(300)).await.unwrap();
+    later.sort_by_key(|b| b.kind.as_str());
+    assert_eq!(later[0], JobBacklog { kind: JobKind::HealthChecks, queued: 1, oldest_due: Some(at(200)) });
 }
