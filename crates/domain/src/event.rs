@@ -32,6 +32,7 @@ pub enum EventKind {
     IntegrationUpdated,
     HealthCheckFailed,
     HealthCheckRecovered,
+    IntegrationNeedsReauthorization,
     /// Sent only by the "send test event" route, to the one endpoint named.
     WebhookTest,
     UserUpdated,
@@ -54,7 +55,7 @@ struct Reach {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::ApiKeyCreated,
         EventKind::ApiKeyRotated,
         EventKind::ApiKeyRevoked,
@@ -65,6 +66,7 @@ impl EventKind {
         EventKind::IntegrationUpdated,
         EventKind::HealthCheckFailed,
         EventKind::HealthCheckRecovered,
+        EventKind::IntegrationNeedsReauthorization,
         EventKind::WebhookTest,
         EventKind::UserUpdated,
         EventKind::UserDeactivated,
@@ -105,6 +107,11 @@ impl EventKind {
                 "integration.health_check.recovered",
                 "A connected provider's health check passes again after failing.",
                 DELIVERED,
+            ),
+            EventKind::IntegrationNeedsReauthorization => (
+                "integration.needs_reauthorization",
+                "An OAuth provider no longer honours the access it granted: the connection must be authorized again.",
+                BOTH,
             ),
             EventKind::WebhookTest => ("webhook.test", "A test event, sent on request to one endpoint.", DELIVERED),
             // The user lifecycle (P8) is the organization's own business: audited, never sent
@@ -226,6 +233,11 @@ pub enum Event {
         provider: ProviderSlug,
         check: HealthCheck,
     },
+    /// The provider answered `invalid_grant` to a token refresh (I12).
+    IntegrationNeedsReauthorization {
+        connection_id: Uuid,
+        provider: ProviderSlug,
+    },
     WebhookTest {
         endpoint_id: Uuid,
     },
@@ -325,7 +337,8 @@ impl Event {
                     .with("outcome", outcome.as_str())
                     .with("response_time_ms", response_time_ms.to_string())
             }
-            Event::IntegrationDisconnected { connection_id, provider } => {
+            Event::IntegrationDisconnected { connection_id, provider }
+            | Event::IntegrationNeedsReauthorization { connection_id, provider } => {
                 AuditFacts::integration(*connection_id, provider).with("provider", provider.as_str())
             }
             Event::IntegrationUpdated { connection_id, provider, change, value } => {
@@ -372,6 +385,7 @@ impl Event {
             Event::IntegrationUpdated { .. } => EventKind::IntegrationUpdated,
             Event::HealthCheckFailed { .. } => EventKind::HealthCheckFailed,
             Event::HealthCheckRecovered { .. } => EventKind::HealthCheckRecovered,
+            Event::IntegrationNeedsReauthorization { .. } => EventKind::IntegrationNeedsReauthorization,
             Event::WebhookTest { .. } => EventKind::WebhookTest,
             Event::UserUpdated { .. } => EventKind::UserUpdated,
             Event::UserDeactivated { .. } => EventKind::UserDeactivated,
@@ -449,6 +463,7 @@ mod tests {
                 "integration.disconnected",
                 "integration.health_check.failed",
                 "integration.health_check.recovered",
+                "integration.needs_reauthorization",
                 "webhook.test",
             ]
         );
@@ -463,6 +478,7 @@ mod tests {
                 "integration.connect_failed",
                 "integration.disconnected",
                 "integration.updated",
+                "integration.needs_reauthorization",
                 "user.updated",
                 "user.deactivated",
                 "user.reactivated",

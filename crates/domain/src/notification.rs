@@ -31,16 +31,21 @@ use mockall::automock;
 pub enum NotificationKind {
     ApiKeyExpiring,
     WebhookEndpointDisabled,
+    IntegrationNeedsReauthorization,
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 2] =
-        [NotificationKind::ApiKeyExpiring, NotificationKind::WebhookEndpointDisabled];
+    pub const ALL: [NotificationKind; 3] = [
+        NotificationKind::ApiKeyExpiring,
+        NotificationKind::WebhookEndpointDisabled,
+        NotificationKind::IntegrationNeedsReauthorization,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             NotificationKind::ApiKeyExpiring => "api_key.expiring",
             NotificationKind::WebhookEndpointDisabled => "webhook_endpoint.disabled",
+            NotificationKind::IntegrationNeedsReauthorization => "integration.needs_reauthorization",
         }
     }
 

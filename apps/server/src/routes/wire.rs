@@ -165,7 +165,7 @@ pub fn health_outcome() -> RefOr<Schema> {
 }
 
 pub fn connection_status() -> RefOr<Schema> {
-    one_of(listed!(ConnectionStatus: Connected, Disconnected))
+    one_of(listed!(ConnectionStatus: Connected, Disconnected, NeedsReauthorization))
 }
 
 pub fn instance_status() -> RefOr<Schema> {
@@ -173,7 +173,7 @@ pub fn instance_status() -> RefOr<Schema> {
 }
 
 pub fn auth_method() -> RefOr<Schema> {
-    one_of(listed!(AuthMethod: ApiKey, Preconfigured))
+    one_of(listed!(AuthMethod: ApiKey, Preconfigured, OAuth2))
 }
 
 pub fn event_type() -> RefOr<Schema> {

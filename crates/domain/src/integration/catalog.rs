@@ -30,10 +30,12 @@ pub enum Category {
     Payment,
     Mapping,
     Ai,
+    Accounting,
 }
 
 impl Category {
-    pub const ALL: [Category; 4] = [Category::Communication, Category::Payment, Category::Mapping, Category::Ai];
+    pub const ALL: [Category; 5] =
+        [Category::Communication, Category::Payment, Category::Mapping, Category::Ai, Category::Accounting];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -41,6 +43,7 @@ impl Category {
             Category::Payment => "payment",
             Category::Mapping => "mapping",
             Category::Ai => "ai",
+            Category::Accounting => "accounting",
         }
     }
 
@@ -159,6 +162,8 @@ pub struct ProviderDefinition {
     pub resource_types: Vec<ResourceType>,
     pub docs_url: String,
     pub active: bool,
+    /// The authorization server of an `oauth2` provider.
+    pub oauth: Option<super::OAuthSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -169,6 +174,8 @@ pub enum CatalogError {
     UnknownDependency { provider: String, dependency: String },
     #[error("provider {0} must ask for an api_key field")]
     NoApiKeyField(String),
+    #[error("provider {0} uses oauth2 and must name its authorization and token endpoints")]
+    NoOAuthEndpoints(String),
 }
 
 /// The validated catalog: unique slugs, known dependencies, every API-key provider asking for
@@ -194,6 +201,9 @@ impl Catalog {
             }
             if p.auth_type == AuthType::ApiKey && !p.fields.iter().any(|f| f.field == CredentialField::ApiKey) {
                 return Err(CatalogError::NoApiKeyField(p.slug.to_string()));
+            }
+            if p.auth_type == AuthType::OAuth2 && p.oauth.is_none() {
+                return Err(CatalogError::NoOAuthEndpoints(p.slug.to_string()));
             }
         }
         Ok(Self { providers })
@@ -249,6 +259,7 @@ pub(crate) mod fixtures {
             resource_types: vec![],
             docs_url: format!("https://docs.example/{slug}"),
             active: true,
+            oauth: None,
         }
     }
 }

@@ -88,6 +88,13 @@ pub enum IntegrationError {
         "Usage monitoring reads the provider's usage report, which needs an admin key: reconnect with one as api_secret."
     )]
     AdminKeyRequired,
+    #[error("{0} no longer accepts the access it granted; connect it again.")]
+    NeedsReauthorization(String),
+    /// The access token had to be refreshed and could not be (I7's outcome of the attempt).
+    #[error("The provider's access token could not be refreshed ({}).", .0.as_str())]
+    TokenRefreshFailed(HealthOutcome),
+    #[error("{0} is not available on this deployment: its OAuth client is not configured.")]
+    OAuthNotConfigured(String),
     #[error(transparent)]
     Contact(#[from] ContactError),
     #[error(transparent)]
@@ -102,8 +109,12 @@ pub enum ConnectError {
     Integration(#[from] IntegrationError),
     #[error("{0} is not available for new connections.")]
     InactiveProvider(String),
-    #[error("{0} connects with OAuth, which is not available yet.")]
-    OAuthNotSupported(String),
+    #[error("{0} connects with OAuth: send no credentials, the answer is the authorization URL.")]
+    CredentialsForOAuth(String),
+    #[error("send either credentials or use_preconfigured: true")]
+    NoCredentials,
+    #[error("{0} is not available on this deployment: its OAuth client id and secret are not configured.")]
+    OAuthNotConfigured(String),
     #[error("{required_name} must be connected first.")]
     DependencyMissing { required: ProviderSlug, required_name: String },
     #[error("credentials.{0} is required")]
@@ -141,6 +152,9 @@ pub struct ProviderListing {
     pub definition: ProviderDefinition,
     pub state: Option<ProviderState>,
     pub preconfigured: bool,
+    /// Why it cannot be connected on this deployment (an OAuth provider without a client
+    /// registration); `None` when it can.
+    pub unavailable: Option<String>,
 }
 
 /// A connection whose health changed at a scheduled check.
@@ -168,6 +182,7 @@ pub struct IntegrationPorts {
     pub clock: Arc<dyn Clock>,
     pub preconfigured: Preconfigured,
     pub contacts: Arc<dyn super::ContactRepository>,
+    pub oauth: super::OAuthPorts,
 }
 
 #[derive(Clone)]
@@ -237,6 +252,7 @@ impl IntegrationService {
                 }
                 self.decrypt_all(&stored)
             }
+            AuthMethod::OAuth2 => self.oauth_credentials(view).await,
         }
     }
 
