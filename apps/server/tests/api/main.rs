@@ -16,6 +16,7 @@ mod idempotency;
 mod integrations;
 mod jobs;
 mod key_auth;
+mod oauth;
 mod openapi;
 mod platform;
 mod races;
