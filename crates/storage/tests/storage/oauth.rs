@@ -7,7 +7,7 @@ use otesse_domain::event::{AuditActor, DomainEvent, Event};
 use otesse_domain::integration::{AuthMethod, ConnectionStatus, PendingAuthorization, StoredTokens};
 use otesse_domain::notification::{Notification, NotificationKind, NotificationRepository};
 use otesse_domain::page::PageRequest;
-use otesse_domain::ports::{IntegrationRepository, OAuthRepository};
+use otesse_domain::ports::{IntegrationRepository, OAuthRepository, SealedSecretStore};
 use otesse_storage::Database;
 use uuid::Uuid;
 
@@ -18,6 +18,7 @@ on_both_databases!(
     a_state_is_taken_once_whoever_asks_first,
     one_refresh_lease_at_a_time_and_only_its_holder_stores,
     a_refused_grant_marks_the_connection_with_its_notification_and_event,
+    both_tokens_are_rewrapped_each_in_its_column,
 );
 
 async fn a_state_is_taken_once_whoever_asks_first(db: Database) {
@@ -132,4 +133,31 @@ async fn a_refused_grant_marks_the_connection_with_its_notification_and_event(db
         Event::IntegrationDisconnected { connection_id: id, provider: view.connection.provider.clone() },
     );
     assert!(db.integrations().disconnect(admin.organization_id, id, t0(), &gone).await.unwrap());
+}
+
+async fn both_tokens_are_rewrapped_each_in_its_column(db: Database) {
+    use otesse_domain::integration::TokenKind;
+    use otesse_domain::sealed::SecretOwner;
+    let (id, admin) = oauth_connection(&db).await;
+    let before = db.oauth().tokens(id).await.unwrap().unwrap();
+    let store = db.sealed_secrets();
+    let old: Vec<_> = store
+        .below_version(2, t0(), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| matches!(s.owner, SecretOwner::OAuthToken { .. }))
+        .collect();
+    let owner = |token| SecretOwner::OAuthToken { organization: admin.organization_id, connection: id, token };
+    assert_eq!(old.len(), 2);
+    assert!(old.iter().any(|s| s.owner == owner(TokenKind::Access) && s.ciphertext == before.access));
+    assert!(old.iter().any(|s| s.owner == owner(TokenKind::Refresh) && Some(&s.ciphertext) == before.refresh.as_ref()));
+    let (access, refresh) = (sealed(2), sealed(2));
+    for secret in &old {
+        let new = if secret.owner == owner(TokenKind::Access) { &access } else { &refresh };
+        assert!(store.swap(secret, new).await.unwrap());
+        assert!(!store.swap(secret, new).await.unwrap(), "compare-and-swap: the old ciphertext is gone");
+    }
+    let after = db.oauth().tokens(id).await.unwrap().unwrap();
+    assert_eq!((after.access, after.refresh), (access, Some(refresh)), "each in its own column");
 }
