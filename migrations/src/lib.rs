@@ -22,6 +22,7 @@ mod m20261206_000010_one_connection_per_user;
 mod m20261206_000011_idempotent_location;
 mod m20261206_000012_service_tokens;
 mod m20261206_000013_user_lifecycle;
+mod m20261206_000014_oauth;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000011_idempotent_location::Migration),
             Box::new(m20261206_000012_service_tokens::Migration),
             Box::new(m20261206_000013_user_lifecycle::Migration),
+            Box::new(m20261206_000014_oauth::Migration),
         ]
     }
 }

@@ -4,13 +4,14 @@
 use std::collections::{HashMap, HashSet};
 
 use otesse_domain::integration::{
-    AuthType, Catalog, Category, CredentialField, FieldSpec, ProviderDefinition, ProviderSlug, ResourceType,
+    AuthType, Catalog, Category, CredentialField, FieldSpec, OAuthSpec, ProviderDefinition, ProviderSlug,
+    RefreshTokens, ResourceType,
 };
 use serde::Deserialize;
 
 use crate::config::ProviderSettings;
 
-/// The seven providers the product ships with.
+/// The providers the product ships with.
 pub const BUILT_IN: &str = include_str!("../catalog/providers.toml");
 
 #[derive(Debug, Deserialize)]
@@ -28,6 +29,7 @@ struct ProviderEntry {
     logo_url: String,
     category: String,
     auth_type: String,
+    #[serde(default)]
     fields: Vec<FieldEntry>,
     #[serde(default)]
     dependencies: Vec<String>,
@@ -36,6 +38,23 @@ struct ProviderEntry {
     docs_url: String,
     #[serde(default = "yes")]
     active: bool,
+    /// `auth_type = "oauth2"`: the authorization server.
+    oauth: Option<OAuthEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OAuthEntry {
+    authorization_url: String,
+    token_url: String,
+    revocation_url: Option<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    pkce: bool,
+    #[serde(default)]
+    refresh_token_rotation: bool,
+    refresh_token_lifetime_days: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -94,6 +113,32 @@ fn definition(entry: ProviderEntry) -> Result<ProviderDefinition, String> {
         .iter()
         .map(|r| ResourceType::parse(r).ok_or_else(|| format!("{slug}: unknown resource type {r}")))
         .collect::<Result<Vec<_>, _>>()?;
+    let oauth = match entry.oauth {
+        Some(o) => {
+            for url in [Some(&o.authorization_url), Some(&o.token_url), o.revocation_url.as_ref()].into_iter().flatten()
+            {
+                let ok = url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+                if !ok {
+                    return Err(format!("{slug}: oauth endpoint {url:?} is not an http(s) URL"));
+                }
+            }
+            if auth_type != AuthType::OAuth2 {
+                return Err(format!("{slug}: an oauth table needs auth_type = \"oauth2\""));
+            }
+            Some(OAuthSpec {
+                authorization_url: o.authorization_url,
+                token_url: o.token_url,
+                revocation_url: o.revocation_url,
+                scopes: o.scopes,
+                pkce: o.pkce,
+                refresh_tokens: RefreshTokens {
+                    rotating: o.refresh_token_rotation,
+                    lifetime_days: o.refresh_token_lifetime_days,
+                },
+            })
+        }
+        None => None,
+    };
     Ok(ProviderDefinition {
         slug,
         name: entry.name,
@@ -106,6 +151,7 @@ fn definition(entry: ProviderEntry) -> Result<ProviderDefinition, String> {
         resource_types,
         docs_url: entry.docs_url,
         active: entry.active,
+        oauth,
     })
 }
 
@@ -147,15 +193,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_built_in_catalog_has_the_seven_providers() {
+    fn the_built_in_catalog_has_the_eight_providers() {
         let catalog = load(None, &HashMap::new()).unwrap();
         let slugs: Vec<_> = catalog.all().iter().map(|p| p.slug.as_str()).collect();
-        assert_eq!(slugs, ["postmark", "stripe", "mapbox", "google_maps", "geoapify", "anthropic", "quo"]);
+        assert_eq!(slugs, ["postmark", "stripe", "mapbox", "google_maps", "geoapify", "anthropic", "quo", "xero"]);
         for provider in catalog.all() {
             assert!(provider.active);
             assert!(provider.docs_url.starts_with("https://"));
-            assert!(provider.fields.iter().any(|f| f.field == CredentialField::ApiKey && f.required));
+            match provider.auth_type {
+                AuthType::ApiKey => {
+                    assert!(provider.fields.iter().any(|f| f.field == CredentialField::ApiKey && f.required))
+                }
+                AuthType::OAuth2 => assert!(provider.fields.is_empty() && provider.oauth.is_some()),
+            }
         }
+        let xero = catalog.get("xero").unwrap().oauth.clone().unwrap();
+        assert_eq!(xero.token_url, "https://identity.xero.com/connect/token");
+        assert!(xero.scopes.contains(&"offline_access".to_owned()), "a refresh token needs offline_access");
+        assert_eq!(xero.refresh_tokens, RefreshTokens { rotating: true, lifetime_days: Some(60) });
         assert_eq!(catalog.get("quo").unwrap().resource_types, [ResourceType::PhoneNumbers]);
     }
 
@@ -187,7 +242,7 @@ mod tests {
         let mut settings = HashMap::new();
         settings.insert("stripe".to_owned(), ProviderSettings { active: Some(false), ..Default::default() });
         let catalog = load(Some(("extra.toml", extra)), &settings).unwrap();
-        assert_eq!(catalog.all().len(), 8);
+        assert_eq!(catalog.all().len(), 9);
         assert_eq!(catalog.get("twilio").unwrap().fields.len(), 2);
         assert!(!catalog.get("stripe").unwrap().active);
         let missing: Vec<_> = without_client(&catalog).map(ProviderSlug::as_str).collect();

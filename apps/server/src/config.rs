@@ -90,6 +90,10 @@ pub struct ProviderSettings {
     pub account_id: Option<String>,
     /// `false` deactivates the provider in the catalog.
     pub active: Option<bool>,
+    /// An OAuth2 provider's client registration (I12): without both, the provider is listed as
+    /// not available.
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
 }
 
 /// `url` with its password, if any, replaced by `***`; a value that does not parse as a URL
@@ -166,6 +170,8 @@ impl std::fmt::Debug for ProviderSettings {
             .field("api_key", &self.api_key.as_ref().map(|_| "[REDACTED]"))
             .field("api_secret", &self.api_secret.as_ref().map(|_| "[REDACTED]"))
             .field("active", &self.active)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "[REDACTED]"))
             .finish_non_exhaustive()
     }
 }
@@ -638,6 +644,12 @@ pub const SETTINGS: &[SettingInfo] = &[
     }),
     setting("providers.<slug>.active", "false takes the provider out of the catalog", |s| {
         providers(s, |p| p.active.map(|a| a.to_string()))
+    }),
+    setting("providers.<slug>.client_id", "An OAuth2 provider's client id, from registering Otesse with it", |s| {
+        providers(s, |p| p.client_id.clone())
+    }),
+    setting("providers.<slug>.client_secret", "Its client secret", |s| {
+        providers(s, |p| p.client_secret.as_ref().map(|_| "[REDACTED]".to_owned()))
     }),
     setting("catalog_file", "A deployment's extra provider catalog (TOML)", |s| {
         shown(&s.catalog_file.as_ref().map(|p| p.display().to_string()))

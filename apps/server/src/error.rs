@@ -35,6 +35,12 @@ pub enum ErrorCode {
     CurrentPasswordInvalid,
     /// A password reset token that is unknown, used or expired.
     ResetTokenInvalid,
+    /// An OAuth callback whose `state` is unknown, used or expired.
+    OauthStateInvalid,
+    /// The user denied access on the provider's consent page.
+    AuthorizationDenied,
+    /// The provider ended the authorization with another error, or refused the code.
+    AuthorizationFailed,
     // 401: who are you?
     MissingCredentials,
     ApiKeyMalformed,
@@ -77,6 +83,10 @@ pub enum ErrorCode {
     IdempotencySecretShown,
     /// The change would leave the organization without an active admin.
     LastAdmin,
+    /// An OAuth provider without the deployment's client id and secret.
+    ProviderNotConfigured,
+    /// An OAuth connection the provider no longer honours: connect again.
+    ReauthorizationRequired,
     IdempotencyError,
     // 422: the provider refused the credentials.
     ProviderCredentialsInvalid,
@@ -107,7 +117,7 @@ pub enum ErrorType {
 
 impl ErrorCode {
     /// Every code, in declaration order. Complete by construction: see [`position`].
-    pub const ALL: [ErrorCode; 51] = {
+    pub const ALL: [ErrorCode; 56] = {
         use ErrorCode::*;
         [
             InvalidJson,
@@ -118,6 +128,9 @@ impl ErrorCode {
             UrlNotAllowed,
             CurrentPasswordInvalid,
             ResetTokenInvalid,
+            OauthStateInvalid,
+            AuthorizationDenied,
+            AuthorizationFailed,
             MissingCredentials,
             ApiKeyMalformed,
             ApiKeyInvalid,
@@ -152,6 +165,8 @@ impl ErrorCode {
             IdempotencyInProgress,
             IdempotencySecretShown,
             LastAdmin,
+            ProviderNotConfigured,
+            ReauthorizationRequired,
             IdempotencyError,
             ProviderCredentialsInvalid,
             PayloadTooLarge,
@@ -176,7 +191,10 @@ impl ErrorCode {
             | WebhookSignatureInvalid
             | UrlNotAllowed
             | CurrentPasswordInvalid
-            | ResetTokenInvalid => (StatusCode::BAD_REQUEST, InvalidRequestError),
+            | ResetTokenInvalid
+            | OauthStateInvalid
+            | AuthorizationDenied
+            | AuthorizationFailed => (StatusCode::BAD_REQUEST, InvalidRequestError),
             MissingCredentials | ApiKeyMalformed | ApiKeyInvalid | ApiKeyRevoked | ApiKeyExpired | ApiKeyRequired
             | SessionRequired | SessionInvalid | InvalidCredentials | ServiceTokenInvalid => {
                 (StatusCode::UNAUTHORIZED, AuthenticationError)
@@ -199,7 +217,9 @@ impl ErrorCode {
             | ResourceLimitReached
             | IdempotencyInProgress
             | IdempotencySecretShown
-            | LastAdmin => (StatusCode::CONFLICT, InvalidRequestError),
+            | LastAdmin
+            | ProviderNotConfigured
+            | ReauthorizationRequired => (StatusCode::CONFLICT, InvalidRequestError),
             IdempotencyError => (StatusCode::UNPROCESSABLE_ENTITY, InvalidRequestError),
             ProviderCredentialsInvalid => (StatusCode::UNPROCESSABLE_ENTITY, InvalidRequestError),
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, InvalidRequestError),
@@ -231,6 +251,9 @@ const fn position(code: ErrorCode) -> usize {
         UrlNotAllowed => listed!(UrlNotAllowed),
         CurrentPasswordInvalid => listed!(CurrentPasswordInvalid),
         ResetTokenInvalid => listed!(ResetTokenInvalid),
+        OauthStateInvalid => listed!(OauthStateInvalid),
+        AuthorizationDenied => listed!(AuthorizationDenied),
+        AuthorizationFailed => listed!(AuthorizationFailed),
         MissingCredentials => listed!(MissingCredentials),
         ApiKeyMalformed => listed!(ApiKeyMalformed),
         ApiKeyInvalid => listed!(ApiKeyInvalid),
@@ -265,6 +288,8 @@ const fn position(code: ErrorCode) -> usize {
         IdempotencyInProgress => listed!(IdempotencyInProgress),
         IdempotencySecretShown => listed!(IdempotencySecretShown),
         LastAdmin => listed!(LastAdmin),
+        ProviderNotConfigured => listed!(ProviderNotConfigured),
+        ReauthorizationRequired => listed!(ReauthorizationRequired),
         IdempotencyError => listed!(IdempotencyError),
         ProviderCredentialsInvalid => listed!(ProviderCredentialsInvalid),
         PayloadTooLarge => listed!(PayloadTooLarge),
@@ -671,6 +696,14 @@ impl From<otesse_domain::integration::IntegrationError> for ApiError {
                 tracing::error!("stored credentials could not be decrypted");
                 ApiError::new(ErrorCode::InternalError, err.to_string())
             }
+            E::NeedsReauthorization(_) => ApiError::new(ErrorCode::ReauthorizationRequired, err.to_string()),
+            E::OAuthNotConfigured(_) => ApiError::new(ErrorCode::ProviderNotConfigured, err.to_string()),
+            E::TokenRefreshFailed(otesse_domain::integration::HealthOutcome::RateLimited) => ApiError {
+                code: ErrorCode::ProviderRateLimited,
+                message: err.to_string().into(),
+                retry_after: Some(30),
+            },
+            E::TokenRefreshFailed(_) => ApiError::new(ErrorCode::ProviderUnreachable, err.to_string()),
             E::Storage(err) => err.into(),
         }
     }
@@ -682,7 +715,9 @@ impl From<otesse_domain::integration::ConnectError> for ApiError {
         let code = match &err {
             E::Integration(inner) => return inner.clone().into(),
             E::InactiveProvider(_) => ErrorCode::ProviderInactive,
-            E::OAuthNotSupported(_)
+            E::OAuthNotConfigured(_) => ErrorCode::ProviderNotConfigured,
+            E::CredentialsForOAuth(_)
+            | E::NoCredentials
             | E::MissingField(_)
             | E::UnknownField(_)
             | E::FieldTooLong { .. }
@@ -706,6 +741,20 @@ impl From<otesse_domain::integration::ConnectError> for ApiError {
                 }
                 HealthOutcome::Unreachable | HealthOutcome::Healthy => ErrorCode::ProviderUnreachable,
             },
+        };
+        ApiError::new(code, err.to_string())
+    }
+}
+
+impl From<otesse_domain::integration::CallbackError> for ApiError {
+    fn from(err: otesse_domain::integration::CallbackError) -> Self {
+        use otesse_domain::integration::CallbackError as E;
+        let code = match &err {
+            E::Connect(inner) => return inner.clone().into(),
+            E::InvalidState => ErrorCode::OauthStateInvalid,
+            E::Denied => ErrorCode::AuthorizationDenied,
+            E::ProviderError { .. } | E::CodeRejected(_) => ErrorCode::AuthorizationFailed,
+            E::ClientRejected(_) => ErrorCode::ProviderNotConfigured,
         };
         ApiError::new(code, err.to_string())
     }

@@ -89,6 +89,7 @@ use crate::routes;
         routes::stripe::status,
         routes::stripe::events,
         routes::stripe::receive,
+        routes::integrations::oauth_callback,
         routes::integrations::contacts,
         routes::integrations::add_contact,
         routes::integrations::update_contact,

@@ -426,9 +426,19 @@ pub(crate) fn integration_services(
     }
     let mut base_urls = HashMap::new();
     let mut preconfigured = HashMap::new();
+    let mut oauth_apps = HashMap::new();
     for (slug, provider) in &settings.providers {
         if let Some(url) = &provider.base_url {
             base_urls.insert(slug.clone(), url.clone());
+        }
+        if let (Some(client_id), Some(client_secret)) = (&provider.client_id, &provider.client_secret) {
+            oauth_apps.insert(
+                slug.clone(),
+                otesse_domain::integration::OAuthApp {
+                    client_id: client_id.clone(),
+                    client_secret: client_secret.clone(),
+                },
+            );
         }
         if let Some(api_key) = &provider.api_key {
             preconfigured.insert(
@@ -451,6 +461,11 @@ pub(crate) fn integration_services(
         Some(metrics) => Arc::new(TimedProviderClient::new(Arc::new(client), metrics)),
         None => Arc::new(client),
     };
+    let oauth_client = otesse_providers::HttpOAuthClient::new(
+        Duration::from_millis(settings.provider_connect_timeout_ms),
+        Duration::from_millis(settings.provider_timeout_ms),
+    )
+    .map_err(|e| StartupError::Config(e.to_string()))?;
     let catalog = Arc::new(catalog);
     let cipher: Arc<dyn CredentialCipher> = Arc::new(keyring(settings)?);
     let stripe = StripeWebhookService::new(StripeWebhookPorts {
@@ -469,6 +484,13 @@ pub(crate) fn integration_services(
         clock,
         preconfigured: Preconfigured::new(preconfigured),
         contacts: Arc::new(database.contacts()),
+        oauth: otesse_domain::integration::OAuthPorts {
+            apps: otesse_domain::integration::OAuthApps::new(oauth_apps),
+            client: Arc::new(oauth_client),
+            repository: Arc::new(database.oauth()),
+            secrets: Arc::new(otesse_crypto::RandomSecretGenerator::default()),
+            hasher: Arc::new(otesse_crypto::Sha256KeyHasher),
+        },
     });
     Ok((integrations, stripe))
 }

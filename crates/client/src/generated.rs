@@ -146,6 +146,8 @@ pub enum AuditAction {
     IntegrationDisconnected,
     #[serde(rename = "integration.updated")]
     IntegrationUpdated,
+    #[serde(rename = "integration.needs_reauthorization")]
+    IntegrationNeedsReauthorization,
     #[serde(rename = "user.updated")]
     UserUpdated,
     #[serde(rename = "user.deactivated")]
@@ -173,6 +175,9 @@ impl ::std::fmt::Display for AuditAction {
             Self::IntegrationConnectFailed => f.write_str("integration.connect_failed"),
             Self::IntegrationDisconnected => f.write_str("integration.disconnected"),
             Self::IntegrationUpdated => f.write_str("integration.updated"),
+            Self::IntegrationNeedsReauthorization => {
+                f.write_str("integration.needs_reauthorization")
+            }
             Self::UserUpdated => f.write_str("user.updated"),
             Self::UserDeactivated => f.write_str("user.deactivated"),
             Self::UserReactivated => f.write_str("user.reactivated"),
@@ -197,6 +202,9 @@ impl ::std::str::FromStr for AuditAction {
             "integration.connect_failed" => Ok(Self::IntegrationConnectFailed),
             "integration.disconnected" => Ok(Self::IntegrationDisconnected),
             "integration.updated" => Ok(Self::IntegrationUpdated),
+            "integration.needs_reauthorization" => {
+                Ok(Self::IntegrationNeedsReauthorization)
+            }
             "user.updated" => Ok(Self::UserUpdated),
             "user.deactivated" => Ok(Self::UserDeactivated),
             "user.reactivated" => Ok(Self::UserReactivated),
@@ -259,12 +267,15 @@ pub enum AuthMethod {
     ApiKey,
     #[serde(rename = "preconfigured")]
     Preconfigured,
+    #[serde(rename = "oauth2")]
+    Oauth2,
 }
 impl ::std::fmt::Display for AuthMethod {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         match *self {
             Self::ApiKey => f.write_str("api_key"),
             Self::Preconfigured => f.write_str("preconfigured"),
+            Self::Oauth2 => f.write_str("oauth2"),
         }
     }
 }
@@ -276,6 +287,7 @@ impl ::std::str::FromStr for AuthMethod {
         match value {
             "api_key" => Ok(Self::ApiKey),
             "preconfigured" => Ok(Self::Preconfigured),
+            "oauth2" => Ok(Self::Oauth2),
             _ => Err("invalid value".into()),
         }
     }
@@ -351,6 +363,15 @@ impl ::std::convert::TryFrom<::std::string::String> for AuthType {
         value.parse()
     }
 }
+///Where to send the browser to authorize an OAuth2 provider.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]
+pub struct AuthorizationView {
+    /**The provider's consent page; the browser comes back to
+`/v1/integrations/oauth/callback`.*/
+    pub authorization_url: ::std::string::String,
+    ///After this the callback is refused; connect again.
+    pub expires_at: ::chrono::DateTime<::chrono::offset::Utc>,
+}
 ///`Category`
 #[derive(
     ::serde::Deserialize,
@@ -373,6 +394,8 @@ pub enum Category {
     Mapping,
     #[serde(rename = "ai")]
     Ai,
+    #[serde(rename = "accounting")]
+    Accounting,
 }
 impl ::std::fmt::Display for Category {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -381,6 +404,7 @@ impl ::std::fmt::Display for Category {
             Self::Payment => f.write_str("payment"),
             Self::Mapping => f.write_str("mapping"),
             Self::Ai => f.write_str("ai"),
+            Self::Accounting => f.write_str("accounting"),
         }
     }
 }
@@ -394,6 +418,7 @@ impl ::std::str::FromStr for Category {
             "payment" => Ok(Self::Payment),
             "mapping" => Ok(Self::Mapping),
             "ai" => Ok(Self::Ai),
+            "accounting" => Ok(Self::Accounting),
             _ => Err("invalid value".into()),
         }
     }
@@ -477,12 +502,15 @@ pub enum ConnectionStatus {
     Connected,
     #[serde(rename = "disconnected")]
     Disconnected,
+    #[serde(rename = "needs_reauthorization")]
+    NeedsReauthorization,
 }
 impl ::std::fmt::Display for ConnectionStatus {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         match *self {
             Self::Connected => f.write_str("connected"),
             Self::Disconnected => f.write_str("disconnected"),
+            Self::NeedsReauthorization => f.write_str("needs_reauthorization"),
         }
     }
 }
@@ -494,6 +522,7 @@ impl ::std::str::FromStr for ConnectionStatus {
         match value {
             "connected" => Ok(Self::Connected),
             "disconnected" => Ok(Self::Disconnected),
+            "needs_reauthorization" => Ok(Self::NeedsReauthorization),
             _ => Err("invalid value".into()),
         }
     }
@@ -1012,6 +1041,12 @@ pub enum ErrorCode {
     CurrentPasswordInvalid,
     #[serde(rename = "reset_token_invalid")]
     ResetTokenInvalid,
+    #[serde(rename = "oauth_state_invalid")]
+    OauthStateInvalid,
+    #[serde(rename = "authorization_denied")]
+    AuthorizationDenied,
+    #[serde(rename = "authorization_failed")]
+    AuthorizationFailed,
     #[serde(rename = "missing_credentials")]
     MissingCredentials,
     #[serde(rename = "api_key_malformed")]
@@ -1080,6 +1115,10 @@ pub enum ErrorCode {
     IdempotencySecretShown,
     #[serde(rename = "last_admin")]
     LastAdmin,
+    #[serde(rename = "provider_not_configured")]
+    ProviderNotConfigured,
+    #[serde(rename = "reauthorization_required")]
+    ReauthorizationRequired,
     #[serde(rename = "idempotency_error")]
     IdempotencyError,
     #[serde(rename = "provider_credentials_invalid")]
@@ -1110,6 +1149,9 @@ impl ::std::fmt::Display for ErrorCode {
             Self::UrlNotAllowed => f.write_str("url_not_allowed"),
             Self::CurrentPasswordInvalid => f.write_str("current_password_invalid"),
             Self::ResetTokenInvalid => f.write_str("reset_token_invalid"),
+            Self::OauthStateInvalid => f.write_str("oauth_state_invalid"),
+            Self::AuthorizationDenied => f.write_str("authorization_denied"),
+            Self::AuthorizationFailed => f.write_str("authorization_failed"),
             Self::MissingCredentials => f.write_str("missing_credentials"),
             Self::ApiKeyMalformed => f.write_str("api_key_malformed"),
             Self::ApiKeyInvalid => f.write_str("api_key_invalid"),
@@ -1144,6 +1186,8 @@ impl ::std::fmt::Display for ErrorCode {
             Self::IdempotencyInProgress => f.write_str("idempotency_in_progress"),
             Self::IdempotencySecretShown => f.write_str("idempotency_secret_shown"),
             Self::LastAdmin => f.write_str("last_admin"),
+            Self::ProviderNotConfigured => f.write_str("provider_not_configured"),
+            Self::ReauthorizationRequired => f.write_str("reauthorization_required"),
             Self::IdempotencyError => f.write_str("idempotency_error"),
             Self::ProviderCredentialsInvalid => {
                 f.write_str("provider_credentials_invalid")
@@ -1172,6 +1216,9 @@ impl ::std::str::FromStr for ErrorCode {
             "url_not_allowed" => Ok(Self::UrlNotAllowed),
             "current_password_invalid" => Ok(Self::CurrentPasswordInvalid),
             "reset_token_invalid" => Ok(Self::ResetTokenInvalid),
+            "oauth_state_invalid" => Ok(Self::OauthStateInvalid),
+            "authorization_denied" => Ok(Self::AuthorizationDenied),
+            "authorization_failed" => Ok(Self::AuthorizationFailed),
             "missing_credentials" => Ok(Self::MissingCredentials),
             "api_key_malformed" => Ok(Self::ApiKeyMalformed),
             "api_key_invalid" => Ok(Self::ApiKeyInvalid),
@@ -1206,6 +1253,8 @@ impl ::std::str::FromStr for ErrorCode {
             "idempotency_in_progress" => Ok(Self::IdempotencyInProgress),
             "idempotency_secret_shown" => Ok(Self::IdempotencySecretShown),
             "last_admin" => Ok(Self::LastAdmin),
+            "provider_not_configured" => Ok(Self::ProviderNotConfigured),
+            "reauthorization_required" => Ok(Self::ReauthorizationRequired),
             "idempotency_error" => Ok(Self::IdempotencyError),
             "provider_credentials_invalid" => Ok(Self::ProviderCredentialsInvalid),
             "payload_too_large" => Ok(Self::PayloadTooLarge),
@@ -1341,6 +1390,8 @@ pub enum EventType {
     IntegrationHealthCheckFailed,
     #[serde(rename = "integration.health_check.recovered")]
     IntegrationHealthCheckRecovered,
+    #[serde(rename = "integration.needs_reauthorization")]
+    IntegrationNeedsReauthorization,
     #[serde(rename = "webhook.test")]
     WebhookTest,
 }
@@ -1358,6 +1409,9 @@ impl ::std::fmt::Display for EventType {
             }
             Self::IntegrationHealthCheckRecovered => {
                 f.write_str("integration.health_check.recovered")
+            }
+            Self::IntegrationNeedsReauthorization => {
+                f.write_str("integration.needs_reauthorization")
             }
             Self::WebhookTest => f.write_str("webhook.test"),
         }
@@ -1378,6 +1432,9 @@ impl ::std::str::FromStr for EventType {
             "integration.health_check.failed" => Ok(Self::IntegrationHealthCheckFailed),
             "integration.health_check.recovered" => {
                 Ok(Self::IntegrationHealthCheckRecovered)
+            }
+            "integration.needs_reauthorization" => {
+                Ok(Self::IntegrationNeedsReauthorization)
             }
             "webhook.test" => Ok(Self::WebhookTest),
             _ => Err("invalid value".into()),
@@ -1911,12 +1968,17 @@ pub enum NotificationKind {
     ApiKeyExpiring,
     #[serde(rename = "webhook_endpoint.disabled")]
     WebhookEndpointDisabled,
+    #[serde(rename = "integration.needs_reauthorization")]
+    IntegrationNeedsReauthorization,
 }
 impl ::std::fmt::Display for NotificationKind {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         match *self {
             Self::ApiKeyExpiring => f.write_str("api_key.expiring"),
             Self::WebhookEndpointDisabled => f.write_str("webhook_endpoint.disabled"),
+            Self::IntegrationNeedsReauthorization => {
+                f.write_str("integration.needs_reauthorization")
+            }
         }
     }
 }
@@ -1928,6 +1990,9 @@ impl ::std::str::FromStr for NotificationKind {
         match value {
             "api_key.expiring" => Ok(Self::ApiKeyExpiring),
             "webhook_endpoint.disabled" => Ok(Self::WebhookEndpointDisabled),
+            "integration.needs_reauthorization" => {
+                Ok(Self::IntegrationNeedsReauthorization)
+            }
             _ => Err("invalid value".into()),
         }
     }
@@ -2103,6 +2168,9 @@ pub struct ProviderView {
     ///Inactive providers cannot be connected.
     pub active: bool,
     pub auth_type: AuthType,
+    /**False when this deployment cannot connect it (an OAuth2 provider without its client id
+and secret); `unavailable_reason` says why.*/
+    pub available: bool,
     pub category: Category,
     pub connection_status: ProviderConnectionStatus,
     pub dependencies: ::std::vec::Vec<DependencyView>,
@@ -2115,6 +2183,8 @@ pub struct ProviderView {
     pub preconfigured: bool,
     pub resource_types: ::std::vec::Vec<ResourceType>,
     pub slug: ::std::string::String,
+    #[serde(deserialize_with = "::std::option::Option::deserialize")]
+    pub unavailable_reason: ::std::option::Option<::std::string::String>,
 }
 ///The key's rate-limit state after this check (as its `RateLimit-*` headers would say).
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug)]

@@ -675,4 +675,24 @@ mod sealed_by_earlier_code {
         let hex = "d9de625ac8904a4e2ba2badd620b156460acde5666dc0835d71b1ca9cfba32280407bc9f";
         assert_eq!(opens(&binding, hex), "{\"id\":1}");
     }
+
+    /// Sealed by the code of 2026-12-06 that introduced OAuth connections' tokens.
+    #[test]
+    fn oauth_tokens_still_open() {
+        use otesse_domain::integration::TokenKind;
+        for (token, hex) in [
+            (
+                TokenKind::Access,
+                "7e2f7f847941b1e844cef65c1d54bceeded01627d2e5538416fe87356027dd62f75b9f30a3ff34e11736e06fb0cf22454f8b11d82cc73d1153431d",
+            ),
+            (
+                TokenKind::Refresh,
+                "0d115b9fb9d49a13e0602bb03e2e228aa2515966249caa570aed23829feecd5e578840f2690533d3c6d89e21de40af1198fed20376363df41a72ab67",
+            ),
+        ] {
+            let owner =
+                SecretOwner::OAuthToken { organization: organization(), connection: Uuid::from_u128(OWNER), token };
+            assert_eq!(opens(&owner, hex), format!("plaintext of {}", token.as_str()));
+        }
+    }
 }

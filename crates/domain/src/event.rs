@@ -45,6 +45,9 @@ pub enum EventKind {
     /// `integration.health_check.recovered`: a scheduled check passed after failing. Delivered
     /// only.
     HealthCheckRecovered,
+    /// `integration.needs_reauthorization`: the provider refused a connection's refresh token
+    /// (`invalid_grant`); someone must connect it again (I12). Audited and delivered.
+    IntegrationNeedsReauthorization,
     /// Sent only by the "send test event" route, to the one endpoint named.
     WebhookTest,
     /// `user.updated`: a user's role or name changed (P8). Audited only.
@@ -76,7 +79,7 @@ struct Reach {
 
 impl EventKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::ApiKeyCreated,
         EventKind::ApiKeyRotated,
         EventKind::ApiKeyRevoked,
@@ -87,6 +90,7 @@ impl EventKind {
         EventKind::IntegrationUpdated,
         EventKind::HealthCheckFailed,
         EventKind::HealthCheckRecovered,
+        EventKind::IntegrationNeedsReauthorization,
         EventKind::WebhookTest,
         EventKind::UserUpdated,
         EventKind::UserDeactivated,
@@ -127,6 +131,11 @@ impl EventKind {
                 "integration.health_check.recovered",
                 "A connected provider's health check passes again after failing.",
                 DELIVERED,
+            ),
+            EventKind::IntegrationNeedsReauthorization => (
+                "integration.needs_reauthorization",
+                "An OAuth provider no longer honours the access it granted: the connection must be authorized again.",
+                BOTH,
             ),
             EventKind::WebhookTest => ("webhook.test", "A test event, sent on request to one endpoint.", DELIVERED),
             // The user lifecycle (P8) is the organization's own business: audited, never sent
@@ -289,6 +298,14 @@ pub enum Event {
         /// The passing check.
         check: HealthCheck,
     },
+    /// The provider answered `invalid_grant` to a token refresh (I12): the connection needs
+    /// to be authorized again.
+    IntegrationNeedsReauthorization {
+        /// The connection whose grant was refused.
+        connection_id: Uuid,
+        /// Its provider.
+        provider: ProviderSlug,
+    },
     /// A test event for one endpoint: [`EventKind::WebhookTest`].
     WebhookTest {
         /// The endpoint it is sent to, and only to it.
@@ -409,7 +426,8 @@ impl Event {
                     .with("outcome", outcome.as_str())
                     .with("response_time_ms", response_time_ms.to_string())
             }
-            Event::IntegrationDisconnected { connection_id, provider } => {
+            Event::IntegrationDisconnected { connection_id, provider }
+            | Event::IntegrationNeedsReauthorization { connection_id, provider } => {
                 AuditFacts::integration(*connection_id, provider).with("provider", provider.as_str())
             }
             Event::IntegrationUpdated { connection_id, provider, change, value } => {
@@ -457,6 +475,7 @@ impl Event {
             Event::IntegrationUpdated { .. } => EventKind::IntegrationUpdated,
             Event::HealthCheckFailed { .. } => EventKind::HealthCheckFailed,
             Event::HealthCheckRecovered { .. } => EventKind::HealthCheckRecovered,
+            Event::IntegrationNeedsReauthorization { .. } => EventKind::IntegrationNeedsReauthorization,
             Event::WebhookTest { .. } => EventKind::WebhookTest,
             Event::UserUpdated { .. } => EventKind::UserUpdated,
             Event::UserDeactivated { .. } => EventKind::UserDeactivated,
@@ -541,6 +560,7 @@ mod tests {
                 "integration.disconnected",
                 "integration.health_check.failed",
                 "integration.health_check.recovered",
+                "integration.needs_reauthorization",
                 "webhook.test",
             ]
         );
@@ -555,6 +575,7 @@ mod tests {
                 "integration.connect_failed",
                 "integration.disconnected",
                 "integration.updated",
+                "integration.needs_reauthorization",
                 "user.updated",
                 "user.deactivated",
                 "user.reactivated",

@@ -35,18 +35,25 @@ pub enum NotificationKind {
     /// `webhook_endpoint.disabled`: an endpoint the user created was disabled after failing
     /// deliveries (W3).
     WebhookEndpointDisabled,
+    /// `integration.needs_reauthorization`: a connection the user made must be authorized
+    /// again (I12).
+    IntegrationNeedsReauthorization,
 }
 
 impl NotificationKind {
     /// Every kind.
-    pub const ALL: [NotificationKind; 2] =
-        [NotificationKind::ApiKeyExpiring, NotificationKind::WebhookEndpointDisabled];
+    pub const ALL: [NotificationKind; 3] = [
+        NotificationKind::ApiKeyExpiring,
+        NotificationKind::WebhookEndpointDisabled,
+        NotificationKind::IntegrationNeedsReauthorization,
+    ];
 
     /// The name clients see: `api_key.expiring` or `webhook_endpoint.disabled`.
     pub fn as_str(self) -> &'static str {
         match self {
             NotificationKind::ApiKeyExpiring => "api_key.expiring",
             NotificationKind::WebhookEndpointDisabled => "webhook_endpoint.disabled",
+            NotificationKind::IntegrationNeedsReauthorization => "integration.needs_reauthorization",
         }
     }
 

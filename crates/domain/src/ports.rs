@@ -70,8 +70,8 @@ pub use crate::audit::AuditLog;
 pub use crate::auth::{InsertUserError, SessionRepository, SetupStoreError, SignInThrottle, UserRepository};
 pub use crate::customer::CustomerRepository;
 pub use crate::integration::{
-    ContactRepository, ContactStoreError, IntegrationRepository, OutgoingMessage, ProviderClient, ProviderModel,
-    ProviderUsageDay,
+    ContactRepository, ContactStoreError, IntegrationRepository, OAuthClient, OAuthRepository, OutgoingMessage,
+    ProviderClient, ProviderModel, ProviderUsageDay,
 };
 pub use crate::sealed::{CredentialCipher, DecryptError, SealedSecretStore};
 pub use crate::usage::{Backlog, UsageLog, UsageSink};
@@ -88,7 +88,9 @@ pub use crate::auth::{MockSessionRepository, MockSignInThrottle, MockUserReposit
 #[cfg(any(test, feature = "mocks"))]
 pub use crate::customer::MockCustomerRepository;
 #[cfg(any(test, feature = "mocks"))]
-pub use crate::integration::{MockContactRepository, MockIntegrationRepository, MockProviderClient};
+pub use crate::integration::{
+    MockContactRepository, MockIntegrationRepository, MockOAuthClient, MockOAuthRepository, MockProviderClient,
+};
 #[cfg(any(test, feature = "mocks"))]
 pub use crate::sealed::{MockCredentialCipher, MockSealedSecretStore};
 #[cfg(any(test, feature = "mocks"))]

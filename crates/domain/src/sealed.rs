@@ -85,6 +85,22 @@ pub enum SecretOwner {
         /// The first 16 bytes of the record's SHA-256 digest (see above).
         digest: [u8; 16],
     },
+    /// An OAuth connection's access or refresh token (I12).
+    OAuthToken {
+        /// The connection's organization.
+        organization: OrganizationId,
+        /// The connection.
+        connection: Uuid,
+        /// Which of its two tokens.
+        token: crate::integration::TokenKind,
+    },
+    /// The PKCE verifier of an authorization in progress (I12); kept for minutes, never rewrapped.
+    OAuthVerifier {
+        /// The organization connecting.
+        organization: OrganizationId,
+        /// The authorization in progress.
+        authorization: Uuid,
+    },
 }
 
 impl SecretOwner {
@@ -94,7 +110,9 @@ impl SecretOwner {
             SecretOwner::ConnectionCredential { organization, .. }
             | SecretOwner::StripeSigningSecret { organization, .. }
             | SecretOwner::OutboundEndpointSecret { organization, .. }
-            | SecretOwner::IdempotentResponse { organization, .. } => organization,
+            | SecretOwner::IdempotentResponse { organization, .. }
+            | SecretOwner::OAuthToken { organization, .. }
+            | SecretOwner::OAuthVerifier { organization, .. } => organization,
         }
     }
 
@@ -112,6 +130,10 @@ impl SecretOwner {
             }
             SecretOwner::IdempotentResponse { organization, digest } => {
                 (organization, Uuid::from_bytes(digest), "idempotent_response")
+            }
+            SecretOwner::OAuthToken { organization, connection, token } => (organization, connection, token.as_str()),
+            SecretOwner::OAuthVerifier { organization, authorization } => {
+                (organization, authorization, "oauth_pkce_verifier")
             }
         };
         format!("otesse/credential/v1|{organization}|{id}|{kind}").into_bytes()
@@ -155,9 +177,10 @@ pub trait CredentialCipher: Send + Sync {
 #[async_trait]
 pub trait SealedSecretStore: Send + Sync {
     /// Up to `limit` secrets in use sealed under a master key version below `version`:
-    /// connection credentials, Stripe endpoints' signing secrets, outbound endpoints' current
+    /// connection credentials, OAuth connections' tokens, Stripe endpoints' signing secrets, outbound endpoints' current
     /// secrets, and their previous secrets while those are still sent at `now` (a rotation's
-    /// overlap). Idempotent answers are not included: they are kept for a day only.
+    /// overlap). Idempotent answers and PKCE verifiers are not included: they are kept for a day
+    /// and ten minutes.
     async fn below_version(
         &self,
         version: u32,
@@ -275,7 +298,18 @@ mod tests {
             field: CredentialField::ApiKey,
         };
         let response = SecretOwner::IdempotentResponse { organization: org(), digest: *endpoint.as_bytes() };
-        let all = [current, stripe, credential, response].map(|o| o.associated_data());
+        let access = SecretOwner::OAuthToken {
+            organization: org(),
+            connection: endpoint,
+            token: crate::integration::TokenKind::Access,
+        };
+        let refresh = SecretOwner::OAuthToken {
+            organization: org(),
+            connection: endpoint,
+            token: crate::integration::TokenKind::Refresh,
+        };
+        let verifier = SecretOwner::OAuthVerifier { organization: org(), authorization: endpoint };
+        let all = [current, stripe, credential, response, access, refresh, verifier].map(|o| o.associated_data());
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {
                 assert_ne!(a, b, "owners of different kinds never share associated data");

@@ -224,6 +224,17 @@ impl Http {
         self.client.post(url).header(ACCEPT, "application/json").json(body)
     }
 
+    /// A POST of an `application/x-www-form-urlencoded` body that asks for JSON (OAuth token
+    /// and revocation requests); the caller adds the client authentication.
+    pub fn post_form(&self, url: Url, form: &[(&str, &str)]) -> RequestBuilder {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        self.client
+            .post(url)
+            .header(ACCEPT, "application/json")
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(body)
+    }
+
     /// Sends `request` and reads the whole answer, timing both, in milliseconds.
     pub async fn send(&self, request: RequestBuilder) -> (Result<Answer, Failure>, u32) {
         let started = Instant::now();

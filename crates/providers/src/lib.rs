@@ -12,6 +12,10 @@
 //! | `geoapify` | `GET https://api.geoapify.com/v1/geocode/search?text=Berlin&limit=1` | query `apiKey` |
 //! | `anthropic` | `GET https://api.anthropic.com/v1/models?limit=1` | headers `x-api-key`, `anthropic-version: 2023-06-01` |
 //! | `quo` | `GET https://api.openphone.com/v1/phone-numbers` | header `Authorization: <key>` (no `Bearer`) |
+//! | `xero` | `GET https://api.xero.com/connections` | header `Authorization: Bearer <OAuth access token>` |
+//!
+//! OAuth2 providers' token endpoints are reached by [`HttpOAuthClient`] (module `oauth`), from
+//! the endpoints their catalog entry names; their health check takes the access token as the key.
 //!
 //! Each provider is one module holding a unit struct that implements the crate-private
 //! `ProviderApi` trait (module `api`): its slug, its public API, the health-check request and
@@ -59,13 +63,16 @@ mod google_maps;
 pub mod guard;
 mod http;
 mod mapbox;
+mod oauth;
 mod postmark;
 mod quo;
 mod stripe;
 pub mod webhooks;
+mod xero;
 
 pub use client::{HttpProviderClient, ProviderClientConfig, ProviderClientConfigError};
 pub use http::MAX_BODY_BYTES;
+pub use oauth::HttpOAuthClient;
 pub use webhooks::HttpWebhookSender;
 
 /// The registry: every provider module, once. The only place a module is registered; its
@@ -78,6 +85,7 @@ const PROVIDERS: &[&dyn api::ProviderApi] = &[
     &geoapify::Geoapify,
     &anthropic::Anthropic,
     &quo::Quo,
+    &xero::Xero,
 ];
 
 /// The slugs of the providers this crate has a client for, in registry order.

@@ -220,6 +220,10 @@ impl Database {
         IntegrationStore::new(self)
     }
 
+    pub fn oauth(&self) -> crate::OAuthStore {
+        crate::OAuthStore::new(self)
+    }
+
     pub fn contacts(&self) -> ContactStore {
         ContactStore::new(self)
     }

@@ -114,6 +114,9 @@ impl IntegrationRepository for IntegrationStore {
                 let rows = new.credentials.iter().map(credential_to_active).collect::<Result<Vec<_>, _>>()?;
                 credential::Entity::insert_many(rows).exec_without_returning(&txn).await.map_err(db_err)?;
             }
+            if let Some(tokens) = &new.tokens {
+                crate::oauth::insert_tokens(&txn, tokens).await?;
+            }
             insert_health(&txn, &new.health).await?;
             self.outbox.record(&txn, event).await?;
             Ok::<_, SaveConnectionError>(())
@@ -216,10 +219,12 @@ impl IntegrationRepository for IntegrationStore {
     ) -> Result<bool, StorageError> {
         let at = stored(at);
         let connected = ConnectionStatus::Connected.as_str();
+        // A connection waiting for re-authorization can be disconnected too.
+        let live = [connected, ConnectionStatus::NeedsReauthorization.as_str()];
         let this_connected = Condition::all()
             .add(connection::Column::Id.eq(id))
             .add(connection::Column::OrganizationId.eq(organization.0))
-            .add(connection::Column::Status.eq(connected));
+            .add(connection::Column::Status.is_in(live));
         let txn = begin(&self.conn).await?;
         let outcome = async {
             // The instance's row first (see the module docs); it matches nothing when no
@@ -255,6 +260,7 @@ impl IntegrationRepository for IntegrationStore {
                 .exec(&txn)
                 .await
                 .map_err(db_err)?;
+            crate::oauth::delete_tokens(&txn, id).await?;
             crate::stripe_webhooks::delete_for_connection(&txn, id).await?;
             let instance_id: Uuid = connection::Entity::find_by_id(id)
                 .select_only()
@@ -342,6 +348,7 @@ fn check_belongs(new: &NewConnection) -> Result<(), StorageError> {
         .credentials
         .iter()
         .any(|credential| credential.connection_id != id || credential.organization_id != organization)
+        || new.tokens.as_ref().is_some_and(|t| t.connection_id != id || t.organization_id != organization)
         || new.health.connection_id != id
         || new.instance.organization_id != organization
         || new.instance.provider != new.connection.provider;

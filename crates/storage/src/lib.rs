@@ -29,6 +29,7 @@ mod integrations;
 mod jobs;
 mod key_invalidation;
 mod notifications;
+mod oauth;
 mod outbox;
 mod payload;
 mod sealed;
@@ -53,6 +54,7 @@ pub use key_invalidation::{
     KEY_INVALIDATION_CHANNEL, KeyInvalidationPublisher, KeyInvalidationSubscription, KeyNotice,
 };
 pub use notifications::NotificationStore;
+pub use oauth::OAuthStore;
 pub use outbox::Outbox;
 pub use sealed::SealedSecretsStore;
 pub use service_tokens::ServiceTokenStore;

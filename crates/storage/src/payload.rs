@@ -36,7 +36,10 @@ fn data(event: &Event) -> Value {
         | Event::HealthCheckRecovered { connection_id, provider, check } => {
             connection(*connection_id, provider, Some(check))
         }
-        Event::IntegrationDisconnected { connection_id, provider } => connection(*connection_id, provider, None),
+        Event::IntegrationDisconnected { connection_id, provider }
+        | Event::IntegrationNeedsReauthorization { connection_id, provider } => {
+            connection(*connection_id, provider, None)
+        }
         Event::WebhookTest { endpoint_id } => {
             json!({ "endpoint_id": endpoint_id, "message": "This is a test event from Otesse." })
         }

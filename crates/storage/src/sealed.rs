@@ -4,14 +4,15 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use otesse_domain::StorageError;
-use otesse_domain::integration::CredentialField;
+use otesse_domain::integration::{CredentialField, TokenKind};
 use otesse_domain::organization::OrganizationId;
 use otesse_domain::sealed::{Ciphertext, EndpointSlot, SealedSecret, SealedSecretStore, SecretOwner};
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::Database;
 use crate::entity::{
-    integration_credential as credential, stripe_webhook_endpoint as stripe, webhook_endpoint as outbound,
+    integration_credential as credential, integration_oauth_token as oauth, stripe_webhook_endpoint as stripe,
+    webhook_endpoint as outbound,
 };
 use crate::support::{corrupt, db_err, stored, swap_sealed};
 
@@ -62,6 +63,39 @@ impl SealedSecretStore for SealedSecretsStore {
                     bytes: row.ciphertext,
                 },
             });
+        }
+
+        // OAuth connections' tokens: the access token, and the refresh token when there is one.
+        let mut access = oauth::Entity::find();
+        let mut refresh = oauth::Entity::find().filter(oauth::Column::RefreshCiphertext.is_not_null());
+        if let Some(below) = below {
+            access = access.filter(oauth::Column::AccessKeyVersion.lt(below));
+            refresh = refresh.filter(oauth::Column::RefreshKeyVersion.lt(below));
+        }
+        let by_connection =
+            |query: sea_orm::Select<oauth::Entity>| query.order_by_asc(oauth::Column::ConnectionId).limit(limit);
+        let token_owner = |row: &oauth::Model, token| SecretOwner::OAuthToken {
+            organization: OrganizationId(row.organization_id),
+            connection: row.connection_id,
+            token,
+        };
+        for row in by_connection(access).all(&self.conn).await.map_err(db_err)? {
+            sealed.push(SealedSecret {
+                owner: token_owner(&row, TokenKind::Access),
+                ciphertext: Ciphertext {
+                    key_version: version("integration_oauth_tokens", "access_key_version", row.access_key_version)?,
+                    bytes: row.access_ciphertext,
+                },
+            });
+        }
+        for row in by_connection(refresh).all(&self.conn).await.map_err(db_err)? {
+            if let (Some(key_version), Some(bytes)) = (row.refresh_key_version, row.refresh_ciphertext.clone()) {
+                let key_version = version("integration_oauth_tokens", "refresh_key_version", key_version)?;
+                sealed.push(SealedSecret {
+                    owner: token_owner(&row, TokenKind::Refresh),
+                    ciphertext: Ciphertext { key_version, bytes },
+                });
+            }
         }
 
         let mut query = stripe::Entity::find();
@@ -150,8 +184,18 @@ impl SealedSecretStore for SealedSecretsStore {
                 };
                 swap_sealed::<outbound::Entity>(&self.conn, row, columns, old, new).await
             }
-            // Kept for a day, never rewrapped (see the port).
-            SecretOwner::IdempotentResponse { .. } => Ok(false),
+            SecretOwner::OAuthToken { organization, connection, token } => {
+                let row = Condition::all()
+                    .add(oauth::Column::OrganizationId.eq(organization.0))
+                    .add(oauth::Column::ConnectionId.eq(connection));
+                let columns = match token {
+                    TokenKind::Access => [oauth::Column::AccessKeyVersion, oauth::Column::AccessCiphertext],
+                    TokenKind::Refresh => [oauth::Column::RefreshKeyVersion, oauth::Column::RefreshCiphertext],
+                };
+                swap_sealed::<oauth::Entity>(&self.conn, row, columns, old, new).await
+            }
+            // Kept for a day or minutes, never rewrapped (see the port).
+            SecretOwner::IdempotentResponse { .. } | SecretOwner::OAuthVerifier { .. } => Ok(false),
         }
     }
 }

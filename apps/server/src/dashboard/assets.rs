@@ -56,6 +56,7 @@ pub static FILES: &[Asset] = assets![
     "logos/provider.svg" => "image/svg+xml",
     "logos/quo.svg" => "image/svg+xml",
     "logos/stripe.svg" => "image/svg+xml",
+    "logos/xero.svg" => "image/svg+xml",
 ];
 
 struct Table {

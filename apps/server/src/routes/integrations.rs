@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use otesse_domain::integration::{
-    Category, ConnectInput, ConnectionView, HealthCheck, IntegrationService, ProviderListing,
+    CallbackAnswer, Category, ConnectInput, ConnectStart, ConnectionView, HealthCheck, IntegrationService,
+    ProviderListing,
 };
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -54,6 +55,10 @@ pub struct ProviderView {
     pub active: bool,
     /// The deployment supplies credentials: connect with `{"use_preconfigured": true}`.
     pub preconfigured: bool,
+    /// False when this deployment cannot connect it (an OAuth2 provider without its client id
+    /// and secret); `unavailable_reason` says why.
+    pub available: bool,
+    pub unavailable_reason: Option<String>,
     /// This organization's state: `not_connected`, `connected` or `error`.
     #[schema(schema_with = super::wire::provider_connection_status)]
     pub connection_status: &'static str,
@@ -93,6 +98,8 @@ impl From<&ProviderListing> for ProviderView {
             docs_url: d.docs_url.clone(),
             active: d.active,
             preconfigured: listing.preconfigured,
+            available: listing.unavailable.is_none(),
+            unavailable_reason: listing.unavailable.clone(),
             connection_status,
         }
     }
@@ -192,7 +199,8 @@ impl From<&HealthCheck> for HealthView {
 pub struct ConnectionViewBody {
     pub id: uuid::Uuid,
     pub provider: String,
-    /// `connected` or `disconnected`.
+    /// `connected`, `disconnected` or `needs_reauthorization` (an OAuth grant the provider no
+    /// longer honours: connect again).
     #[schema(schema_with = super::wire::connection_status)]
     pub status: &'static str,
     /// The organization's instance: `active`, `error` or `disconnected`.
@@ -202,7 +210,7 @@ pub struct ConnectionViewBody {
     pub enabled: bool,
     /// The chosen model (providers with model selection).
     pub selected_model: Option<String>,
-    /// `api_key` or `preconfigured`.
+    /// `api_key`, `preconfigured` or `oauth2`.
     #[schema(schema_with = super::wire::auth_method)]
     pub auth_method: &'static str,
     pub user_id: uuid::Uuid,
@@ -229,29 +237,115 @@ impl From<&ConnectionView> for ConnectionViewBody {
     }
 }
 
-/// Connect a provider: credentials are validated, checked live against the provider,
-/// encrypted (AES-256-GCM) and stored only if the check passes.
-#[utoipa::path(post, path = "/v1/integrations/providers/{slug}/connect", operation_id = "connectProvider", tag = "integrations", params(("slug" = String, Path, description = "A provider of the catalog, e.g. `postmark`"), crate::openapi::IdempotencyKey), request_body = ConnectRequest, security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 201, body = ConnectionViewBody), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::JsonBody, crate::openapi::errors::Conflict, crate::openapi::errors::Unprocessable, crate::openapi::errors::Provider, crate::openapi::errors::Idempotent))]
+/// Where to send the browser to authorize an OAuth2 provider.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuthorizationView {
+    /// The provider's consent page; the browser comes back to
+    /// `/v1/integrations/oauth/callback`.
+    pub authorization_url: String,
+    /// After this the callback is refused; connect again.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The redirect URI registered with every OAuth2 provider.
+pub const OAUTH_CALLBACK_PATH: &str = "/v1/integrations/oauth/callback";
+
+/// Connect a provider. API-key providers: credentials are validated, checked live against the
+/// provider, encrypted (AES-256-GCM) and stored only if the check passes (201). OAuth2
+/// providers: send no credentials (`{}`); the answer (200) is the authorization URL to send the
+/// browser to, and the connection is made by the callback.
+#[utoipa::path(post, path = "/v1/integrations/providers/{slug}/connect", operation_id = "connectProvider", tag = "integrations", params(("slug" = String, Path, description = "A provider of the catalog, e.g. `postmark`"), crate::openapi::IdempotencyKey), request_body = ConnectRequest, security(("session" = []), ("api_key" = []), ("api_key_header" = [])), responses((status = 201, body = ConnectionViewBody), (status = 200, body = AuthorizationView, description = "An OAuth2 provider: where to authorize"), crate::openapi::errors::Keyed, crate::openapi::errors::NotFound, crate::openapi::errors::JsonBody, crate::openapi::errors::Conflict, crate::openapi::errors::Unprocessable, crate::openapi::errors::Provider, crate::openapi::errors::Idempotent))]
 pub async fn connect(
     service: web::Data<IntegrationService>,
+    public: web::Data<super::stripe::PublicUrl>,
+    req: actix_web::HttpRequest,
     caller: ByEither<IntegrationsRoute>,
     slug: web::Path<String>,
     body: super::body::JsonObject<ConnectRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let input = match (body.use_preconfigured, body.credentials) {
-        (true, None) => ConnectInput::Preconfigured,
-        (false, Some(credentials)) => ConnectInput::Credentials(credentials),
-        _ => {
+        (true, None) => Some(ConnectInput::Preconfigured),
+        (false, Some(credentials)) => Some(ConnectInput::Credentials(credentials)),
+        (false, None) => None,
+        (true, Some(_)) => {
             return Err(ApiError::new(
                 ErrorCode::InvalidParameter,
                 "send either credentials or use_preconfigured: true",
             ));
         }
     };
-    let view = service.connect(&caller.caller, &slug, input).await?;
-    tracing::info!(provider = %view.connection.provider, connection_id = %view.connection.id, "integration connected");
-    Ok(created(&ConnectionViewBody::from(&view)))
+    let redirect_uri = format!("{}{OAUTH_CALLBACK_PATH}", public.base(&req));
+    match service.start_connect(&caller.caller, &slug, input, &redirect_uri).await? {
+        ConnectStart::Connected(view) => {
+            tracing::info!(provider = %view.connection.provider, connection_id = %view.connection.id, "integration connected");
+            Ok(created(&ConnectionViewBody::from(view.as_ref())))
+        }
+        ConnectStart::Authorize(authorization) => {
+            tracing::info!(provider = %slug, "oauth authorization started");
+            Ok(HttpResponse::Ok()
+                .json(AuthorizationView { authorization_url: authorization.url, expires_at: authorization.expires_at }))
+        }
+    }
+}
+
+/// What the provider sends the browser back with.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct CallbackQuery {
+    /// The `state` of the authorization URL.
+    pub state: Option<String>,
+    /// The authorization code, when access was granted.
+    #[param(value_type = Option<String>)]
+    pub code: Option<SecretString>,
+    /// `access_denied` when the user refused, or another OAuth error code.
+    pub error: Option<String>,
+}
+
+/// The OAuth2 redirect URI: checks the single-use `state`, exchanges the code, checks the new
+/// connection, and sends the browser to the dashboard's Connected Apps (303), or answers JSON
+/// (`Accept: application/json`). No session or key: the state identifies the attempt.
+#[utoipa::path(get, path = "/v1/integrations/oauth/callback", operation_id = "oauthCallback", tag = "integrations", params(CallbackQuery), responses((status = 201, body = ConnectionViewBody, description = "Connected (Accept: application/json)"), (status = 303, description = "Back to the dashboard's Connected Apps, with `connected=<id>` or `error=<code>&message=...`"), crate::openapi::errors::BadRequest, crate::openapi::errors::Conflict, crate::openapi::errors::Unprocessable, crate::openapi::errors::Provider, crate::openapi::errors::ServerError))]
+pub async fn oauth_callback(
+    service: web::Data<IntegrationService>,
+    req: actix_web::HttpRequest,
+    query: web::Query<CallbackQuery>,
+) -> HttpResponse {
+    let query = query.into_inner();
+    let wants_json = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    let answer = match (query.code, query.error) {
+        (_, Some(error)) => Some(CallbackAnswer::Error(error)),
+        (Some(code), None) => Some(CallbackAnswer::Code(code)),
+        (None, None) => None,
+    };
+    let outcome = match (query.state, answer) {
+        (Some(state), Some(answer)) => service.complete_authorization(&state, answer).await.map_err(ApiError::from),
+        _ => Err(ApiError::new(ErrorCode::InvalidParameter, "state and either code or error are required")),
+    };
+    let page = "/settings/integrations/connected";
+    match outcome {
+        Ok(view) => {
+            tracing::info!(provider = %view.connection.provider, connection_id = %view.connection.id, "integration connected through oauth");
+            if wants_json {
+                created(&ConnectionViewBody::from(&view))
+            } else {
+                see_other(&format!("{page}?connected={}", view.connection.id))
+            }
+        }
+        Err(err) if wants_json => actix_web::ResponseError::error_response(&err),
+        Err(err) => {
+            let code = serde_json::to_value(err.code).ok().and_then(|v| v.as_str().map(str::to_owned));
+            let message = url::form_urlencoded::byte_serialize(err.message.as_bytes()).collect::<String>();
+            see_other(&format!("{page}?error={}&message={message}", code.unwrap_or_default()))
+        }
+    }
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther().insert_header((actix_web::http::header::LOCATION, location.to_owned())).finish()
 }
 
 /// Connected apps of the organization, newest first.

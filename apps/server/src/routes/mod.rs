@@ -207,6 +207,7 @@ fn api() -> Vec<Endpoint> {
         Endpoint::new("/integrations/connections/{id}/webhook-events").get(stripe::events),
         Endpoint::new("/integrations/connections/{id}/status").get(stripe::status),
         Endpoint::new("/integrations/stripe/webhooks/{endpoint_id}").post(stripe::receive),
+        Endpoint::new("/integrations/oauth/callback").get(integrations::oauth_callback),
         Endpoint::new("/integrations/connections/{id}/{kind}")
             .get(integrations::contacts)
             .post(integrations::add_contact),

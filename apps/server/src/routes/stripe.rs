@@ -23,15 +23,19 @@ use crate::extract::{ByEither, IntegrationsRoute};
 pub struct PublicUrl(pub Option<String>);
 
 impl PublicUrl {
-    fn receiving_url(&self, req: &HttpRequest, endpoint: uuid::Uuid) -> String {
-        let base = match &self.0 {
+    /// The server's public base URL: the setting, else the scheme and host of the request.
+    pub fn base(&self, req: &HttpRequest) -> String {
+        match &self.0 {
             Some(base) => base.trim_end_matches('/').to_owned(),
             None => {
                 let info = req.connection_info();
                 format!("{}://{}", info.scheme(), info.host())
             }
-        };
-        format!("{base}/v1/integrations/stripe/webhooks/{endpoint}")
+        }
+    }
+
+    fn receiving_url(&self, req: &HttpRequest, endpoint: uuid::Uuid) -> String {
+        format!("{}/v1/integrations/stripe/webhooks/{endpoint}", self.base(req))
     }
 }
 

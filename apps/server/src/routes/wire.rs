@@ -170,7 +170,7 @@ pub fn health_outcome() -> RefOr<Schema> {
 }
 
 pub fn connection_status() -> RefOr<Schema> {
-    one_of("ConnectionStatus", listed!(ConnectionStatus: Connected, Disconnected))
+    one_of("ConnectionStatus", listed!(ConnectionStatus: Connected, Disconnected, NeedsReauthorization))
 }
 
 pub fn instance_status() -> RefOr<Schema> {
@@ -178,7 +178,7 @@ pub fn instance_status() -> RefOr<Schema> {
 }
 
 pub fn auth_method() -> RefOr<Schema> {
-    one_of("AuthMethod", listed!(AuthMethod: ApiKey, Preconfigured))
+    one_of("AuthMethod", listed!(AuthMethod: ApiKey, Preconfigured, OAuth2))
 }
 
 pub fn event_type() -> RefOr<Schema> {

@@ -60,7 +60,7 @@ async fn count(app: &TestApp, table: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn the_catalog_lists_the_seven_with_search_and_category() {
+async fn the_catalog_lists_the_eight_with_search_and_category() {
     let fake = fake_postmark(200).await;
     let app = app_with_postmark(&fake, |_| {}).await;
     let admin = app.admin().await;
@@ -68,8 +68,18 @@ async fn the_catalog_lists_the_seven_with_search_and_category() {
     let all = app.get("/v1/integrations/providers", &viewer).await;
     let all = all.expect(200)["data"].as_array().unwrap().clone();
     let slugs: Vec<_> = all.iter().map(|p| p["slug"].as_str().unwrap()).collect();
-    assert_eq!(slugs, ["postmark", "stripe", "mapbox", "google_maps", "geoapify", "anthropic", "quo"]);
+    assert_eq!(slugs, ["postmark", "stripe", "mapbox", "google_maps", "geoapify", "anthropic", "quo", "xero"]);
     assert!(all.iter().all(|p| p["connection_status"] == "not_connected"));
+    // Xero connects with OAuth2: without the deployment's client registration it cannot be.
+    assert!(all[..7].iter().all(|p| p["available"] == true && p["unavailable_reason"].is_null()));
+    assert_eq!(all[7]["auth_type"], "oauth2");
+    assert_eq!(all[7]["available"], false);
+    assert_eq!(
+        all[7]["unavailable_reason"],
+        "Xero is not available on this deployment: its OAuth client id and secret are not configured."
+    );
+    let refused = app.post("/v1/integrations/providers/xero/connect", &admin, &json!({})).await;
+    refused.expect_error(409, "provider_not_configured");
     assert_eq!(all[0]["fields"][0]["name"], "api_key");
     assert_eq!(all[0]["category"], "communication");
     let mapping = app.get("/v1/integrations/providers?category=Mapping", &viewer).await;

@@ -17,6 +17,7 @@ mod integrations;
 mod jobs;
 mod key_auth;
 mod metrics;
+mod oauth;
 mod openapi;
 mod platform;
 mod races;

@@ -27,6 +27,7 @@ impl IntegrationService {
         ProviderListing {
             state: states.iter().find(|s| s.provider == definition.slug).cloned(),
             preconfigured: self.ports.preconfigured.has(&definition.slug),
+            unavailable: self.oauth_of_listing(definition),
             definition: definition.clone(),
         }
     }

@@ -37,11 +37,14 @@ pub enum Category {
     Mapping,
     /// `ai`: Anthropic.
     Ai,
+    /// `accounting`: Xero.
+    Accounting,
 }
 
 impl Category {
     /// Every category, in the catalog's order.
-    pub const ALL: [Category; 4] = [Category::Communication, Category::Payment, Category::Mapping, Category::Ai];
+    pub const ALL: [Category; 5] =
+        [Category::Communication, Category::Payment, Category::Mapping, Category::Ai, Category::Accounting];
 
     /// The name clients see: `communication`, `payment`, `mapping` or `ai`.
     pub fn as_str(self) -> &'static str {
@@ -50,6 +53,7 @@ impl Category {
             Category::Payment => "payment",
             Category::Mapping => "mapping",
             Category::Ai => "ai",
+            Category::Accounting => "accounting",
         }
     }
 
@@ -203,6 +207,8 @@ pub struct ProviderDefinition {
     pub docs_url: String,
     /// Whether it may be connected; an inactive provider is listed, marked, but refused.
     pub active: bool,
+    /// The authorization server of an `oauth2` provider.
+    pub oauth: Option<super::OAuthSpec>,
 }
 
 /// Why a catalog is refused.
@@ -222,6 +228,9 @@ pub enum CatalogError {
     /// An API-key provider does not ask for an `api_key` field.
     #[error("provider {0} must ask for an api_key field")]
     NoApiKeyField(String),
+    /// An `oauth2` entry without its authorization or token endpoint.
+    #[error("provider {0} uses oauth2 and must name its authorization and token endpoints")]
+    NoOAuthEndpoints(String),
 }
 
 /// The validated catalog: unique slugs, known dependencies, every API-key provider asking for
@@ -249,6 +258,9 @@ impl Catalog {
             }
             if p.auth_type == AuthType::ApiKey && !p.fields.iter().any(|f| f.field == CredentialField::ApiKey) {
                 return Err(CatalogError::NoApiKeyField(p.slug.to_string()));
+            }
+            if p.auth_type == AuthType::OAuth2 && p.oauth.is_none() {
+                return Err(CatalogError::NoOAuthEndpoints(p.slug.to_string()));
             }
         }
         Ok(Self { providers })
@@ -306,6 +318,7 @@ pub(crate) mod fixtures {
             resource_types: vec![],
             docs_url: format!("https://docs.example/{slug}"),
             active: true,
+            oauth: None,
         }
     }
 }

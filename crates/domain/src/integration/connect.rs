@@ -54,22 +54,13 @@ impl IntegrationService {
         Ok(out)
     }
 
-    /// Connects a provider (I3-I9, I13). On failure nothing but the instance's `error` status
-    /// and the failure's audit row is written, and the caller may retry at once.
-    pub async fn connect(
+    /// What every connect checks before a provider is called: its dependencies are connected
+    /// and the caller has no connection to it yet. Answers the organization's provider states.
+    pub(super) async fn connect_preflight(
         &self,
         caller: &Caller,
-        slug: &str,
-        input: ConnectInput,
-    ) -> Result<ConnectionView, ConnectError> {
-        caller.require(EDIT)?;
-        let definition = self.definition(slug)?;
-        if !definition.active {
-            return Err(ConnectError::InactiveProvider(definition.name.clone()));
-        }
-        if definition.auth_type == AuthType::OAuth2 {
-            return Err(ConnectError::OAuthNotSupported(definition.name.clone()));
-        }
+        definition: &ProviderDefinition,
+    ) -> Result<Vec<super::ProviderState>, ConnectError> {
         let organization = caller.organization_id();
         let states = self.ports.repository.provider_states(organization).await?;
         for dependency in &definition.dependencies {
@@ -91,7 +82,28 @@ impl IntegrationService {
         }) {
             return Err(ConnectError::AlreadyConnected(definition.name.clone()));
         }
+        Ok(states)
+    }
 
+    /// Connects a provider (I3-I9, I13). On failure nothing but the instance's `error` status
+    /// and the failure's audit row is written, and the caller may retry at once.
+    pub async fn connect(
+        &self,
+        caller: &Caller,
+        slug: &str,
+        input: ConnectInput,
+    ) -> Result<ConnectionView, ConnectError> {
+        caller.require(EDIT)?;
+        let definition = self.definition(slug)?;
+        if !definition.active {
+            return Err(ConnectError::InactiveProvider(definition.name.clone()));
+        }
+        if definition.auth_type == AuthType::OAuth2 {
+            return Err(ConnectError::CredentialsForOAuth(definition.name.clone()));
+        }
+        let states = self.connect_preflight(caller, definition).await?;
+        let organization = caller.organization_id();
+        let owner = caller.on_behalf_of();
         let now = self.ports.clock.now();
         let connection_id = Uuid::now_v7();
         let (auth_method, stored, credentials) = match input {
@@ -192,6 +204,7 @@ impl IntegrationService {
             instance: instance.clone(),
             connection: connection.clone(),
             credentials: stored,
+            tokens: None,
             health: health.clone(),
         };
         let event = self.event(

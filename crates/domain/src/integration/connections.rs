@@ -34,6 +34,8 @@ impl IntegrationService {
     pub async fn disconnect(&self, caller: &Caller, id: Uuid) -> Result<ConnectionView, IntegrationError> {
         caller.require(EDIT)?;
         let view = self.find(caller, id).await?;
+        // At the provider first, while the tokens are still stored; best effort (I12).
+        self.revoke_tokens(&view).await;
         let now = self.ports.clock.now();
         let event = self.event(
             caller,

@@ -31,7 +31,14 @@ impl IntegrationService {
                 Ok((_, None)) => continue,
                 // One undecryptable connection must not stop the others' checks, nor one
                 // disconnected since the list was read.
-                Err(IntegrationError::Undecryptable | IntegrationError::ConnectionNotFound) => continue,
+                // Nor an OAuth connection whose token could not be refreshed (marked for
+                // re-authorization when the provider refused it).
+                Err(
+                    IntegrationError::Undecryptable
+                    | IntegrationError::ConnectionNotFound
+                    | IntegrationError::NeedsReauthorization(_)
+                    | IntegrationError::TokenRefreshFailed(_),
+                ) => continue,
                 Err(err) => return Err(err),
             };
             changes.push(check);

@@ -85,7 +85,13 @@ mod tests {
         contacts: MockContactRepository,
         client: MockProviderClient,
     ) -> PostmarkMailer {
-        let mocks = Mocks { repository, client, preconfigured: preconfigured("postmark", "pm-token"), contacts };
+        let mocks = Mocks {
+            repository,
+            client,
+            preconfigured: preconfigured("postmark", "pm-token"),
+            contacts,
+            ..Mocks::new()
+        };
         PostmarkMailer::new(mocks.with_postmark())
     }
 

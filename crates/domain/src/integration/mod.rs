@@ -10,6 +10,7 @@ mod contacts;
 mod health;
 mod mailer;
 mod models;
+mod oauth;
 mod ports;
 mod resources;
 mod service;
@@ -30,6 +31,13 @@ pub use catalog::{
     ResourceType,
 };
 pub use mailer::PostmarkMailer;
+pub use oauth::{
+    AUTHORIZATION_TTL_SECS, Authorization, CallbackAnswer, CallbackError, ConnectStart, OAuthApp, OAuthApps,
+    OAuthClient, OAuthPorts, OAuthRepository, OAuthSpec, PendingAuthorization, REFRESH_AHEAD_SECS, REFRESH_LEASE_SECS,
+    RefreshTokens, StoredTokens, TokenError, TokenGrant, TokenKind,
+};
+#[cfg(any(test, feature = "mocks"))]
+pub use oauth::{MockOAuthClient, MockOAuthRepository};
 pub use ports::{
     ContactRepository, ContactStoreError, IntegrationRepository, OutgoingMessage, ProviderClient, ProviderModel,
     ProviderUsageDay, SaveConnectionError,
@@ -106,6 +114,8 @@ pub enum AuthMethod {
     ApiKey,
     /// Supplied by the deployment's environment (I13); nothing is stored.
     Preconfigured,
+    /// Tokens granted through the provider's OAuth2 consent (I12), sealed like credentials.
+    OAuth2,
 }
 
 impl AuthMethod {
@@ -114,12 +124,13 @@ impl AuthMethod {
         match self {
             AuthMethod::ApiKey => "api_key",
             AuthMethod::Preconfigured => "preconfigured",
+            AuthMethod::OAuth2 => "oauth2",
         }
     }
 
     /// The method named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
-        [AuthMethod::ApiKey, AuthMethod::Preconfigured].into_iter().find(|m| m.as_str() == raw)
+        [AuthMethod::ApiKey, AuthMethod::Preconfigured, AuthMethod::OAuth2].into_iter().find(|m| m.as_str() == raw)
     }
 }
 
@@ -130,6 +141,8 @@ pub enum ConnectionStatus {
     Connected,
     /// Disconnected by a user (I10): its credentials are deleted; the row stays for the history.
     Disconnected,
+    /// An OAuth grant the provider no longer honours (`invalid_grant`): connect again.
+    NeedsReauthorization,
 }
 
 impl ConnectionStatus {
@@ -138,12 +151,15 @@ impl ConnectionStatus {
         match self {
             ConnectionStatus::Connected => "connected",
             ConnectionStatus::Disconnected => "disconnected",
+            ConnectionStatus::NeedsReauthorization => "needs_reauthorization",
         }
     }
 
     /// The status named `raw` ([`Self::as_str`]), if there is one.
     pub fn parse(raw: &str) -> Option<Self> {
-        [ConnectionStatus::Connected, ConnectionStatus::Disconnected].into_iter().find(|s| s.as_str() == raw)
+        [ConnectionStatus::Connected, ConnectionStatus::Disconnected, ConnectionStatus::NeedsReauthorization]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
     }
 }
 
@@ -318,6 +334,8 @@ pub struct NewConnection {
     pub connection: IntegrationConnection,
     /// Its sealed credentials; none for a pre-configured provider.
     pub credentials: Vec<StoredCredential>,
+    /// An OAuth connection's tokens, sealed; none for the other kinds.
+    pub tokens: Option<StoredTokens>,
     /// The first health check, which passed.
     pub health: HealthCheck,
 }

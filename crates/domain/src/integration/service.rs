@@ -101,6 +101,16 @@ pub enum IntegrationError {
         "Usage monitoring reads the provider's usage report, which needs an admin key: reconnect with one as api_secret."
     )]
     AdminKeyRequired,
+    /// The provider refused the connection's refresh token (`invalid_grant`): it must be
+    /// authorized again.
+    #[error("{0} no longer accepts the access it granted; connect it again.")]
+    NeedsReauthorization(String),
+    /// The access token had to be refreshed and could not be (I7's outcome of the attempt).
+    #[error("The provider's access token could not be refreshed ({}).", .0.as_str())]
+    TokenRefreshFailed(HealthOutcome),
+    /// The provider connects with OAuth2 and this deployment has no client id and secret for it.
+    #[error("{0} is not available on this deployment: its OAuth client is not configured.")]
+    OAuthNotConfigured(String),
     /// A sender email or phone number was refused.
     #[error(transparent)]
     Contact(#[from] ContactError),
@@ -121,9 +131,15 @@ pub enum ConnectError {
     /// The provider is inactive in this deployment's catalog.
     #[error("{0} is not available for new connections.")]
     InactiveProvider(String),
-    /// The provider connects with OAuth2, which this build does not offer yet (I12).
-    #[error("{0} connects with OAuth, which is not available yet.")]
-    OAuthNotSupported(String),
+    /// Credentials were sent for a provider that connects with OAuth2 (I12).
+    #[error("{0} connects with OAuth: send no credentials, the answer is the authorization URL.")]
+    CredentialsForOAuth(String),
+    /// Neither credentials nor `use_preconfigured` were sent.
+    #[error("send either credentials or use_preconfigured: true")]
+    NoCredentials,
+    /// The provider connects with OAuth2 and this deployment has no client id and secret for it.
+    #[error("{0} is not available on this deployment: its OAuth client id and secret are not configured.")]
+    OAuthNotConfigured(String),
     /// The provider depends on another that the organization has not connected (I3).
     #[error("{required_name} must be connected first.")]
     DependencyMissing {
@@ -188,6 +204,9 @@ pub struct ProviderListing {
     /// Whether the deployment supplies credentials, so it can be connected without typing a key
     /// (I13).
     pub preconfigured: bool,
+    /// Why it cannot be connected on this deployment (an OAuth provider without a client
+    /// registration); `None` when it can.
+    pub unavailable: Option<String>,
 }
 
 /// A connection whose health changed at a scheduled check.
@@ -227,6 +246,8 @@ pub struct IntegrationPorts {
     pub preconfigured: Preconfigured,
     /// Sender emails and phone numbers (I11).
     pub contacts: Arc<dyn super::ContactRepository>,
+    /// The OAuth2 registrations, token client and store (I12).
+    pub oauth: super::OAuthPorts,
 }
 
 /// Browsing, connecting, checking and configuring integrations (I2-I11, I13).
@@ -300,6 +321,7 @@ impl IntegrationService {
                 }
                 self.decrypt_all(&stored)
             }
+            AuthMethod::OAuth2 => self.oauth_credentials(view).await,
         }
     }
 

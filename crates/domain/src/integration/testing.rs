@@ -13,7 +13,8 @@ use super::service::{ConnectInput, IntegrationPorts, IntegrationService, Preconf
 use super::{
     AuthMethod, Catalog, Category, ConnectionStatus, ConnectionView, Credentials, HealthOutcome, HealthReport,
     InstanceStatus, IntegrationConnection, IntegrationInstance, MockContactRepository, MockIntegrationRepository,
-    MockProviderClient, ProviderDefinition, ProviderSlug, ResourceType,
+    MockOAuthClient, MockOAuthRepository, MockProviderClient, OAuthApp, OAuthApps, OAuthPorts, ProviderDefinition,
+    ProviderSlug, ResourceType,
 };
 use crate::caller::Caller;
 use crate::organization::OrganizationId;
@@ -46,6 +47,22 @@ pub fn cipher() -> MockCredentialCipher {
     cipher
 }
 
+/// Random material that is recognisably random: a fresh UUID's digits, to the length asked.
+fn secrets() -> crate::ports::MockSecretGenerator {
+    let mut secrets = crate::ports::MockSecretGenerator::new();
+    secrets.expect_base62().returning(|len| {
+        let digits: String = (0..4).map(|_| Uuid::new_v4().simple().to_string()).collect();
+        SecretString::from(digits[..len].to_owned())
+    });
+    secrets
+}
+
+fn hasher() -> crate::ports::MockKeyHasher {
+    let mut hasher = crate::ports::MockKeyHasher::new();
+    hasher.expect_hash().returning(|p| crate::api_key::KeyHash(fake_hash(p)));
+    hasher
+}
+
 pub fn report(outcome: HealthOutcome) -> HealthReport {
     HealthReport { outcome, response_time_ms: 12, detail: "HTTP 200".into() }
 }
@@ -66,6 +83,32 @@ pub struct Mocks {
     pub client: MockProviderClient,
     pub preconfigured: Preconfigured,
     pub contacts: MockContactRepository,
+    pub oauth_apps: OAuthApps,
+    pub oauth_client: MockOAuthClient,
+    pub oauth_repository: MockOAuthRepository,
+}
+
+/// A client registration for `slug`.
+pub fn oauth_apps(slug: &str) -> OAuthApps {
+    OAuthApps::new(HashMap::from([(
+        slug.to_owned(),
+        OAuthApp { client_id: "client-1".into(), client_secret: "client-secret-1".to_owned().into() },
+    )]))
+}
+
+/// The fake hasher's hash: the bytes of the plaintext, padded or cut to 32.
+pub fn fake_hash(plaintext: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (o, b) in out.iter_mut().zip(plaintext.bytes()) {
+        *o = b;
+    }
+    out
+}
+
+/// `plaintext` sealed to `owner` as the fake cipher does.
+pub fn sealed_with(owner: &crate::sealed::SecretOwner, plaintext: &str) -> Ciphertext {
+    use crate::sealed::CredentialCipher;
+    cipher().encrypt(&SecretString::from(plaintext.to_owned()), owner)
 }
 
 impl Mocks {
@@ -79,6 +122,9 @@ impl Mocks {
             client: MockProviderClient::new(),
             preconfigured: Preconfigured::default(),
             contacts: MockContactRepository::new(),
+            oauth_apps: OAuthApps::default(),
+            oauth_client: MockOAuthClient::new(),
+            oauth_repository: MockOAuthRepository::new(),
         }
     }
 
@@ -93,6 +139,13 @@ impl Mocks {
             clock: Arc::new(clock),
             preconfigured: self.preconfigured,
             contacts: Arc::new(self.contacts),
+            oauth: OAuthPorts {
+                apps: self.oauth_apps,
+                client: Arc::new(self.oauth_client),
+                repository: Arc::new(self.oauth_repository),
+                secrets: Arc::new(secrets()),
+                hasher: Arc::new(hasher()),
+            },
         })
     }
 
@@ -118,6 +171,24 @@ impl Mocks {
         }])
         .unwrap();
         self.with_catalog(catalog)
+    }
+
+    /// Xero, an OAuth2 provider with PKCE and revocation.
+    pub fn with_xero(self) -> IntegrationService {
+        let xero = ProviderDefinition {
+            auth_type: super::AuthType::OAuth2,
+            fields: vec![],
+            oauth: Some(super::OAuthSpec {
+                authorization_url: "https://login.example/authorize".into(),
+                token_url: "https://identity.example/token".into(),
+                revocation_url: Some("https://identity.example/revoke".into()),
+                scopes: vec!["offline_access".into(), "accounting.contacts.read".into()],
+                pkce: true,
+                refresh_tokens: super::RefreshTokens { rotating: true, lifetime_days: Some(60) },
+            }),
+            ..provider("xero", Category::Accounting, &[])
+        };
+        self.with_catalog(Catalog::new(vec![xero]).unwrap())
     }
 
     /// Postmark alone.

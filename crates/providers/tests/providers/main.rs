@@ -15,6 +15,7 @@ mod postmark;
 mod quo;
 mod stripe;
 mod transport;
+mod xero;
 
 use std::collections::HashMap;
 use std::time::Duration;

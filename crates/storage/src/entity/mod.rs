@@ -14,6 +14,8 @@ pub mod integration_contact;
 pub mod integration_credential;
 pub mod integration_health_check;
 pub mod integration_instance;
+pub mod integration_oauth_authorization;
+pub mod integration_oauth_token;
 pub mod job;
 pub mod notification;
 pub mod organization;

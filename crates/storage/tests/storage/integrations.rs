@@ -62,7 +62,7 @@ fn instance(
 }
 
 /// Stand-in ciphertext bytes, different for every call.
-fn sealed(version: u32) -> Ciphertext {
+pub(crate) fn sealed(version: u32) -> Ciphertext {
     let mut bytes = Uuid::new_v4().as_bytes().to_vec();
     bytes.extend_from_slice(b"sealed bytes and tag");
     Ciphertext { key_version: version, bytes }
@@ -81,7 +81,7 @@ fn check(connection: Uuid, outcome: HealthOutcome, now: DateTime<Utc>) -> Health
 
 /// What the service writes for `user` connecting `provider` with an API key and secret sealed
 /// under master key `version`; the instance is a fresh one, as if none existed.
-fn connect_as(user: &User, provider: &str, version: u32, now: DateTime<Utc>) -> NewConnection {
+pub(crate) fn connect_as(user: &User, provider: &str, version: u32, now: DateTime<Utc>) -> NewConnection {
     let instance = instance(user.organization_id, provider, InstanceStatus::Active, now);
     let id = Uuid::now_v7();
     let credentials = [CredentialField::ApiKey, CredentialField::ApiSecret]
@@ -109,6 +109,7 @@ fn connect_as(user: &User, provider: &str, version: u32, now: DateTime<Utc>) -> 
         },
         instance,
         credentials,
+        tokens: None,
         health: check(id, HealthOutcome::Healthy, now),
     }
 }
@@ -134,7 +135,7 @@ fn audit(user: &User, kind: EventKind, provider: &str, target: Uuid, now: DateTi
 }
 
 /// The event of a successful connect, as the service records it.
-fn connected(new: &NewConnection) -> DomainEvent {
+pub(crate) fn connected(new: &NewConnection) -> DomainEvent {
     let connection = &new.connection;
     let event = Event::IntegrationConnected {
         connection_id: connection.id,
@@ -557,7 +558,7 @@ async fn unmappable_integration_rows_are_storage_errors(test_db: TestDb) {
     let cases = [
         ("integration_instances", "status", "'paused'", "'active'"),
         ("integration_instances", "provider", "'Post Mark'", "'postmark'"),
-        ("integration_connections", "auth_method", "'oauth2'", "'api_key'"),
+        ("integration_connections", "auth_method", "'saml'", "'api_key'"),
         ("integration_connections", "status", "'pending'", "'connected'"),
         ("integration_health_checks", "outcome", "'degraded'", "'healthy'"),
         ("integration_health_checks", "response_time_ms", "-1", "184"),

@@ -47,6 +47,7 @@ mod integrations;
 mod jobs;
 mod key_invalidation;
 mod notifications;
+mod oauth;
 mod rows;
 mod sealed;
 mod service_tokens;

@@ -80,6 +80,7 @@ async fn connect(db: &Database, user: &User, provider: &str, version: u32, now: 
         },
         instance,
         credentials,
+        tokens: None,
         health: health.clone(),
     };
     let event = DomainEvent::new(

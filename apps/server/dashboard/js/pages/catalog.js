@@ -196,6 +196,9 @@ function connectModal(provider) {
     const body = {};
     if (usePreconfigured && usePreconfigured.checked) {
       body.use_preconfigured = true;
+    } else if (provider.auth_type === 'oauth2') {
+      // OAuth2: no form; the answer is the provider's consent page, which comes back to
+      // Connected Apps.
     } else {
       const empty = inputs.find((i) => i.f.required && i.input.value.trim() === '');
       if (empty) {
@@ -221,6 +224,10 @@ function connectModal(provider) {
       outcome = { error: err instanceof ApiError ? err.message : 'The connection could not be checked.' };
     } finally {
       running.delete(provider.slug);
+    }
+    if (outcome.ok && outcome.ok.authorization_url) {
+      window.location.assign(outcome.ok.authorization_url);
+      return;
     }
     const message = `${provider.name} connected successfully`;
     if (modal.closed) {

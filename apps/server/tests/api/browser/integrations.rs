@@ -101,7 +101,7 @@ pub fn use_fakes(settings: &mut Settings, fake: &MockServer) {
     settings.allow_loopback_urls = true;
 }
 
-/// A deployment's extra catalog entry that depends on Stripe (none of the seven does).
+/// A deployment's extra catalog entry that depends on Stripe (none of the built-in ones does).
 fn catalog_with_a_dependency(dir: &std::path::Path) -> std::path::PathBuf {
     let file = dir.join("catalog.toml");
     std::fs::write(
@@ -149,7 +149,7 @@ async fn browse_the_catalog_and_connect_through_the_modal() {
         page.sign_in(ADMIN_EMAIL, PASSWORD).await;
         page.click_text("#main .tabs a", "All Integrations").await;
         page.find_text("#main h1", "All Integrations").await;
-        page.until("eight cards", || async { (card_count(&page).await == 8).then_some(()) }).await;
+        page.until("nine cards", || async { (card_count(&page).await == 9).then_some(()) }).await;
         let postmark = page.find("#provider-postmark").await.text().await.unwrap();
         for part in ["Postmark", "Transactional email", "Communication", "Connect"] {
             assert!(postmark.contains(part), "{part} in {postmark}");
@@ -168,7 +168,7 @@ async fn browse_the_catalog_and_connect_through_the_modal() {
         page.until("three mapping cards", || async { (card_count(&page).await == 3).then_some(()) }).await;
         assert_eq!(page.find("[data-category=mapping]").await.attr("aria-pressed").await.unwrap().unwrap(), "true");
         page.click_text(".category-list button", "All categories").await;
-        page.until("eight cards", || async { (card_count(&page).await == 8).then_some(()) }).await;
+        page.until("nine cards", || async { (card_count(&page).await == 9).then_some(()) }).await;
 
         // A provider whose dependency is not connected explains it and links to it.
         page.click("#provider-stripe_tax .connect-button").await;
@@ -226,7 +226,7 @@ async fn browse_the_catalog_and_connect_through_the_modal() {
         page.click("#sign-out").await;
         page.sign_in("viewer@acme.test", PASSWORD).await;
         page.goto("/settings/integrations/all").await;
-        page.until("eight cards", || async { (card_count(&page).await == 8).then_some(()) }).await;
+        page.until("nine cards", || async { (card_count(&page).await == 9).then_some(()) }).await;
         assert_eq!(page.eval("return document.querySelectorAll('.connect-button').length").await, json!(0));
     })
     .await;
