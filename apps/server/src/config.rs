@@ -76,6 +76,10 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// How old a Stripe-Signature timestamp may be (either way) and still be accepted.
     pub stripe_webhook_tolerance_secs: u64,
+    /// How long a process refreshing an OAuth connection's token holds its lease; another
+    /// process takes it over after this (a refresher that died). Longer than
+    /// `provider_timeout_ms`.
+    pub oauth_refresh_lease_secs: u32,
 }
 
 /// One provider's deployment settings.
@@ -142,6 +146,7 @@ impl std::fmt::Debug for Settings {
             .field("provider_timeout_ms", &self.provider_timeout_ms)
             .field("public_url", &self.public_url.as_deref().map(redacted_url))
             .field("stripe_webhook_tolerance_secs", &self.stripe_webhook_tolerance_secs)
+            .field("oauth_refresh_lease_secs", &self.oauth_refresh_lease_secs)
             .finish()
     }
 }
@@ -243,6 +248,10 @@ pub struct JobSettings {
     pub expiry_warning_interval_secs: u64,
     /// Usage-log rows older than this are deleted (daily).
     pub usage_retention_days: u32,
+    /// How often OAuth access tokens nearing expiry are refreshed in the background.
+    pub token_refresh_interval_secs: u64,
+    /// The background refresh takes the tokens expiring within this; longer than the interval.
+    pub token_refresh_window_secs: u32,
 }
 
 impl Default for JobSettings {
@@ -254,6 +263,8 @@ impl Default for JobSettings {
             health_check_interval_secs: 3600,
             expiry_warning_interval_secs: 3600,
             usage_retention_days: 90,
+            token_refresh_interval_secs: 300,
+            token_refresh_window_secs: 600,
         }
     }
 }
@@ -364,6 +375,7 @@ impl Default for Settings {
             provider_timeout_ms: 10_000,
             public_url: None,
             stripe_webhook_tolerance_secs: 300,
+            oauth_refresh_lease_secs: otesse_domain::integration::REFRESH_LEASE_SECS,
         }
     }
 }
@@ -434,6 +446,18 @@ impl Settings {
         }
         if self.usage.batch_size == 0 || self.usage.queue_capacity == 0 {
             return Err(ConfigError::Invalid("usage.batch_size and usage.queue_capacity must be positive".into()));
+        }
+        // A lease shorter than a token request could end while the request is still running,
+        // and a second process would refresh with the same refresh token.
+        if u64::from(self.oauth_refresh_lease_secs) * 1000 <= self.provider_timeout_ms {
+            return Err(ConfigError::Invalid(
+                "oauth_refresh_lease_secs must be longer than provider_timeout_ms".into(),
+            ));
+        }
+        if u64::from(self.jobs.token_refresh_window_secs) <= self.jobs.token_refresh_interval_secs {
+            return Err(ConfigError::Invalid(
+                "jobs.token_refresh_window_secs must be longer than jobs.token_refresh_interval_secs".into(),
+            ));
         }
         Ok(())
     }
@@ -621,6 +645,12 @@ pub const SETTINGS: &[SettingInfo] = &[
     setting("jobs.expiry_warning_interval_secs", "How often keys nearing expiry are looked for", |s| {
         s.jobs.expiry_warning_interval_secs.to_string()
     }),
+    setting("jobs.token_refresh_interval_secs", "How often OAuth tokens nearing expiry are refreshed", |s| {
+        s.jobs.token_refresh_interval_secs.to_string()
+    }),
+    setting("jobs.token_refresh_window_secs", "OAuth tokens expiring within this are refreshed ahead", |s| {
+        s.jobs.token_refresh_window_secs.to_string()
+    }),
     setting("jobs.usage_retention_days", "Usage-log rows older than this are deleted", |s| {
         s.jobs.usage_retention_days.to_string()
     }),
@@ -663,6 +693,9 @@ pub const SETTINGS: &[SettingInfo] = &[
     }),
     setting("stripe_webhook_tolerance_secs", "How old a Stripe-Signature timestamp may be", |s| {
         s.stripe_webhook_tolerance_secs.to_string()
+    }),
+    setting("oauth_refresh_lease_secs", "How long one process's OAuth token refresh excludes the others", |s| {
+        s.oauth_refresh_lease_secs.to_string()
     }),
 ];
 

@@ -86,6 +86,7 @@ impl Worker {
             (JobKind::HealthChecks, s.health_check_interval_secs),
             (JobKind::UsageRetention, 24 * 3600),
             (JobKind::Pruning, 3600),
+            (JobKind::TokenRefresh, s.token_refresh_interval_secs),
         ];
         for (kind, interval) in every {
             let interval = i64::try_from(interval.max(1)).unwrap_or(i64::MAX);
@@ -143,6 +144,20 @@ impl Worker {
                         outcome = change.check.outcome.as_str(), recovered = change.recovered, "connection health changed");
                 }
                 Ok(format!("{} health changes", changes.len()))
+            }
+            JobKind::TokenRefresh => {
+                // Under the same lease as a call's refresh; invalid_grant is recorded with its
+                // notification and event (see refresh_expiring).
+                let run = self
+                    .context
+                    .integrations
+                    .refresh_expiring(self.settings.token_refresh_window_secs)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(format!(
+                    "{} OAuth tokens refreshed, {} need re-authorization, {} to try again",
+                    run.refreshed, run.needs_reauthorization, run.failed
+                ))
             }
             JobKind::UsageRetention => {
                 let before = now - Duration::days(i64::from(self.settings.usage_retention_days));

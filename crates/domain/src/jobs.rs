@@ -43,16 +43,19 @@ pub enum JobKind {
     Pruning,
     /// One attempt of one outbound webhook delivery (payload `{"delivery_id": ...}`).
     WebhookDelivery,
+    /// Refresh the OAuth access tokens that expire soon (I12).
+    TokenRefresh,
 }
 
 impl JobKind {
     /// Every kind, in declaration order.
-    pub const ALL: [JobKind; 5] = [
+    pub const ALL: [JobKind; 6] = [
         JobKind::ExpiryWarnings,
         JobKind::HealthChecks,
         JobKind::UsageRetention,
         JobKind::Pruning,
         JobKind::WebhookDelivery,
+        JobKind::TokenRefresh,
     ];
 
     /// The stored name, which is also the prefix of recurring jobs' dedupe keys.
@@ -63,6 +66,7 @@ impl JobKind {
             JobKind::UsageRetention => "usage_retention",
             JobKind::Pruning => "pruning",
             JobKind::WebhookDelivery => "webhook_delivery",
+            JobKind::TokenRefresh => "token_refresh",
         }
     }
 

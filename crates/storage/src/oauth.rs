@@ -22,6 +22,7 @@ use otesse_domain::user::UserId;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -207,6 +208,23 @@ impl OAuthRepository for OAuthStore {
             .await
             .map_err(db_err)?;
         Ok(stored_now.rows_affected == 1)
+    }
+
+    async fn tokens_expiring_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<StoredTokens>, StorageError> {
+        token::Entity::find()
+            .filter(token::Column::AccessExpiresAt.lte(stored(before)))
+            .order_by_asc(token::Column::AccessExpiresAt)
+            .limit(limit)
+            .all(&self.conn)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(tokens_to_domain)
+            .collect()
     }
 
     async fn release_refresh(&self, connection: Uuid, holder: Uuid) -> Result<(), StorageError> {

@@ -24,9 +24,9 @@ impl Respond for Hang {
     }
 }
 
-struct Server {
-    child: Child,
-    base: String,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 impl Drop for Server {
@@ -36,7 +36,7 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -55,7 +55,7 @@ fn start(data_dir: &std::path::Path, port: u16, fake: &str, db: &(String, Option
     start_with(data_dir, port, fake, db, &[])
 }
 
-fn start_with(
+pub(crate) fn start_with(
     data_dir: &std::path::Path,
     port: u16,
     fake: &str,
@@ -95,7 +95,7 @@ fn start_with(
 }
 
 /// The database the test's servers share: a fresh schema on PostgreSQL, or a file in `dir`.
-fn database(dir: &std::path::Path) -> (String, Option<String>) {
+pub(crate) fn database(dir: &std::path::Path) -> (String, Option<String>) {
     match std::env::var("OTESSE_TEST_POSTGRES_URL") {
         Ok(url) => (url, Some(format!("t_{}", uuid::Uuid::new_v4().simple()))),
         Err(_) => (format!("sqlite://{}", dir.join("otesse.db").display()), None),

@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::helpers::{TestApp, captured_logs, spawn_app_with};
+use crate::helpers::{TestApp, captured_logs, eventually, spawn_app_with};
+
+mod crash;
 
 const CLIENT_SECRET: &str = "oauth-client-secret-canary-51c2";
 const ACCESS_1: &str = "oauth-access-canary-1-9d04e";
@@ -372,4 +374,197 @@ async fn near_expiry_two_processes_refresh_once_and_invalid_grant_asks_for_reaut
     // It can be connected again.
     let again = app.post("/v1/integrations/providers/xero/connect", &admin, &json!({})).await;
     again.expect(200);
+}
+
+/// Accepts `access` at the fake's health call.
+async fn accept(fake: &MockServer, access: &str) {
+    Mock::given(method("GET"))
+        .and(path("/connections"))
+        .and(header("Authorization", format!("Bearer {access}").as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([{"tenantId": "t-1"}])))
+        .mount(fake)
+        .await;
+}
+
+/// Starts a connect as `session`; the fake will grant `access` and `refresh` for `code`. The
+/// authorization's parameters (state and challenge).
+async fn start_with_grant(
+    app: &TestApp,
+    fake: &MockServer,
+    session: &str,
+    (code, access, refresh, expires_in): (&str, &str, &str, u64),
+) -> std::collections::HashMap<String, String> {
+    let params =
+        authorization(app.post("/v1/integrations/providers/xero/connect", session, &json!({})).await.expect(200));
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .and(body_string_contains(format!("code={code}")))
+        .and(Pkce(params["code_challenge"].clone()))
+        .respond_with(grant(access, refresh, expires_in))
+        .with_priority(1)
+        .mount(fake)
+        .await;
+    accept(fake, access).await;
+    params
+}
+
+fn requests_to<'a>(requests: &'a [Request], to: &str) -> Vec<&'a Request> {
+    requests.iter().filter(|r| r.url.path() == to).collect()
+}
+
+#[tokio::test]
+async fn a_grant_that_loses_the_race_at_the_store_is_revoked_and_answers_already_connected() {
+    let fake = fake_xero().await;
+    Mock::given(method("POST")).and(path("/token")).respond_with(invalid_grant()).with_priority(10).mount(&fake).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_with(&fake, &dir, |_| {}).await;
+    let admin = app.admin().await;
+
+    // Two tabs start a connect before either comes back: both pass the "not connected yet" check.
+    let first = start_with_grant(&app, &fake, &admin, (CODE, ACCESS_1, REFRESH_1, 1800)).await;
+    let second = start_with_grant(&app, &fake, &admin, ("oauth-code-canary-b-5a1", ACCESS_2, REFRESH_2, 1800)).await;
+    let won = callback(&app, &format!("state={}&code={CODE}", first["state"]), true).await;
+    assert_eq!(won.status(), 201);
+    let lost = callback(&app, &format!("state={}&code=oauth-code-canary-b-5a1", second["state"]), true).await;
+    assert_eq!(lost.status(), 409);
+    assert_eq!(lost.json::<Value>().await.unwrap()["error"]["code"], "already_connected");
+
+    let requests = fake.received_requests().await.unwrap();
+    let revoked: Vec<String> =
+        requests_to(&requests, "/revoke").into_iter().map(|r| form(r).get("token").cloned().unwrap()).collect();
+    assert_eq!(revoked, [REFRESH_2, ACCESS_2], "exactly the losing grant's tokens are handed back");
+    assert_eq!(count(&app, "integration_connections").await, 1);
+    assert_eq!(count(&app, "integration_oauth_tokens").await, 1);
+    let connections = app.get("/v1/integrations/connections", &admin).await;
+    assert_eq!(connections.expect(200)["data"][0]["health"]["status"], "healthy", "the winner is untouched");
+}
+
+#[tokio::test]
+async fn the_callback_refuses_a_user_who_lost_the_permission_or_was_deactivated_meanwhile() {
+    let fake = fake_xero().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_with(&fake, &dir, |_| {}).await;
+    let admin = app.admin().await;
+    let manager = app.user(&admin, "manager@acme.test", "manager").await;
+    let leaver = app.user(&admin, "leaver@acme.test", "manager").await;
+    let started = start_with_grant(&app, &fake, &manager, (CODE, ACCESS_1, REFRESH_1, 1800)).await;
+    let leaving = start_with_grant(&app, &fake, &leaver, ("oauth-code-canary-c-88e", ACCESS_2, REFRESH_2, 1800)).await;
+
+    let users = app.get("/v1/users", &admin).await;
+    let id_of = |email: &str| {
+        let users = users.expect(200)["data"].as_array().unwrap().clone();
+        users.iter().find(|u| u["email"] == email).unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let (manager_id, leaver_id) = (id_of("manager@acme.test"), id_of("leaver@acme.test"));
+    let patch = |id: String, body: Value| {
+        let request = app.request(reqwest::Method::PATCH, &format!("/v1/users/{id}")).bearer_auth(&admin).json(&body);
+        app.send(request)
+    };
+    patch(manager_id, json!({"role": "viewer"})).await.expect(200);
+    patch(leaver_id, json!({"status": "deactivated"})).await.expect(200);
+
+    let refused = callback(&app, &format!("state={}&code={CODE}", started["state"]), true).await;
+    assert_eq!(refused.status(), 403);
+    assert_eq!(refused.json::<Value>().await.unwrap()["error"]["code"], "permission_denied");
+    let refused = callback(&app, &format!("state={}&code=oauth-code-canary-c-88e", leaving["state"]), false).await;
+    assert_eq!(refused.status(), 303);
+    let location = refused.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("/settings/integrations/connected?error=permission_denied"), "{location}");
+
+    for table in ["integration_connections", "integration_oauth_tokens", "integration_instances"] {
+        assert_eq!(count(&app, table).await, 0, "nothing in {table}");
+    }
+    let requests = fake.received_requests().await.unwrap();
+    assert!(requests_to(&requests, "/token").is_empty(), "no code was exchanged");
+}
+
+/// The stored expiry of a connection's access token.
+async fn expiry(app: &TestApp, id: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = app.raw.get_database_backend();
+    let sql = match backend {
+        sea_orm::DatabaseBackend::Postgres => {
+            "SELECT access_expires_at FROM integration_oauth_tokens WHERE connection_id = $1"
+        }
+        _ => "SELECT access_expires_at FROM integration_oauth_tokens WHERE connection_id = ?",
+    };
+    let id = uuid::Uuid::parse_str(id).unwrap();
+    let row = app.raw.query_one_raw(Statement::from_sql_and_values(backend, sql, [id.into()])).await.unwrap()?;
+    row.try_get::<Option<chrono::DateTime<chrono::Utc>>>("", "access_expires_at").unwrap()
+}
+
+async fn succeeded_refresh_jobs(app: &TestApp) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let backend = app.raw.get_database_backend();
+    let sql = "SELECT COUNT(*) AS n FROM jobs WHERE kind = 'token_refresh' AND state = 'succeeded'";
+    let row = app.raw.query_one_raw(Statement::from_string(backend, sql)).await.unwrap().unwrap();
+    row.try_get("", "n").unwrap()
+}
+
+#[tokio::test]
+async fn the_background_job_refreshes_tokens_ahead_of_expiry_and_marks_refused_ones() {
+    const NEAR_ACCESS: &str = "oauth-access-canary-near-1";
+    const NEAR_REFRESH: &str = "oauth-refresh-canary-near-1";
+    const FAR_REFRESH: &str = "oauth-refresh-canary-far-1";
+    const REFUSED_REFRESH: &str = "oauth-refresh-canary-refused-1";
+    let fake = fake_xero().await;
+    Mock::given(method("POST")).and(path("/token")).respond_with(invalid_grant()).with_priority(10).mount(&fake).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_with(&fake, &dir, |s| {
+        s.jobs.enabled = true;
+        s.jobs.poll_interval_ms = 50;
+        s.jobs.token_refresh_interval_secs = 1;
+        s.jobs.token_refresh_window_secs = 600;
+    })
+    .await;
+    let admin = app.admin().await;
+    let second = app.user(&admin, "second@acme.test", "manager").await;
+    let third = app.user(&admin, "third@acme.test", "manager").await;
+
+    // Refused first (its refresh token answers invalid_grant), far, then near: eight minutes
+    // to live, outside a call's five-minute margin, inside the job's ten-minute window.
+    let refused = start_with_grant(&app, &fake, &third, ("code-refused", "at-refused", REFUSED_REFRESH, 300)).await;
+    let refused = callback(&app, &format!("state={}&code=code-refused", refused["state"]), true).await;
+    let refused = refused.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let far = start_with_grant(&app, &fake, &second, ("code-far", "at-far", FAR_REFRESH, 3600)).await;
+    let far = callback(&app, &format!("state={}&code=code-far", far["state"]), true).await;
+    let far = far.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let far_expiry = expiry(&app, &far).await.unwrap();
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .and(body_string_contains(format!("refresh_token={NEAR_REFRESH}")))
+        .respond_with(move |request: &Request| {
+            sink.lock().unwrap().push(form(request));
+            grant(ACCESS_2, REFRESH_2, 1800)
+        })
+        .with_priority(1)
+        .mount(&fake)
+        .await;
+    let near = start_with_grant(&app, &fake, &admin, (CODE, NEAR_ACCESS, NEAR_REFRESH, 480)).await;
+    let near = callback(&app, &format!("state={}&code={CODE}", near["state"]), true).await;
+    let near = near.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+    // Stored with eight minutes to live; the refreshed token has thirty.
+    let fresh = chrono::Utc::now() + chrono::Duration::minutes(20);
+    eventually("the job's refresh", || async { expiry(&app, &near).await.filter(|at| *at > fresh) }).await;
+    // Two more runs after it: still exactly one refresh reached the provider.
+    let runs = succeeded_refresh_jobs(&app).await;
+    eventually("two more runs", || async { (succeeded_refresh_jobs(&app).await >= runs + 2).then_some(()) }).await;
+    assert_eq!(seen.lock().unwrap().len(), 1, "one refresh for the near connection");
+    assert_eq!(expiry(&app, &far).await, Some(far_expiry), "the far connection is untouched");
+
+    let detail = app.get(&format!("/v1/integrations/connections/{refused}"), &admin).await;
+    assert_eq!(detail.expect(200)["status"], "needs_reauthorization");
+    assert_eq!(count(&app, "integration_oauth_tokens").await, 2, "the refused connection's tokens are gone");
+    let audited = app.get("/v1/integrations/audit-log?action=integration.needs_reauthorization", &admin).await;
+    assert_eq!(audited.expect(200)["data"].as_array().unwrap().len(), 1);
+    let requests = fake.received_requests().await.unwrap();
+    let refreshes: Vec<String> =
+        requests_to(&requests, "/token").into_iter().filter_map(|r| form(r).get("refresh_token").cloned()).collect();
+    assert!(!refreshes.iter().any(|t| t == FAR_REFRESH), "{refreshes:?}");
 }

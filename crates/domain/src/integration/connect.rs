@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
+use super::Credentials;
+use super::oauth::StoredTokens;
 use super::ports::SaveConnectionError;
 use super::service::{ConnectError, ConnectInput, EDIT, IntegrationService};
 use super::{
@@ -17,8 +19,33 @@ use super::{
     InstanceStatus, IntegrationConnection, IntegrationInstance, NewConnection, ProviderDefinition, StoredCredential,
 };
 use crate::caller::Caller;
-use crate::event::Event;
+use crate::event::{AuditActor, DomainEvent, Event};
+use crate::organization::OrganizationId;
 use crate::sealed::SecretOwner;
+use crate::user::UserId;
+
+/// A connect that holds its credentials, ready for [`IntegrationService::check_and_store`].
+pub(super) struct ConnectAttempt<'a> {
+    /// The provider.
+    pub definition: &'a ProviderDefinition,
+    /// The organization connecting.
+    pub organization: OrganizationId,
+    /// Who the connection will belong to.
+    pub owner: UserId,
+    /// Who its events name.
+    pub actor: AuditActor,
+    /// The new connection's id (its sealed secrets are bound to it).
+    pub connection_id: Uuid,
+    /// How it authenticates.
+    pub auth_method: AuthMethod,
+    /// Typed credentials, sealed (none for pre-configured and OAuth connections).
+    pub credentials: Vec<StoredCredential>,
+    /// An OAuth connection's sealed tokens.
+    pub tokens: Option<StoredTokens>,
+    /// Whether the organization already has a working connection to the provider (another
+    /// user's), which keeps the instance active when this check fails.
+    pub existing_connected: bool,
+}
 
 impl IntegrationService {
     /// Checks the typed fields against the provider's definition (I4).
@@ -142,8 +169,45 @@ impl IntegrationService {
             }
         };
 
-        let report = self.ports.client.health_check(&definition.slug, &credentials).await;
-        let existing = states.iter().find(|s| s.provider == definition.slug);
+        let existing_connected = states.iter().any(|s| s.provider == definition.slug && s.connected);
+        let attempt = ConnectAttempt {
+            definition,
+            organization,
+            owner,
+            actor: caller.audit_actor(),
+            connection_id,
+            auth_method,
+            credentials: stored,
+            tokens: None,
+            existing_connected,
+        };
+        self.check_and_store(attempt, &credentials).await
+    }
+
+    /// What every connect does once it holds credentials (typed, pre-configured or OAuth
+    /// tokens): checks them at the provider, then records either the failure (only the
+    /// instance's status and `integration.connect_failed`) or the connection with its sealed
+    /// secrets, first check and `integration.connected`, in one transaction. A connect that
+    /// loses the race to a twin at the store is [`ConnectError::AlreadyConnected`].
+    pub(super) async fn check_and_store(
+        &self,
+        attempt: ConnectAttempt<'_>,
+        credentials: &Credentials,
+    ) -> Result<ConnectionView, ConnectError> {
+        let ConnectAttempt {
+            definition,
+            organization,
+            owner,
+            actor,
+            connection_id,
+            auth_method,
+            credentials: stored,
+            tokens,
+            existing_connected,
+        } = attempt;
+        let now = self.ports.clock.now();
+        let event = |event| DomainEvent::new(organization, actor.clone(), now, event);
+        let report = self.ports.client.health_check(&definition.slug, credentials).await;
         let instance = match self.ports.repository.find_instance(organization, &definition.slug).await? {
             Some(instance) => instance,
             None => IntegrationInstance {
@@ -160,20 +224,16 @@ impl IntegrationService {
 
         if report.outcome != HealthOutcome::Healthy {
             // Another user's working connection keeps the instance active.
-            let status =
-                if existing.is_some_and(|s| s.connected) { InstanceStatus::Active } else { InstanceStatus::Error };
+            let status = if existing_connected { InstanceStatus::Active } else { InstanceStatus::Error };
             let failed = IntegrationInstance { status, updated_at: now, ..instance };
-            let event = self.event(
-                caller,
-                Event::IntegrationConnectFailed {
-                    connection_id,
-                    provider: definition.slug.clone(),
-                    auth_method,
-                    outcome: report.outcome,
-                    response_time_ms: report.response_time_ms,
-                },
-            );
-            self.ports.repository.record_failed_connect(&failed, &event).await?;
+            let failed_event = event(Event::IntegrationConnectFailed {
+                connection_id,
+                provider: definition.slug.clone(),
+                auth_method,
+                outcome: report.outcome,
+                response_time_ms: report.response_time_ms,
+            });
+            self.ports.repository.record_failed_connect(&failed, &failed_event).await?;
             return Err(ConnectError::CheckFailed {
                 outcome: report.outcome,
                 message: report.outcome.message(&definition.name),
@@ -204,19 +264,16 @@ impl IntegrationService {
             instance: instance.clone(),
             connection: connection.clone(),
             credentials: stored,
-            tokens: None,
+            tokens,
             health: health.clone(),
         };
-        let event = self.event(
-            caller,
-            Event::IntegrationConnected {
-                connection_id,
-                provider: definition.slug.clone(),
-                auth_method,
-                check: health.clone(),
-            },
-        );
-        match self.ports.repository.save_connection(&new, &event).await {
+        let connected = event(Event::IntegrationConnected {
+            connection_id,
+            provider: definition.slug.clone(),
+            auth_method,
+            check: health.clone(),
+        });
+        match self.ports.repository.save_connection(&new, &connected).await {
             Ok(()) => {}
             // Another connect of the same provider by the same user got there first.
             Err(SaveConnectionError::AlreadyConnected) => {

@@ -33,8 +33,8 @@ pub use catalog::{
 pub use mailer::PostmarkMailer;
 pub use oauth::{
     AUTHORIZATION_TTL_SECS, Authorization, CallbackAnswer, CallbackError, ConnectStart, OAuthApp, OAuthApps,
-    OAuthClient, OAuthPorts, OAuthRepository, OAuthSpec, PendingAuthorization, REFRESH_AHEAD_SECS, REFRESH_LEASE_SECS,
-    RefreshTokens, StoredTokens, TokenError, TokenGrant, TokenKind,
+    OAuthClient, OAuthPorts, OAuthRepository, OAuthSpec, PendingAuthorization, REFRESH_AHEAD_SECS, REFRESH_BATCH,
+    REFRESH_LEASE_SECS, RefreshTokens, StoredTokens, TokenError, TokenGrant, TokenKind, TokenRefreshRun,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use oauth::{MockOAuthClient, MockOAuthRepository};

@@ -20,7 +20,7 @@ use crate::caller::Caller;
 use crate::organization::OrganizationId;
 use crate::ports::MockClock;
 use crate::sealed::{Ciphertext, DecryptError, MockCredentialCipher};
-use crate::user::{Role, UserId};
+use crate::user::{MockUserDirectory, Role, User, UserId, UserStatus};
 
 pub fn actor(role: Role) -> Caller {
     crate::caller::fixtures::user(role)
@@ -86,6 +86,32 @@ pub struct Mocks {
     pub oauth_apps: OAuthApps,
     pub oauth_client: MockOAuthClient,
     pub oauth_repository: MockOAuthRepository,
+    pub users: MockUserDirectory,
+}
+
+/// A directory where everyone asked about is an active admin of the organization asked about.
+pub fn active_admins() -> MockUserDirectory {
+    users_as(Role::Admin, UserStatus::Active)
+}
+
+/// A directory where everyone asked about has this role and status.
+pub fn users_as(role: Role, status: UserStatus) -> MockUserDirectory {
+    let mut users = MockUserDirectory::new();
+    users.expect_find_many().returning(move |organization, ids| {
+        Ok(ids
+            .into_iter()
+            .map(|id| User {
+                id,
+                organization_id: organization,
+                email: crate::user::Email::parse("user@acme.test").unwrap(),
+                name: None,
+                role,
+                status,
+                created_at: Utc::now(),
+            })
+            .collect())
+    });
+    users
 }
 
 /// A client registration for `slug`.
@@ -125,6 +151,7 @@ impl Mocks {
             oauth_apps: OAuthApps::default(),
             oauth_client: MockOAuthClient::new(),
             oauth_repository: MockOAuthRepository::new(),
+            users: active_admins(),
         }
     }
 
@@ -145,6 +172,8 @@ impl Mocks {
                 repository: Arc::new(self.oauth_repository),
                 secrets: Arc::new(secrets()),
                 hasher: Arc::new(hasher()),
+                users: Arc::new(self.users),
+                refresh_lease_secs: super::REFRESH_LEASE_SECS,
             },
         })
     }

@@ -19,6 +19,7 @@ on_both_databases!(
     one_refresh_lease_at_a_time_and_only_its_holder_stores,
     a_refused_grant_marks_the_connection_with_its_notification_and_event,
     both_tokens_are_rewrapped_each_in_its_column,
+    tokens_expiring_before_a_time_come_soonest_first,
 );
 
 async fn a_state_is_taken_once_whoever_asks_first(db: Database) {
@@ -160,4 +161,14 @@ async fn both_tokens_are_rewrapped_each_in_its_column(db: Database) {
     }
     let after = db.oauth().tokens(id).await.unwrap().unwrap();
     assert_eq!((after.access, after.refresh), (access, Some(refresh)), "each in its own column");
+}
+
+async fn tokens_expiring_before_a_time_come_soonest_first(db: Database) {
+    // The fixture's token expires thirty minutes after t0.
+    let (id, _) = oauth_connection(&db).await;
+    let store = db.oauth();
+    assert!(store.tokens_expiring_before(t0() + Duration::minutes(29), 10).await.unwrap().is_empty());
+    let due = store.tokens_expiring_before(t0() + Duration::minutes(30), 10).await.unwrap();
+    assert_eq!(due.iter().map(|t| t.connection_id).collect::<Vec<_>>(), vec![id], "at the bound: due");
+    assert!(store.tokens_expiring_before(t0() + Duration::minutes(31), 0).await.unwrap().is_empty(), "the limit");
 }

@@ -20,9 +20,36 @@ function logo(provider) {
   return h('img', { class: 'logo', src: provider ? provider.logo_url : '/assets/logos/provider.svg', alt: '', width: '44', height: '44' });
 }
 
+/** What the OAuth callback's redirect says: `?connected=<connection id>` or `?error=<code>&message=...`. */
+const CALLBACK_ERRORS = {
+  authorization_denied: 'Connection was cancelled. You denied access.',
+  oauth_state_invalid: 'This authorization is unknown, expired or already used. Connect the provider again.',
+};
+
+function callbackMessage(connections, providers) {
+  const params = new URLSearchParams(window.location.search);
+  const connected = params.get('connected');
+  const error = params.get('error');
+  if (!connected && !error) return null;
+  // Shown once: a reload or a shared link does not show it again.
+  history.replaceState(history.state, '', window.location.pathname);
+  if (connected) {
+    const connection = connections.find((c) => c.id === connected);
+    if (!connection) return null;
+    const provider = providers.get(connection.provider);
+    const name = provider ? provider.name : connection.provider;
+    return h('p', { class: 'success-box callback-message', role: 'status' },
+      h('span', { class: 'checkmark', 'aria-hidden': 'true' }, '✓'), `${name} connected successfully`);
+  }
+  // Text only, and bounded: the message comes from the address bar.
+  const message = CALLBACK_ERRORS[error] || `The connection was not made: ${(params.get('message') || error).slice(0, 300)}`;
+  return h('p', { class: 'error-box callback-message', role: 'alert' }, message);
+}
+
 export async function renderList(page, ctx) {
   const [connections, providers] = await Promise.all([get('/integrations/connections'), catalogBySlug()]);
   const live = connections.data.filter((c) => c.status === 'connected');
+  const notice = callbackMessage(connections.data, providers);
   const rows = live.map((c) => {
     const provider = providers.get(c.provider);
     const name = provider ? provider.name : c.provider;
@@ -39,6 +66,7 @@ export async function renderList(page, ctx) {
     ctx.tabs('connected'),
     h('div', { class: 'page-header' }, h('div', {}, h('p', { class: 'breadcrumb' }, 'Settings › Integrations'), h('h1', {}, 'Connected Apps'),
       h('p', {}, 'Providers your organization has connected, with their latest health check.'))),
+    notice,
     rows.length
       ? h('div', { class: 'cards', id: 'connections' }, rows)
       : h('p', { class: 'empty' }, 'Nothing is connected yet. ', h('a', { href: '/settings/integrations/all' }, 'Browse all integrations'), '.'));

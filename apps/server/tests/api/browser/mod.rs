@@ -9,6 +9,7 @@
 mod flows;
 mod integrations;
 mod keys;
+mod oauth;
 pub mod screenshots;
 
 use std::future::Future;

@@ -8,16 +8,14 @@ use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use uuid::Uuid;
 
+use super::super::connect::ConnectAttempt;
 use super::super::service::{ConnectError, ConnectInput, EDIT, IntegrationError, IntegrationService};
-use super::super::{
-    AuthMethod, AuthType, ConnectionStatus, ConnectionView, Credentials, HealthCheck, HealthOutcome, InstanceStatus,
-    IntegrationConnection, IntegrationInstance, NewConnection, ProviderDefinition, SaveConnectionError,
-};
+use super::super::{AuthMethod, AuthType, ConnectionView, Credentials, HealthOutcome, ProviderDefinition};
 use super::{OAuthSpec, PendingAuthorization, StoredTokens, TokenError, TokenGrant, TokenKind, base64url, form_encode};
-use crate::caller::Caller;
-use crate::event::{AuditActor, DomainEvent, Event};
+use crate::caller::{Caller, Denied};
+use crate::event::AuditActor;
 use crate::organization::OrganizationId;
-use crate::user::UserId;
+use crate::user::{Permission, UserId};
 
 /// How long an authorization link may take to come back.
 pub const AUTHORIZATION_TTL_SECS: i64 = 600;
@@ -213,6 +211,7 @@ impl IntegrationService {
             }
             CallbackAnswer::Code(code) => code,
         };
+        self.may_still_connect(&pending).await?;
         let (spec, app) = self.oauth_of(definition)?;
         let verifier = match &pending.verifier {
             Some(sealed) => Some(
@@ -241,6 +240,18 @@ impl IntegrationService {
                 },
             )?;
         Ok(self.connect_with_tokens(definition, &pending, grant).await?)
+    }
+
+    /// The user who started the authorization must still be there, active, and allowed to
+    /// connect integrations (`settings.edit`) when the browser comes back: a role changed or a
+    /// user deactivated in between connects nothing.
+    async fn may_still_connect(&self, pending: &PendingAuthorization) -> Result<(), CallbackError> {
+        let users = self.ports.oauth.users.find_many(pending.organization_id, vec![pending.user_id]).await?;
+        let user = users.into_iter().find(|u| u.id == pending.user_id && u.organization_id == pending.organization_id);
+        match user {
+            Some(user) if user.is_active() && user.role.has(Permission::SettingsEdit) => Ok(()),
+            _ => Err(IntegrationError::Forbidden(Denied::Role(Permission::SettingsEdit)).into()),
+        }
     }
 
     /// Seals the tokens, checks them, and records the connect (or its failure) as
@@ -273,86 +284,33 @@ impl IntegrationService {
             .decrypt(&tokens.access, &tokens.owner(TokenKind::Access))
             .map_err(|_| IntegrationError::Undecryptable)?;
         let credentials = Credentials { api_key: access, api_secret: None, account_id: None };
-        let report = self.ports.client.health_check(&definition.slug, &credentials).await;
-        let event = |event| DomainEvent::new(organization, AuditActor::User(owner), now, event);
-
         let states = self.ports.repository.provider_states(organization).await?;
-        let existing = states.iter().find(|s| s.provider == definition.slug);
-        let instance = match self.ports.repository.find_instance(organization, &definition.slug).await? {
-            Some(instance) => instance,
-            None => IntegrationInstance {
-                id: Uuid::now_v7(),
-                organization_id: organization,
-                provider: definition.slug.clone(),
-                status: InstanceStatus::Error,
-                enabled: true,
-                selected_model: None,
-                created_at: now,
-                updated_at: now,
-            },
-        };
-        if report.outcome != HealthOutcome::Healthy {
-            let status =
-                if existing.is_some_and(|s| s.connected) { InstanceStatus::Active } else { InstanceStatus::Error };
-            let failed = IntegrationInstance { status, updated_at: now, ..instance };
-            let failed_event = event(Event::IntegrationConnectFailed {
-                connection_id,
-                provider: definition.slug.clone(),
-                auth_method: AuthMethod::OAuth2,
-                outcome: report.outcome,
-                response_time_ms: report.response_time_ms,
-            });
-            self.ports.repository.record_failed_connect(&failed, &failed_event).await?;
-            let message = match report.outcome {
-                HealthOutcome::InvalidCredentials => {
-                    format!("{} did not accept the access it granted. Connect it again.", definition.name)
-                }
-                outcome => outcome.message(&definition.name),
-            };
-            return Err(ConnectError::CheckFailed { outcome: report.outcome, message });
-        }
-        let instance = IntegrationInstance { status: InstanceStatus::Active, updated_at: now, ..instance };
-        let connection = IntegrationConnection {
-            id: connection_id,
-            instance_id: instance.id,
-            organization_id: organization,
-            provider: definition.slug.clone(),
-            user_id: owner,
-            auth_method: AuthMethod::OAuth2,
-            status: ConnectionStatus::Connected,
-            created_at: now,
-            disconnected_at: None,
-        };
-        let health = HealthCheck {
-            id: Uuid::now_v7(),
+        let attempt = ConnectAttempt {
+            definition,
+            organization,
+            owner,
+            actor: AuditActor::User(owner),
             connection_id,
-            outcome: report.outcome,
-            response_time_ms: report.response_time_ms,
-            detail: report.detail.clone(),
-            checked_at: now,
-        };
-        let new = NewConnection {
-            instance: instance.clone(),
-            connection: connection.clone(),
+            auth_method: AuthMethod::OAuth2,
             credentials: Vec::new(),
             tokens: Some(tokens),
-            health: health.clone(),
+            existing_connected: states.iter().any(|s| s.provider == definition.slug && s.connected),
         };
-        let connected = event(Event::IntegrationConnected {
-            connection_id,
-            provider: definition.slug.clone(),
-            auth_method: AuthMethod::OAuth2,
-            check: health.clone(),
-        });
-        match self.ports.repository.save_connection(&new, &connected).await {
-            Ok(()) => {}
-            Err(SaveConnectionError::AlreadyConnected) => {
-                return Err(ConnectError::AlreadyConnected(definition.name.clone()));
+        match self.check_and_store(attempt, &credentials).await {
+            Err(ConnectError::CheckFailed { outcome: HealthOutcome::InvalidCredentials, .. }) => {
+                Err(ConnectError::CheckFailed {
+                    outcome: HealthOutcome::InvalidCredentials,
+                    message: format!("{} did not accept the access it granted. Connect it again.", definition.name),
+                })
             }
-            Err(SaveConnectionError::Storage(err)) => return Err(err.into()),
+            Err(ConnectError::AlreadyConnected(name)) => {
+                // A concurrent connect won: the grant just made is nobody's, so it is handed
+                // back to the provider rather than left to live until it expires.
+                self.revoke_grant(definition, &grant).await;
+                Err(ConnectError::AlreadyConnected(name))
+            }
+            outcome => outcome,
         }
-        let stored = self.ports.repository.find_connection(organization, connection_id).await?;
-        Ok(stored.unwrap_or(ConnectionView { connection, instance, latest_health: Some(health) }))
     }
 }
 
@@ -524,5 +482,58 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err, CallbackError::CodeRejected("XERO".into()));
+    }
+
+    #[tokio::test]
+    async fn a_user_who_lost_the_permission_or_was_deactivated_since_connect_gets_nothing() {
+        use crate::user::UserStatus;
+        for (role, status) in [(Role::Viewer, UserStatus::Active), (Role::Admin, UserStatus::Deactivated)] {
+            let mut mocks = xero_mocks();
+            mocks.users = super::super::super::testing::users_as(role, status);
+            mocks.oauth_repository.expect_take_authorization().return_once(|_| Ok(Some(pending(60))));
+            mocks.oauth_client.expect_exchange_code().never();
+            mocks.client.expect_health_check().never();
+            mocks.repository.expect_save_connection().never();
+            mocks.repository.expect_record_failed_connect().never();
+            let err = mocks
+                .with_xero()
+                .complete_authorization("s", CallbackAnswer::Code("c".to_owned().into()))
+                .await
+                .unwrap_err();
+            let forbidden = IntegrationError::Forbidden(Denied::Role(Permission::SettingsEdit));
+            assert_eq!(err, CallbackError::Connect(forbidden.into()), "{role:?} {status:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_grant_that_loses_the_race_at_the_store_is_revoked_at_the_provider() {
+        let mut mocks = xero_mocks();
+        mocks.oauth_repository.expect_take_authorization().return_once(|_| Ok(Some(pending(60))));
+        mocks.oauth_client.expect_exchange_code().returning(|_, _, _, _, _| {
+            Ok(TokenGrant {
+                access_token: "at-lost".to_owned().into(),
+                refresh_token: Some("rt-lost".to_owned().into()),
+                expires_in_secs: Some(1800),
+            })
+        });
+        mocks.client.expect_health_check().returning(|_, _| report(HealthOutcome::Healthy));
+        mocks
+            .repository
+            .expect_save_connection()
+            .times(1)
+            .returning(|_, _| Err(super::super::super::SaveConnectionError::AlreadyConnected));
+        let revoked = Arc::new(Mutex::new(Vec::new()));
+        let sink = revoked.clone();
+        mocks.oauth_client.expect_revoke().times(2).returning(move |_, _, token| {
+            sink.lock().unwrap().push(token.expose_secret().to_owned());
+            Ok(())
+        });
+        let err = mocks
+            .with_xero()
+            .complete_authorization("s", CallbackAnswer::Code("the-code".to_owned().into()))
+            .await
+            .unwrap_err();
+        assert_eq!(err, CallbackError::Connect(ConnectError::AlreadyConnected("XERO".into())));
+        assert_eq!(*revoked.lock().unwrap(), ["rt-lost", "at-lost"]);
     }
 }

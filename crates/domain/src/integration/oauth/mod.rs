@@ -29,13 +29,13 @@ use crate::notification::Notification;
 use crate::organization::OrganizationId;
 use crate::ports::{KeyHasher, SecretGenerator};
 use crate::sealed::{Ciphertext, SecretOwner};
-use crate::user::UserId;
+use crate::user::{UserDirectory, UserId};
 
 #[cfg(any(test, feature = "mocks"))]
 use mockall::automock;
 
 pub use flow::{AUTHORIZATION_TTL_SECS, Authorization, CallbackAnswer, CallbackError, ConnectStart};
-pub use refresh::{REFRESH_AHEAD_SECS, REFRESH_LEASE_SECS};
+pub use refresh::{REFRESH_AHEAD_SECS, REFRESH_BATCH, REFRESH_LEASE_SECS, TokenRefreshRun};
 pub use spec::{OAuthSpec, RefreshTokens, TokenKind};
 
 /// The deployment's registration at one provider (`OTESSE_PROVIDERS__<SLUG>__CLIENT_ID` and
@@ -89,6 +89,12 @@ pub struct OAuthPorts {
     pub secrets: Arc<dyn SecretGenerator>,
     /// SHA-256: the stored form of a state, and the PKCE S256 challenge.
     pub hasher: Arc<dyn KeyHasher>,
+    /// The users who start authorizations: the callback checks theirs again.
+    pub users: Arc<dyn UserDirectory>,
+    /// How long a refresher holds a connection's lease before another process may take it
+    /// (longer than a token request may take): [`REFRESH_LEASE_SECS`] unless the deployment
+    /// says otherwise.
+    pub refresh_lease_secs: u32,
 }
 
 /// An authorization in progress: created by connect, consumed by the callback.
@@ -225,6 +231,14 @@ pub trait OAuthRepository: Send + Sync {
     /// Stores refreshed tokens and gives the lease up, only while `holder` holds it; false
     /// (nothing written) when it does not.
     async fn store_refreshed(&self, tokens: &StoredTokens, holder: Uuid) -> Result<bool, StorageError>;
+
+    /// Connections' tokens whose access token expires at or before `before`, soonest first,
+    /// at most `limit` of them (the background refresh's work).
+    async fn tokens_expiring_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<StoredTokens>, StorageError>;
 
     /// Gives the lease up (if `holder` holds it).
     async fn release_refresh(&self, connection: Uuid, holder: Uuid) -> Result<(), StorageError>;

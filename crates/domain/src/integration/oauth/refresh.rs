@@ -18,22 +18,41 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use super::super::service::{IntegrationError, IntegrationService};
-use super::super::{AuthMethod, ConnectionView, Credentials, HealthOutcome, ProviderDefinition};
-use super::{StoredTokens, TokenError, TokenKind};
+use super::super::{AuthMethod, ConnectionStatus, ConnectionView, Credentials, HealthOutcome, ProviderDefinition};
+use super::{StoredTokens, TokenError, TokenGrant, TokenKind};
 use crate::event::{AuditActor, DomainEvent, Event};
 use crate::notification::{Notification, NotificationKind};
 
 /// Refresh when the access token has less than this to live.
 pub const REFRESH_AHEAD_SECS: i64 = 300;
-/// How long a refresher holds a connection's lease (beyond the provider call's timeout).
-pub const REFRESH_LEASE_SECS: i64 = 30;
+/// How long a refresher holds a connection's lease by default (beyond the provider call's
+/// timeout); deployments set it with [`OAuthPorts::refresh_lease_secs`](super::OAuthPorts).
+pub const REFRESH_LEASE_SECS: u32 = 30;
 
-fn due(tokens: &StoredTokens, now: DateTime<Utc>) -> bool {
-    tokens.access_expires_at.is_some_and(|at| at - Duration::seconds(REFRESH_AHEAD_SECS) <= now)
+/// How many connections one run of the background refresh takes at most (the next run takes
+/// the rest).
+pub const REFRESH_BATCH: u64 = 500;
+
+fn due(tokens: &StoredTokens, now: DateTime<Utc>, ahead: Duration) -> bool {
+    tokens.access_expires_at.is_some_and(|at| at - ahead <= now)
 }
 
 fn expired(tokens: &StoredTokens, now: DateTime<Utc>) -> bool {
     tokens.access_expires_at.is_some_and(|at| at <= now)
+}
+
+/// What one run of the background refresh did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TokenRefreshRun {
+    /// Connections whose access token was due within the window and is fresh now (refreshed
+    /// by this run, or by another process meanwhile).
+    pub refreshed: u32,
+    /// Connections the provider refused to refresh (`invalid_grant`): marked for
+    /// re-authorization.
+    pub needs_reauthorization: u32,
+    /// Connections that could not be refreshed this time (the provider unreachable, rate
+    /// limited, the lease held elsewhere past its length); the next run tries again.
+    pub failed: u32,
 }
 
 impl IntegrationService {
@@ -42,8 +61,30 @@ impl IntegrationService {
         &self,
         view: &ConnectionView,
     ) -> Result<Credentials, IntegrationError> {
-        let access = self.access_token(view).await?;
+        let access = self.access_token(view, Duration::seconds(REFRESH_AHEAD_SECS)).await?;
         Ok(Credentials { api_key: access, api_secret: None, account_id: None })
+    }
+
+    /// The background refresh: every OAuth connection whose access token expires within
+    /// `window_secs` is refreshed now, under the same lease as a call's refresh, so that a
+    /// connection nothing calls stays fresh. `invalid_grant` marks it for re-authorization.
+    pub async fn refresh_expiring(&self, window_secs: u32) -> Result<TokenRefreshRun, IntegrationError> {
+        let window = Duration::seconds(i64::from(window_secs));
+        let before = self.ports.clock.now() + window;
+        let mut run = TokenRefreshRun::default();
+        for tokens in self.ports.oauth.repository.tokens_expiring_before(before, REFRESH_BATCH).await? {
+            let view = self.ports.repository.find_connection(tokens.organization_id, tokens.connection_id).await?;
+            let Some(view) = view.filter(|v| v.connection.status == ConnectionStatus::Connected) else { continue };
+            match self.access_token(&view, window).await {
+                Ok(_) => run.refreshed += 1,
+                Err(IntegrationError::NeedsReauthorization(_)) => run.needs_reauthorization += 1,
+                // Disconnected since the list was read.
+                Err(IntegrationError::ConnectionNotFound) => {}
+                Err(IntegrationError::Storage(err)) => return Err(err.into()),
+                Err(_) => run.failed += 1,
+            }
+        }
+        Ok(run)
     }
 
     fn open(&self, tokens: &StoredTokens, token: TokenKind) -> Result<SecretString, IntegrationError> {
@@ -54,32 +95,48 @@ impl IntegrationService {
         self.ports.cipher.decrypt(sealed, &tokens.owner(token)).map_err(|_| IntegrationError::Undecryptable)
     }
 
-    async fn access_token(&self, view: &ConnectionView) -> Result<SecretString, IntegrationError> {
+    fn lease(&self) -> Duration {
+        Duration::seconds(i64::from(self.ports.oauth.refresh_lease_secs.max(1)))
+    }
+
+    /// The access token, refreshed first when it has less than `ahead` to live.
+    async fn access_token(&self, view: &ConnectionView, ahead: Duration) -> Result<SecretString, IntegrationError> {
         let id = view.connection.id;
         let repository = &self.ports.oauth.repository;
         let tokens = repository.tokens(id).await?.ok_or(IntegrationError::ConnectionNotFound)?;
         let now = self.ports.clock.now();
-        if !due(&tokens, now) {
+        if !due(&tokens, now, ahead) {
             return self.open(&tokens, TokenKind::Access);
         }
         let holder = Uuid::now_v7();
-        if !repository.lease_refresh(id, holder, now, now + Duration::seconds(REFRESH_LEASE_SECS)).await? {
+        if !repository.lease_refresh(id, holder, now, now + self.lease()).await? {
             // Another process is refreshing: its predecessor still works until it expires.
             if !expired(&tokens, now) {
                 return self.open(&tokens, TokenKind::Access);
             }
-            let deadline = now + Duration::seconds(REFRESH_LEASE_SECS);
-            return match repository.wait_for_refresh(id, deadline).await? {
-                Some(fresh) if !expired(&fresh, self.ports.clock.now()) => self.open(&fresh, TokenKind::Access),
-                _ => Err(IntegrationError::TokenRefreshFailed(HealthOutcome::Unreachable)),
-            };
+            let deadline = now + self.lease();
+            match repository.wait_for_refresh(id, deadline).await? {
+                Some(fresh) if !expired(&fresh, self.ports.clock.now()) => {
+                    return self.open(&fresh, TokenKind::Access);
+                }
+                // The lease was given up or lapsed with nothing new stored: its holder failed,
+                // or died between the provider's answer and the store. Refresh here, once.
+                Some(_) => {
+                    let now = self.ports.clock.now();
+                    if !repository.lease_refresh(id, holder, now, now + self.lease()).await? {
+                        return Err(IntegrationError::TokenRefreshFailed(HealthOutcome::Unreachable));
+                    }
+                }
+                None => return Err(IntegrationError::TokenRefreshFailed(HealthOutcome::Unreachable)),
+            }
         }
         // Refreshed by another process between the read and the lease?
         let tokens = match repository.tokens(id).await? {
             Some(tokens) => tokens,
             None => return Err(IntegrationError::ConnectionNotFound),
         };
-        if !due(&tokens, now) {
+        let now = self.ports.clock.now();
+        if !due(&tokens, now, ahead) {
             repository.release_refresh(id, holder).await?;
             return self.open(&tokens, TokenKind::Access);
         }
@@ -179,6 +236,18 @@ impl IntegrationService {
         );
         self.ports.oauth.repository.mark_needs_reauthorization(connection.id, &notification, &event).await?;
         Ok(())
+    }
+
+    /// Hands a grant that will not be stored back to the provider, when it offers revocation:
+    /// its refresh token, then its access token. Best effort (the provider may be down).
+    pub(in crate::integration) async fn revoke_grant(&self, definition: &ProviderDefinition, grant: &TokenGrant) {
+        let Ok((spec, app)) = self.oauth_of(definition) else { return };
+        if spec.revocation_url.is_none() {
+            return;
+        }
+        for token in grant.refresh_token.iter().chain(std::iter::once(&grant.access_token)) {
+            let _ = self.ports.oauth.client.revoke(spec, app, token).await;
+        }
     }
 
     /// Revokes an OAuth connection's grant at the provider, when it offers revocation: the
@@ -326,5 +395,89 @@ mod tests {
                 assert_eq!(outcome.unwrap_err(), IntegrationError::TokenRefreshFailed(HealthOutcome::Unreachable));
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_lease_that_lapsed_without_a_new_pair_is_taken_over_and_the_refresh_made_here() {
+        // The holder died between the provider's answer and the store: the lease lapses, the
+        // stored pair is the old, expired one.
+        let mut mocks = mocks();
+        mocks.oauth_repository.expect_tokens().returning(|_| Ok(Some(tokens(-5, Some("rt-old")))));
+        let mut leases = mockall::Sequence::new();
+        mocks
+            .oauth_repository
+            .expect_lease_refresh()
+            .times(1)
+            .in_sequence(&mut leases)
+            .returning(|_, _, _, _| Ok(false));
+        mocks
+            .oauth_repository
+            .expect_wait_for_refresh()
+            .times(1)
+            .returning(|_, _| Ok(Some(tokens(-5, Some("rt-old")))));
+        mocks
+            .oauth_repository
+            .expect_lease_refresh()
+            .times(1)
+            .in_sequence(&mut leases)
+            .returning(|_, _, _, _| Ok(true));
+        mocks
+            .oauth_client
+            .expect_refresh()
+            .withf(|_, _, refresh| refresh.expose_secret() == "rt-old")
+            .times(1)
+            .returning(|_, _, _| {
+                Ok(TokenGrant {
+                    access_token: "at-new".to_owned().into(),
+                    refresh_token: Some("rt-new".to_owned().into()),
+                    expires_in_secs: Some(1800),
+                })
+            });
+        mocks.oauth_repository.expect_store_refreshed().times(1).returning(|_, _| Ok(true));
+        let creds = mocks.with_xero().oauth_credentials(&oauth_view()).await.unwrap();
+        assert_eq!(creds.api_key.expose_secret(), "at-new");
+    }
+
+    #[tokio::test]
+    async fn the_background_refresh_takes_tokens_due_within_its_window_and_counts_what_happened() {
+        let mut mocks = mocks();
+        let listed = Arc::new(Mutex::new(None));
+        let sink = listed.clone();
+        // Eight minutes to live: outside a call's five-minute margin, inside the ten-minute window.
+        mocks.oauth_repository.expect_tokens_expiring_before().times(1).returning(move |before, limit| {
+            *sink.lock().unwrap() = Some((before, limit));
+            Ok(vec![tokens(480, Some("rt-old"))])
+        });
+        mocks.repository.expect_find_connection().returning(|_, _| Ok(Some(oauth_view())));
+        mocks.oauth_repository.expect_tokens().returning(|_| Ok(Some(tokens(480, Some("rt-old")))));
+        mocks.oauth_repository.expect_lease_refresh().times(1).returning(|_, _, _, _| Ok(true));
+        mocks.oauth_client.expect_refresh().times(1).returning(|_, _, _| {
+            Ok(TokenGrant {
+                access_token: "at-new".to_owned().into(),
+                refresh_token: Some("rt-new".to_owned().into()),
+                expires_in_secs: Some(1800),
+            })
+        });
+        mocks.oauth_repository.expect_store_refreshed().times(1).returning(|_, _| Ok(true));
+        let run = mocks.with_xero().refresh_expiring(600).await.unwrap();
+        assert_eq!(run, TokenRefreshRun { refreshed: 1, needs_reauthorization: 0, failed: 0 });
+        let (before, limit) = listed.lock().unwrap().unwrap();
+        let ahead = before - Utc::now();
+        assert!(ahead > Duration::seconds(590) && ahead <= Duration::seconds(600), "{ahead}");
+        assert_eq!(limit, REFRESH_BATCH);
+    }
+
+    #[tokio::test]
+    async fn the_background_refresh_marks_a_refused_connection_and_goes_on() {
+        let mut mocks = mocks();
+        mocks.oauth_repository.expect_tokens_expiring_before().returning(|_, _| Ok(vec![tokens(120, Some("rt"))]));
+        mocks.repository.expect_find_connection().returning(|_, _| Ok(Some(oauth_view())));
+        mocks.oauth_repository.expect_tokens().returning(|_| Ok(Some(tokens(120, Some("rt")))));
+        mocks.oauth_repository.expect_lease_refresh().returning(|_, _, _, _| Ok(true));
+        mocks.oauth_client.expect_refresh().returning(|_, _, _| Err(TokenError::InvalidGrant));
+        mocks.oauth_repository.expect_mark_needs_reauthorization().times(1).returning(|_, _, _| Ok(true));
+        mocks.oauth_repository.expect_release_refresh().returning(|_, _| Ok(()));
+        let run = mocks.with_xero().refresh_expiring(600).await.unwrap();
+        assert_eq!(run, TokenRefreshRun { refreshed: 0, needs_reauthorization: 1, failed: 0 });
     }
 }
