@@ -301,10 +301,11 @@ pub struct CallbackQuery {
     pub error: Option<String>,
 }
 
-/// The OAuth2 redirect URI: checks the single-use `state`, exchanges the code, checks the new
-/// connection, and sends the browser to the dashboard's Connected Apps (303), or answers JSON
+/// The OAuth2 redirect URI: checks the single-use `state` and that the user who started the
+/// authorization may still connect integrations (403 otherwise), exchanges the code, checks the
+/// new connection (a concurrent connect that already won: 409, the new grant revoked), and sends the browser to the dashboard's Connected Apps (303), or answers JSON
 /// (`Accept: application/json`). No session or key: the state identifies the attempt.
-#[utoipa::path(get, path = "/v1/integrations/oauth/callback", operation_id = "oauthCallback", tag = "integrations", params(CallbackQuery), responses((status = 201, body = ConnectionViewBody, description = "Connected (Accept: application/json)"), (status = 303, description = "Back to the dashboard's Connected Apps, with `connected=<id>` or `error=<code>&message=...`"), crate::openapi::errors::BadRequest, crate::openapi::errors::Conflict, crate::openapi::errors::Unprocessable, crate::openapi::errors::Provider, crate::openapi::errors::ServerError))]
+#[utoipa::path(get, path = "/v1/integrations/oauth/callback", operation_id = "oauthCallback", tag = "integrations", params(CallbackQuery), responses((status = 201, body = ConnectionViewBody, description = "Connected (Accept: application/json)"), (status = 303, description = "Back to the dashboard's Connected Apps, with `connected=<id>` or `error=<code>&message=...`"), crate::openapi::errors::BadRequest, crate::openapi::errors::Forbidden, crate::openapi::errors::Conflict, crate::openapi::errors::Unprocessable, crate::openapi::errors::Provider, crate::openapi::errors::ServerError))]
 pub async fn oauth_callback(
     service: web::Data<IntegrationService>,
     req: actix_web::HttpRequest,

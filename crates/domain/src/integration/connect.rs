@@ -206,7 +206,7 @@ impl IntegrationService {
             existing_connected,
         } = attempt;
         let now = self.ports.clock.now();
-        let event = |event| DomainEvent::new(organization, actor.clone(), now, event);
+        let event = |event| DomainEvent::new(organization, actor, now, event);
         let report = self.ports.client.health_check(&definition.slug, credentials).await;
         let instance = match self.ports.repository.find_instance(organization, &definition.slug).await? {
             Some(instance) => instance,

@@ -291,10 +291,11 @@ async fn killed_between_the_token_answer_and_the_store_a_grace_period_keeps_the_
         json_of(client.post(&check).bearer_auth(&token).json(&json!({})).send().await.unwrap()).await;
     assert_eq!(status, 201, "{checked}");
     assert_eq!(checked["status"], "healthy");
-    let seen = fake.seen.lock().unwrap();
-    assert_eq!(seen.refreshes, [REFRESH_1, REFRESH_1, REFRESH_3]);
-    assert_eq!(seen.bearers.last().map(String::as_str), Some(ACCESS_4));
-    drop(seen);
+    {
+        let seen = fake.seen.lock().unwrap();
+        assert_eq!(seen.refreshes, [REFRESH_1, REFRESH_1, REFRESH_3]);
+        assert_eq!(seen.bearers.last().map(String::as_str), Some(ACCESS_4));
+    }
     let (_, detail) = json_of(
         client.get(format!("{base}/v1/integrations/connections/{id}")).bearer_auth(&token).send().await.unwrap(),
     )
