@@ -77,8 +77,8 @@ pub struct Settings {
     /// How old a Stripe-Signature timestamp may be (either way) and still be accepted.
     pub stripe_webhook_tolerance_secs: u64,
     /// How long a process refreshing an OAuth connection's token holds its lease; another
-    /// process takes it over after this (a refresher that died). Longer than
-    /// `provider_timeout_ms`.
+    /// process takes it over after this (a refresher that died). At least `provider_timeout_ms`
+    /// plus a second, whatever is set.
     pub oauth_refresh_lease_secs: u32,
 }
 
@@ -447,19 +447,20 @@ impl Settings {
         if self.usage.batch_size == 0 || self.usage.queue_capacity == 0 {
             return Err(ConfigError::Invalid("usage.batch_size and usage.queue_capacity must be positive".into()));
         }
-        // A lease shorter than a token request could end while the request is still running,
-        // and a second process would refresh with the same refresh token.
-        if u64::from(self.oauth_refresh_lease_secs) * 1000 <= self.provider_timeout_ms {
-            return Err(ConfigError::Invalid(
-                "oauth_refresh_lease_secs must be longer than provider_timeout_ms".into(),
-            ));
-        }
         if u64::from(self.jobs.token_refresh_window_secs) <= self.jobs.token_refresh_interval_secs {
             return Err(ConfigError::Invalid(
                 "jobs.token_refresh_window_secs must be longer than jobs.token_refresh_interval_secs".into(),
             ));
         }
         Ok(())
+    }
+
+    /// The OAuth refresh lease in force: the setting, but never shorter than a token request
+    /// may take (`provider_timeout_ms` plus a second), or a second process could refresh with
+    /// the same refresh token while the first still waits for its answer.
+    pub fn oauth_refresh_lease_secs(&self) -> u32 {
+        let floor = self.provider_timeout_ms.div_ceil(1000).saturating_add(1);
+        self.oauth_refresh_lease_secs.max(u32::try_from(floor).unwrap_or(u32::MAX))
     }
 
     /// The database URL, defaulting to an SQLite file in the data directory.
@@ -694,9 +695,11 @@ pub const SETTINGS: &[SettingInfo] = &[
     setting("stripe_webhook_tolerance_secs", "How old a Stripe-Signature timestamp may be", |s| {
         s.stripe_webhook_tolerance_secs.to_string()
     }),
-    setting("oauth_refresh_lease_secs", "How long one process's OAuth token refresh excludes the others", |s| {
-        s.oauth_refresh_lease_secs.to_string()
-    }),
+    setting(
+        "oauth_refresh_lease_secs",
+        "How long one process's OAuth token refresh excludes the others (at least the provider timeout + 1 s)",
+        |s| s.oauth_refresh_lease_secs().to_string(),
+    ),
 ];
 
 #[cfg(test)]
@@ -707,6 +710,18 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_oauth_refresh_lease_is_never_shorter_than_a_token_request() {
+        let settings = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(settings.oauth_refresh_lease_secs(), 30);
+        let short = env(&[("OTESSE_OAUTH_REFRESH_LEASE_SECS", "4"), ("OTESSE_PROVIDER_TIMEOUT_MS", "3000")]);
+        assert_eq!(Settings::load_from(None, short).unwrap().oauth_refresh_lease_secs(), 4);
+        let slow = env(&[("OTESSE_OAUTH_REFRESH_LEASE_SECS", "4"), ("OTESSE_PROVIDER_TIMEOUT_MS", "120000")]);
+        assert_eq!(Settings::load_from(None, slow).unwrap().oauth_refresh_lease_secs(), 121);
+        let window = env(&[("OTESSE_JOBS__TOKEN_REFRESH_WINDOW_SECS", "60")]);
+        assert!(Settings::load_from(None, window).is_err(), "a window shorter than the interval");
     }
 
     #[test]

@@ -491,7 +491,7 @@ pub(crate) fn integration_services(
             secrets: Arc::new(otesse_crypto::RandomSecretGenerator::default()),
             hasher: Arc::new(otesse_crypto::Sha256KeyHasher),
             users: Arc::new(database.users()),
-            refresh_lease_secs: settings.oauth_refresh_lease_secs,
+            refresh_lease_secs: settings.oauth_refresh_lease_secs(),
         },
     });
     Ok((integrations, stripe))
