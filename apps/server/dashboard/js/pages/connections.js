@@ -24,6 +24,14 @@ function logo(provider) {
 const CALLBACK_ERRORS = {
   authorization_denied: 'Connection was cancelled. You denied access.',
   oauth_state_invalid: 'This authorization is unknown, expired or already used. Connect the provider again.',
+  authorization_failed: 'The provider did not complete the authorization. Connect the provider again.',
+  already_connected: 'This provider is already connected. Disconnect it first to connect another account.',
+  permission_denied: 'You no longer have permission to connect integrations in this organization.',
+  provider_credentials_invalid: 'The provider refused the granted access. Connect the provider again.',
+  provider_unreachable: 'The provider could not be reached. Try again in a few minutes.',
+  provider_rate_limited: 'The provider is limiting requests. Try again in a few minutes.',
+  provider_not_configured: 'This provider is not available on this server. Ask your administrator.',
+  provider_inactive: 'This provider is not available on this server. Ask your administrator.',
 };
 
 function callbackMessage(connections, providers) {
@@ -41,8 +49,9 @@ function callbackMessage(connections, providers) {
     return h('p', { class: 'success-box callback-message', role: 'status' },
       h('span', { class: 'checkmark', 'aria-hidden': 'true' }, '✓'), `${name} connected successfully`);
   }
-  // Text only, and bounded: the message comes from the address bar.
-  const message = CALLBACK_ERRORS[error] || `The connection was not made: ${(params.get('message') || error).slice(0, 300)}`;
+  // Only the page's own words: the address bar is anyone's to write, so its `message` is never
+  // shown (a crafted link must not put a stranger's text under the dashboard's name).
+  const message = CALLBACK_ERRORS[error] || 'The connection was not made. Connect the provider again.';
   return h('p', { class: 'error-box callback-message', role: 'alert' }, message);
 }
 
