@@ -207,11 +207,14 @@ fn measure(
     stopped(server.stop(STOP_TIMEOUT)?, "the first server")?;
 
     let key_filter = key_match(sql, &key_id);
+    let others = if options.total_rows > options.rows {
+        format!(", the rest over {} other keys", options.other_keys())
+    } else {
+        String::new()
+    };
     step(format!(
-        "filling api_key_usage: {} rows, {} of them for the key, the rest over {} other keys, over {SPAN_DAYS} days",
-        options.total_rows,
-        options.rows,
-        options.other_keys()
+        "filling api_key_usage: {} rows, {} of them for the key{others}, over {SPAN_DAYS} days",
+        options.total_rows, options.rows
     ));
     let started = Instant::now();
     fill(sql, options, &key_filter)?;
@@ -333,7 +336,7 @@ fn measure(
         "usage-scale on {backend}: {} rows, {} for the key, {} keys, filled in {fill_secs:.1} s ({:.0} rows/s), database {size}",
         options.total_rows,
         options.rows,
-        options.keys,
+        if options.total_rows > options.rows { options.keys } else { 1 },
         options.total_rows as f64 / fill_secs
     );
     print_timing("key detail (summary + last 50)", DETAIL_ROUTE, &detail_timing);
