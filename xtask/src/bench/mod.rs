@@ -1,6 +1,7 @@
 //! `cargo xtask bench auth`: what authenticating with an API key costs, what the verification
 //! API costs, and whether the usage log keeps every keyed request across a graceful shutdown;
-//! `cargo xtask bench usage-writer`: the usage log's writer alone.
+//! `cargo xtask bench usage-writer`: the usage log's writer alone; `cargo xtask bench
+//! usage-scale`: the usage log's reads and retention at millions of rows ([`usage_scale`]).
 //!
 //! The server runs as a release build on a fresh SQLite data dir, or with `--database
 //! postgres` in a fresh PostgreSQL schema. After a warm-up of each, wrk loads, for a number of
@@ -16,6 +17,7 @@
 //! and the verification API's together: a check of a key is written to its usage log.
 
 mod report;
+pub mod usage_scale;
 mod verify;
 
 use std::path::{Path, PathBuf};

@@ -16,6 +16,7 @@ on_both_databases!(
     batches_feed_the_summary_and_the_pages,
     last_used_only_moves_forward_and_addresses_count_once,
     a_burst_of_large_concurrent_batches_keeps_every_row_and_count,
+    retention_deletes_the_oldest_rows_in_bounded_batches_and_keeps_the_totals,
 );
 
 fn record(key: &ApiKey, at: DateTime<Utc>, ip: Option<&str>, n: usize) -> UsageRecord {
@@ -95,6 +96,46 @@ async fn batches_feed_the_summary_and_the_pages(db: Database) {
     assert_eq!(usage.summary(unknown).await.unwrap(), UsageSummary::default());
     let empty = usage.recent(unknown, &PageRequest::new(None, None).unwrap()).await.unwrap();
     assert!(empty.items.is_empty() && empty.next.is_none());
+}
+
+/// The retention job calls `delete_before` until a call deletes fewer than its limit: each
+/// call is one bounded batch, the oldest rows first, and nothing at or after the cutoff goes.
+async fn retention_deletes_the_oldest_rows_in_bounded_batches_and_keeps_the_totals(db: Database) {
+    let (_, admin) = setup(&db).await;
+    let backend = key(&admin, "Backend");
+    let other = key(&admin, "Other");
+    for key in [&backend, &other] {
+        db.api_keys().insert(key, &created(key), 25, t0()).await.unwrap();
+    }
+    let usage = db.usage();
+    let day = |n: usize| t0() + Duration::days(i64::try_from(n).unwrap());
+    // 20 days of the key's rows, one a day, and the other key's on days 3 and 15.
+    let mut batch: Vec<_> = (0..20).map(|n| record(&backend, day(n), Some("203.0.113.7"), n)).collect();
+    batch.insert(4, record(&other, day(3), None, 3));
+    batch.push(record(&other, day(15), None, 15));
+    usage.append(&batch).await.unwrap();
+    let rows_of = |key: ApiKeyId| {
+        let usage = db.usage();
+        async move {
+            let page = usage.recent(key, &PageRequest::new(Some(100), None).unwrap()).await.unwrap();
+            page.items.into_iter().map(|entry| entry.record.occurred_at).collect::<Vec<_>>()
+        }
+    };
+
+    // Days 0 to 9 are older than the cutoff: 10 of the key's rows and 1 of the other's.
+    let cutoff = day(10);
+    assert_eq!(usage.delete_before(cutoff, 4).await.unwrap(), 4);
+    assert_eq!(rows_of(backend.id).await.last(), Some(&day(4)), "the oldest rows go first");
+    assert_eq!(usage.delete_before(cutoff, 4).await.unwrap(), 4);
+    assert_eq!(usage.delete_before(cutoff, 4).await.unwrap(), 3, "a short batch: the job stops there");
+    assert_eq!(usage.delete_before(cutoff, 4).await.unwrap(), 0);
+
+    let left = rows_of(backend.id).await;
+    assert_eq!(left, (10..20).rev().map(day).collect::<Vec<_>>(), "the cutoff's own row stays");
+    assert_eq!(rows_of(other.id).await, [day(15)]);
+    // The totals are counters of every request, not counts of what is left.
+    let summary = usage.summary(backend.id).await.unwrap();
+    assert_eq!((summary.total_requests, summary.unique_ips, summary.last_used_at), (20, 1, Some(day(19))));
 }
 
 async fn last_used_only_moves_forward_and_addresses_count_once(db: Database) {
