@@ -87,7 +87,7 @@ impl UsageLog for UsageStore {
         }
         let tallies = Tallies::of(batch);
         match self.conn.get_database_backend() {
-            DbBackend::Postgres if std::env::var_os("OLD").is_none() => {
+            DbBackend::Postgres => {
                 append_postgres(self.conn.get_postgres_connection_pool(), batch, &tallies).await
             }
             _ => self.append_rows(batch, tallies).await,
