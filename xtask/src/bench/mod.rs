@@ -17,6 +17,7 @@
 
 mod report;
 mod verify;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
