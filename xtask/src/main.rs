@@ -50,8 +50,9 @@ Commands:
         The usage log's batch writer alone: 500,000 rows (OTESSE_BENCH_ROWS) in batches of
         5,000 into a fresh database, rows per second printed; fails if a row is missing.
   bench webhooks [--rate 100] [--duration 20s] [--database sqlite|postgres] [--processes 1]
-        Outbound webhook throughput: starts the release server (OTESSE_BENCH_BINARY as for
-        bench auth), or with --processes 2 two of them on one fresh PostgreSQL schema, and a
+                 [--debug]
+        Outbound webhook throughput: starts the release server (the debug one the tests build
+        with --debug; OTESSE_BENCH_BINARY as for bench auth), or with --processes 2 two of them on one fresh PostgreSQL schema, and a
         local receiver answering 204; subscribes an endpoint and publishes test events
         (POST /v1/webhook-endpoints/{id}/test, the outbox's path) at the given rate, spread
         over the processes. Prints events published/s, deliveries/s at the receiver, p50/p99
@@ -159,9 +160,9 @@ fn run(args: &[&str]) -> Result<ExitCode, Error> {
             let passed = schemathesis::run(&schemathesis::Options::parse(rest)?)?;
             Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
-        ["bench", ..] => {
-            Err(Error::new("unknown bench; available: `cargo xtask bench auth`, `cargo xtask bench usage-writer`, `cargo xtask bench webhooks`"))
-        }
+        ["bench", ..] => Err(Error::new(
+            "unknown bench; available: `cargo xtask bench auth`, `cargo xtask bench usage-writer`, `cargo xtask bench webhooks`",
+        )),
         ["client-types"] => {
             client_types::run()?;
             Ok(ExitCode::SUCCESS)

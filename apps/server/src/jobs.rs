@@ -91,11 +91,7 @@ impl Worker {
 
     /// Schedules what is due, then claims due jobs until `concurrency` run at once or none is
     /// left, each running in `running`.
-    async fn fill(
-        &mut self,
-        running: &mut JoinSet<()>,
-        concurrency: usize,
-    ) -> Result<(), otesse_domain::StorageError> {
+    async fn fill(&mut self, running: &mut JoinSet<()>, concurrency: usize) -> Result<(), otesse_domain::StorageError> {
         let runner = self.runner.clone();
         let context = &runner.context;
         self.schedule(context.clock.now()).await?;
@@ -149,7 +145,6 @@ impl Drop for AbortOnDrop {
 }
 
 impl Runner {
-
     async fn run(&self, job: Job) -> Result<(), otesse_domain::StorageError> {
         // Decided before the attempt, so a delivery can record when it will be tried again.
         let retry_at = job.retry_at(self.context.clock.now(), jitter());

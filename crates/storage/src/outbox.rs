@@ -22,8 +22,8 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::jobs::{JOB_QUEUED_CHANNEL, JobWakeup};
 use crate::entity::{job, webhook_delivery as delivery, webhook_endpoint as endpoint, webhook_event as event};
+use crate::jobs::{JOB_QUEUED_CHANNEL, JobWakeup};
 use crate::support::{db_err, stored};
 
 /// How the outbox queues deliveries.

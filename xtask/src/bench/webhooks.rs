@@ -52,13 +52,17 @@ pub struct Options {
     pub backend: Backend,
     /// Server processes sharing the database (more than one needs PostgreSQL).
     pub processes: u32,
+    /// Bench the debug server the tests build instead of a release build (CI's short run,
+    /// which checks that nothing is lost or sent twice, not the figures).
+    pub debug: bool,
 }
 
 impl Options {
-    /// `[--rate 100] [--duration 20s] [--database sqlite|postgres] [--processes 1]`, also as
-    /// `--flag=value`.
+    /// `[--rate 100] [--duration 20s] [--database sqlite|postgres] [--processes 1] [--debug]`,
+    /// also as `--flag=value`.
     pub fn parse(args: &[&str]) -> Result<Self, Error> {
-        let mut options = Self { rate: 100, duration: Duration::from_secs(20), backend: Backend::Sqlite, processes: 1 };
+        let mut options =
+            Self { rate: 100, duration: Duration::from_secs(20), backend: Backend::Sqlite, processes: 1, debug: false };
         let mut args = args.iter().copied();
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
@@ -71,6 +75,7 @@ impl Options {
                     .ok_or_else(|| Error::new(format!("{flag} needs a value; see `cargo xtask help`")))
             };
             match flag {
+                "--debug" if inline.is_none() => options.debug = true,
                 "--rate" => options.rate = super::parse_count(flag, value()?)?,
                 "--duration" => options.duration = seconds(value()?)?,
                 "--database" => options.backend = Backend::parse(value()?)?,
@@ -183,12 +188,13 @@ impl fmt::Display for Report {
         let o = &self.options;
         writeln!(
             f,
-            "webhooks: {} event/s asked for {}s on {}, {} process{}",
+            "webhooks: {} event/s asked for {}s on {}, {} process{}{}",
             o.rate,
             o.duration.as_secs(),
             o.backend.name(),
             o.processes,
-            if o.processes == 1 { "" } else { "es" }
+            if o.processes == 1 { "" } else { "es" },
+            if o.debug { " (debug build: the figures do not count)" } else { "" }
         )?;
         writeln!(
             f,
@@ -248,9 +254,10 @@ pub fn run(options: &Options) -> Result<Report, Error> {
                 return Err(Error::new(format!("{}={} is not a file", super::BINARY_VAR, binary.display())));
             }
             step(format!("using {} ({}; not building)", binary.display(), super::BINARY_VAR));
-            binary
+            // The servers run in their own directories.
+            std::fs::canonicalize(&binary)?
         }
-        None => build_server(Profile::Release)?,
+        None => build_server(if options.debug { Profile::Debug } else { Profile::Release })?,
     };
     let mut dir = TempDir::new("otesse-bench-webhooks")?;
     let schema = match options.backend {
@@ -374,7 +381,7 @@ fn measure(dir: &Path, binary: PathBuf, options: &Options, database: &[(String, 
         if options.processes == 1 { "" } else { "es" }
     ));
     // Enough publishers that one slow answer does not hold the schedule back.
-    let publishers = (options.rate / 50).clamp(2, 32);
+    let publishers = (options.rate / 20).clamp(2, 64);
     let interval = Duration::from_secs_f64(1.0 / f64::from(options.rate));
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now() + Duration::from_millis(100);
@@ -545,13 +552,34 @@ mod tests {
         let defaults = Options::parse(&[]).unwrap();
         assert_eq!(
             defaults,
-            Options { rate: 100, duration: Duration::from_secs(20), backend: Backend::Sqlite, processes: 1 }
+            Options {
+                rate: 100,
+                duration: Duration::from_secs(20),
+                backend: Backend::Sqlite,
+                processes: 1,
+                debug: false
+            }
         );
-        let custom =
-            Options::parse(&["--rate", "1000", "--duration=3s", "--database", "postgres", "--processes", "2"]).unwrap();
+        let custom = Options::parse(&[
+            "--rate",
+            "1000",
+            "--duration=3s",
+            "--database",
+            "postgres",
+            "--processes",
+            "2",
+            "--debug",
+        ])
+        .unwrap();
         assert_eq!(
             custom,
-            Options { rate: 1000, duration: Duration::from_secs(3), backend: Backend::Postgres, processes: 2 }
+            Options {
+                rate: 1000,
+                duration: Duration::from_secs(3),
+                backend: Backend::Postgres,
+                processes: 2,
+                debug: true
+            }
         );
         assert_eq!(Options::parse(&["--duration", "2m"]).unwrap().duration, Duration::from_secs(120));
         for bad in [
@@ -560,6 +588,7 @@ mod tests {
             &["--duration", "fast"],
             &["--duration", "0s"],
             &["--processes", "2"],
+            &["--debug=yes"],
             &["--database", "postgres", "--processes", "9"],
             &["--verbose"],
         ] {

@@ -154,10 +154,8 @@ async fn three_processes_share_revocations_and_deliver_every_event_once() {
     let revoke = client.post(format!("{}/v1/api-keys/{id}/revoke", a.base)).bearer_auth(&admin).send().await.unwrap();
     assert_eq!(revoke.status(), 200);
     let (b, c) = (&others[0], &others[1]);
-    let (took_b, took_c) = tokio::join!(
-        refused_within(&client, b, &key, revoked_at),
-        refused_within(&client, c, &key, revoked_at)
-    );
+    let (took_b, took_c) =
+        tokio::join!(refused_within(&client, b, &key, revoked_at), refused_within(&client, c, &key, revoked_at));
     assert!(took_b < PROPAGATION && took_c < PROPAGATION, "B after {took_b:?}, C after {took_c:?}");
 
     // Deliveries queued through all three at once, while all three workers run.
@@ -188,7 +186,8 @@ async fn three_processes_share_revocations_and_deliver_every_event_once() {
         (count(&raw, open).await == 0).then_some(())
     })
     .await;
-    let once = "SELECT COUNT(*) AS n FROM jobs WHERE kind = 'webhook_delivery' AND state = 'succeeded' AND attempts = 1";
+    let once =
+        "SELECT COUNT(*) AS n FROM jobs WHERE kind = 'webhook_delivery' AND state = 'succeeded' AND attempts = 1";
     assert_eq!(count(&raw, once).await, queued, "every job succeeded at its first attempt");
     let delivered = "SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state = 'succeeded' AND attempts = 1";
     assert_eq!(count(&raw, delivered).await, queued);

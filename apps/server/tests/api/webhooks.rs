@@ -552,7 +552,8 @@ async fn a_queued_delivery_wakes_the_worker_without_waiting_for_its_poll() {
     let url = format!("{}/hook", receiver.uri());
     let (endpoint, _) = create_endpoint(&app, &admin, &url, &["api_key.created"]).await;
 
-    let test = app.send(app.request(Method::POST, &format!("/v1/webhook-endpoints/{endpoint}/test")).bearer_auth(&admin));
+    let test =
+        app.send(app.request(Method::POST, &format!("/v1/webhook-endpoints/{endpoint}/test")).bearer_auth(&admin));
     let id = test.await.expect(202)["message_id"].as_str().unwrap().to_owned();
     // A change's event, from the outbox of another store, wakes it too.
     app.key(&admin, key_body("Wakes the worker", "live")).await;
