@@ -122,7 +122,7 @@ pub struct Report {
     pub delivery_window: Duration,
     /// Request start to delivery, for each event delivered (the first copy), sorted.
     pub latencies: Vec<Duration>,
-    /// Published events the receiver never saw.
+    /// Published events the receiver had not seen when the wait ([`DRAIN_TIMEOUT`]) ended.
     pub lost: u64,
     /// Events the receiver saw more than once.
     pub duplicated: u64,
@@ -136,7 +136,11 @@ impl Report {
     pub fn failures(&self) -> Vec<String> {
         let mut failures = Vec::new();
         if self.lost > 0 {
-            failures.push(format!("{} published events were never delivered", self.lost));
+            failures.push(format!(
+                "{} published events were not delivered within {}s of the last publish",
+                self.lost,
+                DRAIN_TIMEOUT.as_secs()
+            ));
         }
         if self.duplicated > 0 {
             failures.push(format!("{} events were delivered more than once", self.duplicated));
@@ -226,7 +230,7 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  lost {}, delivered twice {}, unknown ids {}, publishes not accepted {}",
+            "  not delivered (lost or late) {}, delivered twice {}, unknown ids {}, publishes not accepted {}",
             self.lost,
             self.duplicated,
             self.unknown,
