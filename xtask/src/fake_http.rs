@@ -15,7 +15,16 @@ use crate::error::{Context, Error};
 pub struct Request {
     pub method: String,
     pub path: String,
+    /// Header names in lower case, with their values, in the order received.
+    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
 }
 
 type Handler = dyn Fn(&Request) -> (u16, String) + Send + Sync;
@@ -74,6 +83,7 @@ fn serve(stream: TcpStream, handler: &Handler) -> std::io::Result<()> {
         let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
         let mut length = 0usize;
         let mut close = false;
+        let mut headers = Vec::new();
         loop {
             let mut header = String::new();
             if reader.read_line(&mut header)? == 0 {
@@ -90,11 +100,12 @@ fn serve(stream: TcpStream, handler: &Handler) -> std::io::Result<()> {
                 } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close") {
                     close = true;
                 }
+                headers.push((name.trim().to_ascii_lowercase(), value.to_owned()));
             }
         }
         let mut body = vec![0; length.min(1 << 20)];
         reader.read_exact(&mut body)?;
-        let (status, answer) = handler(&Request { method, path, body });
+        let (status, answer) = handler(&Request { method, path, headers, body });
         write!(
             writer,
             "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
@@ -117,20 +128,25 @@ mod tests {
             (
                 201,
                 format!(
-                    "{{\"method\":\"{}\",\"path\":\"{}\",\"len\":{}}}",
+                    "{{\"method\":\"{}\",\"path\":\"{}\",\"len\":{},\"id\":\"{}\"}}",
                     request.method,
                     request.path,
-                    request.body.len()
+                    request.body.len(),
+                    request.header("webhook-id").unwrap_or("none")
                 ),
             )
         })
         .unwrap();
         let agent = ureq::AgentBuilder::new().build();
         for _ in 0..3 {
-            let response = agent.post(&format!("{}/hooks/x", server.url())).send_string("hello").unwrap();
+            let response = agent
+                .post(&format!("{}/hooks/x", server.url()))
+                .set("Webhook-Id", "msg_1")
+                .send_string("hello")
+                .unwrap();
             assert_eq!(response.status(), 201);
             let body: serde_json::Value = response.into_json().unwrap();
-            assert_eq!(body, serde_json::json!({"method": "POST", "path": "/hooks/x", "len": 5}));
+            assert_eq!(body, serde_json::json!({"method": "POST", "path": "/hooks/x", "len": 5, "id": "msg_1"}));
         }
     }
 }

@@ -61,6 +61,15 @@ Commands:
         against the same load without it, the delete's duration. Fails if old rows are left,
         or a keyed request did not reach the usage log. --debug benches the debug server the
         tests build (for CI); OTESSE_BENCH_BINARY=<path> a given binary.
+  bench webhooks [--rate 100] [--duration 20s] [--database sqlite|postgres] [--processes 1]
+                 [--debug]
+        Outbound webhook throughput: starts the release server (the debug one the tests build
+        with --debug; OTESSE_BENCH_BINARY as for bench auth), or with --processes 2 two of them on one fresh PostgreSQL schema, and a
+        local receiver answering 204; subscribes an endpoint and publishes test events
+        (POST /v1/webhook-endpoints/{id}/test, the outbox's path) at the given rate, spread
+        over the processes. Prints events published/s, deliveries/s at the receiver, p50/p99
+        from the request to the delivery's arrival (goal: p99 < 1 s at 100 events/s, not
+        gating). Fails if a delivery is lost or arrives twice, or a publish is refused.
   client-types
         Regenerates crates/client/src/generated.rs, the Rust client's request and answer types,
         from the server's OpenAPI document (typify), by running the client's `generated` test
@@ -155,6 +164,10 @@ fn run(args: &[&str]) -> Result<ExitCode, Error> {
             let options = bench::usage_scale::Options::parse(rest)?;
             Ok(if bench::usage_scale::run(&options)? { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
+        ["bench", "webhooks", rest @ ..] => {
+            let options = bench::webhooks::Options::parse(rest)?;
+            Ok(if bench::webhooks::run(&options)?.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
         ["openapi", rest @ ..] => {
             openapi::run(&openapi::Options::parse(rest)?)?;
             Ok(ExitCode::SUCCESS)
@@ -165,7 +178,7 @@ fn run(args: &[&str]) -> Result<ExitCode, Error> {
         }
         ["bench", ..] => Err(Error::new(
             "unknown bench; available: `cargo xtask bench auth`, `cargo xtask bench usage-writer`, \
-                 `cargo xtask bench usage-scale`",
+                 `cargo xtask bench usage-scale`, `cargo xtask bench webhooks`",
         )),
         ["client-types"] => {
             client_types::run()?;

@@ -238,8 +238,10 @@ impl Default for WebhookSettings {
 pub struct JobSettings {
     /// Run the worker in this process (every process may; each job still runs once).
     pub enabled: bool,
-    /// How often the worker looks for due jobs.
+    /// How often the worker looks for due jobs when nothing wakes it (a queued delivery does).
     pub poll_interval_ms: u64,
+    /// Jobs one process runs at once (webhook deliveries mostly wait on their receivers).
+    pub concurrency: u32,
     /// How long a claimed job is a worker's before another may take it again.
     pub lease_secs: u64,
     /// How often every connection's health is checked.
@@ -259,6 +261,7 @@ impl Default for JobSettings {
         Self {
             enabled: true,
             poll_interval_ms: 1000,
+            concurrency: 4,
             lease_secs: 300,
             health_check_interval_secs: 3600,
             expiry_warning_interval_secs: 3600,
@@ -636,9 +639,10 @@ pub const SETTINGS: &[SettingInfo] = &[
         s.rate_limit.invalid_key_period_secs.to_string()
     }),
     setting("jobs.enabled", "Run the background worker in this process", |s| s.jobs.enabled.to_string()),
-    setting("jobs.poll_interval_ms", "How often the worker looks for due jobs", |s| {
+    setting("jobs.poll_interval_ms", "How often the worker looks for due jobs when not woken", |s| {
         s.jobs.poll_interval_ms.to_string()
     }),
+    setting("jobs.concurrency", "Jobs one process runs at once", |s| s.jobs.concurrency.to_string()),
     setting("jobs.lease_secs", "How long a claimed job is a worker's", |s| s.jobs.lease_secs.to_string()),
     setting("jobs.health_check_interval_secs", "How often every connection's health is checked", |s| {
         s.jobs.health_check_interval_secs.to_string()

@@ -5,6 +5,12 @@
 //! processes schedule it, one row exists and one worker claims it (see `otesse_domain::jobs`).
 //! A failed attempt is retried with exponential backoff and jitter; after `max_attempts` the job
 //! stays `failed` with its last error, visible in the table.
+//!
+//! The worker runs up to `jobs.concurrency` jobs at once (a webhook delivery mostly waits on its
+//! receiver), claiming another as soon as one finishes. It looks for due jobs when woken (the
+//! outbox queued a delivery, in this process or, on PostgreSQL, in any process: see
+//! [`JobWakeup`]), when a job finishes, and every `jobs.poll_interval_ms` otherwise (retries
+//! coming due, recurring jobs, a lost wake).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,7 +21,8 @@ use otesse_domain::integration::IntegrationService;
 use otesse_domain::jobs::{Job, JobKind, JobQueue, NewJob};
 use otesse_domain::notification::ExpiryWarnings;
 use otesse_domain::ports::{Clock, UsageLog};
-use tokio::task::JoinHandle;
+use otesse_storage::JobWakeup;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::config::JobSettings;
 
@@ -39,48 +46,75 @@ const KEEP_FINISHED_DAYS: i64 = 7;
 
 /// One worker: schedules, claims and runs jobs until the task is dropped.
 pub struct Worker {
-    context: JobContext,
-    settings: JobSettings,
+    runner: std::sync::Arc<Runner>,
     name: String,
     /// The last period each recurring kind was scheduled for, so that a tick does not insert
     /// (and have refused) the same row again.
     scheduled: HashMap<JobKind, i64>,
 }
 
+/// What runs one claimed job; shared by the jobs running at once.
+struct Runner {
+    context: JobContext,
+    settings: JobSettings,
+}
+
 impl Worker {
     pub fn new(context: JobContext, settings: JobSettings) -> Self {
         let name = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
-        Self { context, settings, name, scheduled: HashMap::new() }
+        Self { runner: std::sync::Arc::new(Runner { context, settings }), name, scheduled: HashMap::new() }
     }
 
-    /// Runs forever on the current runtime (the server drops it on shutdown; a job cut short
-    /// is taken again when its lease ends).
-    pub fn start(mut self) -> JoinHandle<()> {
+    /// Runs forever on the current runtime (the server drops it on shutdown, and with it the
+    /// jobs running; a job cut short is taken again when its lease ends). It wakes on `wakeup`;
+    /// `listener` is the task that wakes it for jobs queued by other processes on PostgreSQL
+    /// ([`JobWakeup::listen`]), stopped with the worker.
+    pub fn start(mut self, wakeup: JobWakeup, listener: Option<JoinHandle<()>>) -> JoinHandle<()> {
         tokio::spawn(async move {
-            let poll = StdDuration::from_millis(self.settings.poll_interval_ms.max(10));
+            let _listener = listener.map(AbortOnDrop);
+            let settings = &self.runner.settings;
+            let poll = StdDuration::from_millis(settings.poll_interval_ms.max(10));
+            let concurrency = settings.concurrency.max(1) as usize;
+            let mut running = JoinSet::new();
             loop {
-                if let Err(err) = self.tick().await {
+                if let Err(err) = self.fill(&mut running, concurrency).await {
                     tracing::warn!(error = %err, "background jobs: storage failure; trying again later");
                 }
-                tokio::time::sleep(poll).await;
+                tokio::select! {
+                    () = wakeup.woken() => {}
+                    Some(_) = running.join_next(), if !running.is_empty() => {}
+                    () = tokio::time::sleep(poll) => {}
+                }
             }
         })
     }
 
-    /// Schedules what is due and runs every job that can be claimed now.
-    pub async fn tick(&mut self) -> Result<(), otesse_domain::StorageError> {
-        let now = self.context.clock.now();
-        self.schedule(now).await?;
-        let lease = Duration::seconds(i64::try_from(self.settings.lease_secs).unwrap_or(300));
-        while let Some(job) = self.context.queue.claim(&self.name, self.context.clock.now(), lease).await? {
-            self.run(job).await?;
+    /// Schedules what is due, then claims due jobs until `concurrency` run at once or none is
+    /// left, each running in `running`.
+    async fn fill(&mut self, running: &mut JoinSet<()>, concurrency: usize) -> Result<(), otesse_domain::StorageError> {
+        let runner = self.runner.clone();
+        let context = &runner.context;
+        self.schedule(context.clock.now()).await?;
+        let lease = Duration::seconds(i64::try_from(runner.settings.lease_secs).unwrap_or(300));
+        // Results of finished jobs are only their storage errors, already logged.
+        while running.try_join_next().is_some() {}
+        while running.len() < concurrency {
+            let Some(job) = context.queue.claim(&self.name, context.clock.now(), lease).await? else {
+                break;
+            };
+            let runner = runner.clone();
+            running.spawn(async move {
+                if let Err(err) = runner.run(job).await {
+                    tracing::warn!(error = %err, "background jobs: could not record a job's outcome");
+                }
+            });
         }
         Ok(())
     }
 
     /// The recurring jobs, each once per period.
     async fn schedule(&mut self, now: DateTime<Utc>) -> Result<(), otesse_domain::StorageError> {
-        let s = &self.settings;
+        let s = &self.runner.settings;
         let every = [
             (JobKind::ExpiryWarnings, s.expiry_warning_interval_secs),
             (JobKind::HealthChecks, s.health_check_interval_secs),
@@ -95,12 +129,23 @@ impl Worker {
                 continue;
             }
             let job = NewJob::new(kind, now).deduplicated(format!("{}:{period}", kind.as_str()));
-            self.context.queue.enqueue(&job, now).await?;
+            self.runner.context.queue.enqueue(&job, now).await?;
             self.scheduled.insert(kind, period);
         }
         Ok(())
     }
+}
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Runner {
     async fn run(&self, job: Job) -> Result<(), otesse_domain::StorageError> {
         // Decided before the attempt, so a delivery can record when it will be tried again.
         let retry_at = job.retry_at(self.context.clock.now(), jitter());

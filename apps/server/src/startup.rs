@@ -138,6 +138,9 @@ impl Application {
         });
         let audit = AuditService::new(Arc::new(database.audit()));
         let notifications = NotificationService::new(Arc::new(database.notifications()), clock.clone());
+        // Listening before serving, so that no job queued once the server answers is missed.
+        let wakeup = database.job_wakeup();
+        let job_listener = if settings.jobs.enabled { wakeup.listen(&database).await? } else { None };
         let worker = settings.jobs.enabled.then(|| {
             let expiry = ExpiryWarnings::new(ExpiryWarningPorts {
                 keys: Arc::new(database.api_keys()),
@@ -156,7 +159,7 @@ impl Application {
                 clock: clock.clone(),
                 metrics: metrics.clone(),
             };
-            crate::jobs::Worker::new(context, settings.jobs.clone()).start()
+            crate::jobs::Worker::new(context, settings.jobs.clone()).start(wakeup, job_listener)
         });
 
         let setup_done = auth.is_setup_done().await?;

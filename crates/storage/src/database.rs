@@ -138,12 +138,18 @@ impl Database {
 
     /// The same database, with webhook deliveries queued for `attempts` attempts each.
     pub fn with_delivery_attempts(mut self, attempts: u32) -> Self {
-        self.outbox = Outbox { delivery_attempts: attempts.max(1) };
+        self.outbox.delivery_attempts = attempts.max(1);
         self
     }
 
     pub(crate) fn outbox(&self) -> Outbox {
-        self.outbox
+        self.outbox.clone()
+    }
+
+    /// What wakes this process's job worker when a job is queued (see [`JobWakeup`]); shared
+    /// by every clone of this database and by [`Database::own_pool`]'s.
+    pub fn job_wakeup(&self) -> crate::JobWakeup {
+        self.outbox.wakeup.clone()
     }
 
     /// Whether the database answers (the readiness probe).

@@ -28,6 +28,73 @@ use crate::support::{corrupt, db_err, overfetch, stored};
 
 const TABLE: &str = "jobs";
 
+/// The PostgreSQL notification channel on which the outbox announces queued jobs (at commit).
+/// Database-wide, like the key invalidations: installations in other schemas of the same
+/// database wake for nothing, and find nothing to claim.
+pub const JOB_QUEUED_CHANNEL: &str = "otesse_job_queued";
+
+/// How the listening connection shows in `pg_stat_activity`.
+const WAKEUP_APPLICATION_NAME: &str = "otesse-job-wakeups";
+
+/// Wakes a process's job worker when a job is queued. Clones share one signal; a wake while the
+/// worker is busy is kept for its next wait (one permit, not a count).
+#[derive(Debug, Clone, Default)]
+pub struct JobWakeup {
+    signal: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl JobWakeup {
+    /// Wakes the worker (or makes its next wait return at once).
+    pub fn wake(&self) {
+        self.signal.notify_one();
+    }
+
+    /// Waits for a wake.
+    pub async fn woken(&self) {
+        self.signal.notified().await;
+    }
+
+    /// On PostgreSQL, listens on [`JOB_QUEUED_CHANNEL`] on a dedicated connection and wakes for
+    /// every notice, from any process sharing the database (this one included), until the
+    /// returned task is aborted. Returns once listening. `None` on SQLite, where the outbox
+    /// wakes the worker in-process.
+    pub async fn listen(&self, db: &Database) -> Result<Option<tokio::task::JoinHandle<()>>, StorageError> {
+        use sea_orm::sqlx::postgres::{PgListener, PgPoolOptions};
+        let conn = db.connection();
+        if conn.get_database_backend() != DbBackend::Postgres {
+            return Ok(None);
+        }
+        let options =
+            (*conn.get_postgres_connection_pool().connect_options()).clone().application_name(WAKEUP_APPLICATION_NAME);
+        // A pool of one connection, only so that the listener reconnects by itself.
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_lazy_with(options);
+        let listen_err = |err: sea_orm::sqlx::Error| StorageError::new(format!("job wake-ups: {err}"));
+        let mut listener = PgListener::connect_with(&pool).await.map_err(listen_err)?;
+        listener.ignore_pool_close_event(true);
+        listener.listen(JOB_QUEUED_CHANNEL).await.map_err(listen_err)?;
+        let wakeup = self.clone();
+        Ok(Some(tokio::spawn(async move {
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(_)) => wakeup.wake(),
+                    // Reconnected (listening again): notices sent meanwhile are lost; look now.
+                    Ok(None) => wakeup.wake(),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "job wake-ups: the listening connection failed; polling meanwhile");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        wakeup.wake();
+                    }
+                }
+            }
+        })))
+    }
+}
+
 /// Kept as the error of a job given up because its lease ended during its last attempt.
 const LEASE_LOST: &str = "the lease ended during the last attempt (the worker stopped or took too long)";
 

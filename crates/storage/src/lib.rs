@@ -49,7 +49,7 @@ pub use customers::CustomerStore;
 pub use database::{Database, MigrationState, PoolStatus};
 pub use idempotency::IdempotencyRecordStore;
 pub use integrations::IntegrationStore;
-pub use jobs::JobStore;
+pub use jobs::{JOB_QUEUED_CHANNEL, JobStore, JobWakeup};
 pub use key_invalidation::{
     KEY_INVALIDATION_CHANNEL, KeyInvalidationPublisher, KeyInvalidationSubscription, KeyNotice,
 };

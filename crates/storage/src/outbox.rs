@@ -3,6 +3,13 @@
 //! pending delivery per enabled endpoint of its organization subscribed to it, each with its
 //! queued `webhook_delivery` job. A change that commits is announced whatever happens to the
 //! process afterwards (the job worker finds the jobs); a change that rolls back leaves nothing.
+//!
+//! Queuing a delivery also wakes the job workers ([`JobWakeup`]), so a delivery goes out within
+//! milliseconds of its change instead of at the worker's next poll: on PostgreSQL with a
+//! `pg_notify` in the same transaction, which PostgreSQL delivers at commit to every process's
+//! listener (and never for a rolled-back change); on SQLite, which one process uses, in-process.
+//! The transaction holds SQLite's write lock by then, and a claim is an `UPDATE` that waits for
+//! that lock, so a worker woken before the commit still finds the job.
 
 use chrono::{DateTime, Utc};
 use otesse_domain::StorageError;
@@ -10,22 +17,27 @@ use otesse_domain::audit::AuditEntry;
 use otesse_domain::event::DomainEvent;
 use otesse_domain::jobs::{JobKind, NewJob};
 use otesse_domain::webhook::{Delivery, DeliveryState, EndpointId, EndpointStatus};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, Statement,
+};
 use uuid::Uuid;
 
 use crate::entity::{job, webhook_delivery as delivery, webhook_endpoint as endpoint, webhook_event as event};
+use crate::jobs::{JOB_QUEUED_CHANNEL, JobWakeup};
 use crate::support::{db_err, stored};
 
 /// How the outbox queues deliveries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Outbox {
     /// Attempts each delivery's job gets before it is given up.
     pub delivery_attempts: u32,
+    /// Woken when a delivery is queued (SQLite; PostgreSQL wakes through `pg_notify`).
+    pub wakeup: JobWakeup,
 }
 
 impl Default for Outbox {
     fn default() -> Self {
-        Self { delivery_attempts: 8 }
+        Self { delivery_attempts: 8, wakeup: JobWakeup::default() }
     }
 }
 
@@ -106,6 +118,17 @@ impl Outbox {
                 .await
                 .map_err(db_err)?;
             deliveries.push(made);
+        }
+        if txn.get_database_backend() == DbBackend::Postgres {
+            // Sent at commit (once per transaction however many events it records).
+            let notify = Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_notify($1, '')",
+                [JOB_QUEUED_CHANNEL.into()],
+            );
+            txn.execute_raw(notify).await.map_err(db_err)?;
+        } else {
+            self.wakeup.wake();
         }
         Ok(deliveries)
     }

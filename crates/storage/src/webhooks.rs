@@ -18,7 +18,7 @@ use otesse_domain::webhook::{
 };
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
 use uuid::Uuid;
@@ -254,7 +254,18 @@ impl WebhookRepository for WebhookStore {
 
     async fn send_test(&self, e: &DomainEvent, endpoint: EndpointId) -> Result<Option<Delivery>, StorageError> {
         let txn = begin(&self.conn).await?;
-        let outcome = async { Ok(self.outbox.deliver(&txn, e, Some(endpoint)).await?.into_iter().next()) }.await;
+        let outcome = async {
+            // The outbox reads the endpoint before it writes. On SQLite the transaction must
+            // write first (the crate's invariant): a read snapshot taken before another
+            // connection commits (the job worker's, recording an attempt) could not become a
+            // write transaction, and the send would fail with SQLITE_BUSY_SNAPSHOT. On
+            // PostgreSQL nothing needs locking here, and the organization's row stays free.
+            if self.conn.get_database_backend() == DbBackend::Sqlite {
+                lock_organization(&txn, e.organization_id, e.occurred_at).await?;
+            }
+            Ok(self.outbox.deliver(&txn, e, Some(endpoint)).await?.into_iter().next())
+        }
+        .await;
         finish(txn, outcome).await
     }
 

@@ -19,6 +19,7 @@
 mod report;
 pub mod usage_scale;
 mod verify;
+pub mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

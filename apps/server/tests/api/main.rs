@@ -20,6 +20,7 @@ mod metrics;
 mod oauth;
 mod openapi;
 mod platform;
+mod processes;
 mod races;
 mod rate_limits;
 mod readme;

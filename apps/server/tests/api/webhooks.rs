@@ -536,3 +536,111 @@ async fn scheduled_health_checks_announce_a_failure_and_the_recovery_once_each()
     .await;
     assert_eq!(hook_types(&fake, &secret).await, ["integration.health_check.recovered"], "announced once");
 }
+
+#[tokio::test]
+async fn a_queued_delivery_wakes_the_worker_without_waiting_for_its_poll() {
+    // The worker looks on its own once at start and then not for an hour: only the wake that
+    // queuing a delivery sends (in-process on SQLite, `pg_notify` at commit on PostgreSQL) can
+    // get these out within the test's deadline.
+    let app = spawn_app_with(|s| {
+        webhook_settings(s);
+        s.jobs.poll_interval_ms = 3_600_000;
+    })
+    .await;
+    let admin = app.admin().await;
+    let receiver = receiver(204).await;
+    let url = format!("{}/hook", receiver.uri());
+    let (endpoint, _) = create_endpoint(&app, &admin, &url, &["api_key.created"]).await;
+
+    let test =
+        app.send(app.request(Method::POST, &format!("/v1/webhook-endpoints/{endpoint}/test")).bearer_auth(&admin));
+    let id = test.await.expect(202)["message_id"].as_str().unwrap().to_owned();
+    // A change's event, from the outbox of another store, wakes it too.
+    app.key(&admin, key_body("Wakes the worker", "live")).await;
+    let received = eventually("both deliveries", || async {
+        let received = receiver.received_requests().await.unwrap();
+        (received.len() >= 2).then_some(received)
+    })
+    .await;
+    let ids: Vec<String> =
+        received.iter().map(|r| r.headers.get("webhook-id").unwrap().to_str().unwrap().to_owned()).collect();
+    assert!(ids.contains(&id), "{ids:?}");
+    let kinds: Vec<Value> =
+        received.iter().map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["type"].clone()).collect();
+    assert!(kinds.contains(&json!("api_key.created")), "{kinds:?}");
+    assert_eq!(received.len(), 2, "each once");
+}
+
+/// A receiver that holds every request until `wanted` are in flight at once (or 10 s have
+/// passed), then answers 204; it reports the most it saw in flight together.
+async fn gathering_receiver(wanted: usize) -> (String, tokio::sync::watch::Receiver<usize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let in_flight = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (peak, peak_seen) = tokio::sync::watch::channel(0usize);
+    let peak = std::sync::Arc::new(peak);
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let (in_flight, peak) = (in_flight.clone(), peak.clone());
+            tokio::spawn(async move {
+                // The request: headers, then a body of content-length bytes.
+                let mut seen = Vec::new();
+                let mut buffer = [0u8; 4096];
+                let header_end = loop {
+                    let n = stream.read(&mut buffer).await.unwrap();
+                    assert!(n > 0, "the request ended early");
+                    seen.extend_from_slice(&buffer[..n]);
+                    if let Some(at) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break at + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&seen[..header_end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                while seen.len() < header_end + length {
+                    let n = stream.read(&mut buffer).await.unwrap();
+                    assert!(n > 0, "the body ended early");
+                    seen.extend_from_slice(&buffer[..n]);
+                }
+                let now = in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                peak.send_modify(|p| *p = (*p).max(now));
+                let mut watching = peak.subscribe();
+                let _ = tokio::time::timeout(Duration::from_secs(10), watching.wait_for(|p| *p >= wanted)).await;
+                in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                let answer = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                stream.write_all(answer).await.unwrap();
+            });
+        }
+    });
+    (url, peak_seen)
+}
+
+#[tokio::test]
+async fn the_worker_delivers_several_at_once() {
+    // With one delivery at a time, the receiver would hold the first for 10 s and never see a
+    // second while it waits.
+    let app = spawn_app_with(|s| {
+        webhook_settings(s);
+        s.jobs.concurrency = 3;
+        s.webhooks.timeout_secs = 30;
+    })
+    .await;
+    let admin = app.admin().await;
+    let (url, peak) = gathering_receiver(3).await;
+    let (endpoint, _) = create_endpoint(&app, &admin, &url, &["api_key.created"]).await;
+    for _ in 0..3 {
+        let test = app.request(Method::POST, &format!("/v1/webhook-endpoints/{endpoint}/test")).bearer_auth(&admin);
+        app.send(test).await.expect(202);
+    }
+    let log = eventually("three deliveries", || async {
+        let log = deliveries(&app, &admin, &endpoint).await;
+        (log.iter().filter(|d| d["state"] == "succeeded").count() == 3).then_some(log)
+    })
+    .await;
+    assert!(log.iter().all(|d| d["attempts"] == 1), "{log:#?}");
+    assert_eq!(*peak.borrow(), 3, "the three deliveries were in flight together");
+}

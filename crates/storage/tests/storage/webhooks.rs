@@ -2,7 +2,8 @@
 //! enabled endpoint, with the change that caused it (the outbox); attempts are recorded; an
 //! endpoint is disabled by exactly one failure however many race; concurrent creates never
 //! exceed the endpoint limit; a rotation keeps the old secret; deleting an endpoint deletes its
-//! log. (The rewrap of endpoint secrets is in `sealed.rs`.)
+//! log; queuing a delivery wakes the job worker (on PostgreSQL through the listener, at commit).
+//! (The rewrap of endpoint secrets is in `sealed.rs`.)
 
 use chrono::Duration;
 use otesse_domain::api_key::ApiKey;
@@ -26,6 +27,7 @@ on_both_databases!(
     attempts_are_recorded_and_one_failure_disables,
     a_rotation_keeps_the_previous_secret_and_deleting_removes_the_log,
     concurrent_creates_never_exceed_the_endpoint_limit,
+    a_queued_delivery_wakes_the_job_worker,
 );
 
 fn endpoint(owner: &User, events: &[EventKind], status: EndpointStatus) -> WebhookEndpoint {
@@ -244,4 +246,22 @@ async fn concurrent_creates_never_exceed_the_endpoint_limit(db: Database) {
     assert_eq!(inserted, 5, "{outcomes:?}");
     assert_eq!(outcomes.len() - inserted, 7);
     assert_eq!(db.webhooks().endpoints(admin.organization_id).await.unwrap().len(), 5);
+}
+
+async fn a_queued_delivery_wakes_the_job_worker(db: Database) {
+    let (_, admin) = setup(&db).await;
+    let wakeup = db.job_wakeup();
+    // PostgreSQL: a listener on its own connection hears the outbox's notice once committed.
+    // SQLite: the outbox wakes the process's worker itself.
+    let listener = wakeup.listen(&db).await.unwrap();
+    assert_eq!(listener.is_some(), db.backend_name() == "postgres");
+    let target = endpoint(&admin, &[EventKind::WebhookTest], EndpointStatus::Enabled);
+    db.webhooks().insert_endpoint(&target, &sealed(b"s"), 16).await.unwrap();
+    test_delivery(&db, &admin, &target).await;
+    tokio::time::timeout(std::time::Duration::from_secs(10), wakeup.woken())
+        .await
+        .expect("the worker is woken when a delivery is queued");
+    if let Some(listener) = listener {
+        listener.abort();
+    }
 }
