@@ -315,8 +315,7 @@ pub(super) fn check_keys(base: &str, keys: &[String], connections: usize) -> Res
                 scope.spawn(|| -> Result<(), Error> {
                     let agent = ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build();
                     let mut mine = Vec::new();
-                    loop {
-                        let Some(key) = keys.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
+                    while let Some(key) = keys.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let started = Instant::now();
                         let answer = agent.get(&url).set("Authorization", &format!("Bearer {key}")).call();
                         let answer = match answer {
