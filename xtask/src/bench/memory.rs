@@ -155,7 +155,11 @@ impl fmt::Display for Report {
             )?;
         }
         if let Some((filling, full)) = self.growth_per_key() {
-            let bounded = if full < filling / 4.0 { "bounded" } else { "NOT flat: look again" };
+            let bounded = match (self.quick, full < filling / 4.0) {
+                (true, _) => "no verdict on a quick run",
+                (false, true) => "bounded",
+                (false, false) => "NOT flat: look again",
+            };
             writeln!(
                 f,
                 "growth per distinct key: {:.2} KiB while the cache filled, {:.2} KiB once it was full: {bounded}",
@@ -287,5 +291,7 @@ mod tests {
         let growing =
             Report { readings: vec![reading(Some(0), 0), reading(Some(400), 400), reading(Some(800), 800)], ..report };
         assert!(growing.to_string().contains("NOT flat"));
+        let quick = Report { quick: true, ..growing };
+        assert!(quick.to_string().contains("once it was full: no verdict on a quick run"));
     }
 }
