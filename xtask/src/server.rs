@@ -120,6 +120,11 @@ impl ServerProcess {
         log_tail(&self.log, 30)
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// CPU time the server process has used so far (user + system), from `/proc/<pid>/stat`.
     /// `None` where procfs is not available.
     pub fn cpu_time(&self) -> Option<Duration> {

@@ -58,6 +58,7 @@ impl EmbeddedVerifier {
         let keys = crate::startup::api_key_service(
             settings,
             &database,
+            &metrics,
             cache,
             Arc::new(Sha256KeyHasher),
             Arc::new(RandomSecretGenerator::new()),

@@ -36,7 +36,7 @@ use crate::config::{Mode, Settings};
 use crate::error::json_error;
 use crate::identify::TrustedProxies;
 use crate::key_invalidation::{BroadcastingKeyCache, InvalidationFeed, KeyInvalidationListener};
-use crate::metrics::observed::{CountedKeyCache, TimedProviderClient, TimedWebhookSender};
+use crate::metrics::observed::{CountedKeyCache, TimedKeyRepository, TimedProviderClient, TimedWebhookSender};
 use crate::metrics::{HttpMetrics, Metrics, Scrape};
 use crate::openapi::ApiDoc;
 use crate::routes::{self, setup::SetupToken};
@@ -104,7 +104,8 @@ impl Application {
         let cache: Arc<dyn KeyCache> = Arc::new(BroadcastingKeyCache::new(cache, invalidation_feed.clone()));
         let key_invalidations = KeyInvalidationListener::start(&database, cache.clone()).await?;
         let webhooks = webhook_service(&settings, &database, clock.clone(), &metrics)?;
-        let api_keys = api_key_service(&settings, &database, cache, hasher.clone(), secrets.clone(), clock.clone());
+        let api_keys =
+            api_key_service(&settings, &database, &metrics, cache, hasher.clone(), secrets.clone(), clock.clone());
         // One bounded hasher for every password check, so the bound holds across services.
         let passwords: Arc<dyn PasswordHasher> = Arc::new(password_hasher(&settings.sign_in));
         let auth = AuthService::new(
@@ -303,17 +304,18 @@ pub(crate) fn key_cache(settings: &Settings, metrics: &Metrics) -> Arc<CountedKe
     Arc::new(CountedKeyCache::new(cache, metrics))
 }
 
-/// The key service over `database`, with the settings' guess limits.
+/// The key service over `database`, with the settings' guess limits, its lookups by hash timed.
 pub(crate) fn api_key_service(
     settings: &Settings,
     database: &Database,
+    metrics: &Metrics,
     cache: Arc<dyn KeyCache>,
     hasher: Arc<dyn KeyHasher>,
     secrets: Arc<dyn SecretGenerator>,
     clock: Arc<dyn Clock>,
 ) -> ApiKeyService {
     ApiKeyService::new(ApiKeyPorts {
-        keys: Arc::new(database.api_keys()),
+        keys: Arc::new(TimedKeyRepository::new(Arc::new(database.api_keys()), metrics)),
         usage: Arc::new(database.usage()),
         cache,
         invalidations: Arc::new(database.key_invalidations()),

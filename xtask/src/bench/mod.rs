@@ -16,6 +16,8 @@
 //! `usage.total_requests` must equal the keyed requests counted (warm-ups included), whoami's
 //! and the verification API's together: a check of a key is written to its usage log.
 
+pub mod cold_keys;
+pub mod memory;
 mod report;
 pub mod usage_scale;
 mod verify;

@@ -26,6 +26,12 @@ pub use scrape::Scrape;
 const REQUEST_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 /// Seconds, for one usage batch written in one transaction.
 const BATCH_BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+/// Seconds, for one API key's lookup in the database: fine around the F1 goals (p99 under 1 ms
+/// on SQLite, 3 ms on PostgreSQL), from 50 µs to 1 s.
+const KEY_LOOKUP_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00015, 0.0002, 0.0003, 0.0004, 0.0005, 0.00075, 0.001, 0.0015, 0.002, 0.003, 0.005, 0.01, 0.025,
+    0.1, 1.0,
+];
 /// Seconds, for calls to other services (webhook receivers, providers), up to their timeouts.
 const OUTBOUND_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
@@ -54,6 +60,8 @@ pub struct Metrics {
     /// did not (the key is looked up in the database).
     pub key_cache_hits: IntCounter,
     pub key_cache_misses: IntCounter,
+    /// A key's lookup in the database by its hash, after a cache miss (F1).
+    pub key_lookup: Histogram,
     /// Usage rows waiting for the writer (read when scraped), and how many may wait.
     pub usage_queue_depth: IntGauge,
     pub usage_queue_capacity: IntGauge,
@@ -211,6 +219,12 @@ impl Metrics {
             ),
             key_cache_hits: key_cache.with_label_values(&["hit"]),
             key_cache_misses: key_cache.with_label_values(&["miss"]),
+            key_lookup: histogram(
+                &r,
+                "otesse_key_lookup_seconds",
+                "Time to look an API key up in the database by its hash, after a key-cache miss",
+                KEY_LOOKUP_BUCKETS,
+            ),
             usage_queue_depth: gauge(&r, "otesse_usage_queue_depth", "Usage rows queued for the writer"),
             usage_queue_capacity: gauge(
                 &r,

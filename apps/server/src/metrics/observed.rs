@@ -1,5 +1,5 @@
 //! Decorators that measure the ports the domain calls, so that the domain crate stays free of
-//! metrics: the key cache (hits and misses), the webhook sender (deliveries by outcome, their
+//! metrics: the key cache (hits and misses), the key store (the time of a lookup by hash), the webhook sender (deliveries by outcome, their
 //! time) and the provider client (health checks' time by provider). Each forwards every call
 //! unchanged.
 
@@ -8,8 +8,11 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use otesse_domain::api_key::KeyHash;
+use otesse_domain::StorageError;
+use otesse_domain::api_key::{ApiKey, ApiKeyId, ApiKeyRepository, InsertKeyError, KeyHash, RotateStoredKeyError};
+use otesse_domain::event::DomainEvent;
 use otesse_domain::integration::{Credentials, HealthReport, ProviderSlug};
+use otesse_domain::organization::OrganizationId;
 use otesse_domain::ports::{CachedKey, KeyCache, OutgoingMessage, ProviderClient, ProviderModel, ProviderUsageDay};
 use otesse_domain::webhook::{SendOutcome, WebhookSender};
 use prometheus::{Histogram, HistogramVec, IntCounter};
@@ -51,6 +54,73 @@ impl<C: KeyCache> KeyCache for CountedKeyCache<C> {
 
     fn invalidate_all(&self) {
         self.inner.invalidate_all();
+    }
+}
+
+/// The key store, timing each lookup by hash: the database read of a key-cache miss, the cold
+/// path of F1. Every other call is forwarded untimed.
+pub struct TimedKeyRepository {
+    inner: Arc<dyn ApiKeyRepository>,
+    lookup: Histogram,
+}
+
+impl TimedKeyRepository {
+    pub fn new(inner: Arc<dyn ApiKeyRepository>, metrics: &Metrics) -> Self {
+        Self { inner, lookup: metrics.key_lookup.clone() }
+    }
+}
+
+#[async_trait]
+impl ApiKeyRepository for TimedKeyRepository {
+    async fn insert(
+        &self,
+        key: &ApiKey,
+        event: &DomainEvent,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(), InsertKeyError> {
+        self.inner.insert(key, event, limit, now).await
+    }
+
+    async fn find(&self, organization: OrganizationId, id: ApiKeyId) -> Result<Option<ApiKey>, StorageError> {
+        self.inner.find(organization, id).await
+    }
+
+    async fn find_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKey>, StorageError> {
+        let started = Instant::now();
+        let found = self.inner.find_by_hash(hash).await;
+        self.lookup.observe(started.elapsed().as_secs_f64());
+        found
+    }
+
+    async fn list(&self, organization: OrganizationId) -> Result<Vec<ApiKey>, StorageError> {
+        self.inner.list(organization).await
+    }
+
+    async fn expiring_between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<ApiKey>, StorageError> {
+        self.inner.expiring_between(from, to).await
+    }
+
+    async fn revoke(
+        &self,
+        organization: OrganizationId,
+        id: ApiKeyId,
+        at: DateTime<Utc>,
+        event: &DomainEvent,
+    ) -> Result<Option<ApiKey>, StorageError> {
+        self.inner.revoke(organization, id, at, event).await
+    }
+
+    async fn rotate(
+        &self,
+        new_key: &ApiKey,
+        old_key: ApiKeyId,
+        revoke_old_at: Option<DateTime<Utc>>,
+        event: &DomainEvent,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(), RotateStoredKeyError> {
+        self.inner.rotate(new_key, old_key, revoke_old_at, event, limit, now).await
     }
 }
 
@@ -184,6 +254,7 @@ impl ProviderClient for TimedProviderClient {
 
 #[cfg(test)]
 mod tests {
+    use otesse_domain::api_key::MockApiKeyRepository;
     use otesse_domain::integration::{HealthOutcome, MockProviderClient};
     use otesse_domain::ports::MockKeyCache;
     use otesse_domain::webhook::MockWebhookSender;
@@ -211,6 +282,26 @@ mod tests {
         cache.invalidate(&known);
         assert_eq!(value(&metrics, r#"otesse_key_cache_requests_total{result="hit"}"#), 1.0);
         assert_eq!(value(&metrics, r#"otesse_key_cache_requests_total{result="miss"}"#), 2.0);
+    }
+
+    #[tokio::test]
+    async fn key_lookups_by_hash_are_timed_and_nothing_else_is() {
+        let metrics = Metrics::new();
+        let mut inner = MockApiKeyRepository::new();
+        inner.expect_find_by_hash().times(2).returning(|_| Ok(None));
+        inner.expect_list().times(1).returning(|_| Ok(Vec::new()));
+        let keys = TimedKeyRepository::new(Arc::new(inner), &metrics);
+        assert_eq!(keys.find_by_hash(&KeyHash([1; 32])).await, Ok(None), "answers what the store answers");
+        keys.find_by_hash(&KeyHash([2; 32])).await.unwrap();
+        keys.list(OrganizationId(uuid::Uuid::nil())).await.unwrap();
+        assert_eq!(value(&metrics, "otesse_key_lookup_seconds_count"), 2.0);
+        let sum = value(&metrics, "otesse_key_lookup_seconds_sum");
+        assert!(sum > 0.0 && sum < 10.0, "{sum}");
+        // Fine buckets around the F1 goals (1 ms on SQLite, 3 ms on PostgreSQL).
+        for le in ["0.0005", "0.001", "0.002", "0.003"] {
+            let bucket = format!("otesse_key_lookup_seconds_bucket{{le=\"{le}\"}}");
+            assert!(metrics.render().contains(&bucket), "no {bucket}");
+        }
     }
 
     #[tokio::test]

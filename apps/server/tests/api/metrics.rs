@@ -116,15 +116,21 @@ async fn key_cache_lookups_are_counted_as_hits_and_misses() {
     let cache =
         |scraped: &Scraped, result: &str| scraped.value("otesse_key_cache_requests_total", &[("result", result)]);
 
+    let lookups = |scraped: &Scraped| scraped.value("otesse_key_lookup_seconds_count", &[]);
+
     let before = scrape(&app).await;
     app.get("/v1/whoami", &key).await.expect(200);
     let first = scrape(&app).await;
     assert_eq!(cache(&first, "miss") - cache(&before, "miss"), 1.0, "a new key is looked up in the database");
     assert_eq!(cache(&first, "hit"), cache(&before, "hit"));
+    assert_eq!(lookups(&first) - lookups(&before), 1.0, "the database lookup is timed");
+    let took = first.value("otesse_key_lookup_seconds_sum", &[]) - before.value("otesse_key_lookup_seconds_sum", &[]);
+    assert!(took > 0.0 && took < 30.0, "{took}");
     app.get("/v1/whoami", &key).await.expect(200);
     let second = scrape(&app).await;
     assert_eq!(cache(&second, "hit") - cache(&first, "hit"), 1.0, "then answered from memory");
     assert_eq!(cache(&second, "miss"), cache(&first, "miss"));
+    assert_eq!(lookups(&second), lookups(&first), "a cached key is not looked up");
     assert!(!second.text.contains(&key[key.len() - 8..]), "no part of a key reaches the metrics");
 }
 
