@@ -87,9 +87,7 @@ impl UsageLog for UsageStore {
         }
         let tallies = Tallies::of(batch);
         match self.conn.get_database_backend() {
-            DbBackend::Postgres => {
-                append_postgres(self.conn.get_postgres_connection_pool(), batch, &tallies).await
-            }
+            DbBackend::Postgres => append_postgres(self.conn.get_postgres_connection_pool(), batch, &tallies).await,
             _ => self.append_rows(batch, tallies).await,
         }
     }

@@ -107,7 +107,8 @@ async fn connect_an_oauth_provider_through_its_consent_page_and_back() {
 
         // A crafted link: the address bar's text is never shown, only the page's own words.
         page.goto("/settings/integrations/connected?error=made_up&message=Call%20us%20at%20555-0100").await;
-        page.find_text(".callback-message[role=alert]", "The connection was not made. Connect the provider again.").await;
+        page.find_text(".callback-message[role=alert]", "The connection was not made. Connect the provider again.")
+            .await;
         let shown = page.text(".callback-message").await;
         assert!(!shown.contains("555"), "a link's message was shown: {shown}");
 
