@@ -306,6 +306,55 @@ async fn a_wrong_state_a_denial_and_a_wrong_verifier_leave_nothing_behind() {
 }
 
 #[tokio::test]
+async fn a_failing_or_slow_token_endpoint_at_the_callback_answers_an_error_and_stores_nothing() {
+    let fake = fake_xero().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_with(&fake, &dir, |_| {}).await;
+    let admin = app.admin().await;
+    // The first code exchange meets a token endpoint that fails (500), the second one that
+    // answers too late (past the 3 s provider timeout), the third one that limits requests.
+    let answers = [
+        ResponseTemplate::new(500),
+        grant(ACCESS_1, REFRESH_1, 1800).set_delay(std::time::Duration::from_secs(6)),
+        ResponseTemplate::new(429),
+    ];
+    for (priority, answer) in (1u8..).zip(answers) {
+        Mock::given(method("POST"))
+            .and(path("/token"))
+            .and(body_string_contains("grant_type=authorization_code"))
+            .respond_with(answer)
+            .up_to_n_times(1)
+            .with_priority(priority)
+            .mount(&fake)
+            .await;
+    }
+
+    for (status, code) in [(502, "provider_unreachable"), (502, "provider_unreachable"), (503, "provider_rate_limited")]
+    {
+        let params =
+            authorization(app.post("/v1/integrations/providers/xero/connect", &admin, &json!({})).await.expect(200));
+        let back = callback(&app, &format!("state={}&code={CODE}", params["state"]), true).await;
+        assert_eq!(back.status(), status, "{code}");
+        let body: Value = back.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(!body.to_string().contains(CODE), "the code is not echoed: {body}");
+        // The state is spent: the browser cannot replay it against a recovered provider.
+        let again = callback(&app, &format!("state={}&code={CODE}", params["state"]), true).await;
+        assert_eq!(again.json::<Value>().await.unwrap()["error"]["code"], "oauth_state_invalid");
+    }
+
+    for table in ["integration_oauth_tokens", "integration_credentials"] {
+        assert_eq!(count(&app, table).await, 0, "nothing in {table}");
+    }
+    let connections = app.get("/v1/integrations/connections", &admin).await;
+    let live: Vec<_> =
+        connections.expect(200)["data"].as_array().unwrap().iter().filter(|c| c["status"] == "connected").collect();
+    assert!(live.is_empty(), "nothing connected: {live:?}");
+    let token_calls = fake.received_requests().await.unwrap().into_iter().filter(|r| r.url.path() == "/token").count();
+    assert_eq!(token_calls, 3, "one exchange per attempt, none retried with the spent code");
+}
+
+#[tokio::test]
 async fn near_expiry_two_processes_refresh_once_and_invalid_grant_asks_for_reauthorization() {
     let fake = fake_xero().await;
     let dir = tempfile::tempdir().unwrap();
