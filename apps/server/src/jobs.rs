@@ -98,10 +98,12 @@ impl Worker {
         let lease = Duration::seconds(i64::try_from(runner.settings.lease_secs).unwrap_or(300));
         // Results of finished jobs are only their storage errors, already logged.
         while running.try_join_next().is_some() {}
-        while running.len() < concurrency {
-            let Some(job) = context.queue.claim(&self.name, context.clock.now(), lease).await? else {
-                break;
-            };
+        let free = u32::try_from(concurrency.saturating_sub(running.len())).unwrap_or(u32::MAX);
+        if free == 0 {
+            return Ok(());
+        }
+        // One claim for every free slot: one write, not one per job.
+        for job in context.queue.claim_up_to(&self.name, context.clock.now(), lease, free).await? {
             let runner = runner.clone();
             running.spawn(async move {
                 if let Err(err) = runner.run(job).await {

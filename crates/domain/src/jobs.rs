@@ -250,7 +250,19 @@ pub trait JobQueue: Send + Sync {
     ///
     /// A running job whose lease ended on its last attempt is given up (`failed`) instead, so
     /// a job that kills its worker is not retried forever.
-    async fn claim(&self, worker: &str, now: DateTime<Utc>, lease: Duration) -> Result<Option<Job>, StorageError>;
+    async fn claim(&self, worker: &str, now: DateTime<Utc>, lease: Duration) -> Result<Option<Job>, StorageError> {
+        Ok(self.claim_up_to(worker, now, lease, 1).await?.into_iter().next())
+    }
+
+    /// Like [`claim`](JobQueue::claim), up to `limit` jobs at once (fewer when fewer are due),
+    /// oldest first: one write for a worker that has several free slots.
+    async fn claim_up_to(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Job>, StorageError>;
 
     /// The attempt of `job` (as `claim` handed it out) succeeded. Only that claim may finish
     /// it: a job that is no longer running (given up, finished), or that another worker has

@@ -1,7 +1,7 @@
 //! The jobs table ([`JobQueue`], O5).
 //!
-//! A claim is one `UPDATE ... WHERE id = (SELECT ... LIMIT 1) RETURNING ...` statement. On
-//! PostgreSQL the inner select takes `FOR UPDATE SKIP LOCKED`: concurrent claimers (other
+//! A claim is one `UPDATE ... WHERE id IN (SELECT ... LIMIT n) RETURNING ...` statement (on
+//! PostgreSQL, the select is a CTE). There the select takes `FOR UPDATE SKIP LOCKED`: concurrent claimers (other
 //! workers, other processes) skip a row another one is taking instead of waiting for it or
 //! taking it twice. SQLite has one writer at a time, and an `UPDATE` takes the write lock before
 //! it reads, so the plain statement is already exclusive (`RETURNING` needs SQLite 3.35; the
@@ -18,7 +18,7 @@ use otesse_domain::jobs::{Job, JobBacklog, JobFilter, JobId, JobKind, JobQueue, 
 use otesse_domain::page::{Page, PageRequest};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
     QueryOrder, QuerySelect, Statement, Value,
 };
 
@@ -111,44 +111,105 @@ impl JobStore {
     }
 
     /// Gives up running jobs whose lease ended during their last attempt; how many.
+    ///
+    /// Runs before every claim, so it looks first: a read finds the usual nothing without
+    /// taking SQLite's one write lock (an `UPDATE` takes it even when it matches no row).
     async fn give_up_lost_last_attempts(&self, now: DateTime<Utc>) -> Result<u64, StorageError> {
+        let lost = Condition::all()
+            .add(job::Column::State.eq(JobState::Running.as_str()))
+            .add(job::Column::LockedUntil.lt(stored(now)))
+            .add(Expr::col(job::Column::Attempts).gte(Expr::col(job::Column::MaxAttempts)));
+        let any = job::Entity::find()
+            .filter(lost.clone())
+            .select_only()
+            .column(job::Column::Id)
+            .limit(1)
+            .into_tuple::<uuid::Uuid>()
+            .one(&self.conn)
+            .await
+            .map_err(db_err)?;
+        if any.is_none() {
+            return Ok(0);
+        }
         let given_up = job::Entity::update_many()
             .col_expr(job::Column::State, Expr::value(JobState::Failed.as_str()))
             .col_expr(job::Column::LastError, Expr::value(LEASE_LOST))
             .col_expr(job::Column::LockedUntil, Expr::value(Option::<DateTime<Utc>>::None))
             .col_expr(job::Column::UpdatedAt, Expr::value(stored(now)))
-            .filter(job::Column::State.eq(JobState::Running.as_str()))
-            .filter(job::Column::LockedUntil.lt(stored(now)))
-            .filter(Expr::col(job::Column::Attempts).gte(Expr::col(job::Column::MaxAttempts)))
+            .filter(lost)
             .exec(&self.conn)
             .await
             .map_err(db_err)?;
         Ok(given_up.rows_affected)
     }
+
+    /// Whether a claim now would find a job (the claim's own condition, read only).
+    async fn any_due(&self, now: DateTime<Utc>) -> Result<bool, StorageError> {
+        let queued_due = Expr::col(job::Column::State)
+            .eq(JobState::Queued.as_str())
+            .and(Expr::col(job::Column::RunAt).lte(stored(now)));
+        let lease_lost = Expr::col(job::Column::State)
+            .eq(JobState::Running.as_str())
+            .and(Expr::col(job::Column::LockedUntil).lt(stored(now)))
+            .and(Expr::col(job::Column::Attempts).lt(Expr::col(job::Column::MaxAttempts)));
+        let found = job::Entity::find()
+            .select_only()
+            .column(job::Column::Id)
+            .filter(queued_due.or(lease_lost))
+            .filter(job::Column::Kind.is_in(JobKind::ALL.map(JobKind::as_str)))
+            .limit(1)
+            .into_tuple::<uuid::Uuid>()
+            .one(&self.conn)
+            .await
+            .map_err(db_err)?;
+        Ok(found.is_some())
+    }
 }
 
-/// The claim: the oldest due job of a kind this build knows, in one statement. A lost lease is
-/// taken again only while attempts remain ([`JobStore::give_up_lost_last_attempts`] ends the others).
-fn claim_statement(backend: DbBackend, worker: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> Statement {
+/// The claim: the `limit` oldest due jobs of kinds this build knows, in one statement. A lost
+/// lease is taken again only while attempts remain ([`JobStore::give_up_lost_last_attempts`]
+/// ends the others).
+///
+/// On PostgreSQL the rows are picked in a CTE, evaluated once: an `IN (SELECT ... FOR UPDATE
+/// SKIP LOCKED)` subquery may be run again by the plan and pick other rows than it locked.
+fn claim_statement(
+    backend: DbBackend,
+    worker: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+    limit: u32,
+) -> Statement {
     let placeholder = |n: usize| match backend {
         DbBackend::Postgres => format!("${n}"),
         _ => format!("?{n}"),
     };
-    let lock = if matches!(backend, DbBackend::Postgres) { " FOR UPDATE SKIP LOCKED" } else { "" };
-    let (worker_p, until_p, now_p) = (placeholder(1), placeholder(2), placeholder(3));
-    let kinds = (4..4 + JobKind::ALL.len()).map(placeholder).collect::<Vec<_>>().join(", ");
-    let sql = format!(
-        "UPDATE jobs SET state = 'running', attempts = attempts + 1, locked_by = {worker_p}, \
-         locked_until = {until_p}, updated_at = {now_p} \
-         WHERE id = (SELECT id FROM jobs \
+    let (worker_p, until_p, now_p, limit_p) = (placeholder(1), placeholder(2), placeholder(3), placeholder(4));
+    let kinds = (5..5 + JobKind::ALL.len()).map(placeholder).collect::<Vec<_>>().join(", ");
+    let due = format!(
+        "SELECT id FROM jobs \
            WHERE ((state = 'queued' AND run_at <= {now_p}) \
              OR (state = 'running' AND locked_until < {now_p} AND attempts < max_attempts)) \
              AND kind IN ({kinds}) \
-           ORDER BY run_at, id LIMIT 1{lock}) \
-         RETURNING id, kind, payload, state, attempts, max_attempts, run_at, locked_by, locked_until, last_error, \
-         dedupe_key, created_at, updated_at"
+           ORDER BY run_at, id LIMIT {limit_p}"
     );
-    let mut values: Vec<Value> = vec![worker.into(), stored(until).into(), stored(now).into()];
+    let set = format!(
+        "SET state = 'running', attempts = attempts + 1, locked_by = {worker_p}, \
+         locked_until = {until_p}, updated_at = {now_p}"
+    );
+    let columns = "id, kind, payload, state, attempts, max_attempts, run_at, locked_by, locked_until, last_error, \
+                   dedupe_key, created_at, updated_at";
+    let sql = match backend {
+        DbBackend::Postgres => {
+            let returning = columns.split(", ").map(|c| format!("jobs.{}", c.trim())).collect::<Vec<_>>().join(", ");
+            format!(
+                "WITH picked AS ({due} FOR UPDATE SKIP LOCKED) \
+                 UPDATE jobs {set} FROM picked WHERE jobs.id = picked.id RETURNING {returning}"
+            )
+        }
+        _ => format!("UPDATE jobs {set} WHERE id IN ({due}) RETURNING {columns}"),
+    };
+    let mut values: Vec<Value> =
+        vec![worker.into(), stored(until).into(), stored(now).into(), i64::from(Ord::max(limit, 1)).into()];
     values.extend(JobKind::ALL.map(|kind| Value::from(kind.as_str())));
     Statement::from_sql_and_values(backend, sql, values)
 }
@@ -197,14 +258,29 @@ impl JobQueue for JobStore {
         Ok((inserted > 0).then_some(new.id))
     }
 
-    async fn claim(&self, worker: &str, now: DateTime<Utc>, lease: Duration) -> Result<Option<Job>, StorageError> {
+    async fn claim_up_to(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Job>, StorageError> {
         let given_up = self.give_up_lost_last_attempts(now).await?;
         if given_up > 0 {
             tracing::warn!(jobs = given_up, "jobs given up: their lease ended during their last attempt");
         }
-        let statement = claim_statement(self.conn.get_database_backend(), worker, now, now + lease);
-        let row = job::Entity::find().from_raw_sql(statement).one(&self.conn).await.map_err(db_err)?;
-        row.map(to_domain).transpose()
+        let backend = self.conn.get_database_backend();
+        // SQLite: a worker woken for nothing (a job finished, none due) looks without taking the
+        // one write lock. PostgreSQL locks rows, not the database: the claim itself is as cheap.
+        if backend == DbBackend::Sqlite && !self.any_due(now).await? {
+            return Ok(Vec::new());
+        }
+        let statement = claim_statement(backend, worker, now, now + lease, limit);
+        let rows = job::Entity::find().from_raw_sql(statement).all(&self.conn).await.map_err(db_err)?;
+        let mut jobs = rows.into_iter().map(to_domain).collect::<Result<Vec<_>, _>>()?;
+        // RETURNING keeps no order.
+        jobs.sort_by_key(|job| (job.run_at, job.id.0));
+        Ok(jobs)
     }
 
     async fn succeed(&self, claimed: &Job, now: DateTime<Utc>) -> Result<(), StorageError> {

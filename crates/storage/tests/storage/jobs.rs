@@ -16,12 +16,14 @@ use crate::harness::TestDb;
 on_both_databases!(
     a_job_runs_when_due_and_a_dedupe_key_admits_one,
     the_oldest_due_job_is_claimed_first,
+    one_claim_takes_up_to_its_limit_oldest_first,
     failures_retry_then_give_up_with_the_error,
     an_expired_lease_is_taken_again_and_a_live_one_is_not,
     a_lease_lost_on_the_last_attempt_gives_the_job_up,
     a_stale_worker_cannot_reopen_a_finished_job,
     a_worker_whose_lease_ended_cannot_finish_a_job_another_holds,
     concurrent_claimers_take_each_job_exactly_once,
+    concurrent_claimers_of_several_take_each_job_exactly_once,
     finished_jobs_are_pruned_and_states_are_listed,
     the_backlog_counts_queued_jobs_by_kind_and_dates_the_oldest_due_one,
 );
@@ -87,6 +89,28 @@ async fn the_oldest_due_job_is_claimed_first(db: Database) {
         order.push((job.id, job.payload));
     }
     assert_eq!(order, [(early.id, "{}".into()), (middle.id, r#"{"n":2}"#.into()), (late.id, "{}".into())]);
+}
+
+async fn one_claim_takes_up_to_its_limit_oldest_first(db: Database) {
+    let jobs = db.jobs();
+    let due: Vec<_> = (0..5).map(|n| NewJob::new(JobKind::ALL[n % JobKind::ALL.len()], at(50 - n as i64))).collect();
+    let future = NewJob::new(JobKind::Pruning, at(1000));
+    for job in due.iter().chain([&future]) {
+        jobs.enqueue(job, at(0)).await.unwrap();
+    }
+    let oldest_first: Vec<_> = due.iter().rev().map(|j| j.id).collect();
+
+    let first = jobs.claim_up_to("w", at(100), lease(), 3).await.unwrap();
+    assert_eq!(first.iter().map(|j| j.id).collect::<Vec<_>>(), oldest_first[..3], "the three oldest, in order");
+    assert!(first.iter().all(|j| j.state == JobState::Running
+        && j.attempts == 1
+        && j.locked_by.as_deref() == Some("w")
+        && j.locked_until == Some(at(160))));
+    let rest = jobs.claim_up_to("w2", at(100), lease(), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|j| j.id).collect::<Vec<_>>(), oldest_first[3..], "the due rest, not the future one");
+    assert_eq!(jobs.claim_up_to("w3", at(100), lease(), 10).await.unwrap(), [], "none left");
+    assert_eq!(jobs.list(&in_state(JobState::Running), &page()).await.unwrap().items.len(), 5);
+    assert_eq!(jobs.list(&in_state(JobState::Queued), &page()).await.unwrap().items[0].id, future.id);
 }
 
 async fn failures_retry_then_give_up_with_the_error(db: Database) {
@@ -225,6 +249,45 @@ async fn concurrent_claimers_take_each_job_exactly_once(db: Database) {
     assert!(twice.is_empty(), "taken more than once: {twice:?}");
     let succeeded = jobs.list(&in_state(JobState::Succeeded), &page()).await.unwrap().items;
     assert!(succeeded.len() == 50 && succeeded.iter().all(|j| j.attempts == 1));
+}
+
+async fn concurrent_claimers_of_several_take_each_job_exactly_once(db: Database) {
+    let jobs = db.jobs();
+    let mut ids = HashSet::new();
+    for n in 0..60 {
+        let job = NewJob::new(JobKind::ALL[n % JobKind::ALL.len()], at(n as i64));
+        ids.insert(job.id);
+        jobs.enqueue(&job, at(0)).await.unwrap();
+    }
+    let taken = Arc::new(Mutex::new(HashMap::<JobId, u32>::new()));
+    let workers: Vec<_> = (0..6)
+        .map(|w| {
+            let jobs = db.jobs();
+            let taken = taken.clone();
+            tokio::spawn(async move {
+                loop {
+                    let batch = jobs.claim_up_to(&format!("w{w}"), at(100), lease(), 4).await.unwrap();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    assert!(batch.len() <= 4, "at most the limit: {}", batch.len());
+                    for job in batch {
+                        *taken.lock().unwrap().entry(job.id).or_default() += 1;
+                        jobs.succeed(&job, at(101)).await.unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let taken = taken.lock().unwrap().clone();
+    assert_eq!(taken.keys().copied().collect::<HashSet<_>>(), ids, "every job taken");
+    let twice: Vec<_> = taken.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "taken more than once: {twice:?}");
+    let succeeded = jobs.list(&in_state(JobState::Succeeded), &page()).await.unwrap().items;
+    assert!(succeeded.len() == 60 && succeeded.iter().all(|j| j.attempts == 1));
 }
 
 async fn finished_jobs_are_pruned_and_states_are_listed(db: Database) {
