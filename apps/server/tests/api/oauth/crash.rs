@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::crash::{database, free_port, start_with};
-use crate::helpers::{ADMIN_EMAIL, PASSWORD, SETUP_TOKEN};
+use crate::helpers::{ADMIN_EMAIL, PASSWORD, SETUP_TOKEN, XeroCatalog, xero_catalog};
 
 const ACCESS_1: &str = "crash-access-canary-1";
 const REFRESH_1: &str = "crash-refresh-canary-1";
@@ -166,29 +166,6 @@ async fn start_fake(grace: bool) -> (String, Arc<Fake>, mpsc::UnboundedReceiver<
     (base, fake, rx)
 }
 
-fn catalog(fake: &str) -> String {
-    format!(
-        r#"
-[[providers]]
-slug = "xero"
-name = "Xero"
-description = "Accounting"
-logo_url = "/assets/logos/xero.svg"
-category = "accounting"
-auth_type = "oauth2"
-docs_url = "https://developer.xero.com/"
-
-[providers.oauth]
-authorization_url = "{fake}/authorize"
-token_url = "{fake}/token"
-revocation_url = "{fake}/revoke"
-scopes = ["offline_access", "accounting.transactions"]
-pkce = true
-refresh_token_rotation = true
-"#
-    )
-}
-
 async fn json_of(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
@@ -200,7 +177,8 @@ async fn json_of(response: reqwest::Response) -> (u16, Value) {
 async fn crash_mid_refresh(grace: bool, dir: &std::path::Path) -> (crate::crash::Server, String, String, Arc<Fake>) {
     let (fake_url, fake, mut arrived) = start_fake(grace).await;
     let catalog_file = dir.join("catalog.toml");
-    std::fs::write(&catalog_file, catalog(&fake_url)).unwrap();
+    std::fs::write(&catalog_file, xero_catalog(&fake_url, XeroCatalog { revocation: true, ..Default::default() }))
+        .unwrap();
     let catalog_file = catalog_file.display().to_string();
     let db = database(dir);
     let port = free_port();
