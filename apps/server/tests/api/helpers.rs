@@ -1,5 +1,7 @@
 //! `spawn_app()` and the client helpers every test uses.
 
+mod process;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -15,6 +17,8 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
+
+pub use process::{ServerCommand, ServerProcess};
 
 pub const SETUP_TOKEN: &str = "test-setup-token-0123456789";
 pub const ADMIN_EMAIL: &str = "admin@acme.test";
