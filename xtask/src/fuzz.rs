@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use crate::args::Flags;
 use crate::error::{Context, Error};
 
 /// How long each target runs unless `--seconds` says otherwise.
@@ -44,23 +45,18 @@ impl Options {
     pub fn parse(args: &[&str]) -> Result<Self, Error> {
         let mut selection = None;
         let mut seconds = DEFAULT_SECONDS;
-        let mut args = args.iter().copied();
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) => (flag, Some(value)),
-                None => (arg, None),
-            };
-            match flag {
+        let mut flags = Flags::new(args);
+        while let Some(flag) = flags.next() {
+            let arg = flag.arg;
+            match flag.name {
                 "--seconds" => {
-                    let raw = inline.or_else(|| args.next()).ok_or_else(|| Error::new("--seconds needs a value"))?;
+                    let raw = flags.value(&flag)?;
                     seconds = match raw.parse::<u64>() {
                         Ok(n) if n > 0 => n,
                         _ => return Err(Error::new(format!("--seconds `{raw}`: expected a positive whole number"))),
                     };
                 }
-                _ if arg.starts_with('-') => {
-                    return Err(Error::new(format!("unknown option `{arg}`; see `cargo xtask help`")));
-                }
+                _ if arg.starts_with('-') => return Err(flag.unknown()),
                 _ if selection.is_some() => {
                     return Err(Error::new(format!("`{arg}`: one target (or `all`) at a time")));
                 }

@@ -6,6 +6,7 @@
 //! server's dependency tree in: it talks to the server over HTTP, like a client would.
 
 mod api_server;
+mod args;
 mod bench;
 mod client_types;
 mod crash;

@@ -21,6 +21,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::api_server::ApiServer;
+use crate::args::Flags;
 use crate::error::{Context, Error};
 use crate::openapi::validate;
 use crate::python::Venv;
@@ -47,28 +48,21 @@ impl Options {
     pub fn parse(args: &[&str]) -> Result<Self, Error> {
         let mut options =
             Options { max_examples: 100, backend: Backend::Sqlite, profile: Profile::Debug, workers: 2, seed: None };
-        let mut args = args.iter().copied();
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) => (flag, Some(value)),
-                None => (arg, None),
-            };
-            let mut value = || {
-                inline
-                    .or_else(|| args.next())
-                    .ok_or_else(|| Error::new(format!("{flag} needs a value; see `cargo xtask help`")))
-            };
+        let mut flags = Flags::new(args);
+        while let Some(flag) = flags.next() {
             let number = |flag: &str, raw: &str| match raw.parse::<u64>() {
                 Ok(n) if n > 0 => Ok(n),
                 _ => Err(Error::new(format!("{flag} `{raw}`: expected a positive whole number"))),
             };
-            match flag {
-                "--max-examples" => options.max_examples = number(flag, value()?)?.try_into().unwrap_or(u32::MAX),
-                "--workers" => options.workers = number(flag, value()?)?.min(64) as u32,
-                "--seed" => options.seed = Some(number(flag, value()?)?),
-                "--database" => options.backend = Backend::parse(value()?)?,
-                "--release" if inline.is_none() => options.profile = Profile::Release,
-                _ => return Err(Error::new(format!("unknown option `{arg}`; see `cargo xtask help`"))),
+            match flag.name {
+                "--max-examples" => {
+                    options.max_examples = number(flag.name, flags.value(&flag)?)?.try_into().unwrap_or(u32::MAX)
+                }
+                "--workers" => options.workers = number(flag.name, flags.value(&flag)?)?.min(64) as u32,
+                "--seed" => options.seed = Some(number(flag.name, flags.value(&flag)?)?),
+                "--database" => options.backend = Backend::parse(flags.value(&flag)?)?,
+                "--release" if flag.is_switch() => options.profile = Profile::Release,
+                _ => return Err(flag.unknown()),
             }
         }
         Ok(options)

@@ -137,6 +137,11 @@ impl PostgresSchema {
         &self.name
     }
 
+    /// The database the schema is in.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     pub fn server_env(&self) -> Vec<(String, String)> {
         vec![("OTESSE_DATABASE_URL".into(), self.url.clone()), ("OTESSE_DATABASE_SCHEMA".into(), self.name.clone())]
     }

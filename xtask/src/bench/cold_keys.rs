@@ -24,11 +24,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::args::Flags;
 use crate::error::{Context, Error};
 use crate::http::Client;
-use crate::server::{Launch, ServerProcess, TempDir, free_port, random_hex};
+use crate::server::{Launch, ServerProcess, free_port, random_hex};
 use crate::sql::SqlTarget;
-use crate::workspace::{Backend, PostgresSchema, Profile, build_server, step};
+use crate::workspace::{Backend, Profile, step};
+
+use super::{Scratch, positive, server_binary};
 
 /// F1's goals for the p99 of a key check that misses the cache, in ms.
 pub const SQLITE_GOAL_MS: f64 = 1.0;
@@ -51,33 +54,10 @@ pub struct Options {
 impl Options {
     /// `[--keys 1000000] [--requests 5000] [--connections 1] [--database sqlite] [--quick]`.
     pub fn parse(args: &[&str]) -> Result<Self, Error> {
-        let mut keys = None;
-        let mut requests = None;
-        let mut connections = 1;
-        let mut backend = Backend::Sqlite;
-        let mut quick = false;
-        let mut args = args.iter().copied();
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) => (flag, Some(value)),
-                None => (arg, None),
-            };
-            let mut value = || {
-                inline
-                    .or_else(|| args.next())
-                    .ok_or_else(|| Error::new(format!("{flag} needs a value; see `cargo xtask help`")))
-            };
-            match flag {
-                "--keys" => keys = Some(positive(flag, value()?)?),
-                "--requests" => requests = Some(positive(flag, value()?)?),
-                "--connections" => connections = positive(flag, value()?)? as usize,
-                "--database" => backend = Backend::parse(value()?)?,
-                "--quick" if inline.is_none() => quick = true,
-                _ => return Err(Error::new(format!("unknown option `{arg}`; see `cargo xtask help`"))),
-            }
-        }
-        let keys = keys.unwrap_or(if quick { 20_000 } else { 1_000_000 });
+        let (KeyTable { keys, backend, quick }, [requests, connections]) =
+            KeyTable::parse(args, ["--requests", "--connections"])?;
         let requests = requests.unwrap_or(if quick { 500 } else { 5_000 });
+        let connections = connections.unwrap_or(1) as usize;
         if requests > keys {
             return Err(Error::new("--requests cannot exceed --keys: each request uses a key never used before"));
         }
@@ -85,25 +65,33 @@ impl Options {
     }
 }
 
-pub(super) fn positive(flag: &str, raw: &str) -> Result<u64, Error> {
-    match raw.replace('_', "").parse::<u64>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(Error::new(format!("{flag} `{raw}`: expected a positive whole number"))),
-    }
+/// What `bench cold-keys` and `bench memory` both take: `--keys`, `--database`, `--quick`.
+pub(super) struct KeyTable {
+    pub keys: u64,
+    pub backend: Backend,
+    pub quick: bool,
 }
 
-/// The server binary: `OTESSE_BENCH_BINARY`, else the debug build with `quick`, else release.
-pub(super) fn server_binary(quick: bool) -> Result<PathBuf, Error> {
-    match std::env::var_os(super::BINARY_VAR) {
-        Some(path) => {
-            let binary = PathBuf::from(path);
-            if !binary.is_file() {
-                return Err(Error::new(format!("{}={} is not a file", super::BINARY_VAR, binary.display())));
+impl KeyTable {
+    /// Parses the shared flags and the bench's own `counts` (each a positive number), whose
+    /// values come back in the same order. `--keys` defaults to a million, 20,000 with `--quick`.
+    pub fn parse<const N: usize>(args: &[&str], counts: [&str; N]) -> Result<(Self, [Option<u64>; N]), Error> {
+        let (mut keys, mut values) = (None, [None; N]);
+        let (mut backend, mut quick) = (Backend::Sqlite, false);
+        let mut flags = Flags::new(args);
+        while let Some(flag) = flags.next() {
+            match flag.name {
+                "--keys" => keys = Some(positive(flag.name, flags.value(&flag)?)?),
+                "--database" => backend = Backend::parse(flags.value(&flag)?)?,
+                "--quick" if flag.is_switch() => quick = true,
+                name => match counts.iter().position(|count| *count == name) {
+                    Some(i) => values[i] = Some(positive(name, flags.value(&flag)?)?),
+                    None => return Err(flag.unknown()),
+                },
             }
-            step(format!("using {} ({}; not building)", binary.display(), super::BINARY_VAR));
-            Ok(binary)
         }
-        None => build_server(if quick { Profile::Debug } else { Profile::Release }),
+        let keys = keys.unwrap_or(if quick { 20_000 } else { 1_000_000 });
+        Ok((Self { keys, backend, quick }, values))
     }
 }
 
@@ -121,8 +109,7 @@ pub fn spread(keys: u64, count: u64) -> impl Iterator<Item = u64> {
 
 /// A server on a fresh database holding `keys` valid keys of one organization, made in bulk.
 pub(super) struct Fixture {
-    pub dir: TempDir,
-    _schema: Option<PostgresSchema>,
+    pub scratch: Scratch,
     pub launch: Launch,
     pub client: Client,
     pub sql: SqlTarget,
@@ -141,21 +128,13 @@ impl Fixture {
         backend: Backend,
         extra_env: &[(&str, String)],
     ) -> Result<(Self, ServerProcess), Error> {
-        let dir = TempDir::new("otesse-bench-keys")?;
-        let (schema, sql) = match backend {
-            Backend::Sqlite => (None, SqlTarget::Sqlite { file: dir.path().join("otesse.db") }),
-            Backend::Postgres => {
-                let schema = PostgresSchema::new("otesse_bench")?;
-                let url = schema.server_env()[0].1.clone();
-                let sql = SqlTarget::Postgres { url, schema: schema.name().to_owned() };
-                (Some(schema), sql)
-            }
-        };
+        let scratch = Scratch::new(backend, "otesse-bench-keys", "otesse_bench")?;
+        let (dir, sql) = (scratch.path(), scratch.sql());
         let port = free_port()?;
         let setup_token = random_hex(24)?;
         let env = [
             ("OTESSE_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
-            ("OTESSE_DATA_DIR".to_owned(), dir.path().display().to_string()),
+            ("OTESSE_DATA_DIR".to_owned(), dir.display().to_string()),
             ("OTESSE_SETUP_TOKEN".to_owned(), setup_token.clone()),
             ("OTESSE_LOG_FILTER".to_owned(), "warn".to_owned()),
             // Out of the load's reach: what is measured is the check, not a refusal.
@@ -163,18 +142,18 @@ impl Fixture {
             ("OTESSE_RATE_LIMIT__KEY_PERIOD_SECS".to_owned(), "1000".to_owned()),
         ]
         .into_iter()
-        .chain(schema.as_ref().map(PostgresSchema::server_env).unwrap_or_default())
+        .chain(scratch.server_env())
         .chain(extra_env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())))
         .collect();
-        let launch = Launch { binary, env, cwd: dir.path().to_owned(), log: dir.path().join("server.log") };
+        let launch = Launch { binary, env, cwd: dir.to_owned(), log: dir.join("server.log") };
         let client = Client::new(format!("http://127.0.0.1:{port}"));
-        step(format!("starting the server on port {port} with data in {}", dir.path().display()));
+        step(format!("starting the server on port {port} with data in {}", dir.display()));
         let mut server = ServerProcess::start(&launch)?;
         server.wait_ready(&client, super::READY_TIMEOUT)?;
         client.setup(&setup_token, super::EMAIL, super::PASSWORD)?;
         let session = client.sign_in(super::EMAIL, super::PASSWORD)?;
         let (template_key, _) = client.create_key(&session, TEMPLATE)?;
-        let fixture = Self { dir, _schema: schema, launch, client, sql, seed: random_hex(12)?, template_key, backend };
+        let fixture = Self { scratch, launch, client, sql, seed: random_hex(12)?, template_key, backend };
         Ok((fixture, server))
     }
 
@@ -573,21 +552,10 @@ impl fmt::Display for Report {
 
 /// Runs the bench; prints the report on stdout, progress on stderr.
 pub fn run(options: &Options) -> Result<Report, Error> {
-    let binary = server_binary(options.quick)?;
+    let binary = server_binary(if options.quick { Profile::Debug } else { Profile::Release })?;
     let (mut fixture, server) = Fixture::start(binary, options.backend, &[])?;
     let result = measure(&fixture, server, options);
-    match &result {
-        Ok(report) => {
-            print!("{report}");
-            for failure in report.failures() {
-                eprintln!("FAILED: {failure}");
-            }
-        }
-        Err(_) => {
-            fixture.dir.keep();
-            eprintln!("==> kept {} (server.log) for inspection", fixture.dir.path().display());
-        }
-    }
+    fixture.scratch.report(&result, Report::failures, "server.log");
     result
 }
 

@@ -11,10 +11,11 @@ use std::fmt;
 
 use crate::error::{Context, Error};
 use crate::server::ServerProcess;
-use crate::workspace::{Backend, step};
+use crate::workspace::{Backend, Profile, step};
 use crate::wrk::{self, Load};
 
-use super::cold_keys::{Fixture, bench_key, check_keys, load_average, positive, server_binary, spread};
+use super::cold_keys::{Fixture, KeyTable, bench_key, check_keys, load_average, spread};
+use super::server_binary;
 
 /// The server's default `key_cache.capacity`.
 const DEFAULT_CAPACITY: u64 = 100_000;
@@ -36,30 +37,8 @@ pub struct Options {
 impl Options {
     /// `[--keys 1000000] [--checks 200000] [--cache-capacity N] [--database sqlite] [--quick]`.
     pub fn parse(args: &[&str]) -> Result<Self, Error> {
-        let (mut keys, mut checks, mut capacity) = (None, None, None);
-        let mut backend = Backend::Sqlite;
-        let mut quick = false;
-        let mut args = args.iter().copied();
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) => (flag, Some(value)),
-                None => (arg, None),
-            };
-            let mut value = || {
-                inline
-                    .or_else(|| args.next())
-                    .ok_or_else(|| Error::new(format!("{flag} needs a value; see `cargo xtask help`")))
-            };
-            match flag {
-                "--keys" => keys = Some(positive(flag, value()?)?),
-                "--checks" => checks = Some(positive(flag, value()?)?),
-                "--cache-capacity" => capacity = Some(positive(flag, value()?)?),
-                "--database" => backend = Backend::parse(value()?)?,
-                "--quick" if inline.is_none() => quick = true,
-                _ => return Err(Error::new(format!("unknown option `{arg}`; see `cargo xtask help`"))),
-            }
-        }
-        let keys = keys.unwrap_or(if quick { 20_000 } else { 1_000_000 });
+        let (KeyTable { keys, backend, quick }, [checks, capacity]) =
+            KeyTable::parse(args, ["--checks", "--cache-capacity"])?;
         let checks = checks.unwrap_or(if quick { 8_000 } else { 200_000 });
         if checks > keys {
             return Err(Error::new("--checks cannot exceed --keys: each check uses another key"));
@@ -173,20 +152,14 @@ impl fmt::Display for Report {
 /// Runs the bench; prints the report on stdout, progress on stderr.
 pub fn run(options: &Options) -> Result<Report, Error> {
     wrk::ensure_installed()?;
-    let binary = server_binary(options.quick)?;
+    let binary = server_binary(if options.quick { Profile::Debug } else { Profile::Release })?;
     let mut env = vec![("OTESSE_KEY_CACHE__TTL_SECS", "3600".to_owned())];
     if let Some(capacity) = options.capacity {
         env.push(("OTESSE_KEY_CACHE__CAPACITY", capacity.to_string()));
     }
     let (mut fixture, server) = Fixture::start(binary, options.backend, &env)?;
     let result = measure(&fixture, server, options);
-    match &result {
-        Ok(report) => print!("{report}"),
-        Err(_) => {
-            fixture.dir.keep();
-            eprintln!("==> kept {} (server.log) for inspection", fixture.dir.path().display());
-        }
-    }
+    fixture.scratch.report(&result, |_| Vec::new(), "server.log");
     result
 }
 

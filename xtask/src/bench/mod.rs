@@ -27,9 +27,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::args::Flags;
 use crate::error::{Context, Error};
 use crate::http::{Client, metric};
 use crate::server::{Launch, ServerProcess, TempDir, free_port, random_hex};
+use crate::sql::SqlTarget;
 use crate::workspace::{
     Backend, DEFAULT_POSTGRES_URL, POSTGRES_URL_VAR, PostgresSchema, Profile, build_server, step, workspace_root,
 };
@@ -60,24 +62,15 @@ impl Options {
         let mut load = Load { threads: 2, connections: 32, duration: "10s".into() };
         let mut rounds = 5;
         let mut backend = Backend::Sqlite;
-        let mut args = args.iter().copied();
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) => (flag, Some(value)),
-                None => (arg, None),
-            };
-            let mut value = || {
-                inline
-                    .or_else(|| args.next())
-                    .ok_or_else(|| Error::new(format!("{flag} needs a value; see `cargo xtask help`")))
-            };
-            match flag {
-                "--duration" => load.duration = parse_duration(value()?)?,
-                "--connections" => load.connections = parse_count(flag, value()?)?,
-                "--threads" => load.threads = parse_count(flag, value()?)?,
-                "--rounds" => rounds = parse_count(flag, value()?)?,
-                "--database" => backend = Backend::parse(value()?)?,
-                _ => return Err(Error::new(format!("unknown option `{arg}`; see `cargo xtask help`"))),
+        let mut flags = Flags::new(args);
+        while let Some(flag) = flags.next() {
+            match flag.name {
+                "--duration" => load.duration = parse_duration(flags.value(&flag)?)?,
+                "--connections" => load.connections = parse_count(flag.name, flags.value(&flag)?)?,
+                "--threads" => load.threads = parse_count(flag.name, flags.value(&flag)?)?,
+                "--rounds" => rounds = parse_count(flag.name, flags.value(&flag)?)?,
+                "--database" => backend = Backend::parse(flags.value(&flag)?)?,
+                _ => return Err(flag.unknown()),
             }
         }
         if load.threads > load.connections {
@@ -104,41 +97,97 @@ fn parse_count(flag: &str, raw: &str) -> Result<u32, Error> {
     }
 }
 
+/// A positive whole number of keys, rows or requests, `_` allowed (`1_000_000`).
+fn positive(flag: &str, raw: &str) -> Result<u64, Error> {
+    match raw.replace('_', "").parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(Error::new(format!("{flag} `{raw}`: expected a positive whole number"))),
+    }
+}
+
+/// The server to bench: the binary `OTESSE_BENCH_BINARY` names (A/B comparisons: the same bench
+/// against builds kept from before and after a change), else a fresh build of `profile`. As an
+/// absolute path: the server runs in the bench's own directory.
+fn server_binary(profile: Profile) -> Result<PathBuf, Error> {
+    let Some(path) = std::env::var_os(BINARY_VAR) else {
+        return build_server(profile);
+    };
+    let binary = PathBuf::from(path);
+    if !binary.is_file() {
+        return Err(Error::new(format!("{BINARY_VAR}={} is not a file", binary.display())));
+    }
+    step(format!("using {} ({BINARY_VAR}; not building)", binary.display()));
+    Ok(std::fs::canonicalize(&binary)?)
+}
+
+/// Where a bench's server keeps its data: a fresh directory and, with PostgreSQL, a fresh
+/// schema. Dropped, the schema goes first, then the directory (unless kept).
+struct Scratch {
+    schema: Option<PostgresSchema>,
+    dir: TempDir,
+}
+
+impl Scratch {
+    /// `dir_prefix` starts the directory's name, `schema_prefix` the schema's.
+    fn new(backend: Backend, dir_prefix: &str, schema_prefix: &str) -> Result<Self, Error> {
+        let dir = TempDir::new(dir_prefix)?;
+        let schema = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(PostgresSchema::new(schema_prefix)?),
+        };
+        Ok(Self { schema, dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The server's database settings: the schema's; none on SQLite (a file in the data dir).
+    fn server_env(&self) -> Vec<(String, String)> {
+        self.schema.as_ref().map(PostgresSchema::server_env).unwrap_or_default()
+    }
+
+    /// The same database, for the bench's own SQL.
+    fn sql(&self) -> SqlTarget {
+        match &self.schema {
+            None => SqlTarget::Sqlite { file: self.dir.path().join("otesse.db") },
+            Some(schema) => SqlTarget::Postgres { url: schema.url().to_owned(), schema: schema.name().to_owned() },
+        }
+    }
+
+    /// Keeps the directory after a failure, and says where it is and what to look at there.
+    fn keep(&mut self, what: &str) {
+        self.dir.keep();
+        eprintln!("==> kept {} ({what}) for inspection", self.dir.path().display());
+    }
+
+    /// Prints a finished run's report and what failed (`failures`); keeps the directory when
+    /// the run itself failed.
+    fn report<R: std::fmt::Display>(
+        &mut self,
+        result: &Result<R, Error>,
+        failures: impl Fn(&R) -> Vec<String>,
+        what: &str,
+    ) {
+        match result {
+            Ok(report) => {
+                print!("{report}");
+                for failure in failures(report) {
+                    eprintln!("FAILED: {failure}");
+                }
+            }
+            Err(_) => self.keep(what),
+        }
+    }
+}
+
 /// Runs the bench, prints the report to stdout (progress goes to stderr) and returns it.
 pub fn auth(options: &Options) -> Result<Report, Error> {
     wrk::ensure_installed()?;
-    let binary = match std::env::var_os(BINARY_VAR) {
-        // A/B comparisons: the same bench against builds kept from before and after a change.
-        Some(path) => {
-            let binary = PathBuf::from(path);
-            if !binary.is_file() {
-                return Err(Error::new(format!("{BINARY_VAR}={} is not a file", binary.display())));
-            }
-            step(format!("using {} ({BINARY_VAR}; not building)", binary.display()));
-            binary
-        }
-        None => build_server(Profile::Release)?,
-    };
-    let mut dir = TempDir::new("otesse-bench")?;
-    let schema = match options.backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(PostgresSchema::new("otesse_bench")?),
-    };
-    let database = schema.as_ref().map(PostgresSchema::server_env).unwrap_or_default();
-    let result = measure(dir.path(), binary, options, &database);
-    drop(schema);
-    match &result {
-        Ok(report) => {
-            print!("{report}");
-            for failure in report.failures() {
-                eprintln!("FAILED: {failure}");
-            }
-        }
-        Err(_) => {
-            dir.keep();
-            eprintln!("==> kept {} (server.log) for inspection", dir.path().display());
-        }
-    }
+    let binary = server_binary(Profile::Release)?;
+    let mut scratch = Scratch::new(options.backend, "otesse-bench", "otesse_bench")?;
+    let result = measure(scratch.path(), binary, options, &scratch.server_env());
+    scratch.report(&result, Report::failures, "server.log");
     result
 }
 

@@ -21,11 +21,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+use crate::args::Flags;
 use crate::error::{Context, Error};
 use crate::http::Client;
-use crate::server::{Launch, ServerProcess, TempDir, free_port, random_hex};
+use crate::server::{Launch, ServerProcess, free_port, random_hex};
 use crate::sql::SqlTarget;
-use crate::workspace::{Backend, PostgresSchema, Profile, build_server, step};
+use crate::workspace::{Backend, Profile, step};
 use crate::wrk::{self, Load};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -76,32 +77,23 @@ impl Options {
             baseline_slices: 5,
             debug: false,
         };
-        let mut args = args.iter().copied();
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) => (flag, Some(value)),
-                None => (arg, None),
-            };
-            if flag == "--debug" && inline.is_none() {
+        let mut flags = Flags::new(args);
+        while let Some(flag) = flags.next() {
+            if flag.name == "--debug" && flag.is_switch() {
                 options.debug = true;
                 continue;
             }
-            let value = inline
-                .or_else(|| args.next())
-                .ok_or_else(|| Error::new(format!("{flag} needs a value; see `cargo xtask help`")))?;
-            let count = || match value.replace('_', "").parse::<u64>() {
-                Ok(n) if n > 0 => Ok(n),
-                _ => Err(Error::new(format!("{flag} `{value}`: expected a positive whole number"))),
-            };
-            let small = |n: u64| u32::try_from(n).map_err(|_| Error::new(format!("{flag} `{value}` is too large")));
-            match flag {
+            let (name, value) = (flag.name, flags.value(&flag)?);
+            let count = || super::positive(name, value);
+            let small = |n: u64| u32::try_from(n).map_err(|_| Error::new(format!("{name} `{value}` is too large")));
+            match name {
                 "--rows" => options.rows = count()?,
                 "--keys" => options.keys = count()?,
                 "--total-rows" => options.total_rows = count()?,
                 "--pages" => options.pages = small(count()?)?,
                 "--samples" => options.samples = small(count()?)?,
                 "--database" => options.backend = Backend::parse(value)?,
-                _ => return Err(Error::new(format!("unknown option `{arg}`; see `cargo xtask help`"))),
+                _ => return Err(flag.unknown()),
             }
         }
         if options.total_rows < options.rows {
@@ -132,35 +124,11 @@ pub struct Timing {
 /// retention that left old rows, or a failed request; timings are reported against the goal.
 pub fn run(options: &Options) -> Result<bool, Error> {
     wrk::ensure_installed()?;
-    let binary = match std::env::var_os(super::BINARY_VAR) {
-        Some(path) => {
-            let binary = PathBuf::from(path);
-            if !binary.is_file() {
-                return Err(Error::new(format!("{}={} is not a file", super::BINARY_VAR, binary.display())));
-            }
-            step(format!("using {} ({}; not building)", binary.display(), super::BINARY_VAR));
-            binary
-        }
-        None => build_server(if options.debug { Profile::Debug } else { Profile::Release })?,
-    };
-    let mut dir = TempDir::new("otesse-bench-usage")?;
-    let schema = match options.backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(PostgresSchema::new("otesse_bench_usage")?),
-    };
-    let (database, sql) = match &schema {
-        None => (vec![], SqlTarget::Sqlite { file: dir.path().join("otesse.db") }),
-        Some(schema) => {
-            let env = schema.server_env();
-            let url = env[0].1.clone();
-            (env, SqlTarget::Postgres { url, schema: schema.name().to_owned() })
-        }
-    };
-    let result = measure(dir.path(), binary, options, &database, &sql);
-    drop(schema);
+    let binary = super::server_binary(if options.debug { Profile::Debug } else { Profile::Release })?;
+    let mut scratch = super::Scratch::new(options.backend, "otesse-bench-usage", "otesse_bench_usage")?;
+    let result = measure(scratch.path(), binary, options, &scratch.server_env(), &scratch.sql());
     if result.is_err() {
-        dir.keep();
-        eprintln!("==> kept {} (server.log) for inspection", dir.path().display());
+        scratch.keep("server.log");
     }
     result
 }

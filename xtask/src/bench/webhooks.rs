@@ -26,11 +26,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::args::Flags;
 use crate::error::Error;
 use crate::fake_http::FakeHttp;
 use crate::http::Client;
-use crate::server::{Launch, ServerProcess, TempDir, free_port, random_hex};
-use crate::workspace::{Backend, PostgresSchema, Profile, build_server, step};
+use crate::server::{Launch, ServerProcess, free_port, random_hex};
+use crate::workspace::{Backend, Profile, step};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -63,24 +64,15 @@ impl Options {
     pub fn parse(args: &[&str]) -> Result<Self, Error> {
         let mut options =
             Self { rate: 100, duration: Duration::from_secs(20), backend: Backend::Sqlite, processes: 1, debug: false };
-        let mut args = args.iter().copied();
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) => (flag, Some(value)),
-                None => (arg, None),
-            };
-            let mut value = || {
-                inline
-                    .or_else(|| args.next())
-                    .ok_or_else(|| Error::new(format!("{flag} needs a value; see `cargo xtask help`")))
-            };
-            match flag {
-                "--debug" if inline.is_none() => options.debug = true,
-                "--rate" => options.rate = super::parse_count(flag, value()?)?,
-                "--duration" => options.duration = seconds(value()?)?,
-                "--database" => options.backend = Backend::parse(value()?)?,
-                "--processes" => options.processes = super::parse_count(flag, value()?)?,
-                _ => return Err(Error::new(format!("unknown option `{arg}`; see `cargo xtask help`"))),
+        let mut flags = Flags::new(args);
+        while let Some(flag) = flags.next() {
+            match flag.name {
+                "--debug" if flag.is_switch() => options.debug = true,
+                "--rate" => options.rate = super::parse_count(flag.name, flags.value(&flag)?)?,
+                "--duration" => options.duration = seconds(flags.value(&flag)?)?,
+                "--database" => options.backend = Backend::parse(flags.value(&flag)?)?,
+                "--processes" => options.processes = super::parse_count(flag.name, flags.value(&flag)?)?,
+                _ => return Err(flag.unknown()),
             }
         }
         if options.processes > 1 && options.backend != Backend::Postgres {
@@ -251,41 +243,12 @@ impl fmt::Display for Report {
 
 /// Runs the bench, prints the report to stdout (progress to stderr) and returns it.
 pub fn run(options: &Options) -> Result<Report, Error> {
-    let binary = match std::env::var_os(super::BINARY_VAR) {
-        Some(path) => {
-            let binary = PathBuf::from(path);
-            if !binary.is_file() {
-                return Err(Error::new(format!("{}={} is not a file", super::BINARY_VAR, binary.display())));
-            }
-            step(format!("using {} ({}; not building)", binary.display(), super::BINARY_VAR));
-            // The servers run in their own directories.
-            std::fs::canonicalize(&binary)?
-        }
-        None => build_server(if options.debug { Profile::Debug } else { Profile::Release })?,
-    };
-    let mut dir = TempDir::new("otesse-bench-webhooks")?;
-    let schema = match options.backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(PostgresSchema::new("otesse_bench")?),
-    };
-    let database = schema.as_ref().map(PostgresSchema::server_env).unwrap_or_default();
-    let result = measure(dir.path(), binary, options, &database);
-    drop(schema);
-    match &result {
-        Ok(report) => {
-            print!("{report}");
-            for failure in report.failures() {
-                eprintln!("FAILED: {failure}");
-            }
-            if !report.passed() {
-                dir.keep();
-                eprintln!("==> kept {} (server logs) for inspection", dir.path().display());
-            }
-        }
-        Err(_) => {
-            dir.keep();
-            eprintln!("==> kept {} (server logs) for inspection", dir.path().display());
-        }
+    let binary = super::server_binary(if options.debug { Profile::Debug } else { Profile::Release })?;
+    let mut scratch = super::Scratch::new(options.backend, "otesse-bench-webhooks", "otesse_bench")?;
+    let result = measure(scratch.path(), binary, options, &scratch.server_env());
+    scratch.report(&result, Report::failures, "server logs");
+    if result.as_ref().is_ok_and(|report| !report.passed()) {
+        scratch.keep("server logs");
     }
     result
 }

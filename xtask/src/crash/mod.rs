@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::api_server::{DEAD_URL, PROVIDERS};
+use crate::args::Flags;
 use crate::error::Error;
 use crate::fake_http::FakeHttp;
 use crate::http::Client;
@@ -57,40 +58,31 @@ impl Options {
     pub fn parse(args: &[&str]) -> Result<Self, Error> {
         let mut options =
             Options { rounds: 20, backend: Backend::Sqlite, url: None, seed: None, profile: Profile::Debug };
-        let mut args = args.iter().copied();
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) if flag.starts_with("--") => (flag, Some(value)),
-                _ => (arg, None),
-            };
-            let mut value = || {
-                inline
-                    .or_else(|| args.next())
-                    .ok_or_else(|| Error::new(format!("{flag} needs a value; see `cargo xtask help`")))
-            };
-            match flag {
+        let mut flags = Flags::new(args);
+        while let Some(flag) = flags.next() {
+            match flag.name {
                 "--rounds" => {
-                    let raw = value()?;
+                    let raw = flags.value(&flag)?;
                     options.rounds = match raw.parse::<u32>() {
                         Ok(n) if n > 0 => n,
                         _ => return Err(Error::new(format!("--rounds `{raw}`: expected a positive whole number"))),
                     }
                 }
                 "--seed" => {
-                    let raw = value()?;
+                    let raw = flags.value(&flag)?;
                     options.seed =
                         Some(raw.parse().map_err(|_| Error::new(format!("--seed `{raw}`: expected a whole number")))?);
                 }
-                "--database" => options.backend = Backend::parse(value()?)?,
+                "--database" => options.backend = Backend::parse(flags.value(&flag)?)?,
                 "--url" => {
-                    let url = value()?;
+                    let url = flags.value(&flag)?;
                     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                         return Err(Error::new("--url must be a postgres:// URL"));
                     }
                     options.url = Some(url.to_owned());
                 }
-                "--release" if inline.is_none() => options.profile = Profile::Release,
-                _ => return Err(Error::new(format!("unknown option `{arg}`; see `cargo xtask help`"))),
+                "--release" if flag.is_switch() => options.profile = Profile::Release,
+                _ => return Err(flag.unknown()),
             }
         }
         if options.url.is_some() {

@@ -2,8 +2,6 @@
 //! change and its webhook delivery the delivery still happens after restart (the outbox). The
 //! real binary is started, killed with SIGKILL, and restarted.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::sync::mpsc::{Sender, channel};
 use std::time::Duration;
@@ -12,7 +10,7 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::helpers::{ADMIN_EMAIL, PASSWORD, SETUP_TOKEN};
+use crate::helpers::{ADMIN_EMAIL, PASSWORD, ServerCommand, ServerProcess};
 
 /// Tells the test the check arrived, then never answers in time.
 struct Hang(Mutex<Sender<()>>);
@@ -21,18 +19,6 @@ impl Respond for Hang {
     fn respond(&self, _: &Request) -> ResponseTemplate {
         let _ = self.0.lock().unwrap().send(());
         ResponseTemplate::new(200).set_delay(Duration::from_secs(60))
-    }
-}
-
-pub(crate) struct Server {
-    pub(crate) child: Child,
-    pub(crate) base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -51,47 +37,25 @@ impl Respond for Forward {
 }
 
 /// Starts the binary and returns once it logged that it listens (no polling).
-fn start(data_dir: &std::path::Path, port: u16, fake: &str, db: &(String, Option<String>)) -> Server {
+fn start(data_dir: &std::path::Path, port: u16, fake: &str, db: &(String, Option<String>)) -> ServerProcess {
     start_with(data_dir, port, fake, db, &[])
 }
 
+/// Starts the binary on `port` (a restarted server keeps its address) with Postmark at `fake`,
+/// and `env` on top.
 pub(crate) fn start_with(
     data_dir: &std::path::Path,
     port: u16,
     fake: &str,
     db: &(String, Option<String>),
     env: &[(&str, &str)],
-) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_otesse-server"));
-    command
-        .current_dir(data_dir)
-        .env_clear()
-        .env("OTESSE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("OTESSE_DATA_DIR", data_dir)
-        .env("OTESSE_SETUP_TOKEN", SETUP_TOKEN)
-        .env("OTESSE_LOG_FILTER", "info")
-        .env("OTESSE_LOG_FORMAT", "json")
+) -> ServerProcess {
+    ServerCommand::new(data_dir, &db.0, db.1.as_deref())
+        .port(port)
         .env("OTESSE_PROVIDERS__POSTMARK__BASE_URL", fake)
         .env("OTESSE_PROVIDER_TIMEOUT_MS", "120000")
-        .env("OTESSE_DATABASE_URL", &db.0)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    if let Some(schema) = &db.1 {
-        command.env("OTESSE_DATABASE_SCHEMA", schema);
-    }
-    command.envs(env.iter().copied());
-    let mut child = command.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    loop {
-        let line = lines.next().expect("the server exited before listening").unwrap();
-        if line.contains("\"listening\"") {
-            break;
-        }
-    }
-    // Keep draining so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    Server { child, base: format!("http://127.0.0.1:{port}") }
+        .envs(env)
+        .start()
 }
 
 /// The database the test's servers share: a fresh schema on PostgreSQL, or a file in `dir`.
@@ -111,15 +75,9 @@ async fn a_connect_killed_mid_check_leaves_no_orphans() {
     let db = database(dir.path());
     let port = free_port();
     let client = reqwest::Client::new();
-    let mut server = start(dir.path(), port, &fake.uri(), &db);
+    let server = start(dir.path(), port, &fake.uri(), &db);
     let base = server.base.clone();
-    let setup =
-        json!({"setup_token": SETUP_TOKEN, "organization_name": "Acme", "email": ADMIN_EMAIL, "password": PASSWORD});
-    assert_eq!(client.post(format!("{base}/v1/setup")).json(&setup).send().await.unwrap().status(), 201);
-    let sign_in = json!({"email": ADMIN_EMAIL, "password": PASSWORD});
-    let session: serde_json::Value =
-        client.post(format!("{base}/v1/sessions")).json(&sign_in).send().await.unwrap().json().await.unwrap();
-    let token = session["token"].as_str().unwrap().to_owned();
+    let token = server.admin(&client).await;
 
     let connect = {
         let client = client.clone();
@@ -135,12 +93,11 @@ async fn a_connect_killed_mid_check_leaves_no_orphans() {
     };
     // The check reached the provider: the connect is in flight. Kill the server now.
     tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)).unwrap()).await.unwrap();
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.kill();
     assert!(connect.await.unwrap().is_err(), "the client saw the connection die");
-    drop(server);
 
     let server = start(dir.path(), port, &fake.uri(), &db);
+    let sign_in = json!({"email": ADMIN_EMAIL, "password": PASSWORD});
     let session: serde_json::Value =
         client.post(format!("{}/v1/sessions", server.base)).json(&sign_in).send().await.unwrap().json().await.unwrap();
     let token = session["token"].as_str().unwrap();
@@ -191,16 +148,10 @@ async fn a_server_killed_between_a_change_and_its_delivery_delivers_after_restar
     let port = free_port();
     let client = reqwest::Client::new();
     let loopback = ("OTESSE_ALLOW_LOOPBACK_URLS", "true");
-    let mut server =
+    let server =
         start_with(dir.path(), port, "http://127.0.0.1:9", &db, &[loopback, ("OTESSE_JOBS__ENABLED", "false")]);
     let base = server.base.clone();
-    let setup =
-        json!({"setup_token": SETUP_TOKEN, "organization_name": "Acme", "email": ADMIN_EMAIL, "password": PASSWORD});
-    assert_eq!(client.post(format!("{base}/v1/setup")).json(&setup).send().await.unwrap().status(), 201);
-    let sign_in = json!({"email": ADMIN_EMAIL, "password": PASSWORD});
-    let session: serde_json::Value =
-        client.post(format!("{base}/v1/sessions")).json(&sign_in).send().await.unwrap().json().await.unwrap();
-    let token = session["token"].as_str().unwrap().to_owned();
+    let token = server.admin(&client).await;
     let endpoint = json!({"url": format!("{}/hooks", receiver.uri()), "events": ["api_key.created"]});
     let created = client.post(format!("{base}/v1/webhook-endpoints")).bearer_auth(&token).json(&endpoint).send().await;
     assert_eq!(created.unwrap().status(), 201);
@@ -218,9 +169,7 @@ async fn a_server_killed_between_a_change_and_its_delivery_delivers_after_restar
     let key_id = key["id"].as_str().expect("the key was created").to_owned();
 
     // The change is committed; nothing has been delivered. Kill the server.
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
-    drop(server);
+    server.kill();
     assert!(receiver.received_requests().await.unwrap().is_empty(), "nothing delivered before the kill");
 
     let _server =

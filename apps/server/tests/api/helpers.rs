@@ -1,5 +1,7 @@
 //! `spawn_app()` and the client helpers every test uses.
 
+mod process;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -15,6 +17,8 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
+
+pub use process::{ServerCommand, ServerProcess};
 
 pub const SETUP_TOKEN: &str = "test-setup-token-0123456789";
 pub const ADMIN_EMAIL: &str = "admin@acme.test";
@@ -351,4 +355,47 @@ pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(what: &st
         assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
+}
+
+/// What a test's Xero catalog entry holds beyond the common part (see [`xero_catalog`]).
+#[derive(Default)]
+pub struct XeroCatalog {
+    /// The fake's `/revoke` as the revocation endpoint.
+    pub revocation: bool,
+    /// `refresh_token_lifetime_days`, when given.
+    pub refresh_token_lifetime_days: Option<u32>,
+}
+
+/// A deployment's own catalog entry for Xero (OAuth2 with PKCE and rotating refresh tokens)
+/// whose authorization and token endpoints are the fake authorization server at `fake_base`.
+pub fn xero_catalog(fake_base: &str, extra: XeroCatalog) -> String {
+    let mut catalog = format!(
+        r#"
+[[providers]]
+slug = "xero"
+name = "Xero"
+description = "Accounting"
+logo_url = "/assets/logos/xero.svg"
+category = "accounting"
+auth_type = "oauth2"
+docs_url = "https://developer.xero.com/"
+
+[providers.oauth]
+authorization_url = "{fake_base}/authorize"
+token_url = "{fake_base}/token"
+"#
+    );
+    if extra.revocation {
+        catalog.push_str(&format!("revocation_url = \"{fake_base}/revoke\"\n"));
+    }
+    catalog.push_str(
+        r#"scopes = ["offline_access", "accounting.transactions"]
+pkce = true
+refresh_token_rotation = true
+"#,
+    );
+    if let Some(days) = extra.refresh_token_lifetime_days {
+        catalog.push_str(&format!("refresh_token_lifetime_days = {days}\n"));
+    }
+    catalog
 }

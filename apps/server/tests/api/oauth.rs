@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-use crate::helpers::{TestApp, captured_logs, eventually, spawn_app_with};
+use crate::helpers::{TestApp, XeroCatalog, captured_logs, eventually, spawn_app_with, xero_catalog};
 
 mod crash;
 
@@ -21,31 +21,6 @@ const REFRESH_1: &str = "oauth-refresh-canary-1-77ab1";
 const ACCESS_2: &str = "oauth-access-canary-2-c3e85";
 const REFRESH_2: &str = "oauth-refresh-canary-2-0f6d2";
 const CODE: &str = "oauth-code-canary-2e1f0";
-
-/// The deployment's own catalog entry for Xero, pointing at the fake, with PKCE and revocation.
-fn catalog(fake: &str) -> String {
-    format!(
-        r#"
-[[providers]]
-slug = "xero"
-name = "Xero"
-description = "Accounting"
-logo_url = "/assets/logos/xero.svg"
-category = "accounting"
-auth_type = "oauth2"
-docs_url = "https://developer.xero.com/"
-
-[providers.oauth]
-authorization_url = "{fake}/authorize"
-token_url = "{fake}/token"
-revocation_url = "{fake}/revoke"
-scopes = ["offline_access", "accounting.transactions"]
-pkce = true
-refresh_token_rotation = true
-refresh_token_lifetime_days = 60
-"#
-    )
-}
 
 async fn fake_xero() -> MockServer {
     let server = MockServer::start().await;
@@ -67,7 +42,11 @@ async fn app_with(
     adjust: impl FnOnce(&mut otesse_server::config::Settings),
 ) -> TestApp {
     let file = dir.path().join("catalog.toml");
-    std::fs::write(&file, catalog(&fake.uri())).unwrap();
+    std::fs::write(
+        &file,
+        xero_catalog(&fake.uri(), XeroCatalog { revocation: true, refresh_token_lifetime_days: Some(60) }),
+    )
+    .unwrap();
     let uri = fake.uri();
     spawn_app_with(move |s| {
         s.catalog_file = Some(file);

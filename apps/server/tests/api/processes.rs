@@ -7,10 +7,7 @@
 //! schema, with a local receiver for the deliveries.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use reqwest::Client;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
@@ -18,79 +15,11 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{ADMIN_EMAIL, PASSWORD, SETUP_TOKEN, eventually, key_body};
+use crate::helpers::{ServerCommand, ServerProcess, eventually, key_body};
+use crate::revocation::{PROPAGATION, use_key, wait_until_refused};
 
-/// O2's bound for a revocation to reach every process.
-const PROPAGATION: Duration = Duration::from_secs(1);
-const POLL: Duration = Duration::from_millis(20);
 /// Test events queued through each process.
 const EVENTS_PER_PROCESS: usize = 10;
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary on a free port and returns once it logged that it listens.
-fn start(data_dir: &Path, url: &str, schema: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_otesse-server"))
-        .current_dir(data_dir)
-        .env_clear()
-        .env("OTESSE_LISTEN", "127.0.0.1:0")
-        .env("OTESSE_DATA_DIR", data_dir)
-        .env("OTESSE_DATABASE_URL", url)
-        .env("OTESSE_DATABASE_SCHEMA", schema)
-        .env("OTESSE_SETUP_TOKEN", SETUP_TOKEN)
-        .env("OTESSE_MASTER_KEYS", format!("v1:{}", "A".repeat(43) + "="))
-        // Known keys stay cached far longer than the test: only a notice can evict them.
-        .env("OTESSE_KEY_CACHE__TTL_SECS", "300")
-        .env("OTESSE_ALLOW_LOOPBACK_URLS", "true")
-        .env("OTESSE_WORKERS", "1")
-        .env("OTESSE_LOG_FILTER", "info")
-        .env("OTESSE_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let port = loop {
-        let line = lines.next().expect("the server exited before listening").unwrap();
-        let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
-        if event["message"] == "listening" {
-            break event["port"].as_u64().expect("the port is logged");
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    Server { child, base: format!("http://127.0.0.1:{port}") }
-}
-
-async fn use_key(client: &Client, server: &Server, key: &str) -> (u16, Option<String>) {
-    let response = client.get(format!("{}/v1/customers", server.base)).bearer_auth(key).send().await.unwrap();
-    let status = response.status().as_u16();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
-    (status, body["error"]["code"].as_str().map(str::to_owned))
-}
-
-/// Polls `server` until it refuses `key` as revoked; fails once `PROPAGATION` has passed since
-/// `since`.
-async fn refused_within(client: &Client, server: &Server, key: &str, since: Instant) -> Duration {
-    loop {
-        match use_key(client, server, key).await {
-            (401, Some(code)) if code == "api_key_revoked" => return since.elapsed(),
-            (200, None) => {}
-            other => panic!("unexpected answer {other:?}"),
-        }
-        assert!(since.elapsed() < PROPAGATION, "{} still accepted the key after {:?}", server.base, since.elapsed());
-        tokio::time::sleep(POLL).await;
-    }
-}
 
 async fn count(raw: &DatabaseConnection, sql: &str) -> i64 {
     let row = raw.query_one_raw(Statement::from_string(DatabaseBackend::Postgres, sql)).await.unwrap().unwrap();
@@ -103,23 +32,15 @@ async fn three_processes_share_revocations_and_deliver_every_event_once() {
     let url = std::env::var("OTESSE_TEST_POSTGRES_URL").unwrap();
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let dir = tempfile::tempdir().unwrap();
-    let servers: Vec<Server> = (0..3).map(|_| start(dir.path(), &url, &schema)).collect();
+    // The deliveries go to a receiver on loopback.
+    let command = || {
+        ServerCommand::new(dir.path(), &url, Some(&schema)).beside_others().env("OTESSE_ALLOW_LOOPBACK_URLS", "true")
+    };
+    let servers: Vec<ServerProcess> = (0..3).map(|_| command().start()).collect();
     let client = Client::new();
     let (a, others) = (&servers[0], &servers[1..]);
 
-    let setup =
-        json!({"setup_token": SETUP_TOKEN, "organization_name": "Acme", "email": ADMIN_EMAIL, "password": PASSWORD});
-    assert_eq!(client.post(format!("{}/v1/setup", a.base)).json(&setup).send().await.unwrap().status(), 201);
-    let session: Value = client
-        .post(format!("{}/v1/sessions", a.base))
-        .json(&json!({"email": ADMIN_EMAIL, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = session["token"].as_str().unwrap().to_owned();
+    let admin = a.admin(&client).await;
 
     let receiver = MockServer::start().await;
     Mock::given(method("POST")).and(path("/hook")).respond_with(ResponseTemplate::new(204)).mount(&receiver).await;
@@ -154,8 +75,10 @@ async fn three_processes_share_revocations_and_deliver_every_event_once() {
     let revoke = client.post(format!("{}/v1/api-keys/{id}/revoke", a.base)).bearer_auth(&admin).send().await.unwrap();
     assert_eq!(revoke.status(), 200);
     let (b, c) = (&others[0], &others[1]);
-    let (took_b, took_c) =
-        tokio::join!(refused_within(&client, b, &key, revoked_at), refused_within(&client, c, &key, revoked_at));
+    let (took_b, took_c) = tokio::join!(
+        wait_until_refused(&client, b, &key, revoked_at, PROPAGATION),
+        wait_until_refused(&client, c, &key, revoked_at, PROPAGATION)
+    );
     assert!(took_b < PROPAGATION && took_c < PROPAGATION, "B after {took_b:?}, C after {took_c:?}");
 
     // Deliveries queued through all three at once, while all three workers run.

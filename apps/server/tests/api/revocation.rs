@@ -4,75 +4,29 @@
 //!
 //! The real binary is started twice (as in `crash.rs`), against the same database and schema.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::Client;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::helpers::{ADMIN_EMAIL, PASSWORD, SETUP_TOKEN, key_body};
+use crate::helpers::{ServerCommand, ServerProcess, key_body};
 
 /// O2's bound for a revocation to reach every process.
-const PROPAGATION: Duration = Duration::from_secs(1);
+pub(crate) const PROPAGATION: Duration = Duration::from_secs(1);
 /// How often the tests look again while waiting for another process.
 const POLL: Duration = Duration::from_millis(20);
 
-struct Server {
-    child: Child,
-    base: String,
-    /// The PostgreSQL backend that listens for key invalidations, from the start-up log.
-    listener_pid: i64,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the binary on a free port and returns once it logged that it listens (no polling).
-fn start(data_dir: &Path, url: &str, schema: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_otesse-server"))
-        .current_dir(data_dir)
-        .env_clear()
-        .env("OTESSE_LISTEN", "127.0.0.1:0")
-        .env("OTESSE_DATA_DIR", data_dir)
-        .env("OTESSE_DATABASE_URL", url)
-        .env("OTESSE_DATABASE_SCHEMA", schema)
-        .env("OTESSE_SETUP_TOKEN", SETUP_TOKEN)
-        .env("OTESSE_MASTER_KEYS", format!("v1:{}", "A".repeat(43) + "="))
-        // Known keys stay cached far longer than the test: only a notice can evict them.
-        .env("OTESSE_KEY_CACHE__TTL_SECS", "300")
-        .env("OTESSE_WORKERS", "1")
-        .env("OTESSE_LOG_FILTER", "info")
-        .env("OTESSE_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut listener_pid = None;
-    let port = loop {
-        let line = lines.next().expect("the server exited before listening").unwrap();
-        let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
-        match event["message"].as_str() {
-            Some("listening for key invalidations") => listener_pid = event["backend_pid"].as_i64(),
-            Some("listening") => break event["port"].as_u64().expect("the port is logged"),
-            _ => {}
-        }
-    };
-    // Keep draining so the server never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    let listener_pid = listener_pid.expect("PostgreSQL servers listen for key invalidations before serving");
-    Server { child, base: format!("http://127.0.0.1:{port}"), listener_pid }
+/// Starts the binary beside the test's other processes, once it listens (no polling).
+fn start(data_dir: &Path, url: &str, schema: &str) -> ServerProcess {
+    let server = ServerCommand::new(data_dir, url, Some(schema)).beside_others().start();
+    assert!(server.listener_pid.is_some(), "PostgreSQL servers listen for key invalidations before serving");
+    server
 }
 
 /// A keyed request to `server`: its status and error code (if any).
-async fn use_key(client: &Client, server: &Server, key: &str) -> (u16, Option<String>) {
+pub(crate) async fn use_key(client: &Client, server: &ServerProcess, key: &str) -> (u16, Option<String>) {
     let response = client.get(format!("{}/v1/customers", server.base)).bearer_auth(key).send().await.unwrap();
     let status = response.status().as_u16();
     let body: Value = response.json().await.unwrap_or(Value::Null);
@@ -81,9 +35,9 @@ async fn use_key(client: &Client, server: &Server, key: &str) -> (u16, Option<St
 
 /// Polls `server` until it refuses `key` as revoked; returns how long that took from `since`,
 /// or fails once `deadline` has passed since then.
-async fn wait_until_refused(
+pub(crate) async fn wait_until_refused(
     client: &Client,
-    server: &Server,
+    server: &ServerProcess,
     key: &str,
     since: Instant,
     deadline: Duration,
@@ -94,7 +48,7 @@ async fn wait_until_refused(
             (200, None) => {}
             other => panic!("unexpected answer {other:?}"),
         }
-        assert!(since.elapsed() < deadline, "still accepted after {:?}", since.elapsed());
+        assert!(since.elapsed() < deadline, "{} still accepted the key after {:?}", server.base, since.elapsed());
         tokio::time::sleep(POLL).await;
     }
 }
@@ -113,19 +67,7 @@ async fn a_revocation_reaches_every_process_within_a_second() {
     let b = start(dir.path(), &url, &schema);
     let client = Client::new();
 
-    let setup =
-        json!({"setup_token": SETUP_TOKEN, "organization_name": "Acme", "email": ADMIN_EMAIL, "password": PASSWORD});
-    assert_eq!(client.post(format!("{}/v1/setup", a.base)).json(&setup).send().await.unwrap().status(), 201);
-    let session: Value = client
-        .post(format!("{}/v1/sessions", a.base))
-        .json(&json!({"email": ADMIN_EMAIL, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = session["token"].as_str().unwrap().to_owned();
+    let admin = a.admin(&client).await;
     let mut keys = Vec::new();
     for name in ["revoked through A", "revoked behind B's back"] {
         let created: Value = client
@@ -164,7 +106,7 @@ async fn a_revocation_reaches_every_process_within_a_second() {
     // ...until its listening connection is cut: once it listens again it forgets its cache,
     // since notices may have been missed meanwhile.
     let cut = Instant::now();
-    sql(&raw, "SELECT pg_terminate_backend($1)", vec![(b.listener_pid as i32).into()]).await;
+    sql(&raw, "SELECT pg_terminate_backend($1)", vec![(b.listener_pid.unwrap() as i32).into()]).await;
     let took = wait_until_refused(&client, &b, key, cut, Duration::from_secs(10)).await;
     assert!(took < Duration::from_secs(10), "B cleared its cache after reconnecting ({took:?})");
 

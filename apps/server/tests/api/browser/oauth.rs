@@ -8,32 +8,10 @@ use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use super::{DESKTOP, with_browser};
-use crate::helpers::{ADMIN_EMAIL, PASSWORD, spawn_app_with};
+use crate::helpers::{ADMIN_EMAIL, PASSWORD, XeroCatalog, spawn_app_with, xero_catalog};
 
 const CODE: &str = "browser-code-7f1";
 const ACCESS: &str = "browser-access-canary-2b9";
-
-fn catalog(fake: &str) -> String {
-    format!(
-        r#"
-[[providers]]
-slug = "xero"
-name = "Xero"
-description = "Accounting"
-logo_url = "/assets/logos/xero.svg"
-category = "accounting"
-auth_type = "oauth2"
-docs_url = "https://developer.xero.com/"
-
-[providers.oauth]
-authorization_url = "{fake}/authorize"
-token_url = "{fake}/token"
-scopes = ["offline_access", "accounting.transactions"]
-pkce = true
-refresh_token_rotation = true
-"#
-    )
-}
 
 /// The consent page: "Allow" and "Deny" send the browser back to the redirect URI with the
 /// state, and a code or `error=access_denied`.
@@ -73,7 +51,7 @@ async fn connect_an_oauth_provider_through_its_consent_page_and_back() {
         .await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("catalog.toml");
-    std::fs::write(&file, catalog(&fake.uri())).unwrap();
+    std::fs::write(&file, xero_catalog(&fake.uri(), XeroCatalog::default())).unwrap();
     let uri = fake.uri();
     let app = spawn_app_with(move |s| {
         s.catalog_file = Some(file);

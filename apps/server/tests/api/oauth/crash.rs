@@ -19,7 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::crash::{database, free_port, start_with};
-use crate::helpers::{ADMIN_EMAIL, PASSWORD, SETUP_TOKEN};
+use crate::helpers::{ServerProcess, XeroCatalog, xero_catalog};
 
 const ACCESS_1: &str = "crash-access-canary-1";
 const REFRESH_1: &str = "crash-refresh-canary-1";
@@ -166,29 +166,6 @@ async fn start_fake(grace: bool) -> (String, Arc<Fake>, mpsc::UnboundedReceiver<
     (base, fake, rx)
 }
 
-fn catalog(fake: &str) -> String {
-    format!(
-        r#"
-[[providers]]
-slug = "xero"
-name = "Xero"
-description = "Accounting"
-logo_url = "/assets/logos/xero.svg"
-category = "accounting"
-auth_type = "oauth2"
-docs_url = "https://developer.xero.com/"
-
-[providers.oauth]
-authorization_url = "{fake}/authorize"
-token_url = "{fake}/token"
-revocation_url = "{fake}/revoke"
-scopes = ["offline_access", "accounting.transactions"]
-pkce = true
-refresh_token_rotation = true
-"#
-    )
-}
-
 async fn json_of(response: reqwest::Response) -> (u16, Value) {
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
@@ -197,10 +174,11 @@ async fn json_of(response: reqwest::Response) -> (u16, Value) {
 /// Connects Xero on a first server, has it refresh, kills it while the fake holds the rotated
 /// pair, lets the fake answer into the dead connection, and starts a second server on the same
 /// database. The second server, the session, the connection id and the fake.
-async fn crash_mid_refresh(grace: bool, dir: &std::path::Path) -> (crate::crash::Server, String, String, Arc<Fake>) {
+async fn crash_mid_refresh(grace: bool, dir: &std::path::Path) -> (ServerProcess, String, String, Arc<Fake>) {
     let (fake_url, fake, mut arrived) = start_fake(grace).await;
     let catalog_file = dir.join("catalog.toml");
-    std::fs::write(&catalog_file, catalog(&fake_url)).unwrap();
+    std::fs::write(&catalog_file, xero_catalog(&fake_url, XeroCatalog { revocation: true, ..Default::default() }))
+        .unwrap();
     let catalog_file = catalog_file.display().to_string();
     let db = database(dir);
     let port = free_port();
@@ -214,14 +192,9 @@ async fn crash_mid_refresh(grace: bool, dir: &std::path::Path) -> (crate::crash:
         ("OTESSE_JOBS__ENABLED", "false"),
     ];
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let mut server = tokio::task::block_in_place(|| start_with(dir, port, &fake_url, &db, &env));
+    let server = tokio::task::block_in_place(|| start_with(dir, port, &fake_url, &db, &env));
     let base = server.base.clone();
-    let setup =
-        json!({"setup_token": SETUP_TOKEN, "organization_name": "Acme", "email": ADMIN_EMAIL, "password": PASSWORD});
-    assert_eq!(client.post(format!("{base}/v1/setup")).json(&setup).send().await.unwrap().status(), 201);
-    let sign_in = json!({"email": ADMIN_EMAIL, "password": PASSWORD});
-    let (_, session) = json_of(client.post(format!("{base}/v1/sessions")).json(&sign_in).send().await.unwrap()).await;
-    let token = session["token"].as_str().unwrap().to_owned();
+    let token = server.admin(&client).await;
 
     let connect = client
         .post(format!("{base}/v1/integrations/providers/xero/connect"))
@@ -251,9 +224,7 @@ async fn crash_mid_refresh(grace: bool, dir: &std::path::Path) -> (crate::crash:
         tokio::spawn(async move { client.post(check).bearer_auth(token).json(&json!({})).send().await })
     };
     tokio::time::timeout(Duration::from_secs(30), arrived.recv()).await.expect("the refresh reached the fake");
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
-    drop(server);
+    server.kill();
     // Now the provider answers: a rotated pair the dead server never stores.
     fake.gate.add_permits(1);
     assert!(in_flight.await.unwrap().is_err(), "the caller saw the server die");
