@@ -72,6 +72,7 @@ impl Drop for FakeHttp {
 
 fn serve(stream: TcpStream, handler: &Handler) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    stream.set_nodelay(true)?;
     let mut writer = stream.try_clone()?;
     let mut reader = BufReader::new(stream);
     loop {
@@ -106,12 +107,15 @@ fn serve(stream: TcpStream, handler: &Handler) -> std::io::Result<()> {
         let mut body = vec![0; length.min(1 << 20)];
         reader.read_exact(&mut body)?;
         let (status, answer) = handler(&Request { method, path, headers, body });
-        write!(
-            writer,
+        // One write, as an HTTP server's buffered answer goes out: `write!` straight to the
+        // socket sends each piece of the format on its own, and with Nagle's algorithm the later
+        // pieces wait for the client's delayed ACK (40 ms on Linux), which capped a sender
+        // keeping four connections busy at about 90 requests a second.
+        let response = format!(
             "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
             answer.len()
-        )?;
-        writer.flush()?;
+        );
+        writer.write_all(response.as_bytes())?;
         if close {
             return Ok(());
         }
