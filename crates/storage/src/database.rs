@@ -11,7 +11,7 @@ use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynch
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend};
 
 use crate::outbox::Outbox;
-use crate::support::{db_err, is_unique_violation};
+use crate::support::{WriteGate, db_err, is_unique_violation};
 use crate::{
     ApiKeyStore, AuditStore, ContactStore, CustomerStore, IntegrationStore, SessionStore, UsageStore, UserStore,
 };
@@ -58,6 +58,8 @@ pub struct Database {
     schema: Option<Arc<str>>,
     /// How the stores queue the webhook deliveries of the events they record.
     outbox: Outbox,
+    /// On SQLite, the job worker's and the webhook deliveries' turn at the one writer.
+    write_gate: WriteGate,
 }
 
 impl std::fmt::Debug for Database {
@@ -94,7 +96,15 @@ impl Database {
         } else {
             return Err(StorageError::new("unsupported database URL: expected sqlite: or postgres:"));
         };
-        Ok(Database { conn, backend, url: url.into(), schema: schema.map(Into::into), outbox: Outbox::default() })
+        let write_gate = WriteGate::for_backend(conn.get_database_backend());
+        Ok(Database {
+            conn,
+            backend,
+            url: url.into(),
+            schema: schema.map(Into::into),
+            outbox: Outbox::default(),
+            write_gate,
+        })
     }
 
     /// Applies every pending migration; returns how many there were.
@@ -140,6 +150,10 @@ impl Database {
     pub fn with_delivery_attempts(mut self, attempts: u32) -> Self {
         self.outbox.delivery_attempts = attempts.max(1);
         self
+    }
+
+    pub(crate) fn write_gate(&self) -> WriteGate {
+        self.write_gate.clone()
     }
 
     pub(crate) fn outbox(&self) -> Outbox {

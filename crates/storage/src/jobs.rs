@@ -24,7 +24,7 @@ use sea_orm::{
 
 use crate::Database;
 use crate::entity::job;
-use crate::support::{corrupt, db_err, overfetch, stored};
+use crate::support::{WriteGate, corrupt, db_err, overfetch, stored};
 
 const TABLE: &str = "jobs";
 
@@ -102,12 +102,13 @@ const LEASE_LOST: &str = "the lease ended during the last attempt (the worker st
 #[derive(Clone, Debug)]
 pub struct JobStore {
     conn: DatabaseConnection,
+    gate: WriteGate,
 }
 
 impl JobStore {
     /// A store on `db`'s pool.
     pub fn new(db: &Database) -> Self {
-        Self { conn: db.connection().clone() }
+        Self { conn: db.connection().clone(), gate: db.write_gate() }
     }
 
     /// Gives up running jobs whose lease ended during their last attempt; how many.
@@ -131,6 +132,7 @@ impl JobStore {
         if any.is_none() {
             return Ok(0);
         }
+        let _turn = self.gate.turn().await;
         let given_up = job::Entity::update_many()
             .col_expr(job::Column::State, Expr::value(JobState::Failed.as_str()))
             .col_expr(job::Column::LastError, Expr::value(LEASE_LOST))
@@ -141,28 +143,6 @@ impl JobStore {
             .await
             .map_err(db_err)?;
         Ok(given_up.rows_affected)
-    }
-
-    /// Whether a claim now would find a job (the claim's own condition, read only).
-    async fn any_due(&self, now: DateTime<Utc>) -> Result<bool, StorageError> {
-        let queued_due = Expr::col(job::Column::State)
-            .eq(JobState::Queued.as_str())
-            .and(Expr::col(job::Column::RunAt).lte(stored(now)));
-        let lease_lost = Expr::col(job::Column::State)
-            .eq(JobState::Running.as_str())
-            .and(Expr::col(job::Column::LockedUntil).lt(stored(now)))
-            .and(Expr::col(job::Column::Attempts).lt(Expr::col(job::Column::MaxAttempts)));
-        let found = job::Entity::find()
-            .select_only()
-            .column(job::Column::Id)
-            .filter(queued_due.or(lease_lost))
-            .filter(job::Column::Kind.is_in(JobKind::ALL.map(JobKind::as_str)))
-            .limit(1)
-            .into_tuple::<uuid::Uuid>()
-            .one(&self.conn)
-            .await
-            .map_err(db_err)?;
-        Ok(found.is_some())
     }
 }
 
@@ -250,6 +230,7 @@ fn held_by(update: sea_orm::UpdateMany<job::Entity>, claimed: &Job) -> sea_orm::
 #[async_trait]
 impl JobQueue for JobStore {
     async fn enqueue(&self, new: &NewJob, now: DateTime<Utc>) -> Result<Option<JobId>, StorageError> {
+        let _turn = self.gate.turn().await;
         let inserted = job::Entity::insert(queued_row(new, now))
             .on_conflict(OnConflict::column(job::Column::DedupeKey).do_nothing().to_owned())
             .exec_without_returning(&self.conn)
@@ -269,13 +250,10 @@ impl JobQueue for JobStore {
         if given_up > 0 {
             tracing::warn!(jobs = given_up, "jobs given up: their lease ended during their last attempt");
         }
-        let backend = self.conn.get_database_backend();
-        // SQLite: a worker woken for nothing (a job finished, none due) looks without taking the
-        // one write lock. PostgreSQL locks rows, not the database: the claim itself is as cheap.
-        if backend == DbBackend::Sqlite && !self.any_due(now).await? {
-            return Ok(Vec::new());
-        }
-        let statement = claim_statement(backend, worker, now, now + lease, limit);
+        // No read first: on SQLite the outbox wakes the worker before its transaction commits,
+        // and only a write (which waits for that transaction's lock) is sure to see the job.
+        let _turn = self.gate.turn().await;
+        let statement = claim_statement(self.conn.get_database_backend(), worker, now, now + lease, limit);
         let rows = job::Entity::find().from_raw_sql(statement).all(&self.conn).await.map_err(db_err)?;
         let mut jobs = rows.into_iter().map(to_domain).collect::<Result<Vec<_>, _>>()?;
         // RETURNING keeps no order.
@@ -284,6 +262,7 @@ impl JobQueue for JobStore {
     }
 
     async fn succeed(&self, claimed: &Job, now: DateTime<Utc>) -> Result<(), StorageError> {
+        let _turn = self.gate.turn().await;
         held_by(
             job::Entity::update_many()
                 .col_expr(job::Column::State, Expr::value(JobState::Succeeded.as_str()))
@@ -325,6 +304,7 @@ impl JobQueue for JobStore {
             }
             None => update.col_expr(job::Column::State, Expr::value(JobState::Failed.as_str())),
         };
+        let _turn = self.gate.turn().await;
         held_by(update, claimed).exec(&self.conn).await.map_err(db_err)?;
         Ok(())
     }

@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::Database;
 use crate::entity::{webhook_delivery as delivery, webhook_endpoint as endpoint, webhook_event as event};
 use crate::outbox::Outbox;
-use crate::support::{begin, corrupt, db_err, finish, lock_organization, overfetch, stored};
+use crate::support::{WriteGate, begin, corrupt, db_err, finish, lock_organization, overfetch, stored};
 
 const ENDPOINTS: &str = "webhook_endpoints";
 const DELIVERIES: &str = "webhook_deliveries";
@@ -36,11 +36,12 @@ const DELIVERIES: &str = "webhook_deliveries";
 pub struct WebhookStore {
     conn: DatabaseConnection,
     outbox: Outbox,
+    gate: WriteGate,
 }
 
 impl WebhookStore {
     pub fn new(db: &Database) -> Self {
-        Self { conn: db.connection().clone(), outbox: db.outbox() }
+        Self { conn: db.connection().clone(), outbox: db.outbox(), gate: db.write_gate() }
     }
 }
 
@@ -253,6 +254,7 @@ impl WebhookRepository for WebhookStore {
     }
 
     async fn send_test(&self, e: &DomainEvent, endpoint: EndpointId) -> Result<Option<Delivery>, StorageError> {
+        let _turn = self.gate.turn().await;
         let txn = begin(&self.conn).await?;
         let outcome = async {
             // The outbox reads the endpoint before it writes. On SQLite the transaction must
@@ -292,6 +294,7 @@ impl WebhookRepository for WebhookStore {
 
     async fn record_attempt(&self, id: Uuid, a: &Attempt) -> Result<(), StorageError> {
         let error = a.error.as_ref().map(|e| e.chars().take(500).collect::<String>());
+        let _turn = self.gate.turn().await;
         delivery::Entity::update_many()
             .col_expr(delivery::Column::Attempts, Expr::col(delivery::Column::Attempts).add(1))
             .col_expr(delivery::Column::State, Expr::value(a.state.as_str()))
@@ -314,6 +317,7 @@ impl WebhookRepository for WebhookStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StorageError> {
+        let _turn = self.gate.turn().await;
         endpoint::Entity::update_many()
             .col_expr(endpoint::Column::ConsecutiveFailures, Expr::col(endpoint::Column::ConsecutiveFailures).add(1))
             .filter(endpoint::Column::Id.eq(id.0))
@@ -334,6 +338,7 @@ impl WebhookRepository for WebhookStore {
     }
 
     async fn endpoint_succeeded(&self, id: EndpointId) -> Result<(), StorageError> {
+        let _turn = self.gate.turn().await;
         endpoint::Entity::update_many()
             .col_expr(endpoint::Column::ConsecutiveFailures, Expr::value(0))
             .filter(endpoint::Column::Id.eq(id.0))
