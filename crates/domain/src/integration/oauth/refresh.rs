@@ -76,7 +76,16 @@ impl IntegrationService {
             let view = self.ports.repository.find_connection(tokens.organization_id, tokens.connection_id).await?;
             let Some(view) = view.filter(|v| v.connection.status == ConnectionStatus::Connected) else { continue };
             match self.access_token(&view, window).await {
-                Ok(_) => run.refreshed += 1,
+                // Fresh now, by this run or by another process meanwhile? A refresh that failed
+                // while the stored token still works answers that token: counted as failed, and
+                // tried again next run.
+                Ok(_) => {
+                    let now = self.ports.clock.now();
+                    match self.ports.oauth.repository.tokens(view.connection.id).await? {
+                        Some(stored) if !due(&stored, now, window) => run.refreshed += 1,
+                        _ => run.failed += 1,
+                    }
+                }
                 Err(IntegrationError::NeedsReauthorization(_)) => run.needs_reauthorization += 1,
                 // Disconnected since the list was read.
                 Err(IntegrationError::ConnectionNotFound) => {}
@@ -449,7 +458,10 @@ mod tests {
             Ok(vec![tokens(480, Some("rt-old"))])
         });
         mocks.repository.expect_find_connection().returning(|_, _| Ok(Some(oauth_view())));
-        mocks.oauth_repository.expect_tokens().returning(|_| Ok(Some(tokens(480, Some("rt-old")))));
+        // The store as the repository keeps it: the refreshed pair replaces the old one.
+        let current = Arc::new(Mutex::new(tokens(480, Some("rt-old"))));
+        let read = current.clone();
+        mocks.oauth_repository.expect_tokens().returning(move |_| Ok(Some(read.lock().unwrap().clone())));
         mocks.oauth_repository.expect_lease_refresh().times(1).returning(|_, _, _, _| Ok(true));
         mocks.oauth_client.expect_refresh().times(1).returning(|_, _, _| {
             Ok(TokenGrant {
@@ -458,7 +470,10 @@ mod tests {
                 expires_in_secs: Some(1800),
             })
         });
-        mocks.oauth_repository.expect_store_refreshed().times(1).returning(|_, _| Ok(true));
+        mocks.oauth_repository.expect_store_refreshed().times(1).returning(move |fresh, _| {
+            *current.lock().unwrap() = fresh.clone();
+            Ok(true)
+        });
         let run = mocks.with_xero().refresh_expiring(600).await.unwrap();
         assert_eq!(run, TokenRefreshRun { refreshed: 1, needs_reauthorization: 0, failed: 0 });
         let (before, limit) = listed.lock().unwrap().unwrap();
@@ -479,5 +494,23 @@ mod tests {
         mocks.oauth_repository.expect_release_refresh().returning(|_, _| Ok(()));
         let run = mocks.with_xero().refresh_expiring(600).await.unwrap();
         assert_eq!(run, TokenRefreshRun { refreshed: 0, needs_reauthorization: 1, failed: 0 });
+    }
+
+    #[tokio::test]
+    async fn the_background_refresh_counts_a_failed_refresh_of_a_working_token_as_failed() {
+        let mut mocks = mocks();
+        mocks.oauth_repository.expect_tokens_expiring_before().returning(|_, _| Ok(vec![tokens(480, Some("rt"))]));
+        mocks.repository.expect_find_connection().returning(|_, _| Ok(Some(oauth_view())));
+        mocks.oauth_repository.expect_tokens().returning(|_| Ok(Some(tokens(480, Some("rt")))));
+        mocks.oauth_repository.expect_lease_refresh().returning(|_, _, _, _| Ok(true));
+        mocks
+            .oauth_client
+            .expect_refresh()
+            .times(1)
+            .returning(|_, _, _| Err(TokenError::Unreachable("HTTP 503".into())));
+        mocks.oauth_repository.expect_store_refreshed().never();
+        mocks.oauth_repository.expect_release_refresh().times(1).returning(|_, _| Ok(()));
+        let run = mocks.with_xero().refresh_expiring(600).await.unwrap();
+        assert_eq!(run, TokenRefreshRun { refreshed: 0, needs_reauthorization: 0, failed: 1 });
     }
 }
