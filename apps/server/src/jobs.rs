@@ -11,6 +11,11 @@
 //! outbox queued a delivery, in this process or, on PostgreSQL, in any process: see
 //! [`JobWakeup`]), when a job finishes, and every `jobs.poll_interval_ms` otherwise (retries
 //! coming due, recurring jobs, a lost wake).
+//!
+//! A claim holds a job for `jobs.lease_secs`; while the job runs, the worker extends the lease
+//! every third of it, so a long job (the usage retention over tens of millions of rows) is not
+//! taken by a second worker. Only a worker that stops (crash, kill) lets the lease end, and then
+//! another takes the job again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -151,7 +156,7 @@ impl Runner {
     async fn run(&self, job: Job) -> Result<(), otesse_domain::StorageError> {
         // Decided before the attempt, so a delivery can record when it will be tried again.
         let retry_at = job.retry_at(self.context.clock.now(), jitter());
-        let outcome = self.perform(&job, retry_at).await;
+        let outcome = self.perform_holding_the_lease(&job, retry_at).await;
         let now = self.context.clock.now();
         match outcome {
             Ok(summary) => {
@@ -167,6 +172,32 @@ impl Runner {
                 tracing::warn!(job = %job.id, kind = job.kind.as_str(), attempt = job.attempts, %error,
                     retry_at = ?retry_at, "job failed");
                 self.context.queue.fail(&job, &error, retry_at, now).await
+            }
+        }
+    }
+
+    /// Performs the job, extending its lease every third of its length while it runs: a job
+    /// that takes longer than its lease (the usage retention at tens of millions of rows) is
+    /// still this worker's, and no other takes it meanwhile. A lease that cannot be extended
+    /// (lost, or the database unreachable) is logged; the job goes on, and its outcome is
+    /// recorded only if its claim still holds it.
+    async fn perform_holding_the_lease(&self, job: &Job, retry_at: Option<DateTime<Utc>>) -> Result<String, String> {
+        let lease_secs = self.settings.lease_secs.max(1);
+        let every = StdDuration::from_millis(lease_secs.saturating_mul(1000) / 3);
+        let lease = Duration::seconds(i64::try_from(lease_secs).unwrap_or(300));
+        let perform = self.perform(job, retry_at);
+        tokio::pin!(perform);
+        loop {
+            tokio::select! {
+                outcome = &mut perform => return outcome,
+                () = tokio::time::sleep(every) => {
+                    match self.context.queue.extend(job, self.context.clock.now() + lease).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(job = %job.id, kind = job.kind.as_str(),
+                            "a running job's lease was lost: another worker may run it too"),
+                        Err(err) => tracing::warn!(job = %job.id, error = %err, "could not extend a running job's lease"),
+                    }
+                }
             }
         }
     }

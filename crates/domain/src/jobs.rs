@@ -264,6 +264,12 @@ pub trait JobQueue: Send + Sync {
         limit: u32,
     ) -> Result<Vec<Job>, StorageError>;
 
+    /// Moves the end of `job`'s lease (as `claim` handed it out) to `until`: the worker's
+    /// heartbeat while a job runs longer than its lease, so that no other worker takes it
+    /// meanwhile. Only the claim that holds the job may; `false` when it no longer does (its
+    /// lease ended and another worker claimed it, or it was given up or finished).
+    async fn extend(&self, job: &Job, until: DateTime<Utc>) -> Result<bool, StorageError>;
+
     /// The attempt of `job` (as `claim` handed it out) succeeded. Only that claim may finish
     /// it: a job that is no longer running (given up, finished), or that another worker has
     /// claimed since this one's lease ended, is left as it is.

@@ -261,6 +261,18 @@ impl JobQueue for JobStore {
         Ok(jobs)
     }
 
+    async fn extend(&self, claimed: &Job, until: DateTime<Utc>) -> Result<bool, StorageError> {
+        let _turn = self.gate.turn().await;
+        let extended = held_by(
+            job::Entity::update_many().col_expr(job::Column::LockedUntil, Expr::value(Some(stored(until)))),
+            claimed,
+        )
+        .exec(&self.conn)
+        .await
+        .map_err(db_err)?;
+        Ok(extended.rows_affected == 1)
+    }
+
     async fn succeed(&self, claimed: &Job, now: DateTime<Utc>) -> Result<(), StorageError> {
         let _turn = self.gate.turn().await;
         held_by(

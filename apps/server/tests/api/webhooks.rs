@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use otesse_domain::jobs::{JobFilter, JobKind, JobQueue, JobState};
+use otesse_domain::page::PageRequest;
 use otesse_webhook_signature::{WebhookSecret, verify};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -571,9 +573,9 @@ async fn a_queued_delivery_wakes_the_worker_without_waiting_for_its_poll() {
     assert_eq!(received.len(), 2, "each once");
 }
 
-/// A receiver that holds every request until `wanted` are in flight at once (or 10 s have
+/// A receiver that holds every request until `wanted` are in flight at once (or `hold` has
 /// passed), then answers 204; it reports the most it saw in flight together.
-async fn gathering_receiver(wanted: usize) -> (String, tokio::sync::watch::Receiver<usize>) {
+async fn gathering_receiver(wanted: usize, hold: Duration) -> (String, tokio::sync::watch::Receiver<usize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -609,7 +611,7 @@ async fn gathering_receiver(wanted: usize) -> (String, tokio::sync::watch::Recei
                 let now = in_flight.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                 peak.send_modify(|p| *p = (*p).max(now));
                 let mut watching = peak.subscribe();
-                let _ = tokio::time::timeout(Duration::from_secs(10), watching.wait_for(|p| *p >= wanted)).await;
+                let _ = tokio::time::timeout(hold, watching.wait_for(|p| *p >= wanted)).await;
                 in_flight.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 let answer = b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
                 stream.write_all(answer).await.unwrap();
@@ -630,7 +632,7 @@ async fn the_worker_delivers_several_at_once() {
     })
     .await;
     let admin = app.admin().await;
-    let (url, peak) = gathering_receiver(3).await;
+    let (url, peak) = gathering_receiver(3, Duration::from_secs(10)).await;
     let (endpoint, _) = create_endpoint(&app, &admin, &url, &["api_key.created"]).await;
     for _ in 0..3 {
         let test = app.request(Method::POST, &format!("/v1/webhook-endpoints/{endpoint}/test")).bearer_auth(&admin);
@@ -643,4 +645,38 @@ async fn the_worker_delivers_several_at_once() {
     .await;
     assert!(log.iter().all(|d| d["attempts"] == 1), "{log:#?}");
     assert_eq!(*peak.borrow(), 3, "the three deliveries were in flight together");
+}
+
+#[tokio::test]
+async fn a_delivery_that_outlives_its_jobs_lease_is_sent_once() {
+    // The receiver holds the delivery for four leases. Without the worker's heartbeat the job
+    // would be claimed again when its lease ended, and a second copy would reach the receiver
+    // while it holds the first (which then answers at once).
+    let app = spawn_app_with(|s| {
+        webhook_settings(s);
+        s.jobs.lease_secs = 1;
+        s.jobs.poll_interval_ms = 50;
+        s.webhooks.timeout_secs = 30;
+    })
+    .await;
+    let admin = app.admin().await;
+    let (url, peak) = gathering_receiver(2, Duration::from_secs(4)).await;
+    let (endpoint, _) = create_endpoint(&app, &admin, &url, &["api_key.created"]).await;
+    let test = app.request(Method::POST, &format!("/v1/webhook-endpoints/{endpoint}/test")).bearer_auth(&admin);
+    app.send(test).await.expect(202);
+    let log = eventually("the delivery", || async {
+        let log = deliveries(&app, &admin, &endpoint).await;
+        (log.iter().any(|d| d["state"] == "succeeded")).then_some(log)
+    })
+    .await;
+    assert_eq!(*peak.borrow(), 1, "one copy in flight, never two");
+    assert_eq!(log.len(), 1, "{log:#?}");
+    assert_eq!(log[0]["attempts"], 1, "one attempt: {log:#?}");
+    let filter = JobFilter { kind: Some(JobKind::WebhookDelivery), ..JobFilter::default() };
+    let jobs = app.db.jobs().list(&filter, &PageRequest::new(Some(10), None).unwrap()).await.unwrap().items;
+    assert_eq!(
+        jobs.iter().map(|j| (j.attempts, j.state)).collect::<Vec<_>>(),
+        [(1, JobState::Succeeded)],
+        "claimed once"
+    );
 }

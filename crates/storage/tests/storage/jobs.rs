@@ -19,6 +19,7 @@ on_both_databases!(
     one_claim_takes_up_to_its_limit_oldest_first,
     failures_retry_then_give_up_with_the_error,
     an_expired_lease_is_taken_again_and_a_live_one_is_not,
+    a_holder_extends_its_lease_and_no_one_else_can,
     a_lease_lost_on_the_last_attempt_gives_the_job_up,
     a_stale_worker_cannot_reopen_a_finished_job,
     a_worker_whose_lease_ended_cannot_finish_a_job_another_holds,
@@ -155,6 +156,25 @@ async fn an_expired_lease_is_taken_again_and_a_live_one_is_not(db: Database) {
     let retaken = jobs.claim("w2", at(61), lease()).await.unwrap().expect("the lease ended");
     assert_eq!((retaken.attempts, retaken.locked_by.as_deref()), (2, Some("w2")));
     assert_eq!(retaken.locked_until, Some(at(121)));
+}
+
+async fn a_holder_extends_its_lease_and_no_one_else_can(db: Database) {
+    let jobs = db.jobs();
+    let job = NewJob::new(JobKind::UsageRetention, at(0));
+    jobs.enqueue(&job, at(0)).await.unwrap();
+    let long = jobs.claim("long", at(0), lease()).await.unwrap().unwrap();
+    // Its heartbeat at 40 s moves the lease's end from 60 s to 100 s.
+    assert!(jobs.extend(&long, at(100)).await.unwrap());
+    assert_eq!(jobs.claim("other", at(61), lease()).await.unwrap(), None, "still held past the first lease");
+    assert_eq!(jobs.list(&in_state(JobState::Running), &page()).await.unwrap().items[0].locked_until, Some(at(100)));
+    // It stopped beating: past 100 s another worker takes it, and the first can no longer extend.
+    let retaken = jobs.claim("other", at(101), lease()).await.unwrap().expect("the extended lease ended");
+    assert_eq!((retaken.id, retaken.attempts), (job.id, 2));
+    assert!(!jobs.extend(&long, at(500)).await.unwrap(), "the old claim holds nothing");
+    let running = jobs.list(&in_state(JobState::Running), &page()).await.unwrap().items;
+    assert_eq!((running[0].locked_by.as_deref(), running[0].locked_until), (Some("other"), Some(at(161))));
+    jobs.succeed(&retaken, at(102)).await.unwrap();
+    assert!(!jobs.extend(&retaken, at(500)).await.unwrap(), "a finished job has no lease");
 }
 
 async fn a_lease_lost_on_the_last_attempt_gives_the_job_up(db: Database) {
