@@ -240,57 +240,40 @@ async fn a_worker_whose_lease_ended_cannot_finish_a_job_another_holds(db: Databa
 }
 
 async fn concurrent_claimers_take_each_job_exactly_once(db: Database) {
-    let jobs = db.jobs();
-    let mut ids = HashSet::new();
-    for n in 0..50 {
-        let job = NewJob::new(JobKind::ALL[n % JobKind::ALL.len()], at(n as i64));
-        ids.insert(job.id);
-        jobs.enqueue(&job, at(0)).await.unwrap();
-    }
-    let taken = Arc::new(Mutex::new(HashMap::<JobId, u32>::new()));
-    let workers: Vec<_> = (0..8)
-        .map(|w| {
-            let jobs = db.jobs();
-            let taken = taken.clone();
-            tokio::spawn(async move {
-                while let Some(job) = jobs.claim(&format!("w{w}"), at(100), lease()).await.unwrap() {
-                    *taken.lock().unwrap().entry(job.id).or_default() += 1;
-                    jobs.succeed(&job, at(101)).await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.await.unwrap();
-    }
-    let taken = taken.lock().unwrap().clone();
-    assert_eq!(taken.keys().copied().collect::<HashSet<_>>(), ids, "every job taken");
-    let twice: Vec<_> = taken.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "taken more than once: {twice:?}");
-    let succeeded = jobs.list(&in_state(JobState::Succeeded), &page()).await.unwrap().items;
-    assert!(succeeded.len() == 50 && succeeded.iter().all(|j| j.attempts == 1));
+    claim_concurrently(db, 50, 8, 1).await;
 }
 
 async fn concurrent_claimers_of_several_take_each_job_exactly_once(db: Database) {
+    claim_concurrently(db, 60, 6, 4).await;
+}
+
+/// `count` due jobs, `workers` claiming at once until none is left, `per_claim` at a time (one
+/// through `claim`, more through `claim_up_to`): each job is taken once and succeeds.
+async fn claim_concurrently(db: Database, count: usize, workers: usize, per_claim: u32) {
     let jobs = db.jobs();
     let mut ids = HashSet::new();
-    for n in 0..60 {
+    for n in 0..count {
         let job = NewJob::new(JobKind::ALL[n % JobKind::ALL.len()], at(n as i64));
         ids.insert(job.id);
         jobs.enqueue(&job, at(0)).await.unwrap();
     }
     let taken = Arc::new(Mutex::new(HashMap::<JobId, u32>::new()));
-    let workers: Vec<_> = (0..6)
+    let workers: Vec<_> = (0..workers)
         .map(|w| {
             let jobs = db.jobs();
             let taken = taken.clone();
             tokio::spawn(async move {
+                let worker = format!("w{w}");
                 loop {
-                    let batch = jobs.claim_up_to(&format!("w{w}"), at(100), lease(), 4).await.unwrap();
+                    let batch = if per_claim == 1 {
+                        jobs.claim(&worker, at(100), lease()).await.unwrap().into_iter().collect()
+                    } else {
+                        jobs.claim_up_to(&worker, at(100), lease(), per_claim).await.unwrap()
+                    };
                     if batch.is_empty() {
                         break;
                     }
-                    assert!(batch.len() <= 4, "at most the limit: {}", batch.len());
+                    assert!(batch.len() <= per_claim as usize, "at most the limit: {}", batch.len());
                     for job in batch {
                         *taken.lock().unwrap().entry(job.id).or_default() += 1;
                         jobs.succeed(&job, at(101)).await.unwrap();
@@ -307,7 +290,7 @@ async fn concurrent_claimers_of_several_take_each_job_exactly_once(db: Database)
     let twice: Vec<_> = taken.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "taken more than once: {twice:?}");
     let succeeded = jobs.list(&in_state(JobState::Succeeded), &page()).await.unwrap().items;
-    assert!(succeeded.len() == 60 && succeeded.iter().all(|j| j.attempts == 1));
+    assert!(succeeded.len() == count && succeeded.iter().all(|j| j.attempts == 1));
 }
 
 async fn finished_jobs_are_pruned_and_states_are_listed(db: Database) {
